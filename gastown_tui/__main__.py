@@ -1,0 +1,3 @@
+from gastown_tui.cli import main
+
+raise SystemExit(main())

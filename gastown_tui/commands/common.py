@@ -1,0 +1,58 @@
+"""Helpers shared by the command modules: opening the town, printing tables and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gastown_tui.town.town import Town
+
+
+def open_town(args: argparse.Namespace) -> Town:
+    """Open the town named by --town / GT_TOWN / ~/gt, and count the call as agent activity."""
+    from gastown_tui.town.town import Town
+
+    town = Town.open(getattr(args, "town", None))
+    agent = os.environ.get("GT_AGENT")
+    if agent:
+        town.touch_heartbeat(agent, command=getattr(args, "command", None))
+    return town
+
+
+def emit_json(value: Any) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+    )
+    sys.stdout.flush()
+
+
+def emit_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int = 60) -> None:
+    """Plain aligned columns; the last column is never padded or cut."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    if not cells:
+        return
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, value in enumerate(row[:-1]):
+            widths[i] = min(max(widths[i], len(value)), max_width)
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers[:-1])) + "  " + headers[-1]]
+    for row in cells:
+        parts = [v[:max_width].ljust(widths[i]) for i, v in enumerate(row[:-1])]
+        lines.append("  ".join(parts) + "  " + row[-1])
+    sys.stdout.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (documented, stable keys)")
+
+
+def read_body(message: str | None, use_stdin: bool) -> str | None:
+    if use_stdin:
+        return sys.stdin.read()
+    return message

@@ -1,0 +1,118 @@
+"""gt init, doctor, backup, status, version."""
+
+from __future__ import annotations
+
+import argparse
+
+from gastown_tui.commands.common import add_json, emit_json, open_town
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("init", parents=[common], help="create a town")
+    p.add_argument("dir", nargs="?", help="folder for the town (default: $GT_TOWN or ~/gt)")
+    p.add_argument("--name", help="the town's name (default: the folder's name)")
+    p.add_argument("--runtime", default="claude", help="default agent runtime for slings")
+    p.add_argument("--force", action="store_true", help="allow a folder that is not empty")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("doctor", parents=[common], help="check the store and repair it")
+    p.add_argument("--check", action="store_true", help="only report, change nothing")
+    add_json(p)
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("backup", parents=[common], help="snapshot the store now")
+    p.add_argument("--keep", type=int, help="keep this many backups (default from town.toml)")
+    p.add_argument("--list", action="store_true", help="list backups instead")
+    add_json(p)
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("status", parents=[common], help="town overview")
+    add_json(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("version", parents=[common], help="print the version")
+    p.set_defaults(func=cmd_version)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gastown_tui.town.town import Town
+
+    root = args.dir or getattr(args, "town", None)
+    town = Town.init(root, name=args.name, runtime=args.runtime, force=args.force)
+    print(f"town created at {town.root}")
+    print("next: gt rig add NAME PATH_OR_URL   (then gt bead create, gt sling, gt)")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from gastown_tui.town.backup import doctor
+    from gastown_tui.town.errors import StoreCorrupt
+    from gastown_tui.town.town import Town
+
+    try:
+        town = open_town(args)
+    except StoreCorrupt as exc:
+        # town.json itself is missing: doctor can still restore it.
+        town = Town(exc.path.parent.parent)
+    report = doctor(town, repair=not args.check)
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        for line in report.swept:
+            print(f"swept orphan temp file {line}")
+        for line in report.repaired:
+            print(f"repaired {line}")
+        for line in report.notes:
+            print(line)
+        for line in report.unrepaired:
+            print(f"PROBLEM {line}")
+        if report.healthy:
+            print(f"store healthy: {report.checked} files checked")
+    return 0 if report.healthy else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from gastown_tui.town.backup import create_backup, list_backups
+    from gastown_tui.town.errors import GtError
+
+    town = open_town(args)
+    if args.list:
+        backups = list_backups(town)
+        if args.json:
+            emit_json([{"name": b.name, "path": str(b)} for b in backups])
+        else:
+            for backup in backups:
+                print(backup)
+        return 0
+    if args.keep is not None and args.keep < 1:
+        raise GtError("--keep must be at least 1")
+    path = create_backup(town, keep=args.keep, reason="gt backup")
+    if args.json:
+        emit_json({"path": str(path)})
+    else:
+        print(f"backup written to {path}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gastown_tui.town.status import town_status
+
+    town = open_town(args)
+    status = town_status(town)
+    if args.json:
+        emit_json(status)
+        return 0
+    print(f"town {status['town']['name']} at {status['town']['root']}")
+    for rig in status["rigs"]:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(rig["beads"].items())) or "no beads"
+        print(f"  rig {rig['name']} ({rig['prefix']}): {counts}")
+    for section in status.get("sections", []):
+        print(section)
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from gastown_tui import __version__
+
+    print(f"gt {__version__}")
+    return 0

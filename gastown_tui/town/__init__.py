@@ -1,0 +1,1 @@
+"""The town core: models, storage, beads, events, mail and convoys. No textual, no tmux."""

@@ -1,0 +1,93 @@
+"""Time, injected so that supervisors and tests can run on a fake clock."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: float = 1_795_000_000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+    def set(self, value: float) -> None:
+        self._now = value
+
+
+def iso(ts: float | None = None) -> str:
+    """RFC 3339 UTC with milliseconds: sortable as text and readable by `bd`."""
+    if ts is None:
+        ts = time.time()
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str | None) -> float | None:
+    """Parse the timestamps we write and the ones `bd` writes. None for empty input."""
+    if not text:
+        return None
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '1h', '2d', '1h30m' -> seconds. Raises ValueError on anything else."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value = text.strip().lower()
+    if not value:
+        raise ValueError("empty duration")
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    total = 0.0
+    number = ""
+    for char in value:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total += float(number) * units[char]
+            number = ""
+        else:
+            raise ValueError(f"bad duration {text!r}")
+    if number:
+        raise ValueError(f"bad duration {text!r} (missing unit after {number})")
+    return total
+
+
+def age(seconds: float) -> str:
+    """A short human age: 5s, 3m, 2h, 4d."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"

@@ -1,0 +1,193 @@
+"""town.toml: runtimes, thresholds, budgets, keymap, theme and layout of a town.
+
+Every key has a default, so a town.toml only needs what the user changes. Durations may be
+written as seconds (`900`) or as text (`"15m"`). A bad file or value is a GtError naming the
+file and the key, never a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gastown_tui.town.clock import parse_duration
+from gastown_tui.town.errors import GtError
+
+DEFAULTS: dict[str, Any] = {
+    "town": {"name": "gastown", "default_runtime": "claude"},
+    "thresholds": {
+        "stalled": "15m",
+        "gupp": "30m",
+        "hook_age": "1h",
+    },
+    "supervise": {
+        "witness_interval": "30s",
+        "deacon_interval": "60s",
+        "refinery_interval": "20s",
+        "backup_interval": "15m",
+        "backups_keep": 12,
+        "events_rotate_bytes": 20_000_000,
+        "restart_backoff": "30s",
+        "restart_backoff_cap": "10m",
+        "crash_loop_restarts": 5,
+        "crash_loop_window": "15m",
+        "crash_decay": "30m",
+    },
+    "budget": {"max_tokens": 0, "max_usd": 0.0},
+    "store": {"archive_closed_over": 250, "keep_closed_in_rig": 50},
+    "ui": {"theme": "wasteland", "layout": "default"},
+    "keymap": {},
+    "names": {"extra": []},
+    "demo": {"step_seconds": 2.0},
+    "runtimes": {},
+}
+
+TEMPLATE = """\
+# Gas Town town configuration. Every key is optional; the defaults are shown.
+
+[town]
+name = "{name}"
+# Runtime used by `gt sling` when --agent is not given (claude, codex, gemini, aider, shell, demo).
+default_runtime = "{runtime}"
+
+[thresholds]
+stalled = "15m"     # hooked work, no heartbeat or pane change for this long
+gupp = "30m"        # hooked work ignored this long breaks GUPP
+hook_age = "1h"     # hooks older than this are flagged by the deacon
+
+[supervise]
+witness_interval = "30s"
+deacon_interval = "60s"
+backup_interval = "15m"
+backups_keep = 12
+restart_backoff = "30s"
+restart_backoff_cap = "10m"
+crash_loop_restarts = 5
+crash_loop_window = "15m"
+crash_decay = "30m"
+
+[budget]
+max_tokens = 0      # 0 = no limit; over budget, new dispatch stops and agents pause
+max_usd = 0.0
+
+[ui]
+theme = "wasteland"
+layout = "default"
+
+# [keymap]
+# sling = "ctrl+s"
+
+# [runtimes.mybot]
+# command = ["mybot", "--yes"]
+# prompt = "arg"          # deliver the beacon as the last argument, or "nudge"
+# ready = "> "            # text that shows the agent is ready for input
+# waiting = ["Allow?"]    # pane text that means it waits for a human
+"""
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class TownConfig:
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+
+    @classmethod
+    def load(cls, path: Path) -> TownConfig:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise GtError(f"{path} does not exist") from None
+        except OSError as exc:
+            raise GtError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise GtError(f"{path} is not valid TOML: {exc}", hint="fix the file") from None
+        config = cls(path, _merge(DEFAULTS, data))
+        config.validate()
+        return config
+
+    def _where(self, key: str) -> str:
+        return f"{self.path or 'town.toml'}: {key}"
+
+    def validate(self) -> None:
+        for section in ("thresholds",):
+            for key in self.raw[section]:
+                self.seconds(f"{section}.{key}")
+        for key, value in self.raw["supervise"].items():
+            if isinstance(value, str):
+                self.seconds(f"supervise.{key}")
+        if not isinstance(self.raw["keymap"], dict):
+            raise GtError(f'{self._where("keymap")} must be a table of action = "key"')
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.raw
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(dotted)
+            node = node[part]
+        return node
+
+    def seconds(self, dotted: str) -> float:
+        value = self.get(dotted)
+        if isinstance(value, bool):
+            raise GtError(f"{self._where(dotted)} must be a duration, not {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError:
+            raise GtError(
+                f"{self._where(dotted)} = {value!r} is not a duration",
+                hint='write seconds (900) or text like "15m", "1h"',
+            ) from None
+
+    def integer(self, dotted: str) -> int:
+        value = self.get(dotted)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GtError(f"{self._where(dotted)} must be a whole number, not {value!r}")
+        return value
+
+    @property
+    def name(self) -> str:
+        return str(self.raw["town"]["name"])
+
+    @property
+    def default_runtime(self) -> str:
+        return str(self.raw["town"]["default_runtime"])
+
+    @property
+    def runtimes(self) -> dict[str, dict[str, Any]]:
+        return dict(self.raw.get("runtimes") or {})
+
+    @property
+    def keymap(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.raw.get("keymap") or {}).items()}
+
+    @property
+    def theme(self) -> str:
+        return str(self.raw["ui"]["theme"])
+
+    @property
+    def layout(self) -> str:
+        return str(self.raw["ui"]["layout"])
+
+    @property
+    def extra_names(self) -> list[str]:
+        return [str(n) for n in self.raw["names"].get("extra", [])]
+
+
+def render_template(name: str, runtime: str = "claude") -> str:
+    return TEMPLATE.format(name=name, runtime=runtime)

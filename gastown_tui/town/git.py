@@ -1,0 +1,77 @@
+"""Thin wrappers over the git command line. Errors become GtFailure with git's own words."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from gastown_tui.town.errors import GtError, GtFailure
+
+GIT_TIMEOUT = 300.0
+
+
+def git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_WORK_TREE", None)
+    env.pop("GIT_INDEX_FILE", None)
+    return env
+
+
+def git(
+    args: list[str],
+    cwd: Path | None = None,
+    *,
+    check: bool = True,
+    timeout: float = GIT_TIMEOUT,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=git_env(),
+            timeout=timeout,
+            input=input,
+        )
+    except FileNotFoundError:
+        raise GtError("git is not installed", hint="install git and retry") from None
+    except subprocess.TimeoutExpired:
+        raise GtFailure(f"`git {' '.join(args)}` timed out after {timeout:.0f}s") from None
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        last = detail[-1] if detail else f"exit status {proc.returncode}"
+        raise GtFailure(f"`git {' '.join(args[:3])}` failed: {last}")
+    return proc
+
+
+def is_repo(path: Path) -> bool:
+    proc = git(["rev-parse", "--git-dir"], cwd=path, check=False)
+    return proc.returncode == 0
+
+
+def head_commit(path: Path, ref: str = "HEAD") -> str | None:
+    proc = git(["rev-parse", "--verify", "--quiet", ref + "^{commit}"], cwd=path, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def current_branch(path: Path) -> str | None:
+    proc = git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=path, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def is_dirty(path: Path) -> bool:
+    proc = git(["status", "--porcelain", "--untracked-files=all"], cwd=path)
+    return bool(proc.stdout.strip())
+
+
+def looks_like_url(source: str) -> bool:
+    return (
+        "://" in source
+        or source.startswith("git@")
+        or (":" in source and not source.startswith("/") and "@" in source.split(":", 1)[0])
+    )

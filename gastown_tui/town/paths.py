@@ -1,0 +1,141 @@
+"""Where everything of a town lives on disk (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gastown_tui.town.errors import GtError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+DEFAULT_TOWN = "~/gt"
+
+
+def check_name(kind: str, name: str) -> str:
+    """Rig and polecat names end up in tmux targets and file names: keep them plain."""
+    if not NAME_RE.match(name or ""):
+        raise GtError(
+            f"invalid {kind} name {name!r}",
+            hint="use 1-32 lowercase letters, digits, '-' or '_', starting with a letter",
+        )
+    return name
+
+
+def encode_address(address: str) -> str:
+    """An agent address (`alpha/furiosa`) as a file name (`alpha~furiosa`)."""
+    return address.replace("/", "~")
+
+
+def decode_address(stem: str) -> str:
+    return stem.replace("~", "/")
+
+
+def default_town_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--town beats GT_TOWN beats ~/gt."""
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    env = os.environ.get("GT_TOWN")
+    if env:
+        return Path(env).expanduser().absolute()
+    return Path(DEFAULT_TOWN).expanduser().absolute()
+
+
+@dataclass(frozen=True)
+class TownPaths:
+    root: Path
+
+    @property
+    def town_toml(self) -> Path:
+        return self.root / "town.toml"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store"
+
+    @property
+    def town_file(self) -> Path:
+        return self.store / "town.json"
+
+    @property
+    def rig_store(self) -> Path:
+        return self.store / "rigs"
+
+    def rig_file(self, rig: str) -> Path:
+        return self.rig_store / f"{rig}.json"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.store / "mail"
+
+    def mail_file(self, address: str) -> Path:
+        return self.mail_dir / f"{encode_address(address)}.json"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.store / "archive"
+
+    def archive_file(self, month: str) -> Path:
+        return self.archive_dir / f"{month}.json"
+
+    @property
+    def ids_file(self) -> Path:
+        return self.store / "ids.txt"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def runtime(self) -> Path:
+        return self.root / ".runtime"
+
+    @property
+    def locks(self) -> Path:
+        return self.runtime / "locks"
+
+    def lock(self, name: str) -> Path:
+        return self.locks / f"{name}.lock"
+
+    @property
+    def heartbeats(self) -> Path:
+        return self.runtime / "heartbeats"
+
+    def heartbeat(self, agent: str) -> Path:
+        return self.heartbeats / f"{encode_address(agent)}.json"
+
+    @property
+    def nudge_queue_root(self) -> Path:
+        return self.runtime / "nudge-queue"
+
+    def nudge_queue(self, agent: str) -> Path:
+        return self.nudge_queue_root / encode_address(agent)
+
+    @property
+    def supervisor_lock(self) -> Path:
+        return self.runtime / "supervisor.lock"
+
+    @property
+    def rigs_dir(self) -> Path:
+        return self.root / "rigs"
+
+    def rig_dir(self, rig: str) -> Path:
+        return self.rigs_dir / rig
+
+    def rig_repo(self, rig: str) -> Path:
+        return self.rig_dir(rig) / "repo"
+
+    def polecat_dir(self, rig: str, polecat: str) -> Path:
+        return self.rig_dir(rig) / "polecats" / polecat
+
+    @property
+    def backups(self) -> Path:
+        return self.root / "backups"
+
+    @property
+    def tmux_socket(self) -> str:
+        """The town's own tmux server: `tmux -L <this>`. Never the user's default server."""
+        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:8]
+        return f"gt-{digest}"

@@ -1,0 +1,340 @@
+"""TinyDB files that many processes write at once, safely.
+
+TinyDB's own JSONStorage rewrites its file in place (not atomic) and a long-lived `TinyDB`
+object goes stale when another process writes. So every write here is a *transaction*:
+
+1. take an exclusive `flock` on the file's lock (under `.runtime/locks/`),
+2. open a TinyDB on `AtomicStorage`, which reads the file once and buffers writes,
+3. mutate through TinyDB's table API,
+4. on success write the whole file once: unique temp file in the same folder, fsync,
+   `os.replace`, fsync the folder; then release the lock.
+
+Readers take no lock: `os.replace` means they see the old file or the new one, never a torn one.
+A parse is cached per file, keyed on (inode, size, mtime) so that a process which writes the
+same file repeatedly does not re-parse it. A file that does not parse raises `StoreCorrupt`
+naming the file; nothing is ever silently reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from gastown_tui.town.errors import LockTimeout, StoreCorrupt
+
+Tables = dict[str, dict[str, dict[str, Any]]]
+
+TEMP_SUFFIX = ".tmp"
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+_held = threading.local()
+
+
+def _held_locks() -> dict[str, int]:
+    held = getattr(_held, "locks", None)
+    if held is None:
+        held = {}
+        _held.locks = held
+    return held
+
+
+@contextlib.contextmanager
+def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_path`. Re-entrant within one thread.
+
+    flock locks belong to an open file description, so two threads of one process exclude
+    each other as two processes do; the re-entrancy count only stops a thread deadlocking on
+    a lock it already holds.
+    """
+    key = str(lock_path)
+    held = _held_locks()
+    if key in held:
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(lock_path, timeout) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.02)
+        held[key] = 1
+        try:
+            yield
+        finally:
+            del held[key]
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def try_flock(lock_path: Path) -> int | None:
+    """Take an exclusive flock without waiting. Returns the fd to keep, or None if busy."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
+    """Write `payload` to `path` atomically and durably. Returns the new file's stat.
+
+    The caller holds the file's lock, so a temp file left by a killed writer is an orphan
+    that `sweep_orphans` may delete.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; store files are as readable as any other
+        view = memoryview(payload)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+        stat = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    fsync_dir(path.parent)
+    return stat
+
+
+def _stat_key(stat: os.stat_result) -> tuple[int, int, int]:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def parse_tables(path: Path, raw: bytes) -> Tables:
+    """Parse a store file's bytes, raising StoreCorrupt with a useful detail."""
+    if not raw.strip():
+        raise StoreCorrupt(path, "the file is empty")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise StoreCorrupt(path, f"invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise StoreCorrupt(path, "expected an object of tables")
+    return data
+
+
+@dataclass
+class _CacheEntry:
+    key: tuple[int, int, int]
+    data: Tables
+    # True once the parsed object has been handed to an unlocked reader: a transaction must
+    # then parse its own copy rather than mutate what a reader may still be looking at.
+    lent: bool = False
+
+
+class StoreCache:
+    """Parsed store files of one process, keyed on file identity. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Path, _CacheEntry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, key: tuple[int, int, int]) -> _CacheEntry | None:
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None and entry.key == key:
+                return entry
+            return None
+
+    def put(self, path: Path, key: tuple[int, int, int], data: Tables, lent: bool) -> None:
+        with self._lock:
+            self._entries[path] = _CacheEntry(key, data, lent)
+
+    def drop(self, path: Path) -> None:
+        with self._lock:
+            self._entries.pop(path, None)
+
+
+class AtomicStorage(Storage):
+    """TinyDB storage bound to one open transaction: one read, writes buffered until commit."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    def read(self) -> Tables | None:
+        return self._txn.data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self._txn.data = data
+        self._txn.dirty = True
+
+    def close(self) -> None:
+        pass
+
+
+class Transaction:
+    """What a transaction body sees: the TinyDB and, for speed, the raw tables."""
+
+    def __init__(self, store_file: StoreFile, data: Tables) -> None:
+        self.store_file = store_file
+        self.data = data
+        self.dirty = False
+        self.db = TinyDB(storage=lambda: AtomicStorage(self))
+
+    def table(self, name: str):  # -> tinydb.table.Table
+        return self.db.table(name)
+
+    def raw(self, name: str) -> dict[str, dict[str, Any]]:
+        """The raw documents of a table ({doc_id: doc}); read-only by convention."""
+        return self.data.get(name, {})
+
+    def mark_dirty(self) -> None:
+        self.dirty = True
+
+
+class StoreFile:
+    """One TinyDB file of the town store."""
+
+    def __init__(self, path: Path, lock_path: Path, cache: StoreCache) -> None:
+        self.path = path
+        self.lock_path = lock_path
+        self._cache = cache
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def _load(self, for_write: bool) -> Tables:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return {}
+        try:
+            key = _stat_key(os.fstat(fd))
+            entry = self._cache.get(self.path, key)
+            if entry is not None and not (for_write and entry.lent):
+                if not for_write:
+                    entry.lent = True
+                return entry.data
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                raw = handle.read()
+        finally:
+            os.close(fd)
+        data = parse_tables(self.path, raw)
+        if for_write:
+            # A transaction mutates this object; the cache is refreshed at commit.
+            self._cache.drop(self.path)
+        else:
+            self._cache.put(self.path, key, data, lent=True)
+        return data
+
+    def read(self) -> Tables:
+        """The current tables, without a lock. Callers must not mutate the result."""
+        return self._load(for_write=False)
+
+    def table(self, name: str) -> dict[str, dict[str, Any]]:
+        return self.read().get(name, {})
+
+    @contextlib.contextmanager
+    def transaction(self, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Transaction]:
+        with flocked(self.lock_path, timeout):
+            txn = Transaction(self, self._load(for_write=True))
+            try:
+                yield txn
+            except BaseException:
+                self._cache.drop(self.path)
+                raise
+            if txn.dirty:
+                try:
+                    payload = orjson.dumps(txn.data)
+                    stat = atomic_write_bytes(self.path, payload)
+                except BaseException:
+                    self._cache.drop(self.path)
+                    raise
+                self._cache.put(self.path, _stat_key(stat), txn.data, lent=False)
+
+
+class Store:
+    """The store of one town: hands out StoreFiles that share a lock folder and a cache."""
+
+    def __init__(self, root: Path, lock_dir: Path) -> None:
+        self.root = root
+        self.lock_dir = lock_dir
+        self.cache = StoreCache()
+
+    def lock_path_for(self, path: Path) -> Path:
+        try:
+            rel = path.relative_to(self.root.parent)
+        except ValueError:
+            rel = Path(path.name)
+        return self.lock_dir / (str(rel).replace(os.sep, "~") + ".lock")
+
+    def file(self, path: Path) -> StoreFile:
+        return StoreFile(path, self.lock_path_for(path), self.cache)
+
+    def all_files(self) -> list[Path]:
+        if not self.root.exists():
+            return []
+        return sorted(p for p in self.root.rglob("*.json") if not p.name.startswith("."))
+
+    def sweep_orphans(self) -> list[Path]:
+        """Remove temp files left by killed writers. Returns what was removed.
+
+        A temp file only exists while its writer holds the target's lock, so one we find
+        while holding that lock ourselves is an orphan.
+        """
+        removed: list[Path] = []
+        if not self.root.exists():
+            return removed
+        for tmp in self.root.rglob(f".*{TEMP_SUFFIX}"):
+            target_name = tmp.name[1:].rsplit(".", 2)[0]
+            target = tmp.with_name(target_name)
+            fd = try_flock(self.lock_path_for(target))
+            if fd is None:
+                continue
+            try:
+                if tmp.exists():
+                    tmp.unlink()
+                    removed.append(tmp)
+            finally:
+                os.close(fd)
+        return removed

@@ -1,0 +1,152 @@
+"""The Town: one object that knows where a town lives and hands out its parts.
+
+Parts are created on first use so that a CLI call pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gastown_tui.town.clock import Clock, SystemClock, iso
+from gastown_tui.town.config import TownConfig, render_template
+from gastown_tui.town.errors import GtError, NotATown, StoreCorrupt
+from gastown_tui.town.events import EventLog
+from gastown_tui.town.ids import IdIndex
+from gastown_tui.town.paths import TownPaths, default_town_root
+from gastown_tui.town.store import Store, StoreFile, atomic_write_bytes
+
+if TYPE_CHECKING:
+    from gastown_tui.town.beads import BeadStore
+    from gastown_tui.town.models import Bead
+    from gastown_tui.town.rigs import RigRegistry
+
+OVERSEER = "overseer"
+STORE_VERSION = 1
+
+
+class Town:
+    def __init__(self, root: Path, clock: Clock | None = None, actor: str | None = None) -> None:
+        self.root = root
+        self.paths = TownPaths(root)
+        self.clock: Clock = clock or SystemClock()
+        self._actor = actor
+        self.store = Store(self.paths.store, self.paths.locks)
+        # Called with the beads that just closed, by whichever process closed them.
+        self.close_listeners: list[Callable[[list[Bead]], None]] = []
+
+    # opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        actor: str | None = None,
+    ) -> Town:
+        path = default_town_root(root)
+        if not (path / "town.toml").is_file():
+            raise NotATown(path)
+        town = cls(path, clock, actor)
+        if not town.paths.town_file.exists():
+            raise StoreCorrupt(town.paths.town_file, "the file is missing")
+        return town
+
+    @classmethod
+    def init(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        runtime: str = "claude",
+        force: bool = False,
+        clock: Clock | None = None,
+    ) -> Town:
+        path = default_town_root(root)
+        if (path / "town.toml").exists():
+            raise GtError(f"{path} is already a town")
+        if path.exists() and not path.is_dir():
+            raise GtError(f"{path} exists and is not a directory")
+        if path.exists() and any(path.iterdir()) and not force:
+            raise GtError(f"{path} is not empty", hint="pick an empty folder or pass --force")
+        town = cls(path, clock)
+        for folder in (
+            town.paths.store,
+            town.paths.rig_store,
+            town.paths.mail_dir,
+            town.paths.archive_dir,
+            town.paths.locks,
+            town.paths.heartbeats,
+            town.paths.nudge_queue_root,
+            town.paths.rigs_dir,
+            town.paths.backups,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        with town.town_file.transaction() as txn:
+            txn.table("meta").insert(
+                {"version": STORE_VERSION, "created_at": iso(town.clock.now()), "name": name}
+            )
+        # town.toml last: until it exists, the folder is not a town, so a killed init is
+        # simply redone.
+        toml = render_template(name or path.name or "gastown", runtime)
+        atomic_write_bytes(town.paths.town_toml, toml.encode())
+        town.events.append("town.created", actor=town.actor, msg=str(path))
+        return town
+
+    # parts -------------------------------------------------------------------------------
+    @property
+    def actor(self) -> str:
+        """Who is acting: the agent address in GT_AGENT, or the overseer (a person)."""
+        return self._actor or os.environ.get("GT_AGENT") or OVERSEER
+
+    @cached_property
+    def config(self) -> TownConfig:
+        return TownConfig.load(self.paths.town_toml)
+
+    @cached_property
+    def events(self) -> EventLog:
+        return EventLog(self.paths, self.clock)
+
+    @cached_property
+    def ids(self) -> IdIndex:
+        return IdIndex(self.paths.ids_file, self.paths.lock("ids"))
+
+    @property
+    def town_file(self) -> StoreFile:
+        return self.store.file(self.paths.town_file)
+
+    def rig_file(self, rig: str) -> StoreFile:
+        return self.store.file(self.paths.rig_file(rig))
+
+    @cached_property
+    def rigs(self) -> RigRegistry:
+        from gastown_tui.town.rigs import RigRegistry
+
+        return RigRegistry(self)
+
+    @cached_property
+    def beads(self) -> BeadStore:
+        from gastown_tui.town.beads import BeadStore
+
+        return BeadStore(self)
+
+    # hooks -------------------------------------------------------------------------------
+    def beads_closed(self, beads: list[Bead]) -> None:
+        for listener in list(self.close_listeners):
+            listener(beads)
+
+    def touch_heartbeat(self, agent: str, **fields: Any) -> None:
+        """Record that `agent` just did something (any gt call it makes counts)."""
+        import orjson
+
+        path = self.paths.heartbeat(agent)
+        record = {"agent": agent, "ts": iso(self.clock.now()), "pid": os.getppid(), **fields}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(orjson.dumps(record))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a heartbeat is a hint, never a reason to fail the agent's command
