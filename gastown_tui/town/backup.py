@@ -37,24 +37,33 @@ def _store_files(town: Town) -> list[Path]:
     return [f for f in files if "corrupt" not in f.relative_to(town.paths.store).parts]
 
 
+def _sequence(backup: Path) -> int:
+    try:
+        return int(orjson.loads((backup / MANIFEST).read_bytes()).get("seq", 0))
+    except (OSError, orjson.JSONDecodeError, ValueError, AttributeError):
+        return 0
+
+
 def list_backups(town: Town) -> list[Path]:
+    """Complete backups, newest first (by their sequence number, not the clock)."""
     folder = town.paths.backups
     if not folder.exists():
         return []
-    return sorted(
-        (p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).exists()), reverse=True
-    )
+    found = [p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
+    return sorted(found, key=lambda p: (_sequence(p), p.name), reverse=True)
 
 
 def create_backup(town: Town, *, keep: int | None = None, reason: str = "manual") -> Path:
     """Snapshot the store. Files that do not parse are skipped and listed in the manifest."""
+    with flocked(town.paths.lock("backup")):
+        return _create_backup(town, keep, reason)
+
+
+def _create_backup(town: Town, keep: int | None, reason: str) -> Path:
     now = town.clock.now()
-    base = town.paths.backups / _stamp(now)
-    target = base
-    n = 1
-    while target.exists():
-        n += 1
-        target = base.with_name(f"{base.name}-{n}")
+    existing = list_backups(town)
+    seq = (_sequence(existing[0]) if existing else 0) + 1
+    target = town.paths.backups / f"{_stamp(now)}-{seq:06d}"
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     copied: list[str] = []
@@ -75,7 +84,13 @@ def create_backup(town: Town, *, keep: int | None = None, reason: str = "manual"
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(raw)
         copied.append(str(rel))
-    manifest = {"created": now, "reason": reason, "files": copied, "skipped_corrupt": skipped}
+    manifest = {
+        "seq": seq,
+        "created": now,
+        "reason": reason,
+        "files": copied,
+        "skipped_corrupt": skipped,
+    }
     staging.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(staging / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     staging.rename(target)  # a backup folder exists only once complete

@@ -1,4 +1,9 @@
-"""`gt status`: a town overview as one JSON-able dict (the CLI and the app both use it)."""
+"""`gt status`: a town overview as one JSON-able dict (the CLI and the app both use it).
+
+Keys: `town` {name, root}; `rigs` [{name, prefix, path, beads: {status: count}}];
+`polecats` (see PolecatRegistry.status_summary); `mail` (MailStore.status_summary);
+`convoys` (ConvoyStore.status_summary).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,15 @@ if TYPE_CHECKING:
 def town_status(town: Town) -> dict[str, Any]:
     rigs = []
     for rig in town.rigs.list():
-        counts = Counter(
-            d.get("status", "open") for d in town.rig_file(rig.name).table("beads").values()
-        )
+        beads = town.rig_file(rig.name).table("beads").values()
+        counts = Counter(d.get("status", "open") for d in beads)
         rigs.append(
             {"name": rig.name, "prefix": rig.prefix, "path": rig.path, "beads": dict(counts)}
         )
     return {
         "town": {"name": town.config.name, "root": str(town.root)},
         "rigs": rigs,
+        "polecats": town.polecats.status_summary(),
+        "mail": town.mail.status_summary(),
+        "convoys": town.convoys.status_summary(),
     }

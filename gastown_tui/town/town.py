@@ -21,7 +21,10 @@ from gastown_tui.town.store import Store, StoreFile, atomic_write_bytes
 
 if TYPE_CHECKING:
     from gastown_tui.town.beads import BeadStore
+    from gastown_tui.town.convoys import ConvoyStore
+    from gastown_tui.town.mail import MailStore
     from gastown_tui.town.models import Bead
+    from gastown_tui.town.polecats import PolecatRegistry
     from gastown_tui.town.rigs import RigRegistry
 
 OVERSEER = "overseer"
@@ -131,6 +134,24 @@ class Town:
         from gastown_tui.town.beads import BeadStore
 
         return BeadStore(self)
+
+    @cached_property
+    def mail(self) -> MailStore:
+        from gastown_tui.town.mail import MailStore
+
+        return MailStore(self)
+
+    @cached_property
+    def convoys(self) -> ConvoyStore:
+        from gastown_tui.town.convoys import ConvoyStore
+
+        return ConvoyStore(self)
+
+    @cached_property
+    def polecats(self) -> PolecatRegistry:
+        from gastown_tui.town.polecats import PolecatRegistry
+
+        return PolecatRegistry(self)
 
     # hooks -------------------------------------------------------------------------------
     def beads_closed(self, beads: list[Bead]) -> None:

@@ -1,0 +1,529 @@
+"""Mail between agents and the overseer (DESIGN.md section 9).
+
+One inbox per address: `store/mail/<address with / as ~>.json`, table `messages`. A message
+sent to several addresses (or a group) is stored once per recipient: each copy has the same
+`id`, its own `inbox` and its own read state. That keeps every user-level operation on one
+small file (read, archive) and a send on exactly the recipients' files.
+
+A send validates everything first (every address and group, subject, type, priority), so a bad
+address stores nothing. Each inbox write is a store transaction (flock, temp file, fsync,
+rename), so the message is durable when `send` returns and only then does the CLI say `sent`.
+
+A caller-given `message_id` makes a send idempotent: a copy whose id is already in that inbox is
+not stored again. The convoy "landed" notification uses it so that two processes racing, or a
+retry after a crash, never deliver it twice.
+
+Read messages can be moved to the monthly archive (`store/archive/<YYYY-MM>.json`, table `mail`,
+month of the message's creation); the archive copy is written before the inbox copy is removed,
+so a killed mover leaves a message in both places (the inbox wins), never in none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize, rig_of
+from gastown_tui.town.clock import iso
+from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.paths import decode_address
+from gastown_tui.town.store import StoreFile, Transaction
+
+if TYPE_CHECKING:
+    from gastown_tui.town.town import Town
+
+MESSAGES = "messages"  # table of an inbox file
+ARCHIVE_TABLE = "mail"  # table of a monthly archive file
+MESSAGE_TYPES = ("task", "escalation", "notification", "reply")
+PRIORITIES = ("urgent", "high", "normal", "low")
+MAX_SUBJECT = 300
+MAX_BODY = 1_000_000  # one inbox file holds thousands of messages: keep each sane
+ID_PREFIX = "msg-"
+ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+# 10 base36 characters (~52 bits): a random collision among a million messages has odds of
+# about 1 in 7,000, and ids only need to be unique among the copies a lookup could find.
+ID_LENGTH = 10
+MAX_ID = 120
+
+
+def new_message_id() -> str:
+    return ID_PREFIX + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def check_subject(subject: str | None) -> str:
+    value = (subject or "").strip()
+    if not value:
+        raise GtError("a message needs a non-empty subject (-s SUBJECT)")
+    if len(value) > MAX_SUBJECT:
+        raise GtError(f"subject is {len(value)} characters; the limit is {MAX_SUBJECT}")
+    if any(ord(c) < 32 for c in value):
+        raise GtError("a subject must be one line without control characters")
+    return value
+
+
+def check_body(body: str | None) -> str:
+    value = body or ""
+    if len(value) > MAX_BODY:
+        raise GtError(f"body is {len(value)} characters; the limit is {MAX_BODY}")
+    return value
+
+
+def check_type(value: str) -> str:
+    if value not in MESSAGE_TYPES:
+        raise GtError(f"unknown message type {value!r}", hint="one of " + ", ".join(MESSAGE_TYPES))
+    return value
+
+
+def check_priority(value: str) -> str:
+    if value not in PRIORITIES:
+        raise GtError(f"unknown priority {value!r}", hint="one of " + ", ".join(PRIORITIES))
+    return value
+
+
+def check_message_id(value: str) -> str:
+    text = (value or "").strip()
+    if not text or len(text) > MAX_ID or any(c.isspace() or ord(c) < 32 for c in text):
+        raise GtError(f"invalid message id {value!r}")
+    return text
+
+
+@dataclass
+class Message:
+    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy)."""
+
+    id: str
+    sender: str
+    to: list[str]
+    subject: str
+    body: str = ""
+    cc: list[str] = field(default_factory=list)
+    type: str = "notification"
+    priority: str = "normal"
+    thread: str = ""
+    reply_to: str | None = None
+    created: str = ""
+    read: bool = False
+    read_at: str | None = None
+    inbox: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    archived: bool = False
+    seq: int = 0  # position in its file: orders messages created in the same millisecond
+
+    def to_dict(self) -> dict[str, Any]:
+        """Documented keys: id, from, to, cc, subject, body, type, priority, thread, reply_to,
+        created, read, read_at, inbox (whose copy), meta (e.g. bead, severity, convoy),
+        archived."""
+        return {
+            "id": self.id,
+            "from": self.sender,
+            "to": list(self.to),
+            "cc": list(self.cc),
+            "subject": self.subject,
+            "body": self.body,
+            "type": self.type,
+            "priority": self.priority,
+            "thread": self.thread,
+            "reply_to": self.reply_to,
+            "created": self.created,
+            "read": self.read,
+            "read_at": self.read_at,
+            "inbox": self.inbox,
+            "meta": dict(self.meta),
+            "archived": self.archived,
+        }
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = self.to_dict()
+        del doc["archived"]  # where a copy lives says whether it is archived
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], *, seq: int = 0, archived: bool = False) -> Message:
+        return cls(
+            id=doc["id"],
+            sender=doc.get("from", ""),
+            to=list(doc.get("to") or []),
+            subject=doc.get("subject", ""),
+            body=doc.get("body", ""),
+            cc=list(doc.get("cc") or []),
+            type=doc.get("type", "notification"),
+            priority=doc.get("priority", "normal"),
+            thread=doc.get("thread") or doc["id"],
+            reply_to=doc.get("reply_to"),
+            created=doc.get("created", ""),
+            read=bool(doc.get("read", False)),
+            read_at=doc.get("read_at"),
+            inbox=doc.get("inbox", ""),
+            meta=dict(doc.get("meta") or {}),
+            archived=archived,
+            seq=seq,
+        )
+
+    @property
+    def is_protocol(self) -> bool:
+        """A machine-readable subject such as POLECAT_DONE or MERGE_READY."""
+        head = self.subject.split(" ", 1)[0].rstrip(":")
+        return head.isupper() and len(head) > 2
+
+
+def _insert(txn: Transaction, table: str, doc: dict[str, Any]) -> int:
+    """Append a document to a raw table, as TinyDB would (string keys, next id = max + 1).
+
+    TinyDB's Table.insert rebuilds the whole table dict twice per call; an inbox holds
+    thousands of messages and `gt mail send` must stay fast, so write the raw table directly.
+    The transaction parsed its own copy of the file, so mutating it is safe.
+    """
+    docs = txn.data.setdefault(table, {})
+    next_id = max(map(int, docs), default=0) + 1
+    docs[str(next_id)] = doc
+    txn.mark_dirty()
+    return next_id
+
+
+def _newest_first(messages: list[Message]) -> list[Message]:
+    return sorted(messages, key=lambda m: (m.created, not m.archived, m.seq), reverse=True)
+
+
+class MailStore:
+    def __init__(self, town: Town) -> None:
+        self.town = town
+        # Called with the copies a send just stored (dispatch hooks "nudge if idle, else queue"
+        # here). A failing callback never un-sends mail: its error is kept in `hook_errors`
+        # and logged as a `mail.hook_failed` event.
+        self.on_delivered: list[Callable[[list[Message]], None]] = []
+        self.hook_errors: list[str] = []
+
+    # files -------------------------------------------------------------------------------
+    def inbox_file(self, address: str) -> StoreFile:
+        return self.town.store.file(self.town.paths.mail_file(normalize(address)))
+
+    def inboxes(self) -> list[str]:
+        """Addresses that have an inbox file (sorted)."""
+        folder = self.town.paths.mail_dir
+        if not folder.exists():
+            return []
+        return sorted(
+            decode_address(p.stem) for p in folder.glob("*.json") if not p.name.startswith(".")
+        )
+
+    def _archive_files(self) -> list[StoreFile]:
+        folder = self.town.paths.archive_dir
+        if not folder.exists():
+            return []
+        months = sorted(
+            (p for p in folder.glob("*.json") if not p.name.startswith(".")), reverse=True
+        )
+        return [self.town.store.file(p) for p in months]
+
+    def _active(self, address: str) -> Iterator[Message]:
+        for key, doc in self.inbox_file(address).table(MESSAGES).items():
+            yield Message.from_doc(doc, seq=int(key))
+
+    def _archived(self, address: str | None = None) -> Iterator[Message]:
+        for archive in self._archive_files():
+            for key, doc in archive.table(ARCHIVE_TABLE).items():
+                if address is None or doc.get("inbox") == address:
+                    yield Message.from_doc(doc, seq=int(key), archived=True)
+
+    # sending -----------------------------------------------------------------------------
+    def send(
+        self,
+        to: list[str],
+        subject: str,
+        body: str,
+        *,
+        sender: str | None = None,
+        cc: Iterable[str] = (),
+        type: str = "notification",
+        priority: str = "normal",
+        reply_to: str | None = None,
+        thread: str | None = None,
+        message_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> list[Message]:
+        """Store one copy per recipient; return the copies this call stored.
+
+        With a caller-given `message_id`, inboxes that already hold that id are skipped, so
+        a repeated send returns only what was missing (often nothing).
+        """
+        to_list = [normalize(a) for a in ([to] if isinstance(to, str) else to)]
+        cc_list = [normalize(a) for a in ([cc] if isinstance(cc, str) else cc)]
+        if not to_list:
+            raise GtError("a message needs at least one recipient")
+        subject = check_subject(subject)
+        body = check_body(body)
+        check_type(type)
+        check_priority(priority)
+        given_id = check_message_id(message_id) if message_id is not None else None
+        sender = normalize(sender or self.town.actor)
+        if not sender or sender.startswith("@"):
+            raise GtError(f"invalid sender {sender!r}", hint="GT_AGENT must be one address")
+        recipients = AddressBook(self.town).resolve_all([*to_list, *cc_list])
+
+        msg_id = given_id or new_message_id()
+        created = iso(self.town.clock.now())
+        template = Message(
+            id=msg_id,
+            sender=sender,
+            to=to_list,
+            cc=cc_list,
+            subject=subject,
+            body=body,
+            type=type,
+            priority=priority,
+            thread=thread or msg_id,
+            reply_to=reply_to,
+            created=created,
+            meta=dict(meta or {}),
+        )
+        stored: list[Message] = []
+        for address in recipients:
+            with self.inbox_file(address).transaction() as txn:
+                docs = txn.raw(MESSAGES)
+                if any(d.get("id") == msg_id for d in docs.values()):
+                    if given_id is not None:
+                        continue  # already delivered: the send is idempotent
+                    if stored:
+                        raise GtFailure(f"message id {msg_id} collided in {address}'s inbox")
+                    # Nothing written yet: pick another id (odds ~1e-15, but be exact).
+                    msg_id = new_message_id()
+                    template.id = msg_id
+                    template.thread = thread or msg_id
+                copy = replace(template, inbox=address, meta=dict(template.meta))
+                copy.seq = _insert(txn, MESSAGES, copy.to_doc())
+            stored.append(copy)
+        if stored:
+            self.town.events.append(
+                "mail.sent",
+                actor=sender,
+                rig=rig_of(sender),
+                msg=subject,
+                id=msg_id,
+                to=[m.inbox for m in stored],
+                mail_type=type,
+                priority=priority,
+            )
+            self._deliver(stored)
+        return stored
+
+    def _deliver(self, stored: list[Message]) -> None:
+        for callback in list(self.on_delivered):
+            try:
+                callback(stored)
+            except Exception as exc:  # a hook must never un-send mail
+                text = f"{getattr(callback, '__name__', callback)!s}: {type(exc).__name__}: {exc}"
+                self.hook_errors.append(text)
+                with contextlib.suppress(Exception):
+                    self.town.events.append(
+                        "mail.hook_failed", actor=stored[0].sender, msg=text, id=stored[0].id
+                    )
+
+    def reply(
+        self,
+        message_id: str,
+        body: str,
+        *,
+        sender: str | None = None,
+        subject: str | None = None,
+        priority: str = "normal",
+    ) -> list[Message]:
+        """Reply to the sender of a message, in its thread. The original must exist."""
+        sender = normalize(sender or self.town.actor)
+        original = self._find(message_id, prefer=sender)
+        if original is None:
+            raise GtError(f"no message {message_id!r} to reply to", hint="see `gt mail inbox`")
+        if subject is None:
+            subject = original.subject
+            if not subject.lower().startswith("re:"):
+                subject = f"Re: {subject}"
+        sent = self.send(
+            [original.sender],
+            subject[:MAX_SUBJECT],
+            body,
+            sender=sender,
+            type="reply",
+            priority=priority,
+            reply_to=original.id,
+            thread=original.thread or original.id,
+        )
+        # Answering a message means it was read.
+        if original.inbox == sender and not original.read and not original.archived:
+            with contextlib.suppress(GtError):
+                self.mark_read(original.id, sender)
+        return sent
+
+    # reading -----------------------------------------------------------------------------
+    def inbox(
+        self, address: str, *, unread_only: bool = False, include_archived: bool = False
+    ) -> list[Message]:
+        """The messages of one inbox, newest first."""
+        address = normalize(address)
+        messages = list(self._active(address))
+        if include_archived:
+            active_ids = {m.id for m in messages}
+            messages.extend(m for m in self._archived(address) if m.id not in active_ids)
+        if unread_only:
+            messages = [m for m in messages if not m.read]
+        return _newest_first(messages)
+
+    def unread_count(self, address: str) -> int:
+        docs = self.inbox_file(address).table(MESSAGES).values()
+        return sum(1 for d in docs if not d.get("read"))
+
+    def _find(self, message_id: str, *, address: str | None = None, prefer: str | None = None):
+        """A copy of a message: in `address` only (active, then archive), or anywhere,
+        trying `prefer`'s inbox first. Accepts a unique prefix of an id, as people type them."""
+        message_id = (message_id or "").strip()
+        if not message_id:
+            return None
+        if address is not None:
+            order = [normalize(address)]
+        else:
+            first = [normalize(prefer)] if prefer else []
+            order = first + [a for a in self.inboxes() if a not in first]
+        partial: dict[str, Message] = {}
+        for inbox in order:
+            for message in self._active(inbox):
+                if message.id == message_id:
+                    return message
+                if message.id.startswith(message_id) and message.id not in partial:
+                    partial[message.id] = message
+        for message in self._archived(normalize(address) if address is not None else None):
+            if message.id == message_id:
+                return message
+            if message.id.startswith(message_id) and message.id not in partial:
+                partial[message.id] = message
+        if len(partial) == 1:
+            return next(iter(partial.values()))
+        if len(partial) > 1:
+            raise GtError(
+                f"message id {message_id!r} is ambiguous",
+                hint="matches " + ", ".join(sorted(partial)[:5]),
+            )
+        return None
+
+    def get(self, message_id: str, address: str | None = None) -> Message:
+        """A message by id (or a unique prefix). Without `address`, the caller's own copy is
+        preferred, then any inbox, then the archive."""
+        message = self._find(message_id, address=address, prefer=self.town.actor)
+        if message is None:
+            where = f" in {normalize(address)}'s inbox" if address else ""
+            raise GtError(f"no message {message_id!r}{where}", hint="see `gt mail inbox`")
+        return message
+
+    def thread(self, message_id: str) -> list[Message]:
+        """Every message of the thread `message_id` belongs to, oldest first, one per id."""
+        start = self.get(message_id)
+        thread_id = start.thread or start.id
+        found: dict[str, Message] = {}
+        prefer = normalize(self.town.actor)
+
+        def consider(message: Message) -> None:
+            if message.thread != thread_id and message.id != thread_id:
+                return
+            # Keep one copy per id; the caller's own copy, if any, shows their read state.
+            if message.id not in found or message.inbox == prefer:
+                found[message.id] = message
+
+        for inbox in self.inboxes():
+            for message in self._active(inbox):
+                consider(message)
+        for message in self._archived():
+            if message.id not in found:
+                consider(message)
+        return sorted(found.values(), key=lambda m: (m.created, m.seq))
+
+    def status_summary(self) -> dict[str, Any]:
+        """For `gt status` and the app: the overseer's unread mail."""
+        unread = self.inbox(OVERSEER, unread_only=True)
+        return {
+            "overseer_unread": len(unread),
+            "overseer_unread_subjects": [m.subject for m in unread[:5]],
+            "overseer_unread_messages": [
+                {
+                    "id": m.id,
+                    "from": m.sender,
+                    "subject": m.subject,
+                    "priority": m.priority,
+                    "type": m.type,
+                    "created": m.created,
+                }
+                for m in unread[:5]
+            ],
+            "overseer_urgent": sum(1 for m in unread if m.priority == "urgent"),
+        }
+
+    # changing ----------------------------------------------------------------------------
+    def mark_read(self, message_id: str, address: str, read: bool = True) -> Message:
+        """Set the read state of `address`'s copy. Raises GtError if it has no such message."""
+        address = normalize(address)
+        with self.inbox_file(address).transaction() as txn:
+            for key, doc in txn.raw(MESSAGES).items():
+                if doc.get("id") == message_id:
+                    if bool(doc.get("read")) != read:
+                        doc["read"] = read
+                        doc["read_at"] = iso(self.town.clock.now()) if read else None
+                        txn.mark_dirty()
+                    return Message.from_doc(doc, seq=int(key))
+        raise GtError(f"no message {message_id!r} in {address}'s inbox", hint="see `gt mail inbox`")
+
+    def archive(self, ids: Iterable[str], address: str) -> list[Message]:
+        """Move messages out of `address`'s inbox into the monthly archive.
+
+        Every id must be in the inbox, or nothing moves. The archive is written first.
+        """
+        address = normalize(address)
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        with self.inbox_file(address).transaction() as txn:
+            docs = txn.raw(MESSAGES)
+            keys = {doc.get("id"): key for key, doc in docs.items()}
+            missing = [i for i in wanted if i not in keys]
+            if missing:
+                raise GtError(
+                    f"not in {address}'s inbox: " + ", ".join(missing),
+                    hint="see `gt mail inbox`",
+                )
+            moving = [docs[keys[i]] for i in wanted]
+            self._write_archive(moving)
+            for message_id in wanted:
+                del docs[keys[message_id]]
+            txn.mark_dirty()
+        return [Message.from_doc(d, archived=True) for d in moving]
+
+    def archive_read(self, address: str, keep: int = 200) -> int:
+        """Archive read messages of an inbox beyond the newest `keep` read ones; a dog calls
+        this so inbox files stay small. Unread mail is never moved. Returns how many moved."""
+        address = normalize(address)
+        docs = self.inbox_file(address).table(MESSAGES)
+        read_keys = sorted((int(k) for k, d in docs.items() if d.get("read")), reverse=True)
+        old = read_keys[keep:]
+        if not old:
+            return 0
+        ids = [docs[str(k)]["id"] for k in old]
+        with contextlib.suppress(GtError):  # a concurrent archive took some: retry next time
+            return len(self.archive(ids, address))
+        return 0
+
+    def _write_archive(self, docs: list[dict[str, Any]]) -> None:
+        by_month: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            month = (doc.get("created") or "0000-00")[:7]
+            by_month.setdefault(month, []).append(doc)
+        for month, month_docs in by_month.items():
+            archive = self.town.store.file(self.town.paths.archive_file(month))
+            with archive.transaction() as txn:
+                table = txn.raw(ARCHIVE_TABLE)
+                # (id, inbox) identifies a copy: a retried move replaces, never duplicates.
+                existing = {(d.get("id"), d.get("inbox")): k for k, d in table.items()}
+                for doc in month_docs:
+                    key = existing.get((doc.get("id"), doc.get("inbox")))
+                    if key is not None:
+                        txn.data[ARCHIVE_TABLE][key] = dict(doc)
+                        txn.mark_dirty()
+                    else:
+                        _insert(txn, ARCHIVE_TABLE, dict(doc))

@@ -1,0 +1,146 @@
+"""The store's own guarantees: atomic replace, one write per transaction, clear corruption."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gastown_tui.town.errors import StoreCorrupt
+from gastown_tui.town.store import Store, flocked
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store", tmp_path / "locks")
+
+
+def test_transaction_writes_once_and_replaces_the_file(store: Store) -> None:
+    sf = store.file(store.root / "things.json")
+    with sf.transaction() as txn:
+        table = txn.table("things")
+        for n in range(5):
+            table.insert({"n": n})
+        assert not sf.path.exists(), "nothing may reach disk before the transaction commits"
+    inode = sf.path.stat().st_ino
+    data = orjson.loads(sf.path.read_bytes())
+    assert sorted(d["n"] for d in data["things"].values()) == [0, 1, 2, 3, 4]
+    with sf.transaction() as txn:
+        txn.table("things").insert({"n": 5})
+    assert sf.path.stat().st_ino != inode, "a write replaces the file rather than editing it"
+    assert oct(sf.path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_failed_transaction_writes_nothing(store: Store) -> None:
+    sf = store.file(store.root / "things.json")
+    with sf.transaction() as txn:
+        txn.table("things").insert({"n": 1})
+    before = sf.path.read_bytes()
+    with pytest.raises(RuntimeError), sf.transaction() as txn:
+        txn.table("things").insert({"n": 2})
+        raise RuntimeError("boom")
+    assert sf.path.read_bytes() == before
+    # The cache must not keep the half-done change either.
+    assert len(sf.table("things")) == 1
+    assert not list(sf.path.parent.glob(".*.tmp"))
+
+
+def test_reads_see_writes_from_another_store_object(store: Store, tmp_path: Path) -> None:
+    other = Store(store.root, store.lock_dir)  # as if another process
+    path = store.root / "things.json"
+    with store.file(path).transaction() as txn:
+        txn.table("things").insert({"n": 1})
+    assert len(other.file(path).table("things")) == 1
+    with other.file(path).transaction() as txn:
+        txn.table("things").insert({"n": 2})
+    assert len(store.file(path).table("things")) == 2
+    with store.file(path).transaction() as txn:
+        # TinyDB's next id must come from the file, not a stale object: no id reuse.
+        new_id = txn.table("things").insert({"n": 3})
+    assert new_id == 3
+
+
+def test_reader_copy_is_not_mutated_by_a_later_transaction(store: Store) -> None:
+    sf = store.file(store.root / "things.json")
+    with sf.transaction() as txn:
+        txn.table("things").insert({"n": 1})
+    seen = sf.table("things")
+    with sf.transaction() as txn:
+        txn.table("things").update({"n": 99}, doc_ids=[1])
+    assert seen["1"]["n"] == 1
+    assert sf.table("things")["1"]["n"] == 99
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [(b"", "empty"), (b'{"things": {"1": {"n"', "invalid JSON"), (b"[1, 2]", "object of tables")],
+)
+def test_corrupt_file_is_a_clear_error_not_a_reset(
+    store: Store, content: bytes, detail: str
+) -> None:
+    sf = store.file(store.root / "things.json")
+    sf.path.parent.mkdir(parents=True)
+    sf.path.write_bytes(content)
+    with pytest.raises(StoreCorrupt) as info:
+        sf.read()
+    assert str(sf.path) in str(info.value)
+    assert detail in str(info.value)
+    assert "gt doctor" in str(info.value)
+    with pytest.raises(StoreCorrupt), sf.transaction() as txn:
+        txn.table("things").insert({"n": 1})
+    assert sf.path.read_bytes() == content, "a corrupt file is never overwritten"
+
+
+def test_orphan_temp_files_are_swept_only_when_unlocked(store: Store) -> None:
+    sf = store.file(store.root / "things.json")
+    with sf.transaction() as txn:
+        txn.table("things").insert({"n": 1})
+    orphan = sf.path.with_name(".things.json.abc123.tmp")
+    orphan.write_bytes(b"half a write")
+    with flocked(sf.lock_path):
+        # While a writer holds the lock its temp file is live: leave it.
+        done: list[list[Path]] = []
+        thread = threading.Thread(target=lambda: done.append(store.sweep_orphans()))
+        thread.start()
+        thread.join()
+        assert done == [[]]
+        assert orphan.exists()
+    assert store.sweep_orphans() == [orphan]
+    assert not orphan.exists()
+    assert sf.path.exists()
+
+
+def test_flock_is_reentrant_in_a_thread_and_exclusive_across_threads(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    order: list[str] = []
+
+    def take() -> None:
+        with flocked(lock):
+            order.append("t")
+
+    with flocked(lock), flocked(lock):
+        order.append("outer")
+        thread = threading.Thread(target=take)
+        thread.start()
+        thread.join(0.2)
+        assert order == ["outer"], "another thread must wait for the lock"
+    thread.join(5)
+    assert order == ["outer", "t"]
+
+
+def test_temp_file_lives_beside_the_target(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    sf = store.file(store.root / "sub" / "things.json")
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: os.PathLike[str]) -> None:
+        seen.append(src)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    with sf.transaction() as txn:
+        txn.table("things").insert({"n": 1})
+    assert Path(seen[0]).parent == sf.path.parent, "os.replace is only atomic within a filesystem"
