@@ -144,3 +144,33 @@ def test_temp_file_lives_beside_the_target(store: Store, monkeypatch: pytest.Mon
     with sf.transaction() as txn:
         txn.table("things").insert({"n": 1})
     assert Path(seen[0]).parent == sf.path.parent, "os.replace is only atomic within a filesystem"
+
+
+def test_repeated_writes_in_one_process_write_exactly_the_data(store: Store) -> None:
+    """Reused serialized documents must never leave a stale copy in the file."""
+    import random
+
+    rng = random.Random(5)
+    sf = store.file(store.root / "things.json")
+    expected: dict[str, dict] = {}
+    for step in range(60):
+        with sf.transaction() as txn:
+            op = rng.choice(["insert", "put", "delete", "tinydb"])
+            if op == "insert" or not expected:
+                key = txn.insert("things", {"n": step, "text": "é" * rng.randint(0, 5)})
+                expected[key] = txn.raw("things")[key]
+            elif op == "put":
+                key = rng.choice(sorted(expected))
+                doc = {**expected[key], "n": step}
+                txn.put("things", key, doc)
+                expected[key] = doc
+            elif op == "delete":
+                key = rng.choice(sorted(expected))
+                txn.delete("things", [key])
+                del expected[key]
+            else:
+                key = rng.choice(sorted(expected))
+                txn.table("things").update({"n": -step}, doc_ids=[int(key)])
+                expected[key] = {**expected[key], "n": -step}
+        on_disk = orjson.loads(sf.path.read_bytes())["things"]
+        assert on_disk == expected, f"step {step} ({op})"

@@ -128,17 +128,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     statuses = [check_status(s) for s in args.status] if args.status else None
     town = open_town(args)
-    beads = town.beads.list(
-        rig=args.rig,
-        statuses=statuses,
-        include_closed=args.all,
-        include_archive=args.all,
-        assignee=args.assignee,
-    )
+    query = {
+        "rig": args.rig,
+        "statuses": statuses,
+        "include_closed": args.all,
+        "include_archive": args.all,
+        "assignee": args.assignee,
+    }
     if args.json:
-        emit_json([b.to_dict() for b in beads])
+        emit_json(town.beads.list_docs(**query))
     else:
-        _print_beads(beads, "no beads match")
+        _print_beads(town.beads.list(**query), "no beads match")
     return 0
 
 

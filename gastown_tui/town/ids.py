@@ -8,7 +8,6 @@ archived ones included, without parsing the archive, and `rig_of(id)` is a dicti
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +20,16 @@ ID_LENGTH = 5
 
 
 def random_suffix(length: int = ID_LENGTH) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    # os.urandom rather than `secrets`: same source, and it keeps `import random` (3 ms) off
+    # the CLI path. Rejection sampling keeps the 36 letters equally likely.
+    out: list[str] = []
+    while len(out) < length:
+        for byte in os.urandom(length * 2):
+            if byte < 252:  # 252 = 7 * 36
+                out.append(ALPHABET[byte % 36])
+                if len(out) == length:
+                    break
+    return "".join(out)
 
 
 class IdIndex:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -137,5 +136,7 @@ class TownPaths:
     @property
     def tmux_socket(self) -> str:
         """The town's own tmux server: `tmux -L <this>`. Never the user's default server."""
+        import hashlib
+
         digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:8]
         return f"gt-{digest}"

@@ -4,11 +4,9 @@ directory for non-coding work. The registry lives in `store/town.json` (table `r
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gastown_tui.town import git
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Rig
@@ -83,6 +81,10 @@ class RigRegistry:
         no_git: bool = False,
         branch: str | None = None,
     ) -> Rig:
+        import shutil
+
+        from gastown_tui.town import git
+
         check_name("rig", name)
         if self.exists(name):
             raise GtError(f"rig {name!r} already exists")

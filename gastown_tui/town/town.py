@@ -40,6 +40,7 @@ class Town:
         self.store = Store(self.paths.store, self.paths.locks)
         # Called with the beads that just closed, by whichever process closed them.
         self.close_listeners: list[Callable[[list[Bead]], None]] = []
+        self.close_listeners.append(self._land_convoys)
 
     # opening -----------------------------------------------------------------------------
     @classmethod
@@ -154,6 +155,10 @@ class Town:
         return PolecatRegistry(self)
 
     # hooks -------------------------------------------------------------------------------
+    def _land_convoys(self, beads: list[Bead]) -> None:
+        # Whichever process closed the last bead of a convoy lands it (DESIGN.md section 9).
+        self.convoys.check_landings([b.id for b in beads])
+
     def beads_closed(self, beads: list[Bead]) -> None:
         for listener in list(self.close_listeners):
             listener(beads)
