@@ -15,7 +15,7 @@ DEFAULT_TOWN = "~/gt"
 
 def check_name(kind: str, name: str) -> str:
     """Rig and polecat names end up in tmux targets and file names: keep them plain."""
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise GtError(
             f"invalid {kind} name {name!r}",
             hint="use 1-32 lowercase letters, digits, '-' or '_', starting with a letter",

@@ -1,0 +1,333 @@
+"""TownTmux against a real tmux server on a throwaway socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gastown_tui.tmux import TownTmux, WindowInfo
+from gastown_tui.tmux.server import (
+    escape_arg,
+    pid_alive,
+    session_has_live_process,
+    zombie_exit_status,
+)
+from gastown_tui.town.errors import GtError
+from gastown_tui.town.paths import TownPaths
+from tests.tmux_helpers import needs_tmux, start_reader, throwaway_tmux, wait_until
+
+pytestmark = [pytest.mark.tmux, needs_tmux]
+
+SLEEPER = [sys.executable, "-c", "import time; print('UP', flush=True); time.sleep(120)"]
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[TownTmux]:
+    with throwaway_tmux(tmp_path) as server:
+        yield server
+
+
+def _sessions(tmux: TownTmux) -> list[str]:
+    return tmux.run("list-sessions", "-F", "#{session_name}", check=False).lines
+
+
+def test_start_window_creates_session_with_env_and_start_dir(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "work tree #{pane_id} #1;"
+    workdir.mkdir()
+    show = "import os; print('AGENT=' + os.environ['GT_AGENT']); print('NOTE=' + os.environ["
+    show += "'GT_NOTE']); print('CWD=' + os.getcwd(), flush=True); import time; time.sleep(120)"
+    env = {"GT_AGENT": "alpha/furiosa", "GT_RIG": "alpha", "GT_NOTE": 'it\'s a; "test";'}
+
+    info = tmux.start_window(
+        "gt-alpha", "furiosa", [sys.executable, "-c", show], start_dir=workdir, env=env
+    )
+
+    assert (info.session, info.window, info.target) == ("gt-alpha", "furiosa", "gt-alpha:furiosa")
+    assert info.pane_id.startswith("%") and info.window_id.startswith("@")
+    assert info.pane_pid and not info.pane_dead
+    assert tmux.owned_sessions() == ["gt-alpha"]
+    # The session's first window is the agent itself, not a stray shell.
+    assert [w.window for w in tmux.list_windows("gt-alpha")] == ["furiosa"]
+    out = wait_until(lambda: (o := tmux.capture(info.pane_id)) and "CWD=" in o and o)
+    assert "AGENT=alpha/furiosa" in out
+    assert 'NOTE=it\'s a; "test";' in out
+    assert f"CWD={workdir}" in out.replace("\n", "")  # the long path wraps at 80 columns
+    assert Path(tmux.find_window("gt-alpha", "furiosa").current_path) == workdir  # type: ignore[union-attr]
+    assert tmux.is_alive(info)
+
+
+def test_server_options_are_set_and_window_names_stay(tmux: TownTmux, tmp_path: Path) -> None:
+    # The program asks the terminal to rename its window (ESC k name ESC \\), then says UP.
+    rename = "print('\\x1bkbogus\\x1b\\\\', end=''); print('UP', flush=True)"
+    command = [sys.executable, "-c", rename + "; import time; time.sleep(120)"]
+    info = tmux.start_window("gt-alpha", "nux", command, start_dir=tmp_path, env={})
+    wait_until(lambda: "UP" in tmux.capture(info.pane_id), what="the program to start")
+
+    assert [w.window for w in tmux.list_windows()] == ["nux"]
+    assert tmux.run("show-options", "-sv", "escape-time").stdout.strip() == "10"
+    assert tmux.run("show-options", "-gv", "history-limit").stdout.strip() == "20000"
+    for option, value in (
+        ("remain-on-exit", "on"),
+        ("automatic-rename", "off"),
+        ("allow-rename", "off"),
+    ):
+        shown = tmux.run("show-options", "-wv", "-t", info.window_id, option).stdout.strip()
+        assert shown == value
+
+
+def test_second_window_joins_existing_session(tmux: TownTmux, tmp_path: Path) -> None:
+    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    tmux.start_window("gt-alpha", "two", SLEEPER, start_dir=tmp_path, env={})
+    tmux.start_window("gt-beta", "three", SLEEPER, start_dir=tmp_path, env={})
+    assert sorted(tmux.owned_sessions()) == ["gt-alpha", "gt-beta"]
+    assert [w.window for w in tmux.list_windows("gt-alpha")] == ["one", "two"]
+    assert sorted(w.target for w in tmux.list_windows()) == [
+        "gt-alpha:one",
+        "gt-alpha:two",
+        "gt-beta:three",
+    ]
+
+
+def test_starting_a_live_window_again_is_refused(tmux: TownTmux, tmp_path: Path) -> None:
+    first = tmux.start_window("gt-alpha", "furiosa", SLEEPER, start_dir=tmp_path, env={})
+    with pytest.raises(GtError, match="already running"):
+        tmux.start_window("gt-alpha", "furiosa", SLEEPER, start_dir=tmp_path, env={})
+    assert [w.pane_id for w in tmux.list_windows("gt-alpha")] == [first.pane_id]
+
+
+def test_dead_window_is_detected_and_replaced(tmux: TownTmux, tmp_path: Path) -> None:
+    # (A short pause first: tmux 3.3a can drop the output of a process that exits at once.)
+    command = ["sh", "-c", "echo last words; sleep 0.1; exit 3"]
+    info = tmux.start_window("gt-alpha", "furiosa", command, start_dir=tmp_path, env={})
+
+    def dead_with_status() -> WindowInfo | None:
+        # tmux marks the pane dead when its terminal closes; the exit status follows.
+        window = tmux.find_window("gt-alpha", "furiosa")
+        if window and window.pane_dead and window.dead_status is not None:
+            return window
+        return None
+
+    dead = wait_until(dead_with_status, what="the pane to die")
+    assert dead.dead_status == 3
+    assert not tmux.is_alive(info)
+    # remain-on-exit keeps the pane, so its last output can still be read.
+    assert "last words" in tmux.capture(info.pane_id)
+
+    # Starting it again respawns the dead pane in place, with the new command and env.
+    show = "import os, time; print(os.environ['GT_TRY'], flush=True); time.sleep(120)"
+    command = [sys.executable, "-c", show]
+    again = tmux.start_window(
+        "gt-alpha", "furiosa", command, start_dir=tmp_path, env={"GT_TRY": "second"}
+    )
+    assert again.pane_pid != info.pane_pid and not again.pane_dead
+    assert [w.pane_id for w in tmux.list_windows("gt-alpha")] == [again.pane_id]
+    wait_until(lambda: "second" in tmux.capture(again.pane_id), what="the respawned agent")
+    assert tmux.is_alive(again)
+    assert tmux.run("show-options", "-wv", "-t", again.window_id, "remain-on-exit").stdout == "on\n"
+
+
+def test_kill_9_of_the_agent_leaves_a_dead_pane(tmux: TownTmux, tmp_path: Path) -> None:
+    info = tmux.start_window("gt-alpha", "furiosa", SLEEPER, start_dir=tmp_path, env={})
+    wait_until(lambda: "UP" in tmux.capture(info.pane_id), what="the agent to start")
+    assert tmux.is_alive(info)
+    assert info.pane_pid is not None
+
+    os.kill(info.pane_pid, signal.SIGKILL)
+
+    wait_until(lambda: not tmux.is_alive(info), what="liveness to notice the kill")
+    window = tmux.find_window("gt-alpha", "furiosa")
+    assert window is not None and window.pane_dead
+
+
+def test_foreign_sessions_on_the_same_socket_are_never_touched(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    agent = tmux.start_window("gt-alpha", "furiosa", SLEEPER, start_dir=tmp_path, env={})
+    tmux.run("new-session", "-d", "-s", "mine", "-n", "furiosa", "sleep 120")
+
+    assert tmux.owned_sessions() == ["gt-alpha"]
+    assert [w.session for w in tmux.list_windows()] == ["gt-alpha"]
+    assert tmux.find_window("gt-alpha", "furiosa") == tmux.pane_info(agent.pane_id)
+    mine_pane = tmux.run("display-message", "-p", "-t", "=mine:", "#{pane_id}").stdout.strip()
+    assert mine_pane.startswith("%")
+    assert tmux.pane_info(mine_pane) is None
+    for refused in (
+        lambda: tmux.kill_session("mine"),
+        lambda: tmux.kill_window("mine", "furiosa"),
+        lambda: tmux.list_windows("mine"),
+        lambda: tmux.start_window("mine", "x", SLEEPER, start_dir=tmp_path, env={}),
+    ):
+        with pytest.raises(GtError, match="refusing"):
+            refused()
+
+    assert tmux.kill_window("gt-alpha", "furiosa") == 1
+    assert tmux.kill_session("gt-alpha") is False  # its last window took it along
+    assert _sessions(tmux) == ["mine"]
+
+
+def test_kill_session_leaves_others(tmux: TownTmux, tmp_path: Path) -> None:
+    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    tmux.start_window("gt-beta", "two", SLEEPER, start_dir=tmp_path, env={})
+    assert tmux.kill_session("gt-alpha") is True
+    assert tmux.owned_sessions() == ["gt-beta"]
+    assert tmux.find_window("gt-alpha", "one") is None
+
+
+def test_capture_returns_the_tail(tmux: TownTmux, tmp_path: Path) -> None:
+    script = "for i in range(1, 101): print(f'line {i}')\nprint('\\x1b[31mred\\x1b[0m', flush=True)"
+    script += "\nimport time; time.sleep(120)"
+    info = tmux.start_window(
+        "gt-alpha", "talker", [sys.executable, "-c", script], start_dir=tmp_path, env={}
+    )
+    wait_until(lambda: "red" in tmux.capture(info.pane_id), what="the output")
+
+    tail = tmux.capture(info.pane_id, lines=5)
+    assert tail.split("\n") == ["line 97", "line 98", "line 99", "line 100", "red"]
+    assert "line 40" in tmux.capture(info.pane_id, lines=80)
+    assert "\x1b[31mred" in tmux.capture(info.pane_id, lines=3, escape_sequences=True)
+    assert tmux.capture(info.pane_id, lines=0) == ""
+
+
+def test_pane_digest_changes_with_output(tmux: TownTmux, tmp_path: Path) -> None:
+    info, _ = start_reader(tmux, tmp_path)
+    before = tmux.pane_digest(info.pane_id)
+    assert tmux.pane_digest(info.pane_id) == before
+    tmux.send_literal(info.pane_id, "typing")
+    wait_until(lambda: tmux.pane_digest(info.pane_id) != before, what="the digest to change")
+
+
+def test_copy_mode_is_detected_and_left(tmux: TownTmux, tmp_path: Path) -> None:
+    info, _ = start_reader(tmux, tmp_path)
+    assert not tmux.in_copy_mode(info.pane_id)
+    tmux.run("copy-mode", "-t", info.pane_id)
+    assert tmux.in_copy_mode(info.pane_id)
+    tmux.leave_copy_mode(info.pane_id)
+    assert not tmux.in_copy_mode(info.pane_id)
+    tmux.run("clock-mode", "-t", info.pane_id)  # a mode that ignores `-X cancel`
+    tmux.leave_copy_mode(info.pane_id)
+    assert not tmux.in_copy_mode(info.pane_id)
+
+
+def test_display_message_without_clients_is_harmless(tmux: TownTmux, tmp_path: Path) -> None:
+    assert tmux.display_message("no one is watching") == 0
+    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    assert tmux.display_message("#{pane_id} stays literal;") == 0
+
+
+def test_empty_server_answers_empty(tmux: TownTmux) -> None:
+    assert not tmux.is_running()
+    assert tmux.owned_sessions() == []
+    assert tmux.list_windows() == []
+    assert tmux.find_window("gt-alpha", "furiosa") is None
+    assert tmux.pane_info("%99") is None
+    assert tmux.kill_session("gt-alpha") is False
+    tmux.kill_server()
+    assert tmux.socket_path().name == tmux.socket_name
+
+
+def test_bad_names_and_inputs_are_refused(tmux: TownTmux, tmp_path: Path) -> None:
+    with pytest.raises(GtError, match="invalid window name"):
+        tmux.start_window("gt-alpha", "a.b", SLEEPER, start_dir=tmp_path, env={})
+    with pytest.raises(GtError, match="invalid rig name"):
+        tmux.session_name("Alpha:1")
+    with pytest.raises(GtError, match="invalid rig name"):
+        tmux.session_name("alpha\n")
+    with pytest.raises(GtError, match="does not exist"):
+        tmux.start_window("gt-alpha", "x", SLEEPER, start_dir=tmp_path / "nope", env={})
+    with pytest.raises(GtError, match="environment"):
+        tmux.start_window("gt-alpha", "x", SLEEPER, start_dir=tmp_path, env={"A B": "1"})
+    with pytest.raises(GtError, match="no command"):
+        tmux.start_window("gt-alpha", "x", [], start_dir=tmp_path, env={})
+    assert tmux.session_name("alpha") == "gt-alpha"
+    assert not tmux.is_running()
+
+
+def test_missing_tmux_binary_is_a_clear_error(tmp_path: Path) -> None:
+    tmux = TownTmux("gt-test-none", tmp_path, tmux_bin="no-such-tmux-binary")
+    assert not tmux.available()
+    with pytest.raises(GtError, match="tmux is not installed") as caught:
+        tmux.require()
+    assert caught.value.hint and "apt-get install tmux" in caught.value.hint
+
+
+def test_socket_name_and_arg_escaping() -> None:
+    town = TownTmux.for_town(TownPaths(Path("/home/me/gt")))
+    assert town.socket_name == TownPaths(Path("/home/me/gt")).tmux_socket
+    assert town.socket_name.startswith("gt-")
+    assert town.lock_dir == Path("/home/me/gt/.runtime/locks")
+    assert town.socket_name != TownTmux.for_town(TownPaths(Path("/home/me/other"))).socket_name
+    assert escape_arg("a;") == "a\\;"
+    assert escape_arg("a\\;") == "a\\\\;"
+    assert escape_arg("plain") == "plain"
+
+
+def test_libtmux_view_shares_the_socket(tmux: TownTmux, tmp_path: Path) -> None:
+    info = tmux.start_window("gt-alpha", "furiosa", SLEEPER, start_dir=tmp_path, env={})
+    server = tmux.server
+    assert [s.session_name for s in server.sessions] == ["gt-alpha"]
+    assert server.panes[0].pane_id == info.pane_id
+
+
+def test_start_is_quick(tmux: TownTmux, tmp_path: Path) -> None:
+    started = time.monotonic()
+    for index in range(5):
+        tmux.start_window("gt-alpha", f"w{index}", SLEEPER, start_dir=tmp_path, env={})
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_zombie_exit_status_and_liveness_helpers() -> None:
+    # tmux 3.3a sometimes never reaps a pane process that exits at once; the status of such
+    # a zombie is read from /proc instead, and a zombie never counts as alive.
+    child = os.fork()
+    if child == 0:
+        os._exit(7)
+    try:
+        wait_until(lambda: zombie_exit_status(child) is not None, what="the child to exit")
+        assert zombie_exit_status(child) == 7
+        assert not pid_alive(child)
+    finally:
+        os.waitpid(child, 0)
+    assert zombie_exit_status(os.getpid()) is None
+    assert pid_alive(os.getpid())
+    assert session_has_live_process(os.getsid(0))
+
+
+def test_a_users_tmux_conf_cannot_undo_the_towns_settings(tmp_path: Path) -> None:
+    conf = tmp_path / "tmux.conf"
+    conf.write_text(
+        "set -g destroy-unattached on\n"
+        "set -g base-index 1\n"
+        "set -wg remain-on-exit off\n"
+        "set -wg automatic-rename on\n"
+        "set -g history-limit 100\n"
+    )
+    tmux = TownTmux(f"gt-test-conf-{os.getpid()}", tmp_path / "locks", config_file=conf)
+    try:
+        info = tmux.start_window(
+            "gt-alpha", "furiosa", ["sh", "-c", "exit 5"], start_dir=tmp_path, env={}
+        )
+        wait_until(lambda: not tmux.is_alive(info), what="the pane to die")
+        window = tmux.find_window("gt-alpha", "furiosa")
+        assert window is not None and window.pane_dead  # kept: remain-on-exit won
+        assert tmux.owned_sessions() == ["gt-alpha"]  # kept: destroy-unattached lost
+        assert tmux.run("show-options", "-gv", "history-limit").stdout.strip() == "20000"
+    finally:
+        tmux.kill_server()
+
+
+def test_kill_server_removes_its_socket(tmux: TownTmux, tmp_path: Path) -> None:
+    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    socket = tmux.socket_path()
+    assert socket.exists()
+    tmux.kill_server()
+    assert not tmux.is_running()
+    assert not socket.exists()
