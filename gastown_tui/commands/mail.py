@@ -208,10 +208,9 @@ def cmd_read(args: argparse.Namespace) -> int:
     town = open_town(args)
     me = _me(town)
     message = town.mail.get(args.id, address=args.inbox)
-    # Only the reader's own copy (or one named with --inbox) is marked read: the overseer
-    # looking into an agent's inbox must not hide that agent's mail from it.
-    mine = args.inbox is not None or message.inbox == me
-    if mine and not message.read and not message.archived:
+    # Only the reader's own copy is marked read: the overseer looking into an agent's inbox
+    # (--inbox) must not hide that agent's mail from it.
+    if message.inbox == me and not message.read and not message.archived:
         message = town.mail.mark_read(message.id, message.inbox)
     if args.json:
         emit_json(message.to_dict())

@@ -62,8 +62,11 @@ def check_status(value: str) -> str:
     return value
 
 
-def check_type(value: str, extra: Iterable[str] = ()) -> str:
-    known = (*BEAD_TYPES, *extra)
+def check_type(value: str, extra: Iterable[str] | Callable[[], Iterable[str]] = ()) -> str:
+    """Built-in types, or ones town.toml adds under [beads] types (read only when needed)."""
+    if value in BEAD_TYPES:
+        return value
+    known = (*BEAD_TYPES, *(extra() if callable(extra) else extra))
     if value not in known:
         raise GtError(f"unknown bead type {value!r}", hint="one of " + ", ".join(known))
     return value
@@ -168,6 +171,9 @@ class RigTxn:
 class BeadStore:
     def __init__(self, town: Town) -> None:
         self.town = town
+
+    def _extra_types(self) -> list[str]:
+        return list(self.town.config.raw.get("beads", {}).get("types", ()))
 
     # files -------------------------------------------------------------------------------
     def rig_file(self, rig: str) -> StoreFile:
@@ -344,7 +350,7 @@ class BeadStore:
         rig_record = self.town.rigs.get(rig)
         title = check_title(title)
         number = check_priority(priority)
-        check_type(type, self.town.config.raw.get("beads", {}).get("types", ()))
+        check_type(type, self._extra_types)
         label_list = sorted({check_label(label) for label in labels})
         dep_list = [Dependency(on, check_dep_type(kind)) for on, kind in deps]
         for dep in dep_list:
@@ -433,7 +439,7 @@ class BeadStore:
         new_title = check_title(title) if title is not None else None
         new_priority = check_priority(priority) if priority is not None else None
         if type is not None:
-            check_type(type, self.town.config.raw.get("beads", {}).get("types", ()))
+            check_type(type, self._extra_types)
         if status is not None:
             check_status(status)
             if status == "closed":

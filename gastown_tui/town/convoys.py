@@ -25,7 +25,6 @@ next `check_landings()` (the deacon runs one each patrol) and never sends a seco
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.store import Transaction
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 CONVOYS = "convoys"
 ID_PREFIX = "cv"
-ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ID_LENGTH = 5
 MAX_TITLE = 300
 # Landing mail comes from the deacon: it is the town's convoy watcher (DESIGN.md section 8),
@@ -139,10 +138,11 @@ class Convoy:
         )
 
 
-def _locate(txn: Transaction, convoy_id: str) -> dict[str, Any]:
-    for doc in txn.raw(CONVOYS).values():
+def _locate(txn: Transaction, convoy_id: str) -> tuple[str, dict[str, Any]]:
+    """(TinyDB doc id, a copy of the doc to change and `txn.put` back)."""
+    for doc_id, doc in txn.raw(CONVOYS).items():
         if doc.get("id") == convoy_id:
-            return doc
+            return doc_id, dict(doc)
     raise GtError(f"unknown convoy {convoy_id!r}", hint="list convoys with `gt convoy list --all`")
 
 
@@ -178,6 +178,23 @@ class ConvoyStore:
     def _beads(self, bead_ids: Iterable[str]) -> dict[str, Bead]:
         ids = set(bead_ids)
         return self.town.beads.get_many(ids) if ids else {}
+
+    def _live_statuses(self, bead_ids: Iterable[str]) -> dict[str, str]:
+        """{bead id: status} for the beads still in their rig file (not the archive, which
+        holds only closed beads and can be large)."""
+        by_rig: dict[str, set[str]] = {}
+        for bead_id in set(bead_ids):
+            rig = self.town.ids.rig_of(bead_id)
+            if rig is not None:
+                by_rig.setdefault(rig, set()).add(bead_id)
+        out: dict[str, str] = {}
+        for rig, ids in by_rig.items():
+            if not self.town.paths.rig_file(rig).exists():
+                continue
+            for doc in self.town.rig_file(rig).table("beads").values():
+                if doc.get("id") in ids:
+                    out[doc["id"]] = doc.get("status", "open")
+        return out
 
     def progress(self, convoys: Iterable[Convoy]) -> dict[str, tuple[int, int]]:
         """{convoy id: (closed beads, tracked beads)}, reading every bead once."""
@@ -298,8 +315,7 @@ class ConvoyStore:
     def _new_id(self, txn: Transaction) -> str:
         taken = {d.get("id") for d in txn.raw(CONVOYS).values()}
         for _ in range(1000):
-            suffix = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
-            candidate = f"{ID_PREFIX}-{suffix}"
+            candidate = f"{ID_PREFIX}-{random_suffix(ID_LENGTH)}"
             # A rig may have the prefix "cv": never mint an id a bead already has.
             if candidate not in taken and candidate not in self.town.ids:
                 return candidate
@@ -338,7 +354,7 @@ class ConvoyStore:
                 created=now,
                 updated=now,
             )
-            txn.table(CONVOYS).insert(convoy.to_doc())
+            txn.insert(CONVOYS, convoy.to_doc())
         self.town.events.append(
             "convoy.created",
             actor=self.town.actor,
@@ -361,7 +377,7 @@ class ConvoyStore:
         beads = self._require_beads(ids)
         now = iso(self.town.clock.now())
         with self.town.town_file.transaction() as txn:
-            doc = _locate(txn, convoy_id)
+            doc_id, doc = _locate(txn, convoy_id)
             if doc.get("closed_at"):
                 raise GtError(
                     f"convoy {convoy_id} is closed", hint="create a new one with `gt convoy create`"
@@ -374,7 +390,7 @@ class ConvoyStore:
                     doc["landed_at"] = None
                     reopened = True
                 doc["updated"] = now
-                txn.mark_dirty()
+                txn.put(CONVOYS, doc_id, doc)
             convoy = Convoy.from_doc(doc)
         if not fresh:
             return convoy
@@ -395,12 +411,12 @@ class ConvoyStore:
         """Stop tracking: the convoy will not land or mail. Closing twice is an error."""
         now = iso(self.town.clock.now())
         with self.town.town_file.transaction() as txn:
-            doc = _locate(txn, convoy_id)
+            doc_id, doc = _locate(txn, convoy_id)
             if doc.get("closed_at"):
                 raise GtError(f"convoy {convoy_id} is already closed")
             doc["closed_at"] = now
             doc["updated"] = now
-            txn.mark_dirty()
+            txn.put(CONVOYS, doc_id, doc)
             convoy = Convoy.from_doc(doc)
         self.town.events.append(
             "convoy.closed", actor=self.town.actor, msg=reason or convoy.title, convoy=convoy.id
@@ -418,6 +434,10 @@ class ConvoyStore:
         candidates = [c for c in self._all() if wanted is None or not wanted.isdisjoint(c.beads)]
         unsent = [c for c in candidates if c.landings > c.notified]
         ready = [c for c in candidates if c.is_open and c.beads]
+        # Every bead close runs this, so first rule convoys out from the rig files alone (a
+        # bead still open there settles it) and read the archive only for the plausible ones.
+        live = self._live_statuses(b for c in ready for b in c.beads)
+        ready = [c for c in ready if all(live.get(b, "closed") == "closed" for b in c.beads)]
         beads = self._beads(b for c in ready for b in c.beads)
         landed: list[Convoy] = []
         for convoy in ready:
@@ -434,7 +454,7 @@ class ConvoyStore:
     def _land(self, convoy_id: str) -> Convoy | None:
         now = iso(self.town.clock.now())
         with self.town.town_file.transaction() as txn:
-            doc = _locate(txn, convoy_id)
+            doc_id, doc = _locate(txn, convoy_id)
             if doc.get("closed_at") or doc.get("landed_at") or not doc.get("beads"):
                 return None  # another process landed it (or it changed) since we looked
             # Re-check under the lock with the bead list as it is now: a concurrent `add`
@@ -445,7 +465,7 @@ class ConvoyStore:
             doc["landed_at"] = now
             doc["landings"] = int(doc.get("landings", 0)) + 1
             doc["updated"] = now
-            txn.mark_dirty()
+            txn.put(CONVOYS, doc_id, doc)
             convoy = Convoy.from_doc(doc)
         self.town.events.append(
             "convoy.landed",
@@ -497,10 +517,10 @@ class ConvoyStore:
                 meta={"convoy": convoy.id, "landing": landing},
             )
             with self.town.town_file.transaction() as txn:
-                doc = _locate(txn, convoy.id)
+                doc_id, doc = _locate(txn, convoy.id)
                 if int(doc.get("notified", 0)) < landing:
                     doc["notified"] = landing
-                    txn.mark_dirty()
+                    txn.put(CONVOYS, doc_id, doc)
         except Exception as exc:
             # The bead close that got us here already succeeded; never fail it. The mail is
             # retried by the next check_landings() (the deacon's patrol runs one).

@@ -21,14 +21,16 @@ so a killed mover leaves a message in both places (the inbox wins), never in non
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize, rig_of
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.paths import decode_address
 from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
 
@@ -42,7 +44,6 @@ PRIORITIES = ("urgent", "high", "normal", "low")
 MAX_SUBJECT = 300
 MAX_BODY = 1_000_000  # one inbox file holds thousands of messages: keep each sane
 ID_PREFIX = "msg-"
-ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # 10 base36 characters (~52 bits): a random collision among a million messages has odds of
 # about 1 in 7,000, and ids only need to be unique among the copies a lookup could find.
 ID_LENGTH = 10
@@ -50,7 +51,7 @@ MAX_ID = 120
 
 
 def new_message_id() -> str:
-    return ID_PREFIX + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    return ID_PREFIX + random_suffix(ID_LENGTH)
 
 
 def check_subject(subject: str | None) -> str:
@@ -183,16 +184,13 @@ class Message:
 
 
 def _insert(txn: Transaction, table: str, doc: dict[str, Any]) -> int:
-    """Append a document to a raw table, as TinyDB would (string keys, next id = max + 1).
+    """Append a document under doc id max + 1, as TinyDB itself numbers them.
 
-    TinyDB's Table.insert rebuilds the whole table dict twice per call; an inbox holds
-    thousands of messages and `gt mail send` must stay fast, so write the raw table directly.
-    The transaction parsed its own copy of the file, so mutating it is safe.
+    Not `Transaction.insert`, which may reuse a lower free id: inbox doc ids must ascend in
+    file order for the fast append (see splice_insert) to find the next one.
     """
-    docs = txn.data.setdefault(table, {})
-    next_id = max(map(int, docs), default=0) + 1
-    docs[str(next_id)] = doc
-    txn.mark_dirty()
+    next_id = max(map(int, txn.raw(table)), default=0) + 1
+    txn.put(table, str(next_id), doc)
     return next_id
 
 
@@ -208,11 +206,12 @@ _DOC_START = b':{"id":"'
 DUPLICATE: Any = object()
 
 
-def splice_insert(raw: bytes | None, doc: dict[str, Any]) -> tuple[bytes, int] | Any | None:
+def splice_insert(
+    raw: bytes | None, doc: dict[str, Any], check_duplicate: bool = True
+) -> tuple[bytes, int] | Any | None:
     """New file bytes with `doc` appended and its doc id; DUPLICATE if a doc with the same id
-    is there already; None if the fast path does not apply."""
-    import orjson
-
+    is there already (only looked for with `check_duplicate`); None if the fast path does not
+    apply."""
     body = orjson.dumps(doc)
     if not body.startswith(b'{"id":"'):
         return None
@@ -221,7 +220,7 @@ def splice_insert(raw: bytes | None, doc: dict[str, Any]) -> tuple[bytes, int] |
     if not (raw.startswith(_HEAD) and raw.endswith(b"}}")):
         return None
     # A quote inside a JSON string is escaped, so `{"id":"<id>",` only occurs as a doc start.
-    if b'{"id":' + orjson.dumps(doc["id"]) + b"," in raw:
+    if check_duplicate and b'{"id":' + orjson.dumps(doc["id"]) + b"," in raw:
         return DUPLICATE
     at = raw.rfind(_DOC_START)
     if at < 0 or raw[at - 1 : at] != b'"':
@@ -243,7 +242,8 @@ def splice_insert(raw: bytes | None, doc: dict[str, Any]) -> tuple[bytes, int] |
     key = int(key_text) + 1
     if b'"%d":{' % key in raw:
         return None  # keys are not ascending: let the general path pick the id
-    return raw[:-2] + b',"%d":' % key + body + b"}}", key
+    # One join, one copy: `a + b + c` on a 5 MB file would copy it once per `+`.
+    return b"".join((memoryview(raw)[:-2], b',"%d":' % key, body, b"}}")), key
 
 
 def _newest_first(messages: list[Message]) -> list[Message]:
@@ -344,7 +344,7 @@ class MailStore:
         )
         stored: list[Message] = []
         for address in recipients:
-            copy = self._store_copy(address, template)
+            copy = self._store_copy(address, template, idempotent=given_id is not None)
             if copy is None and given_id is None:
                 # A generated id already in this inbox (odds ~1e-15, but be exact): pick
                 # another while nothing is written; after that, refuse rather than mix.
@@ -353,7 +353,7 @@ class MailStore:
                 msg_id = new_message_id()
                 template.id = msg_id
                 template.thread = thread or msg_id
-                copy = self._store_copy(address, template)
+                copy = self._store_copy(address, template, idempotent=False)
                 if copy is None:
                     raise GtFailure(f"message id {msg_id} collided in {address}'s inbox")
             if copy is not None:  # None: this inbox already had the caller's message_id
@@ -372,8 +372,15 @@ class MailStore:
             self._deliver(stored)
         return stored
 
-    def _store_copy(self, address: str, template: Message) -> Message | None:
-        """Append `address`'s copy to its inbox, durably. None if that id is already there."""
+    def _store_copy(
+        self, address: str, template: Message, idempotent: bool = True
+    ) -> Message | None:
+        """Append `address`'s copy to its inbox, durably. None if that id is already there.
+
+        Without `idempotent` (a freshly generated id) the fast path skips scanning the inbox
+        for the id: 52 random bits do not collide in practice, and the scan is a pass over
+        the whole file on every send.
+        """
         inbox = self.inbox_file(address)
         copy = replace(template, inbox=address, meta=dict(template.meta))
         doc = copy.to_doc()
@@ -382,7 +389,7 @@ class MailStore:
                 raw: bytes | None = inbox.path.read_bytes()
             except FileNotFoundError:
                 raw = None
-            plan = splice_insert(raw, doc)
+            plan = splice_insert(raw, doc, check_duplicate=idempotent)
             if plan is DUPLICATE:
                 return None
             if isinstance(plan, tuple):
@@ -561,9 +568,9 @@ class MailStore:
             for key, doc in txn.raw(MESSAGES).items():
                 if doc.get("id") == message_id:
                     if bool(doc.get("read")) != read:
-                        doc["read"] = read
-                        doc["read_at"] = iso(self.town.clock.now()) if read else None
-                        txn.mark_dirty()
+                        read_at = iso(self.town.clock.now()) if read else None
+                        doc = {**doc, "read": read, "read_at": read_at}
+                        txn.put(MESSAGES, key, doc)
                     return Message.from_doc(doc, seq=int(key))
         raise GtError(f"no message {message_id!r} in {address}'s inbox", hint="see `gt mail inbox`")
 
@@ -587,9 +594,7 @@ class MailStore:
                 )
             moving = [docs[keys[i]] for i in wanted]
             self._write_archive(moving)
-            for message_id in wanted:
-                del docs[keys[message_id]]
-            txn.mark_dirty()
+            txn.delete(MESSAGES, [keys[i] for i in wanted])
         return [Message.from_doc(d, archived=True) for d in moving]
 
     def archive_read(self, address: str, keep: int = 200) -> int:
@@ -620,7 +625,6 @@ class MailStore:
                 for doc in month_docs:
                     key = existing.get((doc.get("id"), doc.get("inbox")))
                     if key is not None:
-                        txn.data[ARCHIVE_TABLE][key] = dict(doc)
-                        txn.mark_dirty()
+                        txn.put(ARCHIVE_TABLE, key, dict(doc))
                     else:
-                        _insert(txn, ARCHIVE_TABLE, dict(doc))
+                        txn.insert(ARCHIVE_TABLE, dict(doc))

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import Clock, SystemClock, iso
-from gastown_tui.town.config import TownConfig, render_template
 from gastown_tui.town.errors import GtError, NotATown, StoreCorrupt
 from gastown_tui.town.events import EventLog
 from gastown_tui.town.ids import IdIndex
@@ -21,6 +20,7 @@ from gastown_tui.town.store import Store, StoreFile, atomic_write_bytes
 
 if TYPE_CHECKING:
     from gastown_tui.town.beads import BeadStore
+    from gastown_tui.town.config import TownConfig
     from gastown_tui.town.convoys import ConvoyStore
     from gastown_tui.town.mail import MailStore
     from gastown_tui.town.models import Bead
@@ -94,6 +94,8 @@ class Town:
             )
         # town.toml last: until it exists, the folder is not a town, so a killed init is
         # simply redone.
+        from gastown_tui.town.config import render_template
+
         toml = render_template(name or path.name or "gastown", runtime)
         atomic_write_bytes(town.paths.town_toml, toml.encode())
         town.events.append("town.created", actor=town.actor, msg=str(path))
@@ -107,6 +109,10 @@ class Town:
 
     @cached_property
     def config(self) -> TownConfig:
+        # Imported here: tomllib and the config module cost a few ms that most CLI calls
+        # (bead create, mail send) never need.
+        from gastown_tui.town.config import TownConfig
+
         return TownConfig.load(self.paths.town_toml)
 
     @cached_property
