@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
         "crash_decay": "30m",
     },
     "budget": {"max_tokens": 0, "max_usd": 0.0},
+    "refinery": {"verify": "", "verify_timeout": "10m", "max_attempts": 3, "push": False},
+    "dogs": {"gc_idle_window": "10m", "events_keep_rotated": 5},
+    "rigs": {},
     "store": {"archive_closed_over": 250, "keep_closed_in_rig": 50},
     "ui": {"theme": "wasteland", "layout": "default"},
     "keymap": {},
@@ -72,6 +75,15 @@ crash_decay = "30m"
 [budget]
 max_tokens = 0      # 0 = no limit; over budget, new dispatch stops and agents pause
 max_usd = 0.0
+
+[refinery]
+verify = ""          # command run on a rebased branch before it lands on main, e.g. "make test"
+verify_timeout = "10m"
+max_attempts = 3     # failed merges of one bead before it is escalated
+push = false         # push main to the rig's origin after each merge
+
+# [rigs.alpha]
+# verify = "pytest -q"   # per-rig override of [refinery]
 
 [ui]
 theme = "wasteland"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +159,12 @@ def _type_matches(event_type: str, wanted: set[str]) -> bool:
     return any(event_type.startswith(w + ".") for w in wanted)
 
 
-@dataclass
 class _Position:
-    inode: int = 0
-    offset: int = 0
+    __slots__ = ("inode", "offset")
+
+    def __init__(self, inode: int = 0, offset: int = 0) -> None:
+        self.inode = inode
+        self.offset = offset
 
 
 class EventFollower:

@@ -93,10 +93,15 @@ class IdIndex:
     def reserve(self, prefix: str, rig: str) -> str:
         """Issue a new id, unique in the whole town, and record it before it is used."""
         with flocked(self.lock_path):
-            taken = self._refresh()
+            # A byte search of the file: a CLI call that creates one bead need not build the
+            # whole id map (3 ms at 10,000 ids), and the file holds every id ever issued.
+            try:
+                known = b"\n" + self.path.read_bytes()
+            except FileNotFoundError:
+                known = b"\n"
             for _ in range(1000):
                 candidate = f"{prefix}-{random_suffix()}"
-                if candidate not in taken:
+                if b"\n" + candidate.encode() + b"\t" not in known:
                     self._append([(candidate, rig)])
                     return candidate
         raise GtFailure(f"could not find a free bead id with prefix {prefix!r}")

@@ -1,4 +1,4 @@
-"""Records of the town. Stored as plain dicts; these dataclasses give them names and types.
+"""Records of the town. Stored as plain dicts; these classes give them names and types.
 
 The `to_dict` shapes are the documented `--json` output and are kept stable across releases:
 new keys may be added, existing keys are never renamed or removed.
@@ -6,7 +6,6 @@ new keys may be added, existing keys are never renamed or removed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 BEAD_STATUSES = ("open", "hooked", "in_progress", "blocked", "deferred", "pinned", "closed")
@@ -28,46 +27,109 @@ DEP_TYPES = ("blocks", "parent-child", "related", "tracks", "discovered-from")
 PRIORITIES = (0, 1, 2, 3, 4)
 
 
-@dataclass
-class Comment:
-    author: str
-    created_at: str
-    text: str
+class Record:
+    """A small mutable record: fields in `__slots__`, equality and repr by field.
+
+    Not `@dataclass`: importing dataclasses pulls in `inspect` and `ast` (about 6 ms), a large
+    part of a whole `gt bead create`, and these records sit on every CLI path.
+    """
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class Comment(Record):
+    __slots__ = ("author", "created_at", "text")
+
+    def __init__(self, author: str, created_at: str, text: str) -> None:
+        self.author = author
+        self.created_at = created_at
+        self.text = text
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"author": self.author, "created_at": self.created_at, "text": self.text}
 
 
-@dataclass
-class Dependency:
+class Dependency(Record):
     """This bead depends on `on` with relation `type` (a `blocks` dep blocks this bead)."""
 
-    on: str
-    type: str = "blocks"
+    __slots__ = ("on", "type")
+
+    def __init__(self, on: str, type: str = "blocks") -> None:
+        self.on = on
+        self.type = type
 
     def to_dict(self) -> dict[str, Any]:
         return {"on": self.on, "type": self.type}
 
 
-@dataclass
-class Bead:
-    id: str
-    title: str
-    rig: str
-    description: str = ""
-    status: str = "open"
-    priority: int = 2
-    type: str = "task"
-    labels: list[str] = field(default_factory=list)
-    assignee: str | None = None
-    deps: list[Dependency] = field(default_factory=list)
-    comments: list[Comment] = field(default_factory=list)
-    created_at: str = ""
-    updated_at: str = ""
-    closed_at: str | None = None
-    close_reason: str = ""
-    created_by: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
+class Bead(Record):
+    __slots__ = (
+        "assignee",
+        "close_reason",
+        "closed_at",
+        "comments",
+        "created_at",
+        "created_by",
+        "deps",
+        "description",
+        "id",
+        "labels",
+        "metadata",
+        "priority",
+        "rig",
+        "status",
+        "title",
+        "type",
+        "updated_at",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        rig: str,
+        description: str = "",
+        status: str = "open",
+        priority: int = 2,
+        type: str = "task",
+        labels: list[str] | None = None,
+        assignee: str | None = None,
+        deps: list[Dependency] | None = None,
+        comments: list[Comment] | None = None,
+        created_at: str = "",
+        updated_at: str = "",
+        closed_at: str | None = None,
+        close_reason: str = "",
+        created_by: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.title = title
+        self.rig = rig
+        self.description = description
+        self.status = status
+        self.priority = priority
+        self.type = type
+        self.labels = labels if labels is not None else []
+        self.assignee = assignee
+        self.deps = deps if deps is not None else []
+        self.comments = comments if comments is not None else []
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.closed_at = closed_at
+        self.close_reason = close_reason
+        self.created_by = created_by
+        self.metadata = metadata if metadata is not None else {}
 
     @property
     def is_closed(self) -> bool:
@@ -124,18 +186,29 @@ class Bead:
         )
 
 
-@dataclass
-class Rig:
-    name: str
-    prefix: str
-    path: str
-    git: bool = True
-    url: str = ""
-    branch: str = "main"
-    added_at: str = ""
+class Rig(Record):
+    __slots__ = ("added_at", "branch", "git", "name", "path", "prefix", "url")
+
+    def __init__(
+        self,
+        name: str,
+        prefix: str,
+        path: str,
+        git: bool = True,
+        url: str = "",
+        branch: str = "main",
+        added_at: str = "",
+    ) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.path = path
+        self.git = git
+        self.url = url
+        self.branch = branch
+        self.added_at = added_at
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f: getattr(self, f) for f in self.__slots__}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Rig:
@@ -150,15 +223,26 @@ class Rig:
         )
 
 
-@dataclass
-class Event:
-    ts: str
-    type: str
-    actor: str = ""
-    rig: str | None = None
-    bead: str | None = None
-    msg: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+class Event(Record):
+    __slots__ = ("actor", "bead", "extra", "msg", "rig", "ts", "type")
+
+    def __init__(
+        self,
+        ts: str,
+        type: str,
+        actor: str = "",
+        rig: str | None = None,
+        bead: str | None = None,
+        msg: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.ts = ts
+        self.type = type
+        self.actor = actor
+        self.rig = rig
+        self.bead = bead
+        self.msg = msg
+        self.extra = extra if extra is not None else {}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from gastown_tui.town.errors import GtError
@@ -42,9 +41,20 @@ def default_town_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(DEFAULT_TOWN).expanduser().absolute()
 
 
-@dataclass(frozen=True)
 class TownPaths:
-    root: Path
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TownPaths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"TownPaths({self.root!r})"
 
     @property
     def town_toml(self) -> Path:

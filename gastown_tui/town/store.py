@@ -24,7 +24,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +169,15 @@ def parse_tables(path: Path, raw: bytes) -> Tables:
     return data
 
 
-@dataclass
 class _CacheEntry:
-    key: tuple[int, int, int]
-    data: Tables
-    # True once the parsed object has been handed to an unlocked reader: a transaction must
-    # then parse its own copy rather than mutate what a reader may still be looking at.
-    lent: bool = False
+    __slots__ = ("data", "key", "lent")
+
+    def __init__(self, key: tuple[int, int, int], data: Tables, lent: bool = False) -> None:
+        self.key = key
+        self.data = data
+        # True once the parsed object has been handed to an unlocked reader: a transaction
+        # must then parse its own copy rather than mutate what a reader may be looking at.
+        self.lent = lent
 
 
 class StoreCache:
