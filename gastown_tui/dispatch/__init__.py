@@ -1,1 +1,53 @@
-"""dispatch layer."""
+"""dispatch layer: everything that combines the store and tmux (sling, nudge, observe, …).
+
+This module stays import-light: `gt mail send` imports it for `install_mail_hooks`, and only
+pays for tmux when a recipient really is a polecat with a window.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gastown_tui.town.town import Town
+
+
+def __getattr__(name: str) -> Any:
+    # `tmux_for` is reachable as `gastown_tui.dispatch.tmux_for` without importing libtmux
+    # for callers that never use it.
+    if name == "tmux_for":
+        from gastown_tui.dispatch.tmuxfor import tmux_for
+
+        return tmux_for
+    raise AttributeError(name)
+
+
+def install_mail_hooks(town: Town) -> None:
+    """Nudge polecats that receive mail (queued when busy): `town.mail.on_delivered`.
+
+    The callback first checks the store (cheap) and imports the tmux layer only when a
+    recipient is a polecat whose record says it has a window.
+    """
+    state: dict[str, Any] = {}
+
+    def on_delivered(messages: list[Any]) -> None:
+        wanted = []
+        for message in messages:
+            address = getattr(message, "inbox", None) or getattr(message, "to", None)
+            if not isinstance(address, str) or "/" not in address:
+                continue
+            polecat = town.polecats.find(address)
+            if polecat is not None and polecat.window:
+                wanted.append(message)
+        if not wanted:
+            return
+        if "callback" not in state:
+            from gastown_tui.dispatch.nudge import install_mail_nudges
+            from gastown_tui.dispatch.tmuxfor import tmux_for
+
+            callback = install_mail_nudges(town, tmux_for(town))
+            town.mail.on_delivered.remove(callback)  # called from here, not twice
+            state["callback"] = callback
+        state["callback"](wanted)
+
+    town.mail.on_delivered.append(on_delivered)

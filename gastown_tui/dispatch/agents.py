@@ -1,0 +1,117 @@
+"""An agent's window: find it, read it (peek), put a person's terminal on it (attach), and the
+environment and first prompt (beacon) it is started with."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gastown_tui.tmux import AttachPlan, TownTmux, WindowInfo, attach_plan
+from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.polecats import split_address
+from gastown_tui.town.work import polecat_identity
+
+if TYPE_CHECKING:
+    from gastown_tui.town.town import Town
+
+MAX_PEEK_LINES = 10_000
+# Passed on to agent windows when set here: the demo's pace, the tests' tmux config.
+PASSTHROUGH_ENV = ("GT_DEMO_STEP", "GT_TMUX_CONF")
+
+
+def session_of(address: str) -> str:
+    rig, _ = split_address(address)
+    return f"gt-{rig}"
+
+
+def find_window(tmux: TownTmux, address: str) -> WindowInfo | None:
+    """The agent's window (`gt-<rig>:<name>`), or None. No server running means none."""
+    rig, name = split_address(address)
+    if not tmux.available():
+        return None
+    return tmux.find_window(f"gt-{rig}", name)
+
+
+def require_window(town: Town, tmux: TownTmux, agent: str) -> tuple[str, WindowInfo]:
+    """Resolve `agent` (GtError if unknown) and find its window (GtFailure if none)."""
+    address = town.polecats.resolve(agent)
+    tmux.require()
+    info = find_window(tmux, address)
+    if info is None:
+        bead = town.polecats.hooked(address)
+        hint = f"restart it with `gt sling --force {bead.id}`" if bead else "it is idle"
+        raise GtFailure(f"{address} has no window", hint=hint)
+    return address, info
+
+
+def peek(town: Town, tmux: TownTmux, agent: str, lines: int = 40) -> str:
+    """The last `lines` lines of the agent's pane (a dead pane's last words too)."""
+    if lines < 1 or lines > MAX_PEEK_LINES:
+        raise GtError(f"-n must be between 1 and {MAX_PEEK_LINES}")
+    _, info = require_window(town, tmux, agent)
+    return tmux.capture(info.pane_id, lines=lines)
+
+
+def screen_bottom(tmux: TownTmux, pane_id: str, lines: int = 15) -> str:
+    """The last `lines` non-blank-trailing rows of the pane's *visible* screen: what the agent
+    shows now. Scrollback is left out: a question answered and scrolled (or cleared) away
+    must not still count as waiting."""
+    rows = list(tmux.snapshot(pane_id).screen)
+    while rows and not rows[-1].strip():
+        rows.pop()
+    return "\n".join(rows[-lines:])
+
+
+def attach_for(
+    town: Town, tmux: TownTmux, agent: str, environ: dict[str, str] | None = None
+) -> AttachPlan:
+    _, info = require_window(town, tmux, agent)
+    return attach_plan(tmux, info, os.environ if environ is None else environ)
+
+
+def beacon(address: str, bead_id: str, actor: str, now: float | None = None) -> str:
+    """The first prompt: who you are, who sent you, what is on your hook, what to do."""
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(now if now is not None else time.time()))
+    return (
+        f"[GAS TOWN] {address} <- {actor} • {stamp} • assigned {bead_id}. "
+        "Run gt prime and begin work on your hook."
+    )
+
+
+def window_env(
+    town: Town, address: str, bead_id: str, beacon_text: str = "", role: str = "polecat"
+) -> dict[str, str]:
+    """GT_* for the agent, its git identity, and PATH with this `gt` first (so `gt` inside the
+    window is the same installation that started it)."""
+    rig, _ = split_address(address)
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    env = {
+        "GT_TOWN": str(town.root),
+        "GT_RIG": rig,
+        "GT_AGENT": address,
+        "GT_ROLE": role,
+        "GT_BEAD": bead_id,
+        "PATH": bin_dir + (os.pathsep + path if path else ""),
+        **polecat_identity(address),
+    }
+    if beacon_text:
+        env["GT_BEACON"] = beacon_text
+    for key in PASSTHROUGH_ENV:
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    return env
+
+
+def with_path(env: dict[str, str], argv: list[str]) -> list[str]:
+    """`argv` run through `env PATH=…`: tmux 3.3a gives a new pane the PATH of the tmux
+    *client* that created it, whatever `-e PATH=` says, so the window's PATH is set by the
+    command itself. `env` execs the agent: the pane's pid stays the agent's."""
+    path = env.get("PATH")
+    if not path:
+        return list(argv)
+    return [shutil.which("env") or "/usr/bin/env", f"PATH={path}", *argv]

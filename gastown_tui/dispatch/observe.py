@@ -1,0 +1,340 @@
+"""What every polecat is doing right now, from the store and tmux together (DESIGN.md §8).
+
+`observe()` is what the app's Rigs pane, `gt polecat list` and the supervisor's witness read.
+It is cheap: one `list-panes` call for every window of the town and one capture per live
+window. `classify()` is the pure decision, a function of plain values and a clock time, so
+every state is testable with a fake clock.
+
+Activity = the newest of: the agent's heartbeat (every `gt` call it makes touches it), the
+last time its pane's text changed (a digest per agent is kept in `.runtime/activity/`), and
+when its window was started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gastown_tui.dispatch.agents import screen_bottom
+from gastown_tui.runtimes.presets import Runtime, all_runtimes
+from gastown_tui.tmux import TownTmux, WindowInfo
+from gastown_tui.tmux.server import pid_alive, session_has_live_process
+from gastown_tui.town.clock import iso, parse_iso
+from gastown_tui.town.errors import GtError
+from gastown_tui.town.paths import encode_address
+from gastown_tui.town.polecats import Polecat, no_window_hint
+from gastown_tui.town.store import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from gastown_tui.town.models import Bead
+    from gastown_tui.town.town import Town
+
+STATES = ("working", "idle", "waiting", "stalled", "gupp", "zombie", "starting")
+PANE_LINES = 15
+
+
+def classify(
+    *,
+    hooked: bool,
+    starting: bool,
+    window_exists: bool,
+    pane_dead: bool,
+    process_alive: bool,
+    waiting: bool,
+    last_activity: float | None,
+    now: float,
+    stalled_after: float,
+    gupp_after: float,
+) -> str:
+    """The state of one polecat.
+
+    starting  a sling is still starting it (its process is alive);
+    zombie    work is hooked but the window is missing, its pane dead or its process gone;
+    waiting   its pane shows a question for a person (checked before any age: a permission
+              prompt is not a stall, it needs someone now);
+    gupp      hooked work without activity for `gupp_after` (GUPP is broken);
+    stalled   hooked work without activity for `stalled_after`;
+    working   hooked work, recent activity;
+    idle      nothing hooked (a live window at a question still shows as waiting).
+    """
+    if starting:
+        return "starting"
+    live = window_exists and not pane_dead and process_alive
+    if hooked:
+        if not live:
+            return "zombie"
+        if waiting:
+            return "waiting"
+        quiet = now - last_activity if last_activity is not None else float("inf")
+        if quiet >= gupp_after:
+            return "gupp"
+        if quiet >= stalled_after:
+            return "stalled"
+        return "working"
+    if live and waiting:
+        return "waiting"
+    return "idle"
+
+
+@dataclass(frozen=True)
+class WindowView:
+    session: str
+    window: str
+    pane_id: str
+    pid: int | None
+    pane_dead: bool
+    dead_status: int | None
+    alive: bool
+    current_command: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "window": self.window,
+            "target": f"{self.session}:{self.window}",
+            "pane_id": self.pane_id,
+            "pid": self.pid,
+            "pane_dead": self.pane_dead,
+            "dead_status": self.dead_status,
+            "alive": self.alive,
+            "current_command": self.current_command,
+        }
+
+
+@dataclass(frozen=True)
+class HookView:
+    id: str
+    title: str
+    status: str
+
+
+@dataclass(frozen=True)
+class PolecatView:
+    address: str
+    rig: str
+    name: str
+    runtime: str
+    stored_state: str
+    state: str
+    bead_id: str | None
+    bead_title: str | None
+    bead_status: str | None
+    window: WindowView | None
+    last_activity: float | None
+    worktree: str
+    branch: str | None
+    hint: str = ""
+
+    @property
+    def hook(self) -> HookView | None:
+        """The hooked bead (id, title, status), or None."""
+        if not self.bead_id:
+            return None
+        return HookView(self.bead_id, self.bead_title or "", self.bead_status or "")
+
+    @property
+    def window_exists(self) -> bool:
+        return self.window is not None
+
+    @property
+    def alive(self) -> bool:
+        return self.window is not None and self.window.alive
+
+    @property
+    def pane_id(self) -> str | None:
+        return self.window.pane_id if self.window else None
+
+    @property
+    def detail(self) -> str:
+        return self.hint
+
+    def idle_for(self, now: float) -> float | None:
+        return None if self.last_activity is None else max(0.0, now - self.last_activity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "rig": self.rig,
+            "name": self.name,
+            "runtime": self.runtime,
+            "state": self.state,
+            "stored_state": self.stored_state,
+            "bead": (
+                {"id": self.bead_id, "title": self.bead_title, "status": self.bead_status}
+                if self.bead_id
+                else None
+            ),
+            "window": self.window.to_dict() if self.window else None,
+            "last_activity": iso(self.last_activity) if self.last_activity else None,
+            "worktree": self.worktree,
+            "branch": self.branch,
+            "hint": self.hint,
+        }
+
+
+# -- activity ---------------------------------------------------------------------------------
+def activity_dir(town: Town) -> Path:
+    return town.paths.runtime / "activity"
+
+
+def _activity_file(town: Town, address: str) -> Path:
+    return activity_dir(town) / f"{encode_address(address)}.json"
+
+
+def pane_changed_at(
+    town: Town, address: str, pane_text: str, now: float, first_seen: float | None
+) -> float:
+    """When the pane's text last changed, as far as any observer saw. Written atomically
+    and only on a change, so observing an unchanged town writes nothing."""
+    digest = hashlib.sha1(pane_text.encode("utf-8", "replace")).hexdigest()
+    path = _activity_file(town, address)
+    try:
+        doc = orjson.loads(path.read_bytes())
+        if doc.get("digest") == digest:
+            return float(doc.get("changed_at") or now)
+        # Changed since the last look: it moved at most now.
+        changed = now
+    except (OSError, orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+        # First look: the best guess is tmux's last-output time for the window.
+        changed = first_seen if first_seen is not None else now
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(
+            path, orjson.dumps({"agent": address, "digest": digest, "changed_at": changed})
+        )
+    return changed
+
+
+def heartbeat_at(town: Town, address: str) -> float | None:
+    try:
+        return town.paths.heartbeat(address).stat().st_mtime
+    except OSError:
+        return None
+
+
+# -- observe ----------------------------------------------------------------------------------
+def _view_window(tmux: TownTmux, info: WindowInfo) -> tuple[WindowView, str]:
+    """The window's view and its pane's bottom text ("" for a dead or vanished pane)."""
+    text = ""
+    alive = False
+    if not info.pane_dead:
+        alive = bool(info.pane_pid) and (
+            pid_alive(info.pane_pid) or session_has_live_process(info.pane_pid or 0)
+        )
+        try:
+            text = screen_bottom(tmux, info.pane_id, PANE_LINES)
+        except GtError:
+            alive = False
+    view = WindowView(
+        session=info.session,
+        window=info.window,
+        pane_id=info.pane_id,
+        pid=info.pane_pid,
+        pane_dead=info.pane_dead,
+        dead_status=info.dead_status,
+        alive=alive,
+        current_command=info.current_command,
+    )
+    return view, text
+
+
+def observe_one(
+    town: Town,
+    polecat: Polecat,
+    bead: Bead | None,
+    info: WindowInfo | None,
+    tmux: TownTmux,
+    runtimes: dict[str, Runtime],
+    now: float,
+    stalled_after: float,
+    gupp_after: float,
+) -> PolecatView:
+    window: WindowView | None = None
+    text = ""
+    if info is not None:
+        window, text = _view_window(tmux, info)
+    runtime = runtimes.get(polecat.runtime)
+    if runtime is None and window is not None:
+        runtime = next(
+            (r for r in runtimes.values() if r.exe and r.exe == Path(window.current_command).name),
+            None,
+        )
+    waiting = bool(text) and runtime is not None and runtime.is_waiting(text)
+    candidates = [heartbeat_at(town, polecat.address), parse_iso(polecat.started_at)]
+    if window is not None and window.alive:
+        candidates.append(
+            pane_changed_at(town, polecat.address, text, now, info.activity if info else None)
+        )
+    known = [c for c in candidates if c is not None]
+    last = max(known) if known else None
+    hooked = bead is not None
+    state = classify(
+        hooked=hooked,
+        starting=polecat.is_starting,
+        window_exists=window is not None,
+        pane_dead=window.pane_dead if window else True,
+        process_alive=window.alive if window else False,
+        waiting=waiting,
+        last_activity=last,
+        now=now,
+        stalled_after=stalled_after,
+        gupp_after=gupp_after,
+    )
+    hint = ""
+    if polecat.interrupted and hooked:
+        hint = no_window_hint(bead.id if bead else None, interrupted=True)
+    elif state == "zombie":
+        if window is None:
+            hint = no_window_hint(bead.id if bead else None)
+        else:
+            hint = f"agent exited; restart with `gt sling --force {bead.id if bead else ''}`"
+    elif state == "waiting":
+        hint = f"waiting for a person: gt attach {polecat.address}"
+    stored = town.polecats.stored_state(polecat, bead)
+    return PolecatView(
+        address=polecat.address,
+        rig=polecat.rig,
+        name=polecat.name,
+        runtime=polecat.runtime,
+        stored_state=stored,
+        state=state,
+        bead_id=bead.id if bead else None,
+        bead_title=bead.title if bead else None,
+        bead_status=bead.status if bead else None,
+        window=window,
+        last_activity=last,
+        worktree=polecat.worktree,
+        branch=polecat.branch,
+        hint=hint,
+    )
+
+
+def observe(
+    town: Town, tmux: TownTmux, now: float | None = None, rig: str | None = None
+) -> list[PolecatView]:
+    """One view per polecat (of `rig`, or of the town). Needs tmux (GtError without)."""
+    tmux.require()
+    now = town.clock.now() if now is None else now
+    stalled_after = town.config.seconds("thresholds.stalled")
+    gupp_after = town.config.seconds("thresholds.gupp")
+    runtimes = all_runtimes(town)
+    pairs = town.polecats.list_with_hooks(rig)
+    windows = {(w.session, w.window): w for w in tmux.list_windows()} if pairs else {}
+    return [
+        observe_one(
+            town,
+            polecat,
+            bead,
+            windows.get((f"gt-{polecat.rig}", polecat.name)),
+            tmux,
+            runtimes,
+            now,
+            stalled_after,
+            gupp_after,
+        )
+        for polecat, bead in pairs
+    ]

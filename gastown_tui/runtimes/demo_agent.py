@@ -1,0 +1,197 @@
+"""The DEMO AGENT: an offline, deterministic stand-in for an AI agent.
+
+Run in a polecat's window as `python -m gastown_tui.runtimes.demo_agent [BEACON]`. It shows a
+new user the whole town move with no API key, and lets tests drive the real machinery:
+
+- reads its hook with the same code as `gt prime` (town/work.py) and prints it;
+- works step by step, pausing `[demo] step_seconds` (GT_DEMO_STEP overrides) between steps,
+  and echoes every line typed into its window meanwhile ("nudge received: …");
+- writes `notes/<bead>.md` in its worktree and commits it as the polecat;
+- a bead labelled `needs-human` makes it ask a Claude-like permission question and wait for
+  an answer (what the app shows as the `waiting` state); `crash` makes it exit non-zero
+  without calling `gt done` (for supervisor tests);
+- mails `<rig>/witness` "POLECAT_DONE <bead>" (when this build has mail) and finishes with
+  the real `gt done`, then exits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+LABEL = "DEMO AGENT"
+CRASH_STATUS = 3
+PROMPT_LINES = ("Do you want to proceed?", "❯ 1. Yes", "  2. No")
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+class Pauser:
+    """Sleeps between steps while echoing whatever is typed into the window."""
+
+    def __init__(self, step: float, stream: object = None) -> None:
+        self.step = step
+        self.stdin = stream if stream is not None else sys.stdin
+        self.closed = False
+
+    def _read_line(self, timeout: float) -> str | None:
+        if self.closed:
+            time.sleep(max(0.0, timeout))
+            return None
+        try:
+            ready, _, _ = select.select([self.stdin], [], [], max(0.0, timeout))
+        except (OSError, ValueError):
+            self.closed = True
+            return None
+        if not ready:
+            return None
+        line = self.stdin.readline()  # type: ignore[attr-defined]
+        if line == "":
+            self.closed = True  # EOF: nobody can type any more; keep working
+            return None
+        return line.rstrip("\r\n")
+
+    def pause(self, seconds: float | None = None) -> None:
+        deadline = time.monotonic() + (self.step if seconds is None else seconds)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            line = self._read_line(left)
+            if line is not None and line.strip():
+                say(f"nudge received: {line}")
+
+    def ask(self) -> str:
+        """Wait (without limit) for one answer line; other lines are echoed as nudges."""
+        while True:
+            line = self._read_line(3600.0)
+            if line is not None:
+                return line.strip()
+            if self.closed:
+                return "1"  # no terminal to answer from: proceed rather than hang forever
+
+
+def step_seconds(town: object) -> float:
+    env = os.environ.get("GT_DEMO_STEP")
+    if env:
+        try:
+            return max(0.0, float(env))
+        except ValueError:
+            pass
+    try:
+        return max(0.0, float(town.config.get("demo.step_seconds")))  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError):
+        return 2.0
+
+
+def has_mail() -> bool:
+    return importlib.util.find_spec("gastown_tui.town.mail") is not None
+
+
+def run_gt(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """The real `gt`, as its own process (the agent's PATH may not even have it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gastown_tui", *args], capture_output=True, text=True
+    )
+
+
+def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser] = Pauser) -> int:
+    from gastown_tui.town.errors import GtError
+    from gastown_tui.town.town import Town
+    from gastown_tui.town.work import commit_all, hooked_bead, prime_text
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    say(f"=== {LABEL} === (offline and scripted: no AI, no API key)")
+    if args:
+        say(f"beacon: {' '.join(args)}")
+    address = os.environ.get("GT_AGENT", "")
+    if not address or not os.environ.get("GT_TOWN"):
+        say(f"{LABEL}: GT_TOWN and GT_AGENT must be set (it runs in a polecat's window)")
+        return 2
+    try:
+        town = Town.open(os.environ["GT_TOWN"], actor=address)
+        step = step_seconds(town)
+        pauser = pauser_factory(step)
+        town.touch_heartbeat(address, command="demo")
+        say(f"[1/6] {address}: reading my hook (gt prime)")
+        for line in prime_text(town, address).splitlines():
+            say(f"    {line}")
+        bead = hooked_bead(town, address)
+        if bead is None:
+            say(f"{LABEL}: nothing on my hook; exiting")
+            return 0
+        pauser.pause()
+        say(f"[2/6] planning {bead.id}: {bead.title}")
+        pauser.pause()
+        polecat = town.polecats.find(address)
+        worktree = Path(polecat.worktree) if polecat and polecat.worktree else Path.cwd()
+        notes = worktree / "notes" / f"{bead.id}.md"
+        say(f"[3/6] writing {notes.relative_to(worktree)}")
+        notes.parent.mkdir(parents=True, exist_ok=True)
+        notes.write_text(
+            f"# {bead.id}: {bead.title}\n\n"
+            f"Worked by {address} ({LABEL}, scripted).\n\n"
+            f"{bead.description.strip() or '(no description)'}\n"
+        )
+        town.touch_heartbeat(address, command="demo")
+        pauser.pause()
+        if "crash" in bead.labels:
+            say(f"{LABEL}: simulated crash (bead labelled `crash`); exiting without gt done")
+            return CRASH_STATUS
+        if "needs-human" in bead.labels:
+            say(f"{LABEL} wants to commit {notes.name} on {bead.id}.")
+            for line in PROMPT_LINES:
+                say(line)
+            answer = pauser.ask()
+            # Redraw like a TUI agent does, so the question no longer shows once answered:
+            # up over the prompt and the echoed answer, then clear to the end of the screen.
+            sys.stdout.write(f"\x1b[{len(PROMPT_LINES) + 1}A\x1b[J")
+            if answer.lower() not in ("", "1", "y", "yes"):
+                say(f"answer {answer!r}: not proceeding; deferring the bead")
+                done = run_gt(["done", "--status", "deferred", "-m", "the overseer said no"])
+                say(done.stdout.strip() or done.stderr.strip())
+                return 0 if done.returncode == 0 else done.returncode
+            say(f"answer {answer!r}: proceeding")
+        say(f"[4/6] committing on {polecat.branch if polecat else 'my branch'}")
+        commit = commit_all(address, worktree, f"{bead.id}: notes by {LABEL}")
+        say(f"    commit {commit[:12] if commit else '(nothing to commit)'}")
+        pauser.pause()
+        rig = address.split("/", 1)[0]
+        if has_mail():
+            say(f"[5/6] mailing {rig}/witness: POLECAT_DONE {bead.id}")
+            try:
+                town.mail.send(
+                    [f"{rig}/witness"],
+                    f"POLECAT_DONE {bead.id}",
+                    f"{address} finished {bead.id} ({LABEL}).\n",
+                    sender=address,
+                )
+            except GtError as exc:
+                say(f"    mail not sent: {exc}")
+        else:
+            say("[5/6] (no mail in this build; skipping the POLECAT_DONE note)")
+        pauser.pause()
+        say("[6/6] gt done")
+        done = run_gt(["done", "-m", f"{LABEL}: wrote notes/{bead.id}.md"])
+        for line in (done.stdout + done.stderr).strip().splitlines():
+            say(f"    {line}")
+        if done.returncode != 0:
+            return done.returncode
+        say(f"=== {LABEL} finished {bead.id} ===")
+        return 0
+    except GtError as exc:
+        say(f"{LABEL}: error: {exc}")
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
