@@ -1,0 +1,186 @@
+"""The supervisor: every patrol of a town on its schedule, for the app and `gt daemon`.
+
+Patrols: a witness and a refinery per rig, the deacon, and the dogs (gc, backup, rotate,
+sweep). The host decides what is due, runs it, catches its failure (one failed patrol never
+stops the others), and keeps what each did last, which it publishes through the lease so a
+viewer can show "supervised by pid N" and when each patrol last ran.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gastown_tui.supervise import dogs
+from gastown_tui.supervise.deacon import Deacon
+from gastown_tui.supervise.notify import Notifier
+from gastown_tui.supervise.refinery import Refinery
+from gastown_tui.supervise.witness import Witness
+from gastown_tui.town.clock import iso
+
+if TYPE_CHECKING:
+    from gastown_tui.tmux import TownTmux
+    from gastown_tui.town.town import Town
+
+STALE_FACTOR = 3  # a patrol this many intervals late is reported by the deacon
+
+
+@dataclass
+class PatrolResult:
+    name: str
+    started: float
+    duration: float
+    actions: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"failed: {self.error}"
+        if not self.actions:
+            return "all quiet"
+        more = f" (+{len(self.actions) - 1} more)" if len(self.actions) > 1 else ""
+        return self.actions[0] + more
+
+
+@dataclass
+class Patrol:
+    name: str
+    group: str  # witness | refinery | deacon | dogs (the app's worker groups)
+    interval: float
+    run: Callable[[float], list[str]]
+    last: PatrolResult | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def due(self, now: float) -> bool:
+        return self.last is None or now - self.last.started >= self.interval
+
+
+class Supervisor:
+    def __init__(self, town: Town, tmux: TownTmux, notifier: Notifier | None = None) -> None:
+        self.town = town
+        self.tmux = tmux
+        self.notifier = notifier or Notifier(tmux)
+        self._patrols: dict[str, Patrol] = {}
+        self._rigs: tuple[str, ...] | None = None
+        self.deacon = Deacon(town, tmux, self.notifier, self.overdue)
+
+    # schedule ----------------------------------------------------------------------------
+    def _interval(self, key: str) -> float:
+        return self.town.config.seconds(f"supervise.{key}")
+
+    def patrols(self) -> list[Patrol]:
+        """The patrols of the town as it is now (rigs added or removed are picked up)."""
+        rigs = tuple(self.town.rigs.names())
+        if rigs != self._rigs:
+            self._rigs = rigs
+            wanted: dict[str, Patrol] = {}
+            for rig in rigs:
+                witness = Witness(self.town, self.tmux, rig, self.notifier)
+                refinery = Refinery(self.town, rig, self.notifier)
+                for patrol in (
+                    Patrol(f"witness/{rig}", "witness", self._interval("witness_interval"),
+                           witness.patrol),
+                    Patrol(f"refinery/{rig}", "refinery", self._interval("refinery_interval"),
+                           refinery.patrol),
+                ):  # fmt: skip
+                    wanted[patrol.name] = self._patrols.get(patrol.name, patrol)
+            backup_every = self._interval("backup_interval")
+            deacon_every = self._interval("deacon_interval")
+            for patrol in (
+                Patrol("deacon", "deacon", deacon_every, self.deacon.patrol),
+                Patrol("dog/gc", "dogs", deacon_every,
+                       lambda now: dogs.gc(self.town, self.tmux, now)),
+                Patrol("dog/sweep", "dogs", deacon_every * 5, lambda now: dogs.sweep(self.town)),
+                Patrol("dog/rotate", "dogs", deacon_every * 5,
+                       lambda now: dogs.rotate_events(self.town)),
+                Patrol("dog/backup", "dogs", backup_every, lambda now: dogs.backup(self.town)),
+            ):  # fmt: skip
+                wanted[patrol.name] = self._patrols.get(patrol.name, patrol)
+            self._patrols = wanted
+        return list(self._patrols.values())
+
+    def due(self, now: float) -> list[Patrol]:
+        return [p for p in self.patrols() if p.due(now)]
+
+    def next_due_in(self, now: float) -> float:
+        waits = [
+            0.0 if p.last is None else p.last.started + p.interval - now for p in self.patrols()
+        ]
+        return max(0.0, min(waits, default=1.0))
+
+    def overdue(self) -> dict[str, float | None]:
+        """For the deacon: seconds since each late patrol last ran; None when on time."""
+        now = self.town.clock.now()
+        out: dict[str, float | None] = {}
+        for patrol in self.patrols():
+            if patrol.last is None or patrol.name == "deacon":
+                continue
+            late = now - patrol.last.started
+            out[patrol.name] = late if late > STALE_FACTOR * patrol.interval else None
+        return out
+
+    # running -----------------------------------------------------------------------------
+    def run(self, patrol: Patrol, now: float | None = None) -> PatrolResult:
+        """Run one patrol; its failure is caught, reported and recorded, never raised."""
+        now = self.town.clock.now() if now is None else now
+        clock_start = time.monotonic()
+        with patrol.lock:  # the app may run a patrol from a worker while another is running
+            try:
+                actions = patrol.run(now)
+                result = PatrolResult(patrol.name, now, time.monotonic() - clock_start, actions)
+            except Exception as exc:  # one failed patrol must never stop supervision
+                detail = f"{type(exc).__name__}: {exc}"
+                result = PatrolResult(patrol.name, now, time.monotonic() - clock_start, [], detail)
+                self.town.events.append(
+                    "supervisor.patrol_failed",
+                    actor="deacon",
+                    msg=f"{patrol.name} failed: {detail}",
+                    traceback=traceback.format_exc(limit=5),
+                )
+            patrol.last = result
+        return result
+
+    def run_due(self, now: float | None = None) -> list[PatrolResult]:
+        now = self.town.clock.now() if now is None else now
+        return [self.run(patrol, now) for patrol in self.due(now)]
+
+    def run_all(self, now: float | None = None) -> list[PatrolResult]:
+        now = self.town.clock.now() if now is None else now
+        return [self.run(patrol, now) for patrol in self.patrols()]
+
+    def recover(self) -> list[str]:
+        """At start (after a reboot, a crash, an SSH drop): finish interrupted slings, then let
+        every witness restart the polecats that hold work and have no agent."""
+        from gastown_tui.dispatch.sling import resume_interrupted
+
+        actions: list[str] = []
+        if not self.tmux.available():
+            return ["tmux is not installed: polecats cannot be recovered"]
+        report = resume_interrupted(self.town, self.tmux)
+        actions += [f"resumed interrupted sling of {r.bead} to {r.address}" for r in report.resumed]
+        actions += [f"rolled back interrupted sling of {f.bead}: {f.error}" for f in report.failed]
+        for patrol in self.patrols():
+            if patrol.group == "witness":
+                actions += self.run(patrol).actions
+        if actions:
+            self.town.events.append(
+                "supervisor.recovered", actor="deacon", msg="; ".join(actions)[:500]
+            )
+        return actions
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for patrol in self.patrols():
+            last = patrol.last
+            out[patrol.name] = {
+                "interval": patrol.interval,
+                "last_run": iso(last.started) if last else None,
+                "duration_ms": round(last.duration * 1000, 1) if last else None,
+                "summary": last.summary() if last else "not yet run",
+                "error": last.error if last else None,
+            }
+        return out

@@ -1,0 +1,255 @@
+"""The refinery of one rig: merges finished polecat branches into the rig's main branch.
+
+`gt done` records a merge request (branch, head commit, bead). Each patrol takes the pending
+ones by bead priority, then age, and for each: rebases a copy of the branch onto main in the
+refinery's own scratch worktree, runs the rig's verify command (town.toml `[refinery] verify`
+or `[rigs.<rig>] verify`, with a timeout), and fast-forwards main. A conflict or a failing
+verify reopens the bead with a REWORK note and mails the polecat (REWORK_REQUEST); after
+`max_attempts` failures of one bead it escalates (MERGE_FAILED) to the witness and the
+overseer. The polecat's own branch is never rewritten or deleted: commits are never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gastown_tui.town import git
+from gastown_tui.town.clock import iso, parse_duration
+from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.models import Comment
+
+if TYPE_CHECKING:
+    from gastown_tui.town.models import Rig
+    from gastown_tui.town.town import Town
+
+MERGE_REQUESTS = "merge_requests"
+OUTPUT_TAIL = 2000
+
+
+@dataclass
+class RefinerySettings:
+    verify: str
+    verify_timeout: float
+    max_attempts: int
+    push: bool
+
+    @classmethod
+    def for_rig(cls, town: Town, rig: str) -> RefinerySettings:
+        raw = town.config.raw
+        base = dict(raw["refinery"])
+        base.update((raw.get("rigs") or {}).get(rig) or {})
+        timeout = base.get("verify_timeout", "10m")
+        try:
+            seconds = (
+                float(timeout) if isinstance(timeout, int | float) else parse_duration(timeout)
+            )
+        except ValueError:
+            raise GtError(
+                f"town.toml: verify_timeout {timeout!r} for rig {rig} is not a duration"
+            ) from None
+        return cls(
+            verify=str(base.get("verify") or ""),
+            verify_timeout=seconds,
+            max_attempts=int(base.get("max_attempts", 3)),
+            push=bool(base.get("push", False)),
+        )
+
+
+@dataclass
+class MergeOutcome:
+    mr: str
+    bead: str
+    status: str  # merged | conflict | verify_failed | retry
+    detail: str
+    commit: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.mr} ({self.bead}): {self.status}" + (
+            f": {self.detail}" if self.detail else ""
+        )
+
+
+class Refinery:
+    def __init__(
+        self, town: Town, rig: str, notify: Callable[[str, str], None] | None = None
+    ) -> None:
+        self.town = town
+        self.rig = rig
+        self.address = f"{rig}/refinery"
+        self.notify = notify or (lambda text, severity="warning": None)
+
+    @property
+    def scratch(self) -> Path:
+        return self.town.paths.rig_dir(self.rig) / "refinery"
+
+    def pending(self) -> list[dict[str, Any]]:
+        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        waiting = [dict(d) for d in docs if d.get("status") == "pending"]
+        beads = self.town.beads.get_many(d["bead"] for d in waiting)
+
+        def order(mr: dict[str, Any]) -> tuple[int, str]:
+            bead = beads.get(mr["bead"])
+            return (bead.priority if bead else 2, str(mr.get("created") or ""))
+
+        return sorted(waiting, key=order)
+
+    def patrol(self, now: float | None = None) -> list[str]:
+        rig = self.town.rigs.get(self.rig)
+        if not rig.git:
+            return []
+        actions = []
+        for mr in self.pending():
+            outcome = self.merge(rig, mr)
+            actions.append(outcome.describe())
+            if outcome.status == "retry":
+                break  # main moved under us or the repo is busy: try again next patrol
+        return actions
+
+    # one merge -----------------------------------------------------------------------------
+    def _prepare_scratch(self, repo: Path, main: str) -> Path:
+        """The refinery's own worktree: ours alone, so it may be reset freely."""
+        scratch = self.scratch
+        if not (scratch / ".git").exists():
+            with contextlib.suppress(GtFailure):
+                git.git(["worktree", "prune"], cwd=repo)
+            git.git(["worktree", "add", "--force", "--detach", str(scratch), main], cwd=repo)
+        else:
+            with contextlib.suppress(GtFailure):
+                git.git(["rebase", "--abort"], cwd=scratch)
+            git.git(["reset", "--hard", "--quiet"], cwd=scratch)
+            git.git(["clean", "-fdxq"], cwd=scratch)
+        return scratch
+
+    def merge(self, rig: Rig, mr: dict[str, Any]) -> MergeOutcome:
+        repo, main = Path(rig.path), rig.branch or "main"
+        settings = RefinerySettings.for_rig(self.town, self.rig)
+        mr_id, bead_id = str(mr["id"]), str(mr["bead"])
+        if git.head_commit(repo, str(mr["commit"])) is None:
+            return self._failed(mr, "verify_failed", f"commit {mr['commit']} is missing", settings)
+        scratch = self._prepare_scratch(repo, main)
+        work_branch = f"refinery/{mr_id}"
+        git.git(["checkout", "--quiet", "-B", work_branch, str(mr["commit"])], cwd=scratch)
+        rebase = git.git(["rebase", "--quiet", main], cwd=scratch, check=False)
+        if rebase.returncode != 0:
+            conflicted = git.git(
+                ["diff", "--name-only", "--diff-filter=U"], cwd=scratch, check=False
+            ).stdout.split()
+            git.git(["rebase", "--abort"], cwd=scratch, check=False)
+            detail = "conflict in " + (", ".join(conflicted[:5]) or "the rebase onto " + main)
+            return self._failed(mr, "conflict", detail, settings)
+        if settings.verify:
+            ok, output = self._verify(scratch, settings)
+            if not ok:
+                return self._failed(mr, "verify_failed", output, settings)
+        head = git.head_commit(scratch)
+        if git.is_dirty(repo):
+            return MergeOutcome(mr_id, bead_id, "retry", f"{repo} has uncommitted changes")
+        merged = git.git(["merge", "--ff-only", "--quiet", work_branch], cwd=repo, check=False)
+        if merged.returncode != 0:
+            return MergeOutcome(mr_id, bead_id, "retry", "main moved; will rebase again")
+        git.git(["checkout", "--quiet", "--detach"], cwd=scratch, check=False)
+        git.git(["branch", "-D", work_branch], cwd=repo, check=False)
+        pushed = ""
+        if settings.push and rig.url:
+            push = git.git(["push", "--quiet", "origin", main], cwd=repo, check=False)
+            pushed = "; pushed" if push.returncode == 0 else f"; push failed: {push.stderr.strip()}"
+        self._record(
+            mr_id, status="merged", merged_commit=head, merged_at=iso(self.town.clock.now())
+        )
+        msg = f"merged {mr.get('branch')} ({bead_id}) into {main} at {str(head)[:10]}{pushed}"
+        self.town.events.append(
+            "refinery.merged", actor=self.address, rig=self.rig, bead=bead_id, msg=msg, mr=mr_id
+        )
+        return MergeOutcome(mr_id, bead_id, "merged", "", head)
+
+    def _verify(self, scratch: Path, settings: RefinerySettings) -> tuple[bool, str]:
+        env = {**os.environ, "GT_TOWN": str(self.town.root), "GT_RIG": self.rig}
+        try:
+            proc = subprocess.run(
+                settings.verify,
+                shell=True,
+                cwd=scratch,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=settings.verify_timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return (
+                False,
+                f"verify `{settings.verify}` timed out after {settings.verify_timeout:.0f}s",
+            )
+        if proc.returncode == 0:
+            return True, ""
+        tail = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
+        return False, f"verify `{settings.verify}` failed (exit {proc.returncode}):\n{tail}"
+
+    def _record(self, mr_id: str, **fields: Any) -> None:
+        with self.town.beads.rig_txn(self.rig) as tx:
+            ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
+            if ids:
+                tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+
+    def _failed(
+        self, mr: dict[str, Any], status: str, detail: str, settings: RefinerySettings
+    ) -> MergeOutcome:
+        mr_id, bead_id, polecat = str(mr["id"]), str(mr["bead"]), str(mr.get("polecat") or "")
+        now = iso(self.town.clock.now())
+        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        attempts = 1 + sum(
+            1 for d in docs if d.get("bead") == bead_id and d.get("status") in ("failed",)
+        )
+        final = attempts >= settings.max_attempts
+        self._record(mr_id, status="failed", failure=status, detail=detail[:OUTPUT_TAIL], at=now)
+        note = (
+            f"REWORK: the refinery could not merge branch {mr.get('branch')} "
+            f"({status}, attempt {attempts} of {settings.max_attempts}): {detail}"
+        )
+        with self.town.beads.rig_txn(self.rig) as tx:
+            bead = tx.get_bead(bead_id)
+            if bead is not None:
+                bead.status = "blocked" if final else "open"
+                bead.assignee = None
+                bead.closed_at = None
+                bead.updated_at = now
+                bead.labels = sorted({*bead.labels, "rework"})
+                bead.metadata["rework"] = {"branch": mr.get("branch"), "commit": mr.get("commit")}
+                bead.comments.append(Comment(self.address, now, note))
+                tx.put_bead(bead)
+        self.town.events.append(
+            "refinery.failed", actor=self.address, rig=self.rig, bead=bead_id, msg=note, mr=mr_id
+        )
+        subject = f"REWORK_REQUEST {bead_id}: {status}"
+        recipients = [polecat] if polecat else []
+        if final:
+            subject = f"MERGE_FAILED {bead_id}: {status} after {attempts} attempts"
+            recipients = [f"{self.rig}/witness", "overseer"]
+            self.notify(f"merge of {bead_id} failed {attempts} times ({status})", "error")
+        for recipient in recipients:
+            with contextlib.suppress(GtError):
+                self.town.mail.send(
+                    [recipient],
+                    subject,
+                    note,
+                    sender=self.address,
+                    type="escalation" if final else "task",
+                    priority="high",
+                    message_id=f"{mr_id}-{status}-{recipient.replace('/', '~')}",
+                )
+        return MergeOutcome(mr_id, bead_id, status, detail)
+
+
+def failed_merges(town: Town) -> list[dict[str, Any]]:
+    """Merge requests that failed, newest first (for the app's Problems view)."""
+    out = []
+    for rig in town.rigs.names():
+        for doc in town.rig_file(rig).table(MERGE_REQUESTS).values():
+            if doc.get("status") == "failed":
+                out.append(dict(doc))
+    return sorted(out, key=lambda d: str(d.get("at") or ""), reverse=True)

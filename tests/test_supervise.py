@@ -1,0 +1,412 @@
+"""Supervision: the witness, deacon, refinery and dogs over real tmux and git, timed by a fake
+clock; the supervisor lease across real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gastown_tui.dispatch.observe import observe
+from gastown_tui.dispatch.sling import sling
+from gastown_tui.supervise import dogs
+from gastown_tui.supervise.deacon import Deacon
+from gastown_tui.supervise.host import Supervisor
+from gastown_tui.supervise.lease import SupervisorLease, current_holder
+from gastown_tui.supervise.notify import Notifier
+from gastown_tui.supervise.refinery import Refinery, failed_merges
+from gastown_tui.supervise.witness import Witness, backoff_delay
+from gastown_tui.tmux import TownTmux
+from gastown_tui.town.clock import FakeClock
+from gastown_tui.town.town import Town
+from tests.polecat_fixtures import add_runtime, git_out, wait_until
+
+pytest_plugins = ["tests.polecat_fixtures"]
+
+PANES = Path(__file__).parent / "data" / "panes"
+
+
+def pane_dead(tmux: TownTmux, rig: str, name: str) -> bool:
+    info = tmux.find_window(f"gt-{rig}", name)
+    return info is not None and info.pane_dead
+
+
+def inbox_subjects(town: Town, address: str) -> list[str]:
+    return [m.subject for m in town.mail.inbox(address)]
+
+
+def test_backoff_doubles_from_the_second_restart_and_is_capped() -> None:
+    assert [backoff_delay(n, 30, 600) for n in range(7)] == [0, 30, 60, 120, 240, 480, 600]
+
+
+def test_kill_9_of_a_working_demo_agent_is_restarted_on_the_same_hook(
+    rig_town: Town, tmux: TownTmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GT_DEMO_STEP", "0.6")
+    bead = rig_town.beads.create("Survive a kill", rig="alpha")
+    result = sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
+    worktree = Path(rig_town.polecats.get(result.address).worktree)
+    # Wait for the agent's own commit, then kill it before it can call `gt done`.
+    wait_until(
+        lambda: "notes by DEMO AGENT" in git_out(worktree, "log", "-1", "--format=%s"),
+        timeout=20,
+        what="the demo agent's commit",
+    )
+    first_commit = git_out(worktree, "rev-parse", "HEAD")
+    info = tmux.find_window("gt-alpha", result.address.split("/")[1])
+    assert info is not None and info.pane_pid
+    os.kill(info.pane_pid, signal.SIGKILL)
+    wait_until(lambda: pane_dead(tmux, "alpha", info.window), what="the pane to die")
+    assert rig_town.beads.get(bead.id).status == "hooked", "the hook outlives its agent"
+
+    actions = Witness(rig_town, tmux, "alpha").patrol()
+    assert any("restarted" in a and bead.id in a for a in actions), actions
+    again = tmux.find_window("gt-alpha", info.window)
+    assert again is not None and not again.pane_dead and again.pane_pid != info.pane_pid
+    wait_until(
+        lambda: rig_town.beads.get(bead.id).status == "closed",
+        timeout=30,
+        what="the restarted agent to finish",
+    )
+    assert (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", first_commit, "HEAD"], cwd=worktree
+        ).returncode
+        == 0
+    ), "the commit made before the kill is still on the branch"
+    polecat = rig_town.polecats.get(result.address)
+    assert [r["crash"] for r in polecat.restarts] == [True]
+    assert any(e.type == "witness.restarted" for e in rig_town.events.iter_all())
+
+
+def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: TownTmux) -> None:
+    # Lives past sling's start-up check, then dies with status 3: every time.
+    add_runtime(rig_town, "crasher", ["sh", "-c", "sleep 0.3; exit 3"], prompt="none")
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    bead = town.beads.create("Doomed", rig="alpha")
+    result = sling(town, tmux, bead.id, "alpha", runtime="crasher")
+    name = result.address.split("/")[1]
+    witness = Witness(town, tmux, "alpha")
+    start = clock.now()
+    restarted_at: list[float] = []
+    for _ in range(40):
+        wait_until(lambda: pane_dead(tmux, "alpha", name), what="the crasher to die")
+        actions = witness.patrol(clock.now())
+        if any("restarted" in a for a in actions):
+            restarted_at.append(clock.now() - start)
+        if any("crash loop" in a for a in actions):
+            break
+        clock.advance(30)  # the witness interval
+    else:
+        pytest.fail(f"no crash loop declared; restarts at {restarted_at}")
+    # Restarts spaced by the backoff: 0 s, then 30 s, 60 s, 120 s, 240 s after the previous.
+    assert restarted_at == [0, 30, 90, 210, 450]
+    after = town.beads.get(bead.id)
+    assert after.status == "open" and after.assignee is None, "the bead is back to ready"
+    assert "crash loop" in after.comments[-1].text
+    assert bead.id in [b.id for b in town.beads.ready()]
+    # Another patrol, and another after a while: nothing more is sent or restarted.
+    clock.advance(600)
+    assert not any("restarted" in a for a in witness.patrol(clock.now()))
+    for address in ("mayor", "overseer"):
+        subjects = inbox_subjects(town, address)
+        assert sum("crash loop" in s for s in subjects) == 1, (address, subjects)
+
+
+def test_a_clean_exit_is_not_counted_as_a_crash(rig_town: Town, tmux: TownTmux) -> None:
+    add_runtime(rig_town, "quitter", ["sh", "-c", "sleep 0.3; exit 0"], prompt="none")
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    bead = town.beads.create("Gives up politely", rig="alpha")
+    name = sling(town, tmux, bead.id, "alpha", runtime="quitter").address.split("/")[1]
+    witness = Witness(town, tmux, "alpha")
+    for _ in range(8):
+        wait_until(lambda: pane_dead(tmux, "alpha", name), what="the agent to exit")
+        witness.patrol(clock.now())
+        clock.advance(700)  # past any backoff
+    polecat = town.polecats.get(f"alpha/{name}")
+    assert polecat.restarts and not any(r["crash"] for r in polecat.restarts)
+    assert town.beads.get(bead.id).status == "hooked", "no crash loop for clean exits"
+
+
+def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in `claude` executable that shows a recorded Claude Code permission prompt: the
+    # real `claude` preset (its command and its waiting patterns) is what is under test.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "claude"
+    fake.write_text(f"#!/bin/sh\ncat {PANES / 'claude_permission.txt'}\nread answer\nsleep 3600\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    bead = rig_town.beads.create("Delete the build dir", rig="alpha")
+    result = sling(rig_town, tmux, bead.id, "alpha", runtime="claude")
+    wait_until(
+        lambda: any(v.state == "waiting" for v in observe(rig_town, tmux, rig="alpha")),
+        what="the waiting state",
+    )
+    shown: list[str] = []
+    notifier = Notifier(tmux, sinks=[lambda text, severity: shown.append(text)])
+    witness = Witness(rig_town, tmux, "alpha", notifier)
+    witness.patrol()
+    witness.patrol()
+    assert len(shown) == 1 and result.address in shown[0] and "waiting" in shown[0]
+    waits = [e for e in rig_town.events.iter_all() if e.type == "witness.waiting"]
+    assert len(waits) == 1
+    # A second witness (a new supervisor after a restart) does not tell again.
+    Witness(rig_town, tmux, "alpha", notifier).patrol()
+    assert len(shown) == 1
+
+
+def test_gc_touches_only_what_the_town_owns_and_never_unmerged_work(
+    rig_town: Town, tmux: TownTmux
+) -> None:
+    bead = rig_town.beads.create("Quick job", rig="alpha")
+    result = sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
+    name = result.address.split("/")[1]
+    wait_until(lambda: rig_town.beads.get(bead.id).status == "closed", timeout=30, what="done")
+    wait_until(lambda: pane_dead(tmux, "alpha", name), what="the agent to exit")
+    # Things that are not the town's, or not safe to remove:
+    tmux.run("new-session", "-d", "-s", "mine", "sleep 3600")
+    tmux.run("new-window", "-d", "-t", "=gt-alpha:", "-n", "notes", "sleep 3600")
+    repo = Path(rig_town.rigs.get("alpha").path)
+    gone = rig_town.paths.polecat_dir("alpha", "oldtimer")
+    subprocess.run(
+        ["git", "worktree", "add", "-q", "-b", "old/work", str(gone)], cwd=repo, check=True
+    )
+    (gone / "unmerged.txt").write_text("precious")
+    subprocess.run(["git", "add", "-A"], cwd=gone, check=True)
+    subprocess.run(["git", "commit", "-qm", "precious work"], cwd=gone, check=True)
+    merged = rig_town.paths.polecat_dir("alpha", "retired")
+    subprocess.run(
+        ["git", "worktree", "add", "-q", "-b", "old/done", str(merged)], cwd=repo, check=True
+    )
+
+    actions = dogs.gc(rig_town, tmux)
+    assert tmux.find_window("gt-alpha", name) is None, "the idle polecat's dead window is gone"
+    assert "mine" in tmux.query("list-sessions", "-F", "#{session_name}"), "foreign session kept"
+    assert tmux.find_window("gt-alpha", "notes") is not None, "a window that is not a polecat's"
+    assert gone.exists() and (gone / "unmerged.txt").exists(), actions
+    assert any("kept worktree" in a and "oldtimer" in a for a in actions)
+    assert not merged.exists(), "a fully merged worktree of a removed polecat is cleaned up"
+
+
+def test_the_deacon_lands_a_convoy_nobody_saw_close(rig_town: Town, tmux: TownTmux) -> None:
+    beads = [rig_town.beads.create(f"part {n}", rig="alpha") for n in range(2)]
+    convoy = rig_town.convoys.create("Batch", [b.id for b in beads])
+    silent = Town.open(rig_town.root)
+    silent.close_listeners.clear()  # as if the closing process died before checking
+    for bead in beads:
+        silent.beads.close(bead.id, reason="done")
+    assert rig_town.convoys.get(convoy.id).landed_at is None
+    actions = Deacon(rig_town, tmux).patrol()
+    assert any(convoy.id in a and "landed" in a for a in actions)
+    assert rig_town.convoys.get(convoy.id).landed_at is not None
+    assert Deacon(rig_town, tmux).patrol() == [], "a landing happens once"
+
+
+def test_the_deacon_feeds_auto_convoys_and_flags_old_hooks(
+    rig_town: Town, tmux: TownTmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GT_DEMO_STEP", "5")  # keep the fed bead on its hook for a while
+    toml = rig_town.paths.town_toml
+    toml.write_text(
+        toml.read_text().replace('default_runtime = "claude"', 'default_runtime = "demo"')
+    )
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    ready = town.beads.create("Feed me", rig="alpha")
+    convoy = town.convoys.create("Auto batch", [ready.id], auto=True)
+    actions = Deacon(town, tmux).patrol()
+    assert any("fed convoy" in a and ready.id in a for a in actions), actions
+    fed = town.beads.get(ready.id)
+    assert fed.status == "hooked" and fed.assignee
+    assert ready.id in town.convoys.get(convoy.id).beads
+    assert not any("fed convoy" in a for a in Deacon(town, tmux).patrol()), "fed once"
+    clock.advance(2 * 3600)
+    deacon = Deacon(town, tmux)
+    assert any("hook for" in a and ready.id in a for a in deacon.patrol())
+    assert not any("hook for" in a for a in deacon.patrol()), "flagged once"
+
+
+def _done_branch(town: Town, tmux: TownTmux, title: str, files: dict[str, str]) -> str:
+    """A polecat that committed `files` and called gt done; returns the bead id."""
+    from tests.polecat_fixtures import hook_without_window
+
+    bead = town.beads.create(title, rig="alpha")
+    address = hook_without_window(town, bead.id)
+    worktree = Path(town.polecats.get(address).worktree)
+    for name, text in files.items():
+        (worktree / name).write_text(text)
+    from gastown_tui.town.work import complete
+
+    complete(town, address)
+    return bead.id
+
+
+def test_the_refinery_merges_done_work_into_main(rig_town: Town, tmux: TownTmux) -> None:
+    bead_id = _done_branch(rig_town, tmux, "Add hello", {"hello.txt": "hello\n"})
+    repo = Path(rig_town.rigs.get("alpha").path)
+    actions = Refinery(rig_town, "alpha").patrol()
+    assert any("merged" in a for a in actions), actions
+    assert (repo / "hello.txt").read_text() == "hello\n"
+    assert git_out(repo, "branch", "--show-current") == "main"
+    mr = next(iter(rig_town.rig_file("alpha").table("merge_requests").values()))
+    assert mr["status"] == "merged" and mr["bead"] == bead_id
+    assert Refinery(rig_town, "alpha").patrol() == [], "nothing merged twice"
+
+
+def test_a_conflict_sends_the_bead_back_and_keeps_the_branch(
+    rig_town: Town, tmux: TownTmux
+) -> None:
+    first = _done_branch(rig_town, tmux, "Readme one", {"README.md": "# one\n"})
+    second = _done_branch(rig_town, tmux, "Readme two", {"README.md": "# two\n"})
+    Refinery(rig_town, "alpha").patrol()
+    mrs = {m["bead"]: m for m in rig_town.rig_file("alpha").table("merge_requests").values()}
+    assert mrs[first]["status"] == "merged"
+    assert mrs[second]["status"] == "failed" and mrs[second]["failure"] == "conflict"
+    back = rig_town.beads.get(second)
+    assert back.status == "open" and "rework" in back.labels
+    assert "REWORK" in back.comments[-1].text
+    repo = Path(rig_town.rigs.get("alpha").path)
+    assert git_out(repo, "rev-parse", mrs[second]["branch"]) == mrs[second]["commit"]
+    assert [m["bead"] for m in failed_merges(rig_town)] == [second]
+    polecat = mrs[second]["polecat"]
+    assert any(s.startswith("REWORK_REQUEST") for s in inbox_subjects(rig_town, polecat))
+
+
+def test_a_failing_verify_blocks_the_merge(rig_town: Town, tmux: TownTmux) -> None:
+    path = rig_town.paths.town_toml
+    path.write_text(path.read_text() + '\n[rigs.alpha]\nverify = "test ! -e broken.txt"\n')
+    town = Town.open(rig_town.root)
+    bead_id = _done_branch(town, tmux, "Break it", {"broken.txt": "oops\n"})
+    Refinery(town, "alpha").patrol()
+    repo = Path(town.rigs.get("alpha").path)
+    assert not (repo / "broken.txt").exists(), "main never gets unverified work"
+    mr = next(iter(town.rig_file("alpha").table("merge_requests").values()))
+    assert mr["status"] == "failed" and mr["failure"] == "verify_failed"
+    assert town.beads.get(bead_id).status == "open"
+
+
+def test_recovery_at_start_restarts_polecats_whose_windows_are_gone(
+    rig_town: Town, tmux: TownTmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GT_DEMO_STEP", "5")
+    bead = rig_town.beads.create("Outlive a reboot", rig="alpha")
+    result = sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
+    tmux.kill_server()  # what a reboot does to every window
+    assert rig_town.beads.get(bead.id).status == "hooked"
+    actions = Supervisor(rig_town, tmux).recover()
+    assert any("restarted" in a and result.address in a for a in actions), actions
+    info = tmux.find_window("gt-alpha", result.address.split("/")[1])
+    assert info is not None and not info.pane_dead
+
+
+def test_one_lease_per_town(town: Town) -> None:
+    first, second = SupervisorLease(town, "app"), SupervisorLease(town, "daemon")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    holder = current_holder(town)
+    assert holder is not None and holder.pid == os.getpid() and holder.kind == "app"
+    first.release()
+    assert current_holder(town) is None
+    assert second.try_acquire()
+    second.release()
+
+
+def _daemon(town: Town) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gastown_tui", "--town", str(town.root), "daemon"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "GT_TMUX_CONF": os.devnull},
+    )
+
+
+def test_two_daemons_one_patrols_and_the_other_takes_over_when_it_dies(
+    rig_town: Town, tmux: TownTmux
+) -> None:
+    procs = [_daemon(rig_town), _daemon(rig_town)]
+    try:
+        holder = wait_until(lambda: current_holder(rig_town), what="a supervisor")
+        pids = {p.pid for p in procs}
+        assert holder.pid in pids and holder.kind == "daemon"
+        survivor = next(p for p in procs if p.pid != holder.pid)
+        os.kill(holder.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        taken = wait_until(
+            lambda: (h := current_holder(rig_town)) and h.pid == survivor.pid and h,
+            timeout=10,
+            what="the other daemon to take over",
+        )
+        assert taken.pid == survivor.pid
+        assert time.monotonic() - killed_at < 3.0, "within one interval (1 s tick)"
+        starts = [e for e in rig_town.events.iter_all() if e.type == "supervisor.started"]
+        assert [e.extra["pid"] for e in starts] == [holder.pid, survivor.pid]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_daemon_once_runs_every_patrol_and_refuses_when_supervised(
+    rig_town: Town, tmux: TownTmux
+) -> None:
+    env = {**os.environ, "GT_TMUX_CONF": os.devnull, "GT_TOWN": str(rig_town.root)}
+    once = subprocess.run(
+        [sys.executable, "-m", "gastown_tui", "daemon", "--once"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert "supervising" in once.stdout
+    lease = SupervisorLease(rig_town, "app")
+    assert lease.try_acquire()
+    try:
+        refused = subprocess.run(
+            [sys.executable, "-m", "gastown_tui", "daemon", "--once"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert f"supervised by app pid {os.getpid()}" in refused.stderr
+    finally:
+        lease.release()
+
+
+def test_a_failing_patrol_is_reported_and_does_not_stop_the_others(
+    rig_town: Town, tmux: TownTmux
+) -> None:
+    supervisor = Supervisor(rig_town, tmux)
+    patrols = {p.name: p for p in supervisor.patrols()}
+
+    def boom(now: float) -> list[str]:
+        raise RuntimeError("disk on fire")
+
+    patrols["deacon"].run = boom
+    results = {r.name: r for r in supervisor.run_all()}
+    assert results["deacon"].error == "RuntimeError: disk on fire"
+    assert results["witness/alpha"].error is None
+    assert supervisor.status()["deacon"]["error"] == "RuntimeError: disk on fire"
+    assert any(e.type == "supervisor.patrol_failed" for e in rig_town.events.iter_all())
+
+
+def test_supervisor_schedule_follows_the_intervals(rig_town: Town, tmux: TownTmux) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    supervisor = Supervisor(town, tmux)
+    first = {r.name for r in supervisor.run_due()}
+    assert {"witness/alpha", "refinery/alpha", "deacon", "dog/backup"} <= first
+    clock.advance(31)
+    assert {r.name for r in supervisor.run_due()} == {"witness/alpha", "refinery/alpha"}
+    clock.advance(30)
+    assert "deacon" in {r.name for r in supervisor.run_due()}
+    assert supervisor.overdue()["witness/alpha"] is None
+    clock.advance(500)
+    assert supervisor.overdue()["witness/alpha"] == pytest.approx(500, abs=1)
