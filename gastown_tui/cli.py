@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "backup": "town_cmds",
     "status": "town_cmds",
     "version": "town_cmds",
+    "usage": "town_cmds",
     "rig": "rigs",
     "bead": "beads",
     "ready": "beads",

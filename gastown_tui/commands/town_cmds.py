@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_json(p)
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("usage", parents=[common], help="tokens and cost, and the budget")
+    p.add_argument(
+        "--by", choices=["agent", "bead", "convoy", "rig", "model"], help="break totals down"
+    )
+    add_json(p)
+    p.set_defaults(func=cmd_usage)
+
     p = sub.add_parser("version", parents=[common], help="print the version")
     p.set_defaults(func=cmd_version)
 
@@ -102,12 +109,77 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(status)
         return 0
-    print(f"town {status['town']['name']} at {status['town']['root']}")
+    for line in status_lines(status):
+        print(line)
+    return 0
+
+
+def status_lines(status: dict) -> list[str]:
+    from gastown_tui.town.polecats import summary_lines
+
+    lines = [f"town {status['town']['name']} at {status['town']['root']}"]
+    supervisor = status.get("supervisor")
+    if supervisor:
+        lines.append(
+            f"  supervised by {supervisor['kind']} pid {supervisor['pid']} since "
+            f"{str(supervisor['since'])[:19].replace('T', ' ')}"
+        )
+    else:
+        lines.append("  not supervised: run `gt up` (or open the app) to start the patrols")
+    if not status["rigs"]:
+        lines.append("  no rigs yet: gt rig add NAME PATH_OR_URL")
     for rig in status["rigs"]:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(rig["beads"].items())) or "no beads"
-        print(f"  rig {rig['name']} ({rig['prefix']}): {counts}")
-    for section in status.get("sections", []):
-        print(section)
+        lines.append(f"  rig {rig['name']} ({rig['prefix']}): {counts}")
+    lines.extend(summary_lines(status["polecats"]))
+    mail = status["mail"]
+    unread = mail["overseer_unread"]
+    urgent = f" ({mail['overseer_urgent']} urgent)" if mail.get("overseer_urgent") else ""
+    lines.append(f"  mail: {unread} unread for you{urgent}")
+    for subject in mail["overseer_unread_subjects"]:
+        lines.append(f"    {subject}")
+    budget = status.get("budget") or {}
+    if budget.get("over"):
+        lines.append(f"  OVER BUDGET: {budget['reason']} (new dispatch stopped)")
+    convoys = status["convoys"]
+    if convoys["in_flight"]:
+        lines.append(f"  convoys in flight: {len(convoys['in_flight'])}")
+        for convoy in convoys["in_flight"]:
+            lines.append(f"    {convoy['id']} {convoy['done']}/{convoy['total']} {convoy['title']}")
+    else:
+        lines.append("  convoys in flight: none")
+    for convoy in convoys["recently_landed"]:
+        lines.append(f"    landed {convoy['id']} {convoy['title']}")
+    return lines
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from gastown_tui.town.usage import budget_state, totals
+
+    town = open_town(args)
+    result = totals(town, by=args.by)
+    budget = budget_state(town)
+    if args.json:
+        emit_json({**result, "budget": budget})
+        return 0
+    print(
+        f"{result['tokens']:,} tokens ({result['input_tokens']:,} in, "
+        f"{result['output_tokens']:,} out) in {result['calls']} model calls, "
+        f"about ${result['usd']:.2f}"
+    )
+    limits = []
+    if budget["max_tokens"]:
+        limits.append(f"{budget['max_tokens']:,} tokens")
+    if budget["max_usd"]:
+        limits.append(f"${budget['max_usd']:.2f}")
+    if limits:
+        state = f"OVER: {budget['reason']}" if budget["over"] else "within budget"
+        print(f"budget: {' / '.join(limits)}; {state}")
+    else:
+        print("budget: none set ([budget] max_tokens / max_usd in town.toml)")
+    for key, group in sorted((result.get("by") or {}).items(), key=lambda kv: -kv[1]["usd"]):
+        tokens, dollars, calls = group["tokens"], group["usd"], group["calls"]
+        print(f"  {key:30s} {tokens:>10,} tokens  ${dollars:.2f}  {calls} calls")
     return 0
 
 

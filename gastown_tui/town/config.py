@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "crash_decay": "30m",
     },
     "budget": {"max_tokens": 0, "max_usd": 0.0},
+    "builtin": {"model": "claude-sonnet-4-6", "max_tokens": 4096, "max_turns": 40},
     "refinery": {"verify": "", "verify_timeout": "10m", "max_attempts": 3, "push": False},
     "dogs": {"gc_idle_window": "10m", "events_keep_rotated": 5},
     "rigs": {},
@@ -75,6 +76,13 @@ crash_decay = "30m"
 [budget]
 max_tokens = 0      # 0 = no limit; over budget, new dispatch stops and agents pause
 max_usd = 0.0
+
+[builtin]
+# The built-in agent (--agent builtin): Claude through the anthropic SDK. Needs
+# ANTHROPIC_API_KEY (ANTHROPIC_BASE_URL is honoured). Its tokens count against [budget].
+model = "claude-sonnet-4-6"
+max_tokens = 4096   # per model response
+max_turns = 40
 
 [refinery]
 verify = ""          # command run on a rebased branch before it lands on main, e.g. "make test"
