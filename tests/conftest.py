@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from gastown_tui.town.town import Town
+# Helper modules that test modules import directly: have pytest rewrite their asserts too.
+pytest.register_assert_rewrite(
+    "tests.polecat_fixtures", "tests.mail_fixtures", "tests.tui_fixtures", "tests.tmux_helpers"
+)
+
+from gastown_tui.town.town import Town  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # A copy of ../shared/data/gastown-beads (MIT, see its LICENSE): real beads of the Gas Town project.

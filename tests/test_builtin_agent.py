@@ -150,3 +150,60 @@ def test_gt_usage_reports_totals_by_agent(agent: tuple[Town, str, str], gt) -> N
     assert report["tokens"] == 1_000_000
     assert report["by"][address]["usd"] == pytest.approx(1.0)
     assert report["budget"]["over"] is False
+
+
+def test_slung_to_the_builtin_runtime_it_runs_in_its_own_window(
+    rig_town: Town, tmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gastown_tui.dispatch.sling import sling
+    from tests.polecat_fixtures import wait_until
+
+    script = [
+        Reply([tool_use("write_file", {"path": "NOTES.md", "content": "ok\n"}, "t1")], "tool_use"),
+        Reply([tool_use("gt_done", {"note": "notes written"}, "t2")], "tool_use"),
+    ]  # fmt: skip
+    with serve(script) as fake:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-window-key")
+        bead = rig_town.beads.create("Notes via the built-in agent", rig="alpha")
+        result = sling(rig_town, tmux, bead.id, "alpha", runtime="builtin")
+        wait_until(
+            lambda: rig_town.beads.get(bead.id).status == "closed", timeout=60, what="closed"
+        )
+    assert len(fake.requests) == 2
+    by_convoy = totals(rig_town, by="convoy")["by"]
+    assert result.convoy in by_convoy, "usage is charged to the bead's convoy"
+    worktree = Path(rig_town.polecats.get(result.address).worktree)
+    assert git_out(worktree, "show", "HEAD:NOTES.md") == "ok"
+
+
+def test_builtin_without_an_api_key_is_refused_before_anything_is_hooked(
+    rig_town: Town, gt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import snapshot_files
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    bead = rig_town.beads.create("Needs a key", rig="alpha")
+    before = snapshot_files(rig_town.root)
+    proc = gt("sling", bead.id, "alpha", "--agent", "builtin")
+    assert proc.returncode == 2
+    assert "ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot_files(rig_town.root) == before
+
+
+def test_over_budget_no_new_work_is_slung(rig_town: Town, gt) -> None:
+    from tests.conftest import snapshot_files
+
+    path = rig_town.paths.town_toml
+    path.write_text(path.read_text().replace("max_usd = 0.0", "max_usd = 0.5"))
+    town = Town.open(rig_town.root)
+    record_usage(town, agent="alpha/furiosa", model="claude-opus-4-1", input_tokens=40_000,
+                 output_tokens=0)  # fmt: skip
+    bead = town.beads.create("Too expensive", rig="alpha")
+    before = snapshot_files(town.root)
+    proc = gt("sling", bead.id, "alpha", "--agent", "demo")
+    assert proc.returncode == 2 and "over budget" in proc.stderr
+    assert snapshot_files(town.root) == before
+    status = json.loads(gt("status", "--json").stdout)
+    assert status["budget"]["over"] is True

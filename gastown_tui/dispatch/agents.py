@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
 MAX_PEEK_LINES = 10_000
 # Passed on to agent windows when set here: the demo's pace, the tests' tmux config.
-PASSTHROUGH_ENV = ("GT_DEMO_STEP", "GT_TMUX_CONF")
+# Passed into agent windows explicitly: the town's tmux server keeps the environment of
+# whoever started it, which may be an older shell without the API key.
+PASSTHROUGH_ENV = (
+    "GT_DEMO_STEP",
+    "GT_TMUX_CONF",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+)
 
 
 def session_of(address: str) -> str:

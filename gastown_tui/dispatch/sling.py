@@ -47,6 +47,7 @@ from gastown_tui.town.polecats import (
     split_address,
 )
 from gastown_tui.town.store import flocked
+from gastown_tui.town.usage import require_budget
 from gastown_tui.town.work import commit_all, is_git_worktree
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ def _validate(
 ) -> tuple[Rig, Runtime, list[_Target]]:
     if not targets:
         raise GtError("name a bead (or the text of a new one) to sling")
+    require_budget(town)  # over budget, nothing new is dispatched
     tmux.require()
     rig_record = town.rigs.get(rig)
     if to is not None:

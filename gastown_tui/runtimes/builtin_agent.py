@@ -267,8 +267,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         polecat = town.polecats.find(address)
         worktree = Path(polecat.worktree) if polecat and polecat.worktree else Path.cwd()
-        convoys = town.convoys.convoys_of(bead.id)
-        convoy = convoys[0].id if convoys else None
     except GtError as exc:
         say(f"{LABEL}: error: {exc}")
         return exc.exit_code
@@ -319,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{LABEL}: the stream ended without message_stop; treating the call as failed")
             return FAILED
         usage = final.usage
+        # Looked up per response: the sling that started us may add the bead to its convoy
+        # only after our window is up.
+        convoys = town.convoys.convoys_of(bead.id)
+        convoy = convoys[0].id if convoys else None
         record_usage(
             town,
             agent=address,

@@ -59,6 +59,8 @@ class Runtime:
     ready_timeout: float = 60.0
     demo: bool = False
     description: str = ""
+    # Environment variables of which at least one must be set (e.g. an API key).
+    requires_env: tuple[str, ...] = ()
 
     def argv(self, beacon: str) -> list[str]:
         """The window's command, with the beacon when it is delivered as an argument."""
@@ -76,6 +78,11 @@ class Runtime:
         return shutil.which(self.binary) is not None
 
     def require_installed(self) -> None:
+        if self.requires_env and not any(os.environ.get(k) for k in self.requires_env):
+            raise GtError(
+                f"runtime {self.name!r} needs {' or '.join(self.requires_env)} in the environment",
+                hint="export it and retry, or sling with --agent demo",
+            )
         if self.installed():
             return
         hint = INSTALL_HINTS.get(self.name) or (
@@ -170,6 +177,16 @@ def builtin_presets() -> dict[str, Runtime]:
             prompt="none",
             exe=Path(_shell()).name,
             description="a plain shell, for a person",
+        ),
+        "builtin": Runtime(
+            name="builtin",
+            command=[python, "-m", "gastown_tui.runtimes.builtin_agent"],
+            prompt="arg",
+            busy=[r"^--- turn \d+: asking"],
+            exe=Path(python).name,
+            resumable=True,  # it primes from its hook on every start
+            requires_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
+            description="built-in Claude agent (anthropic SDK; tokens count against [budget])",
         ),
         "demo": Runtime(
             name="demo",

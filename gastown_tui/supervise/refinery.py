@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gastown_tui.dispatch.sling import worktree_lock
 from gastown_tui.town import git
 from gastown_tui.town.clock import iso, parse_duration
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.models import Comment
+from gastown_tui.town.store import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Rig
@@ -116,9 +118,11 @@ class Refinery:
         """The refinery's own worktree: ours alone, so it may be reset freely."""
         scratch = self.scratch
         if not (scratch / ".git").exists():
-            with contextlib.suppress(GtFailure):
-                git.git(["worktree", "prune"], cwd=repo)
-            git.git(["worktree", "add", "--force", "--detach", str(scratch), main], cwd=repo)
+            # Same lock as sling's worktree adds: concurrent adds in one repo break git.
+            with flocked(worktree_lock(self.town, self.rig)):
+                with contextlib.suppress(GtFailure):
+                    git.git(["worktree", "prune"], cwd=repo)
+                git.git(["worktree", "add", "--force", "--detach", str(scratch), main], cwd=repo)
         else:
             with contextlib.suppress(GtFailure):
                 git.git(["rebase", "--abort"], cwd=scratch)
