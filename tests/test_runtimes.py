@@ -23,7 +23,7 @@ from tests.polecat_fixtures import add_runtime, git_out
 
 def test_presets() -> None:
     presets = builtin_presets()
-    assert set(presets) == {"claude", "codex", "gemini", "aider", "shell", "demo"}
+    assert set(presets) == {"claude", "codex", "gemini", "aider", "shell", "builtin", "demo"}
     claude = presets["claude"]
     assert claude.command == ["claude", "--dangerously-skip-permissions"]
     assert claude.prompt == "arg" and claude.settings_hook and claude.resumable
@@ -40,6 +40,9 @@ def test_presets() -> None:
     demo = presets["demo"]
     assert demo.command[:3] == [sys.executable, "-m", "gastown_tui.runtimes.demo_agent"]
     assert demo.demo and demo.installed() and "DEMO" in demo.description
+    builtin = presets["builtin"]
+    assert builtin.command[1:] == ["-m", "gastown_tui.runtimes.builtin_agent"]
+    assert builtin.requires_env == ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 
 
 def test_unknown_runtime_lists_the_known_ones(town: Town) -> None:

@@ -1,0 +1,244 @@
+"""Build the demo town offline: two rigs made from fresh git repositories with a little
+history, a dozen beads (labels, a `needs-human` one, blocking dependencies), a convoy across
+both rigs, mail for the overseer, and DEMO AGENTS already working on some beads.
+
+No textual here: `gt demo` builds the town before the app starts, and the screenshots and
+tests build it too. Agents are started with the real `sling()` when tmux is available.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gastown_tui.town.errors import GtError
+from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.town import Town
+
+if TYPE_CHECKING:
+    from gastown_tui.tmux import TownTmux
+    from gastown_tui.town.clock import Clock
+
+DEMO_NAME = "fury-road"
+DEMO_STEP_SECONDS = 2.0
+DEMO_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Gas Town Demo",
+    "GIT_AUTHOR_EMAIL": "demo@gastown.invalid",
+    "GIT_COMMITTER_NAME": "Gas Town Demo",
+    "GIT_COMMITTER_EMAIL": "demo@gastown.invalid",
+}
+
+# (rig, commits): each commit is (message, {path: text}); a little history to branch from.
+REPOS: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "war-rig": [
+        (
+            "Start the war rig: a CLI that reports fuel and water",
+            {
+                "README.md": "# war-rig\n\nA small CLI that reports the rig's fuel and water.\n",
+                "warrig/__init__.py": '"""The war rig."""\n',
+            },
+        ),
+        (
+            "Add the fuel gauge",
+            {
+                "warrig/fuel.py": (
+                    "def gauge(litres: float, capacity: float) -> str:\n"
+                    "    return f'{100 * litres / capacity:.0f}%'\n"
+                ),
+            },
+        ),
+        (
+            "Add the status command",
+            {
+                "warrig/cli.py": (
+                    "import sys\n\nfrom warrig.fuel import gauge\n\n\n"
+                    "def main() -> None:\n    print('fuel', gauge(120, 200))\n\n\n"
+                    "if __name__ == '__main__':\n    main()\n"
+                ),
+            },
+        ),
+        ("Document the config file", {"docs/config.md": "# Config\n\n`~/.warrig.toml`\n"}),
+    ],
+    "citadel": [
+        (
+            "The Citadel's site: first page",
+            {"index.md": "# The Citadel\n\nWater for those who can reach it.\n"},
+        ),
+        ("Add the FAQ", {"faq.md": "# FAQ\n\n## Who controls the water?\n\nSee the council.\n"}),
+        ("Add the schedule page", {"schedule.md": "# Convoy schedule\n\nTBD\n"}),
+    ],
+}
+
+# (key, rig, title, type, priority, labels, blocked by keys)
+BEADS: list[tuple[str, str, str, str, int, tuple[str, ...], tuple[str, ...]]] = [
+    ("json", "war-rig", "Add --json output to the status command", "feature", 1, ("cli",), ()),
+    ("crash", "war-rig", "Fix the crash on an empty config file", "bug", 0, ("bug",), ()),
+    ("man", "war-rig", "Write a man page for warrig", "docs", 2, ("docs",), ()),
+    ("cache", "war-rig", "Cache the fuel gauge readings", "task", 2, ("perf",), ("crash",)),
+    ("engine", "war-rig", "Refactor the engine loop", "chore", 3, (), ("json",)),
+    (
+        "plugin",
+        "war-rig",
+        "Decide on a plugin API for guzzoline sources",
+        "decision",
+        1,
+        ("needs-human",),
+        (),
+    ),
+    ("links", "citadel", "Fix the broken links in the FAQ", "bug", 1, ("docs",), ()),
+    ("dark", "citadel", "Add a dark mode toggle to the site", "feature", 2, ("ui",), ()),
+    ("water", "citadel", "Write the water rights page", "docs", 2, ("docs",), ()),
+    ("sched", "citadel", "Publish the convoy schedule", "task", 2, (), ("water",)),
+    ("a11y", "citadel", "Accessibility audit of every page", "task", 3, ("a11y",), ()),
+    ("i18n", "citadel", "Translate the README into Vuvalini", "docs", 4, ("docs",), ()),
+]
+CONVOY_TITLE = "Fury Road release"
+CONVOY_BEADS = ("json", "links", "man")
+# Slung when the demo starts: the convoy's beads, one more per rig, and the bead that makes a
+# DEMO AGENT stop at a permission question (the `waiting` state).
+SLING_FIRST = ("json", "man", "links", "dark", "plugin")
+
+
+@dataclass
+class DemoReport:
+    town: Town
+    bead_ids: dict[str, str] = field(default_factory=dict)
+    convoy_id: str | None = None
+    slung: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _git(args: list[str], cwd: Path) -> None:
+    env = {**os.environ, **DEMO_IDENTITY, "GIT_CONFIG_NOSYSTEM": "1"}
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise GtError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip()}")
+
+
+def make_repo(path: Path, commits: list[tuple[str, dict[str, str]]]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    _git(["init", "-q", "-b", "main"], path)
+    for message, files in commits:
+        for name, text in files.items():
+            target = path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        _git(["add", "-A"], path)
+        _git(["commit", "-q", "-m", message], path)
+    return path
+
+
+def build_demo_town(
+    root: Path,
+    *,
+    clock: Clock | None = None,
+    tmux: TownTmux | None = None,
+    start_agents: bool = True,
+    step_seconds: float = DEMO_STEP_SECONDS,
+) -> DemoReport:
+    """Create the demo town in `root` (absent or empty). With `start_agents`, sling the first
+    beads to DEMO AGENTS (needs tmux and the dispatch layer; skipped with a note otherwise)."""
+    root = Path(root).expanduser().absolute()
+    town = Town.init(root, name=DEMO_NAME, runtime="demo", clock=clock)
+    toml = town.paths.town_toml.read_text(encoding="utf-8")
+    toml += (
+        f"\n[demo]\n# Seconds a DEMO AGENT waits between steps.\nstep_seconds = {step_seconds}\n"
+    )
+    atomic_write_bytes(town.paths.town_toml, toml.encode())
+    town.__dict__.pop("config", None)  # re-read with the [demo] table
+    report = DemoReport(town)
+
+    upstream = root / "upstream"
+    for rig, commits in REPOS.items():
+        repo = make_repo(upstream / rig, commits)
+        town.rigs.add(rig, str(repo))
+
+    ids = report.bead_ids
+    for key, rig, title, kind, priority, labels, blocked_by in BEADS:
+        bead = town.beads.create(
+            title,
+            rig=rig,
+            type=kind,
+            priority=priority,
+            labels=labels,
+            deps=[(ids[other], "blocks") for other in blocked_by],
+            description=f"A demo bead of the {rig} rig. A DEMO AGENT works it offline.",
+            actor="mayor",
+        )
+        ids[key] = bead.id
+
+    convoy = town.convoys.create(CONVOY_TITLE, [ids[k] for k in CONVOY_BEADS], owner="overseer")
+    report.convoy_id = convoy.id
+
+    town.mail.send(
+        ["overseer"],
+        "Welcome to the demo town",
+        "This is a DEMO town: the agents are scripted and need no API key.\n\n"
+        "s slings a bead, n nudges, a attaches, m writes mail, p shows what needs you,\n"
+        "? lists every key. The convoy 'Fury Road release' lands when its beads close.\n",
+        sender="mayor",
+    )
+    town.mail.send(
+        ["overseer"],
+        "ESCALATION: the plugin API needs a decision",
+        "Two designs for guzzoline sources are on the table; a person has to pick one.\n"
+        f"See {ids['plugin']}.\n",
+        sender="war-rig/witness",
+        type="escalation",
+        priority="high",
+    )
+    town.mail.send(
+        ["overseer"],
+        "Deacon's report",
+        "Both rigs are healthy. One convoy in flight.\n",
+        sender="deacon",
+    )
+
+    if start_agents:
+        _start_agents(report, tmux)
+    return report
+
+
+def _start_agents(report: DemoReport, tmux: TownTmux | None) -> None:
+    import importlib.util
+
+    town = report.town
+    if importlib.util.find_spec("gastown_tui.dispatch.sling") is None:
+        report.notes.append("dispatch is not available in this build: no agents were started")
+        return
+    from gastown_tui.dispatch import tmux_for
+    from gastown_tui.dispatch.sling import sling_many
+
+    tmux = tmux or tmux_for(town)
+    if not tmux.available():
+        report.notes.append("tmux is not installed: no agents were started (`make tmux`)")
+        return
+    by_rig: dict[str, list[str]] = {}
+    for key, rig, *_ in BEADS:
+        if key in SLING_FIRST:
+            by_rig.setdefault(rig, []).append(key)
+    for rig, keys in by_rig.items():
+        in_convoy = [k for k in keys if k in CONVOY_BEADS]
+        others = [k for k in keys if k not in CONVOY_BEADS]
+        for group, convoy in ((in_convoy, report.convoy_id), (others, None)):
+            if not group:
+                continue
+            try:
+                batch = sling_many(
+                    town,
+                    tmux,
+                    [report.bead_ids[k] for k in group],
+                    rig,
+                    runtime="demo",
+                    convoy=convoy,
+                )
+            except GtError as exc:
+                report.notes.append(f"could not start agents in {rig}: {exc}")
+                continue
+            report.slung.extend(f"{r.bead} -> {r.address}" for r in batch.results)
+            report.notes.extend(f"{f.bead}: {f.error}" for f in batch.failures)

@@ -1,0 +1,69 @@
+"""The nudge dialog (`n`): type a line into the selected polecat's window. The result —
+delivered, queued (the agent was busy) or failed, with the reason — shows in the dialog."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.widgets import Button, Input, Label
+
+from gastown_tui.tui.screens.base import Dialog
+
+if TYPE_CHECKING:
+    from gastown_tui.tui.data import NudgeReport, PolecatRow, TownData
+
+
+class NudgeScreen(Dialog["NudgeReport"]):
+    def __init__(self, data: TownData, polecat: PolecatRow, *, available: bool = True) -> None:
+        super().__init__(classes="nudge")
+        self.data = data
+        self.polecat = polecat
+        self.available = available
+
+    def dialog_title(self) -> str:
+        return f"Nudge {self.polecat.address}"
+
+    def compose_body(self) -> ComposeResult:
+        pole = self.polecat
+        hook = f"{pole.hook.id} {pole.hook.title}" if pole.hook else "nothing hooked"
+        yield Label(
+            Content.assemble(("state ", "$text-muted"), (pole.state, f"$gt-{pole.state} bold"))
+            + Content.assemble(("  hook ", "$text-muted"), hook)
+        )
+        yield Input(placeholder="what should it hear?", id="nudge-text", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("Nudge", variant="primary", id="nudge", compact=True)
+        yield Button("Close", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        if not self.available:
+            self.show_note("Nudging is not available yet in this build (dispatch.nudge).")
+        if self.polecat.state == "zombie":
+            self.show_error(f"{self.polecat.address} is dead: a nudge cannot reach it.")
+        self.query_one("#nudge-text", Input).focus()
+
+    @on(Input.Submitted, "#nudge-text")
+    def _enter(self, _event: Input.Submitted) -> None:
+        self._send()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "nudge":
+            event.stop()
+            self._send()
+
+    def _send(self) -> None:
+        text = self.query_one("#nudge-text", Input).value
+        data, address = self.data, self.polecat.address
+        self.submit(lambda: data.nudge(address, text))
+
+    def submitted(self, result: Any) -> None:
+        report: NudgeReport = result
+        if report.status == "failed":
+            # Stay open: the person sees why and can try again or close.
+            self.show_error(f"not delivered: {report.detail or 'no reason given'}")
+            return
+        self.dismiss(report)

@@ -1,0 +1,59 @@
+"""What every pane of the main screen shares: a border with a numbered title, and telling the
+app when it gets the focus (the focused pane is the active one: highlighted, and the one shown
+by the compact and focus layouts)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.style import Style
+from textual import events
+from textual.app import App
+from textual.color import Color, ColorParseError
+from textual.containers import Vertical
+from textual.widget import Widget
+
+from gastown_tui.tui.messages import PaneActivated
+
+PANES: tuple[str, ...] = ("rigs", "convoys", "mail", "feed", "preview")
+
+
+def theme_style(app: App[object], variable: str, *, bold: bool = False, dim: bool = False) -> Style:
+    """A Rich style from a theme variable (`gt-working`, `text-muted`...), for Rich renderables
+    (tree labels, feed lines) that CSS does not reach."""
+    value = app.theme_variables.get(variable.lstrip("$"))
+    color = None
+    if value:
+        try:
+            color = Color.parse(value.split(" ")[0]).rich_color
+        except ColorParseError:
+            color = None
+    return Style(color=color, bold=bold or None, dim=dim or None)
+
+
+class Pane(Vertical):
+    PANE: ClassVar[str] = ""
+    NUMBER: ClassVar[int] = 0
+    TITLE: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__(id=self.PANE, classes="pane")
+
+    def on_mount(self) -> None:
+        self.border_title = f"{self.NUMBER} {self.TITLE}"
+
+    def on_descendant_focus(self, _event: events.DescendantFocus) -> None:
+        self.post_message(PaneActivated(self.PANE))
+
+    def main_widget(self) -> Widget:
+        """The widget that takes the focus when the pane is chosen with its number key."""
+        # `can_focus`, not `focusable`: a pane hidden by the layout is about to be shown.
+        for child in self.query("*"):
+            if child.can_focus and not child.disabled:
+                return child
+        return self
+
+    def focus_main(self) -> None:
+        target = self.main_widget()
+        if target is not self:
+            target.focus()
