@@ -88,6 +88,25 @@ async def test_sling_new_work_from_the_dialog_starts_a_polecat(
 
 
 @real_tmux
+async def test_a_searched_bead_is_slung_not_the_search_words(
+    rig_town: Town, tmux: TownTmux, reader: Path
+) -> None:
+    use_runtime(rig_town, "reader")
+    bead = rig_town.beads.create("Refactor the engine loop", rig="alpha")
+    app = app_on(rig_town, tmux)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press(*"refactor")
+        await pilot.press("enter")  # to the matches, first one highlighted
+        await pilot.press("ctrl+s")  # sling what is highlighted
+        await wait_for(pilot, lambda: not isinstance(app.screen, SlingScreen), timeout=30, what="s")
+    assert rig_town.beads.get(bead.id).status == "hooked"
+    assert [b.title for b in rig_town.beads.list()] == ["Refactor the engine loop"]
+
+
+@real_tmux
 async def test_preview_nudge_and_attach(
     rig_town: Town, tmux: TownTmux, reader: Path, listening: str
 ) -> None:

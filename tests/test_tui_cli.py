@@ -81,15 +81,19 @@ def test_demo_builds_the_whole_town_offline(tmp_path: Path) -> None:
         )
         assert len(log.stdout.splitlines()) >= 3  # a little history to branch from
     beads = town.beads.list()
-    assert len(beads) == 12
+    assert len(beads) == 13  # a dozen, and one whose agent crashes (to show supervision)
+    assert any("crash" in b.labels for b in beads)
     assert any("needs-human" in b.labels for b in beads)
     assert sum(1 for b in beads if b.labels) >= 8
     ready = {b.id for b in town.beads.ready()}
     blocked = [b for b in beads if b.blockers]
     assert blocked and all(b.id not in ready for b in blocked)
-    convoys = town.convoys.list()
-    assert len(convoys) == 1
-    assert {town.beads.get(b).rig for b in convoys[0].beads} == {r.name for r in rigs}
+    convoys = {c.title: c for c in town.convoys.list()}
+    assert len(convoys) == 2
+    release = convoys["Fury Road release"]
+    assert {town.beads.get(b).rig for b in release.beads} == {r.name for r in rigs}
+    assert convoys["Citadel backlog (auto)"].auto, "the deacon keeps feeding the demo"
+    assert town.config.seconds("supervise.deacon_interval") == 10
     assert len(town.mail.inbox("overseer")) >= 3
     # Opening it again reuses it rather than failing or rebuilding.
     again = run_gt("demo", "--dir", str(root), "--no-open")

@@ -31,7 +31,7 @@ from textual.color import Color, ColorParseError
 from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from gastown_tui.town.errors import GtError
@@ -80,6 +80,7 @@ from gastown_tui.tui.screens.help import HelpScreen, KeyHelp
 from gastown_tui.tui.themes import DEFAULT_THEME, load_themes, theme_folders
 from gastown_tui.tui.widgets.convoys import ConvoysPane
 from gastown_tui.tui.widgets.feed import FeedFilter, FeedPane
+from gastown_tui.tui.widgets.footer import TownFooter
 from gastown_tui.tui.widgets.mail import MailPane
 from gastown_tui.tui.widgets.pane import PANES, Pane
 from gastown_tui.tui.widgets.preview import PreviewPane
@@ -124,7 +125,7 @@ class TownScreen(Screen[None]):
             yield PreviewPane(app.data, live=app.watching)
             yield FeedPane()
         yield Static("", id="too-small")
-        yield Footer(compact=True)
+        yield TownFooter()
 
     def on_mount(self) -> None:
         self.gt_app.start()

@@ -94,9 +94,22 @@ BEADS: list[tuple[str, str, str, str, int, tuple[str, ...], tuple[str, ...]]] = 
     ("sched", "citadel", "Publish the convoy schedule", "task", 2, (), ("water",)),
     ("a11y", "citadel", "Accessibility audit of every page", "task", 3, ("a11y",), ()),
     ("i18n", "citadel", "Translate the README into Vuvalini", "docs", 4, ("docs",), ()),
+    # Its DEMO AGENT crashes every time: sling it to watch the witness restart it with
+    # backoff and then stop it as a crash loop.
+    ("pump", "war-rig", "Stress-test the flaky fuel pump", "task", 4, ("crash",), ()),
 ]
 CONVOY_TITLE = "Fury Road release"
 CONVOY_BEADS = ("json", "links", "man")
+# An `auto` convoy: the deacon slings its ready beads as polecats free up, and blocked ones
+# as their blockers close, so the demo keeps moving after the first wave lands.
+AUTO_CONVOY_TITLE = "Citadel backlog (auto)"
+AUTO_CONVOY_BEADS = ("water", "sched", "a11y", "engine")
+# Patrols run faster in the demo so supervision is visible within seconds.
+DEMO_INTERVALS = {
+    'witness_interval = "30s"': 'witness_interval = "10s"  # demo: faster than the 30s default',
+    'deacon_interval = "60s"': 'deacon_interval = "10s"  # demo: faster than the 60s default',
+}
+
 # Slung when the demo starts: the convoy's beads, one more per rig, and the bead that makes a
 # DEMO AGENT stop at a permission question (the `waiting` state).
 SLING_FIRST = ("json", "man", "links", "dark", "plugin")
@@ -149,6 +162,8 @@ def build_demo_town(
     toml += (
         f"\n[demo]\n# Seconds a DEMO AGENT waits between steps.\nstep_seconds = {step_seconds}\n"
     )
+    for default, faster in DEMO_INTERVALS.items():
+        toml = toml.replace(default, faster)
     atomic_write_bytes(town.paths.town_toml, toml.encode())
     town.__dict__.pop("config", None)  # re-read with the [demo] table
     report = DemoReport(town)
@@ -174,6 +189,9 @@ def build_demo_town(
 
     convoy = town.convoys.create(CONVOY_TITLE, [ids[k] for k in CONVOY_BEADS], owner="overseer")
     report.convoy_id = convoy.id
+    town.convoys.create(
+        AUTO_CONVOY_TITLE, [ids[k] for k in AUTO_CONVOY_BEADS], owner="overseer", auto=True
+    )
 
     town.mail.send(
         ["overseer"],
@@ -195,7 +213,10 @@ def build_demo_town(
     town.mail.send(
         ["overseer"],
         "Deacon's report",
-        "Both rigs are healthy. One convoy in flight.\n",
+        "Both rigs are healthy. Two convoys in flight; the deacon feeds the auto one to\n"
+        "polecats as they free up. Sling 'Stress-test the flaky fuel pump' (labelled\n"
+        "`crash`) to watch the witness restart a crashing agent, back off, and stop it as\n"
+        "a crash loop.\n",
         sender="deacon",
     )
 

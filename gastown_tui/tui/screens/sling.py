@@ -200,6 +200,15 @@ class SlingScreen(Dialog[str]):
 
     # -- slinging ------------------------------------------------------------------------
     def action_sling(self) -> None:
+        listing = self.query_one("#sling-beads", OptionList)
+        if self.picked is None and self.focused is listing and listing.highlighted is not None:
+            # ctrl+s while a match is highlighted means that bead, not the search words.
+            option = listing.get_option_at_index(listing.highlighted)
+            bead = next((b for b in self.beads if b.id == option.id), None)
+            if bead is not None:
+                self.picked = bead
+                if bead.rig in self.rigs:
+                    self.query_one("#sling-rig", Select).value = bead.rig
         target = self.picked.id if self.picked else self.query_one("#sling-target", Input).value
         rig_value = self.query_one("#sling-rig", Select).value
         rig = rig_value if isinstance(rig_value, str) else ""
