@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import pct, time_process  # noqa: E402
 
 from gastown_tui.town.clock import iso  # noqa: E402
 from gastown_tui.town.models import Bead, Dependency  # noqa: E402
@@ -29,11 +30,6 @@ CONVOY_BEADS = 200
 OTHER_CONVOYS = 30
 RUNS = 30
 STATUSES = ["open", "open", "hooked", "in_progress", "in_progress", "blocked", "closed"]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_town(root: Path) -> tuple[Town, str]:
@@ -74,15 +70,6 @@ def build_town(root: Path) -> tuple[Town, str]:
     tracked = ids["alpha"][:100] + ids["beta"][:100]
     convoy = town.convoys.create("Big release", tracked, notify=["mayor"])
     return town, convoy.id
-
-
-def time_process(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import pct, time_process  # noqa: E402
 
 from gastown_tui.town.clock import iso  # noqa: E402
 from gastown_tui.town.mail import MESSAGES, Message, new_message_id  # noqa: E402
@@ -44,11 +45,6 @@ PARAGRAPH = (
     "passed). The refinery can take it. Notes: the migration step is idempotent; I left a TODO "
     "about the archive sweep because it needs the dog schedule first. "
 )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_town(root: Path) -> Town:
@@ -96,15 +92,6 @@ def build_town(root: Path) -> Town:
             docs[str(n + 1)] = message.to_doc()
         txn.mark_dirty()
     return town
-
-
-def time_process(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def time_paired(argv: list[str], env: dict[str, str], runs: int) -> tuple[list[float], list[float]]:

@@ -9,7 +9,6 @@ exactly once, prints the figures and kills the server. Target: p50 <= 1.5 s.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import tempfile
@@ -18,6 +17,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, not an install
+
+from benchlib import pct
 
 from gastown_tui.tmux import TownTmux, nudge
 
@@ -29,12 +30,6 @@ sys.stdout.flush()
 for line in sys.stdin.buffer:
     out.write(line)
 """
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: an observed value, no interpolation."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def measure(tmux: TownTmux, pane_id: str, lock: Path, messages: list[str]) -> list[float]:
@@ -52,7 +47,7 @@ def measure(tmux: TownTmux, pane_id: str, lock: Path, messages: list[str]) -> li
 def report(label: str, latencies: list[float]) -> None:
     print(
         f"{label}: p50={statistics.median(latencies):.0f} ms "
-        f"p95={percentile(latencies, 0.95):.0f} ms (n={len(latencies)})"
+        f"p95={pct(latencies, 0.95):.0f} ms (n={len(latencies)})"
     )
 
 

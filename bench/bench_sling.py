@@ -12,7 +12,6 @@ terminal), so the figures measure our machinery (store, git worktree, tmux), not
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import pct  # noqa: E402
 
 from gastown_tui.dispatch.nudge import nudge_agent  # noqa: E402
 from gastown_tui.dispatch.sling import sling, sling_many  # noqa: E402
@@ -40,15 +41,10 @@ for line in sys.stdin:
 """
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def report(label: str, values_ms: list[float], target_ms: float | None = None) -> None:
     p50 = statistics.median(values_ms)
     line = (
-        f"{label}: p50={p50:.0f} ms p95={percentile(values_ms, 0.95):.0f} ms "
+        f"{label}: p50={p50:.0f} ms p95={pct(values_ms, 0.95):.0f} ms "
         f"max={max(values_ms):.0f} ms (n={len(values_ms)})"
     )
     if target_ms is not None:

@@ -8,11 +8,9 @@ process p50 <= 80 ms; `gt bead list --json` of 2,000 open beads <= 150 ms.
 
 from __future__ import annotations
 
-import compileall
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import compile_package, pct, time_process  # noqa: E402
 
 from gastown_tui.town.clock import iso  # noqa: E402
 from gastown_tui.town.interop import import_beads  # noqa: E402
@@ -29,11 +29,6 @@ from gastown_tui.town.town import Town  # noqa: E402
 DATA = ROOT / "tests" / "data" / "gastown-beads"
 TOTAL = 10_000
 OPEN_IN_RIG = 2_000
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_town(root: Path) -> Town:
@@ -76,17 +71,8 @@ def build_town(root: Path) -> Town:
     return town
 
 
-def time_process(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def main() -> None:
-    compileall.compile_dir(str(ROOT / "gastown_tui"), quiet=1)
+    compile_package()
     with tempfile.TemporaryDirectory() as tmp:
         town = build_town(Path(tmp))
         beads_total = len(town.ids.all())

@@ -9,7 +9,6 @@ Polecats run a cheap stand-in agent (`sleep`) so the figures measure our machine
 
 from __future__ import annotations
 
-import compileall
 import os
 import resource
 import subprocess
@@ -20,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import compile_package  # noqa: E402
 
 from gastown_tui.dispatch.sling import sling_many  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
@@ -69,7 +70,7 @@ def make_town(root: Path, polecats: int) -> Town:
 
 
 def main() -> None:
-    compileall.compile_dir(str(ROOT / "gastown_tui"), quiet=1)
+    compile_package()
     os.environ["GT_TMUX_CONF"] = os.devnull
     with tempfile.TemporaryDirectory() as tmp:
         town = make_town(Path(tmp), 50)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -70,29 +72,52 @@ def rig_town(town: Town, git_repo: Path) -> Town:
 
 
 GtRunner = Callable[..., subprocess.CompletedProcess[str]]
+T = TypeVar("T")
+
+
+def run_gt(
+    town: Town,
+    *args: str,
+    agent: str | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    """The real `gt` as a separate process on `town`; `agent` sets GT_AGENT (who calls)."""
+    full = dict(os.environ)
+    full["GT_TOWN"] = str(town.root)
+    if agent is not None:
+        full["GT_AGENT"] = agent
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "gastown_tui", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        input=input,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
 def gt(town: Town) -> Iterator[GtRunner]:
     """Run the real `gt` CLI as a separate process against the test town."""
+    yield lambda *args, **kwargs: run_gt(town, *args, **kwargs)
 
-    def run(
-        *args: str,
-        env: dict[str, str] | None = None,
-        input: str | None = None,
-        timeout: float = 60.0,
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "GT_TOWN": str(town.root), **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "gastown_tui", *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            input=input,
-            timeout=timeout,
-        )
 
-    yield run
+def wait_until(probe: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def snapshot_files(root: Path) -> dict[str, bytes]:

@@ -7,9 +7,7 @@ the rig files (table `polecats`), as the polecat registry will: mail only needs 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import orjson
 import pytest
 
 from gastown_tui.town.town import Town
+from tests.conftest import run_gt
 
 ROOT = Path(__file__).resolve().parent.parent
 POLECATS = {"alpha": ["furiosa", "nux"], "beta": ["slit"]}
@@ -40,31 +39,6 @@ def mail_town(tmp_path: Path) -> Town:
         for name in POLECATS[rig]:
             add_polecat(town, rig, name)
     return town
-
-
-def run_gt(
-    town: Town,
-    *args: str,
-    agent: str | None = None,
-    env: dict[str, str] | None = None,
-    input: str | None = None,
-    timeout: float = 60.0,
-) -> subprocess.CompletedProcess[str]:
-    """The real `gt` as a separate process; `agent` sets GT_AGENT (who is calling)."""
-    full = {k: v for k, v in os.environ.items() if k not in ("GT_AGENT", "GT_RIG")}
-    full["GT_TOWN"] = str(town.root)
-    if agent is not None:
-        full["GT_AGENT"] = agent
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "gastown_tui", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        input=input,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture

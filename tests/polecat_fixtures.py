@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +20,8 @@ from gastown_tui.dispatch.tmuxfor import tmux_for
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.town import Town
 from tests.conftest import GtRunner
+from tests.conftest import run_gt as run_gt  # re-exported for the polecat tests
+from tests.conftest import wait_until as wait_until  # re-exported
 
 T = TypeVar("T")
 
@@ -58,20 +59,6 @@ def add_runtime(town: Town, name: str, command: list[str], **keys: Any) -> None:
     with open(town.paths.town_toml, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     town.__dict__.pop("config", None)
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `probe` until truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = 0.01
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
 
 
 @pytest.fixture
@@ -121,19 +108,6 @@ def pgt(rig_town: Town, gt: GtRunner, polecat_env: None, tmux: TownTmux) -> GtRu
 
 def received_lines(path: Path) -> list[str]:
     return path.read_bytes().decode("utf-8").split("\n")[:-1]
-
-
-def run_gt(
-    town: Town, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "GT_TOWN": str(town.root), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "gastown_tui", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
 
 
 def git_out(cwd: Path, *args: str) -> str:

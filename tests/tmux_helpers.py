@@ -19,6 +19,7 @@ from typing import TypeVar
 import pytest
 
 from gastown_tui.tmux import TownTmux, WindowInfo
+from tests.conftest import wait_until
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
@@ -56,20 +57,6 @@ def throwaway_tmux(tmp_path: Path) -> Iterator[TownTmux]:
         yield tmux
     finally:
         tmux.kill_server()
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 3.0, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    pause = 0.005
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
 
 
 def start_reader(

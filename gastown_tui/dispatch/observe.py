@@ -23,11 +23,12 @@ import orjson
 from gastown_tui.dispatch.agents import screen_bottom
 from gastown_tui.runtimes.presets import Runtime, all_runtimes
 from gastown_tui.tmux import TownTmux, WindowInfo
-from gastown_tui.tmux.server import pid_alive, session_has_live_process
+from gastown_tui.tmux.server import session_has_live_process
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import Polecat, no_window_hint
+from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.store import atomic_write_bytes
 
 if TYPE_CHECKING:

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gastown_tui.runtimes.demo_agent import run_gt, say
+
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
@@ -110,11 +112,6 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
-def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
 def settings(town: Town) -> dict[str, Any]:
     out = dict(DEFAULTS)
     out.update(town.config.raw.get("builtin") or {})
@@ -166,12 +163,6 @@ class Workspace:
             return f"timed out after {self.timeout:.0f}s"
         output = (proc.stdout + proc.stderr)[-MAX_OUTPUT:]
         return f"exit status {proc.returncode}\n{output}"
-
-
-def run_gt(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gastown_tui", *args], capture_output=True, text=True
-    )
 
 
 def read_nudges() -> list[str]:

@@ -37,6 +37,7 @@ import libtmux
 
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import TownPaths
+from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.store import flocked
 
 SESSION_PREFIX = "gt-"
@@ -194,20 +195,6 @@ def check_name(name: str, what: str) -> str:
 
 def is_owned_session(session: str) -> bool:
     return session.startswith(SESSION_PREFIX)
-
-
-def pid_alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    state = _proc_stat(pid)
-    return state is None or state[0] != "Z"
 
 
 def session_has_live_process(sid: int) -> bool:

@@ -24,6 +24,7 @@ from gastown_tui.town.models import (
     Dependency,
 )
 from gastown_tui.town.store import StoreFile, Transaction
+from gastown_tui.town.validate import one_line, one_of
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -35,14 +36,7 @@ MAX_TITLE = 500
 
 
 def check_title(title: str | None) -> str:
-    value = (title or "").strip()
-    if not value:
-        raise GtError("a bead needs a non-empty title")
-    if len(value) > MAX_TITLE:
-        raise GtError(f"title is {len(value)} characters; the limit is {MAX_TITLE}")
-    if any(ord(c) < 32 for c in value):
-        raise GtError("a title must be one line without control characters")
-    return value
+    return one_line(title, what="title", owner="a bead", limit=MAX_TITLE)
 
 
 def check_priority(value: int | str | None) -> int:
@@ -57,25 +51,18 @@ def check_priority(value: int | str | None) -> int:
 
 
 def check_status(value: str) -> str:
-    if value not in BEAD_STATUSES:
-        raise GtError(f"unknown status {value!r}", hint="one of " + ", ".join(BEAD_STATUSES))
-    return value
+    return one_of(value, BEAD_STATUSES, what="status")
 
 
 def check_type(value: str, extra: Iterable[str] | Callable[[], Iterable[str]] = ()) -> str:
     """Built-in types, or ones town.toml adds under [beads] types (read only when needed)."""
     if value in BEAD_TYPES:
         return value
-    known = (*BEAD_TYPES, *(extra() if callable(extra) else extra))
-    if value not in known:
-        raise GtError(f"unknown bead type {value!r}", hint="one of " + ", ".join(known))
-    return value
+    return one_of(value, (*BEAD_TYPES, *(extra() if callable(extra) else extra)), what="bead type")
 
 
 def check_dep_type(value: str) -> str:
-    if value not in DEP_TYPES:
-        raise GtError(f"unknown dependency type {value!r}", hint="one of " + ", ".join(DEP_TYPES))
-    return value
+    return one_of(value, DEP_TYPES, what="dependency type")
 
 
 def check_label(value: str) -> str:

@@ -34,6 +34,7 @@ from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.store import Transaction
+from gastown_tui.town.validate import one_line
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -55,14 +56,7 @@ def landing_message_id(convoy_id: str, landing: int) -> str:
 
 
 def _check_title(title: str | None) -> str:
-    value = (title or "").strip()
-    if not value:
-        raise GtError("a convoy needs a non-empty title")
-    if len(value) > MAX_TITLE:
-        raise GtError(f"title is {len(value)} characters; the limit is {MAX_TITLE}")
-    if any(ord(c) < 32 for c in value):
-        raise GtError("a title must be one line without control characters")
-    return value
+    return one_line(title, what="title", owner="a convoy", limit=MAX_TITLE)
 
 
 def _unique(values: Iterable[str]) -> list[str]:

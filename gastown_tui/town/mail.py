@@ -33,6 +33,7 @@ from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.paths import decode_address
 from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
+from gastown_tui.town.validate import one_line, one_of
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -55,14 +56,9 @@ def new_message_id() -> str:
 
 
 def check_subject(subject: str | None) -> str:
-    value = (subject or "").strip()
-    if not value:
-        raise GtError("a message needs a non-empty subject (-s SUBJECT)")
-    if len(value) > MAX_SUBJECT:
-        raise GtError(f"subject is {len(value)} characters; the limit is {MAX_SUBJECT}")
-    if any(ord(c) < 32 for c in value):
-        raise GtError("a subject must be one line without control characters")
-    return value
+    return one_line(
+        subject, what="subject", owner="a message", limit=MAX_SUBJECT, flag="-s SUBJECT"
+    )
 
 
 def check_body(body: str | None) -> str:
@@ -73,15 +69,11 @@ def check_body(body: str | None) -> str:
 
 
 def check_type(value: str) -> str:
-    if value not in MESSAGE_TYPES:
-        raise GtError(f"unknown message type {value!r}", hint="one of " + ", ".join(MESSAGE_TYPES))
-    return value
+    return one_of(value, MESSAGE_TYPES, what="message type")
 
 
 def check_priority(value: str) -> str:
-    if value not in PRIORITIES:
-        raise GtError(f"unknown priority {value!r}", hint="one of " + ", ".join(PRIORITIES))
-    return value
+    return one_of(value, PRIORITIES, what="priority")
 
 
 def check_message_id(value: str) -> str:

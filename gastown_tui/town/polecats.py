@@ -26,6 +26,7 @@ from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import ACTIVE_STATUSES, Bead
 from gastown_tui.town.paths import NAME_RE, check_name
+from gastown_tui.town.procs import pid_alive
 
 if TYPE_CHECKING:
     from gastown_tui.town.beads import RigTxn
@@ -76,24 +77,6 @@ STARTING_STALE = 600.0
 
 STATE_IDLE = "idle"
 STATE_WORKING = "working"
-
-
-def pid_alive(pid: int | None) -> bool:
-    """The process exists (and is not a zombie, where /proc says so)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-        return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
-    except OSError:
-        return True
 
 
 def check_polecat_name(name: str) -> str:
