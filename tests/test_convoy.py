@@ -355,3 +355,18 @@ def test_beads_moved_to_the_archive_still_count_as_closed(mail_town: Town) -> No
     town.beads.close(b1)
     assert town.convoys.get(convoy.id).state == "landed"
     assert len(landed_mail(town, "overseer", convoy.id)) == 1
+
+
+def test_a_slings_quiet_convoy_lands_without_mailing_its_owner(mail_town: Town) -> None:
+    quiet_bead, loud_bead = make_beads(mail_town, 1)
+    quiet = mail_town.convoys.create("one bead", [quiet_bead], quiet=True)
+    watched = mail_town.convoys.create("one bead", [loud_bead], quiet=True, notify=["mayor"])
+    mail_town.beads.close(quiet_bead)
+    mail_town.beads.close(loud_bead)
+    assert mail_town.convoys.get(quiet.id).landed_at, "it still lands (event, app note)"
+    assert landed_mail(mail_town, "overseer") == [], "no mail per sling"
+    assert [m for m in landed_mail(mail_town, "mayor") if watched.id in m["subject"]]
+    events = [e for e in mail_town.events.iter_all() if e.type == "convoy.landed"]
+    assert len(events) == 2
+    assert mail_town.convoys.check_landings() == []
+    assert landed_mail(mail_town, "overseer") == []

@@ -624,7 +624,7 @@ def _track(town: Town, job: _Job, convoy: str | None) -> tuple[str | None, str |
         for existing in town.convoys.convoys_of(job.bead.id):
             if existing.is_open:
                 return existing.id, None
-        made = town.convoys.create(job.bead.title, [job.bead.id], auto=True)
+        made = town.convoys.create(job.bead.title, [job.bead.id], quiet=True)
         return made.id, None
     except (GtError, ImportError) as exc:
         return None, f"convoy not updated: {exc}"

@@ -71,6 +71,9 @@ class Convoy:
     owner: str = OVERSEER
     notify: list[str] = field(default_factory=list)
     auto: bool = False
+    # A one-bead convoy a sling made so nothing is untracked: it lands with an event (and a
+    # note in the app) but mails only its notify list, or every sling would mail the owner.
+    quiet: bool = False
     created: str = ""
     landed_at: str | None = None
     closed_at: str | None = None
@@ -91,8 +94,9 @@ class Convoy:
         return self.state == "open"
 
     def to_dict(self) -> dict[str, Any]:
-        """Documented keys: id, title, beads (ids), owner, notify, auto, created, landed_at,
-        closed_at, landings (count), notified (landings whose mail went out), updated, state."""
+        """Documented keys: id, title, beads (ids), owner, notify, auto, quiet, created,
+        landed_at, closed_at, landings (count), notified (landings whose mail went out),
+        updated, state."""
         return {
             "id": self.id,
             "title": self.title,
@@ -100,6 +104,7 @@ class Convoy:
             "owner": self.owner,
             "notify": list(self.notify),
             "auto": self.auto,
+            "quiet": self.quiet,
             "created": self.created,
             "landed_at": self.landed_at,
             "closed_at": self.closed_at,
@@ -123,6 +128,7 @@ class Convoy:
             owner=doc.get("owner") or OVERSEER,
             notify=list(doc.get("notify") or []),
             auto=bool(doc.get("auto", False)),
+            quiet=bool(doc.get("quiet", False)),
             created=doc.get("created", ""),
             landed_at=doc.get("landed_at"),
             closed_at=doc.get("closed_at"),
@@ -323,6 +329,7 @@ class ConvoyStore:
         owner: str | None = None,
         notify: Iterable[str] = (),
         auto: bool = False,
+        quiet: bool = False,
     ) -> Convoy:
         """Track `bead_ids` (possibly of several rigs). Every bead and address must exist, or
         nothing is stored. A convoy whose beads are all closed already lands at once."""
@@ -345,6 +352,7 @@ class ConvoyStore:
                 owner=owner_address,
                 notify=notify_list,
                 auto=auto,
+                quiet=quiet,
                 created=now,
                 updated=now,
             )
@@ -471,6 +479,13 @@ class ConvoyStore:
         )
         return convoy
 
+    def _mark_notified(self, convoy_id: str, landing: int) -> None:
+        with self.town.town_file.transaction() as txn:
+            doc_id, doc = _locate(txn, convoy_id)
+            if int(doc.get("notified", 0)) < landing:
+                doc["notified"] = landing
+                txn.put(CONVOYS, doc_id, doc)
+
     def _notify(self, convoy: Convoy) -> None:
         """Mail landing `convoy.landings` to the owner and notify list, exactly once."""
         landing = convoy.landings
@@ -478,7 +493,11 @@ class ConvoyStore:
             book = AddressBook(self.town)
             recipients: list[str] = []
             dropped: list[str] = []
-            for address in [convoy.owner, *convoy.notify]:
+            owners = [] if convoy.quiet else [convoy.owner]
+            if not owners and not convoy.notify:
+                self._mark_notified(convoy.id, landing)
+                return
+            for address in [*owners, *convoy.notify]:
                 try:
                     recipients.extend(book.resolve(address))
                 except GtError:
@@ -510,11 +529,7 @@ class ConvoyStore:
                 message_id=landing_message_id(convoy.id, landing),
                 meta={"convoy": convoy.id, "landing": landing},
             )
-            with self.town.town_file.transaction() as txn:
-                doc_id, doc = _locate(txn, convoy.id)
-                if int(doc.get("notified", 0)) < landing:
-                    doc["notified"] = landing
-                    txn.put(CONVOYS, doc_id, doc)
+            self._mark_notified(convoy.id, landing)
         except Exception as exc:
             # The bead close that got us here already succeeded; never fail it. The mail is
             # retried by the next check_landings() (the deacon's patrol runs one).
