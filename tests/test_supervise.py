@@ -410,3 +410,26 @@ def test_supervisor_schedule_follows_the_intervals(rig_town: Town, tmux: TownTmu
     assert supervisor.overdue()["witness/alpha"] is None
     clock.advance(500)
     assert supervisor.overdue()["witness/alpha"] == pytest.approx(500, abs=1)
+
+
+def test_gt_up_supervises_from_the_towns_tmux_and_gt_down_leaves_agents_running(
+    rig_town: Town, tmux: TownTmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_gt
+
+    monkeypatch.setenv("GT_DEMO_STEP", "30")  # the agent is still working when we stop
+    bead = rig_town.beads.create("Keep going", rig="alpha")
+    result = sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
+    up = run_gt(rig_town, "up")
+    assert up.returncode == 0, up.stderr
+    holder = current_holder(rig_town)
+    assert holder is not None and holder.kind == "daemon"
+    assert tmux.find_window("gt-hq", "daemon") is not None, "it runs in the town's tmux"
+    again = run_gt(rig_town, "up")
+    assert again.returncode == 0 and f"pid {holder.pid}" in again.stdout
+    down = run_gt(rig_town, "down")
+    assert down.returncode == 0 and "agents keep running" in down.stdout
+    assert current_holder(rig_town) is None
+    info = tmux.find_window("gt-alpha", result.address.split("/")[1])
+    assert info is not None and not info.pane_dead, "stopping supervision never stops agents"
+    assert run_gt(rig_town, "down").stdout.strip() == "no supervisor is running"
