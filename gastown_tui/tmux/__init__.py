@@ -1,7 +1,7 @@
 """The town's tmux server: sessions, windows, the nudge protocol, capture, liveness, attach.
 
-Imports libtmux and the town core; never textual. Everything runs on the town's dedicated
-socket (`tmux -L gt-<hash>`) and touches only `gt-*` sessions.
+Imports the town core (and libtmux only for `TownTmux.server`); never textual. Everything
+runs on the town's dedicated socket (`tmux -L gt-<hash>`) and touches only `gt-*` sessions.
 """
 
 from __future__ import annotations

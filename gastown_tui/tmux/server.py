@@ -31,14 +31,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import libtmux
+from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import TownPaths
 from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.store import flocked
+
+if TYPE_CHECKING:
+    import libtmux
 
 SESSION_PREFIX = "gt-"
 # As the town core's names (town.paths), matched whole: `$` would let a trailing "\n" in.
@@ -309,7 +310,12 @@ class TownTmux:
 
     @property
     def server(self) -> libtmux.Server:
-        """libtmux's view of the same server, for callers that want its object model."""
+        """libtmux's view of the same server, for callers that want its object model.
+
+        Imported here: libtmux costs ~85 ms at import (the app's first frame waited on it)
+        and everything else goes through `run`."""
+        import libtmux
+
         self.require()
         return libtmux.Server(
             socket_name=self.socket_name,

@@ -94,7 +94,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 OBSERVE_INTERVAL = 1.5  # seconds between looks at the polecats (tmux) when nothing changes
-OBSERVE_BUDGET = 30  # wait at least 30x what a look cost: observing stays near 3% of a core
+OBSERVE_BUDGET = 60  # wait at least 60x what a look cost: observing stays under 2% of a core
 OBSERVE_MIN_GAP = 0.25  # a store change brings a look forward, but not closer than this
 OBSERVE_TICK = 0.1
 AGE_REFRESH = 20.0  # seconds between re-renders of ages shown without new data
@@ -566,6 +566,7 @@ class GasTownApp(App[None]):
         keeps observing to a few percent of a core however many polecats there are."""
         worker = get_current_worker()
         last_error = ""
+        first = True
         while not worker.is_cancelled:
             started = time.monotonic()
             self._observe_requested.clear()
@@ -580,7 +581,10 @@ class GasTownApp(App[None]):
                     last_error = ""
                     if not worker.is_cancelled:
                         self.post_message(PolecatsObserved(polecats))
-            cost = time.monotonic() - started
+            # The first look competes with the app's start-up (it measured ~0.5 s where later
+            # ones take ~75 ms): pacing by it would leave the states stale for half a minute.
+            cost = 0.0 if first else time.monotonic() - started
+            first = False
             next_look = started + max(OBSERVE_INTERVAL, cost * OBSERVE_BUDGET)
             earliest = started + max(OBSERVE_MIN_GAP, cost * OBSERVE_BUDGET / 3)
             while not worker.is_cancelled:
@@ -673,13 +677,18 @@ class GasTownApp(App[None]):
     def on_polecats_observed(self, message: PolecatsObserved) -> None:
         if not self.showing:
             return
+        had_selection = self.selected_polecat() is not None
         self.polecats = message.polecats
         self._loaded.add("polecats")
         self.rigs_pane.show(None, message.polecats, self.now)
         selected = self.selected_polecat()
         self.preview_pane.follow(selected)
         self._recount()
-        self.refresh_bindings()
+        if (selected is not None) != had_selection:
+            # Only nudge and attach depend on the polecats (a selected one must exist).
+            # Refreshing the bindings recomposes the footer and lays the whole screen out
+            # again: doing it on every look at the polecats cost ~2% of a core when idle.
+            self.refresh_bindings()
 
     def on_convoys_loaded(self, message: ConvoysLoaded) -> None:
         if not self.showing:

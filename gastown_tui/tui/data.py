@@ -74,9 +74,9 @@ def optional_module(dotted: str) -> ModuleType | None:
 
 
 def preload() -> None:
-    """Import the backend before Textual starts. libtmux reads `sys.stdout.encoding` when it
-    is first imported, and inside the app stdout is Textual's capture, which has none; and
-    imports in worker threads would serialise on the import lock anyway."""
+    """Import the backend before Textual starts: imports in worker threads would serialise
+    on the import lock anyway. (libtmux, which reads `sys.stdout.encoding` at import and
+    fails inside the app, is imported only by `TownTmux.server`, which the app never uses.)"""
     import gastown_tui.tmux  # noqa: F401
 
     for dotted in (*FEATURES.values(), *SUPERVISOR_MODULES):

@@ -87,7 +87,7 @@ class ConvoysPane(Pane):
         listing.display = not empty
         flying = len(snapshot.in_flight)
         landed = len(snapshot.landed)
-        self.border_subtitle = f"{flying} in flight · {landed} landed" if rows else ""
+        self.set_border(subtitle=f"{flying} in flight · {landed} landed" if rows else "")
         if shape == self._shape:
             # Same convoys: update counts and bars in place, keeping the cursor where it is.
             for item in listing.query(ConvoyItem):

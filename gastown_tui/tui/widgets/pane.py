@@ -38,9 +38,19 @@ class Pane(Vertical):
 
     def __init__(self) -> None:
         super().__init__(id=self.PANE, classes="pane")
+        self._border_texts: dict[str, str] = {}
 
     def on_mount(self) -> None:
-        self.border_title = f"{self.NUMBER} {self.TITLE}"
+        self.set_border(title=f"{self.NUMBER} {self.TITLE}")
+
+    def set_border(self, *, title: str | None = None, subtitle: str | None = None) -> None:
+        """Set the border's title or subtitle when it changes. Textual repaints the whole pane
+        on every assignment, even of the same text, and some panes are told the same thing on
+        every look at the polecats (a look every few seconds)."""
+        for name, text in (("border_title", title), ("border_subtitle", subtitle)):
+            if text is not None and self._border_texts.get(name) != text:
+                self._border_texts[name] = text
+                setattr(self, name, text)
 
     def on_descendant_focus(self, _event: events.DescendantFocus) -> None:
         self.post_message(PaneActivated(self.PANE))

@@ -35,6 +35,7 @@ class PreviewPane(Pane):
         self.live = live  # off in snapshot tests: one capture, no loop
         self.polecat: PolecatRow | None = None
         self._on_screen = False
+        self._shown: tuple[str | None, str] | None = None  # the capture on screen
 
     def compose(self) -> ComposeResult:
         yield Static(id="preview-text", markup=False)
@@ -53,6 +54,7 @@ class PreviewPane(Pane):
             message = "tmux is not installed: there are no agent windows to show."
         else:
             message = f"{self.polecat.address}: waiting for its window…"
+        self._shown = None
         self.text_widget.update(Content.styled(message, "$text-muted"))
 
     # -- what to show --------------------------------------------------------------------
@@ -64,8 +66,8 @@ class PreviewPane(Pane):
             and (polecat.address, polecat.pane_id) != (self.polecat.address, self.polecat.pane_id)
         )
         self.polecat = polecat
-        self.border_title = f"{self.NUMBER} {self.TITLE}" + (
-            f" · {polecat.address}" if polecat else ""
+        self.set_border(
+            title=f"{self.NUMBER} {self.TITLE}" + (f" · {polecat.address}" if polecat else "")
         )
         if changed:
             self._placeholder()
@@ -114,6 +116,11 @@ class PreviewPane(Pane):
         message.stop()
         if self.polecat is None or message.address != self.polecat.address:
             return
+        if (message.text, message.error) == self._shown:
+            # An agent that is thinking shows the same screen for a while: an update would
+            # parse it and lay the whole screen out again, twice a second.
+            return
+        self._shown = (message.text, message.error)
         if message.text is None:
             self.text_widget.update(Content.styled(message.error, "$text-muted"))
             return

@@ -166,7 +166,9 @@ class RigsTree(Tree[NodeRef]):
         )
         if signature == self._signature and not force:
             return
-        self._signature = signature
+        old, self._signature = self._signature, signature
+        if not force and old[:2] == signature[:2] and self._relabel(rows, old[2]):
+            return
         cursor = self.cursor_node.data if self.cursor_node is not None else None
         old_line = self.cursor_line
         self.clear()
@@ -189,6 +191,22 @@ class RigsTree(Tree[NodeRef]):
         elif self.last_line >= 0:
             self.cursor_line = min(max(old_line, 0), self.last_line)
         self._announce()
+
+    def _relabel(
+        self, rows: list[tuple[int, NodeRef, Text, bool]], shown: tuple[object, ...]
+    ) -> bool:
+        """Same nodes, new labels (an age ticked, a state changed): set the labels in place,
+        which repaints those lines only. A rebuild lays the whole screen out again, and the
+        polecats are observed every few seconds. False when the nodes differ."""
+        nodes = list(_walk(self.root))
+        if len(nodes) != len(rows) or len(shown) != len(rows):
+            return False
+        if any(node.data != ref for node, (_, ref, _, _) in zip(nodes, rows, strict=True)):
+            return False
+        for node, (depth, ref, label, _), before in zip(nodes, rows, shown, strict=True):
+            if before != (depth, ref, label.plain, str(label.spans)):
+                node.set_label(label)
+        return True
 
     # -- cursor and keys ---------------------------------------------------------------
     def cursor_ref(self) -> NodeRef | None:
@@ -265,7 +283,7 @@ class RigsPane(Pane):
         tree = self.tree
         tree.show(rigs, polecats, now, force=force)
         marked = len(tree.marked)
-        self.border_subtitle = f"{marked} marked · c: convoy" if marked else ""
+        self.set_border(subtitle=f"{marked} marked · c: convoy" if marked else "")
 
     def selected_beads(self) -> list[BeadRow]:
         """Marked ready beads, or the one under the cursor when none is marked."""

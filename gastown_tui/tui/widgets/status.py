@@ -25,6 +25,7 @@ class StatusBar(Horizontal):
         super().__init__(id="status")
         self.town_name = town_name
         self.demo = demo
+        self._counts: list[Content | str | tuple[str, str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(self._town(), id="status-town")
@@ -58,7 +59,11 @@ class StatusBar(Horizontal):
             parts.append((f" · ✉{unread}", "$gt-unread bold"))
         if problems:
             parts.append((f" · ⚠{problems}", "$gt-problem bold"))
-        self.query_one("#status-counts", Label).update(Content.assemble(*parts))
+        if parts != self._counts:
+            # Polecats are observed every few seconds, mostly unchanged: an update lays the
+            # whole screen out again, so only make one when the counts changed.
+            self._counts = parts
+            self.query_one("#status-counts", Label).update(Content.assemble(*parts))
 
     def set_supervisor(self, text: str, *, warn: bool = False) -> None:
         style = "$warning" if warn else "$text-muted"
