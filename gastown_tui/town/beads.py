@@ -82,6 +82,7 @@ class RigTxn:
         self.txn = txn
         self.rig = rig
         self._indexes: dict[str, dict[str, str]] = {}
+        self._lookups = 0
 
     def _index(self, table: str, key: str) -> dict[str, str]:
         index = self._indexes.get(table)
@@ -90,11 +91,26 @@ class RigTxn:
             self._indexes[table] = index
         return index
 
+    def _doc_id(self, table: str, key: str, value: str) -> str | None:
+        """The TinyDB doc id of one document. A transaction that looks up one or two (a
+        create, an update, a close: the hot paths) scans instead of indexing the table."""
+        index = self._indexes.get(table)
+        if index is not None:
+            return index.get(value)
+        self._lookups += 1
+        if self._lookups > 2:
+            return self._index(table, key).get(value)
+        for doc_id, doc in self.txn.raw(table).items():
+            if doc.get(key) == value:
+                return doc_id
+        return None
+
     def _put(self, table: str, key: str, doc: dict[str, Any]) -> None:
-        index = self._index(table, key)
-        doc_id = index.get(doc[key])
+        doc_id = self._doc_id(table, key, doc[key])
         if doc_id is None:
-            index[doc[key]] = self.txn.insert(table, doc)
+            new_id = self.txn.insert(table, doc)
+            if table in self._indexes:
+                self._indexes[table][doc[key]] = new_id
         else:
             self.txn.put(table, doc_id, doc)
 
@@ -113,7 +129,7 @@ class RigTxn:
         return list(self.txn.raw(BEADS).values())
 
     def get_bead(self, bead_id: str) -> Bead | None:
-        doc_id = self._index(BEADS, "id").get(bead_id)
+        doc_id = self._doc_id(BEADS, "id", bead_id)
         return Bead.from_dict(self.txn.raw(BEADS)[doc_id]) if doc_id else None
 
     def beads(self) -> list[Bead]:
@@ -136,7 +152,7 @@ class RigTxn:
         return [dict(doc) for doc in self.txn.raw(POLECATS).values()]
 
     def get_polecat(self, name: str) -> dict[str, Any] | None:
-        doc_id = self._index(POLECATS, "name").get(name)
+        doc_id = self._doc_id(POLECATS, "name", name)
         return dict(self.txn.raw(POLECATS)[doc_id]) if doc_id else None
 
     def put_polecat(self, record: dict[str, Any]) -> None:
@@ -402,7 +418,8 @@ class BeadStore:
             elif not bead.is_closed:
                 bead.closed_at = None
             tx.put_bead(bead)
-            self._maybe_archive(tx)
+            if closed_now is not None:
+                self._maybe_archive(tx)  # only a close can push the count over
         self.town.events.append(event, actor=actor, rig=rig, bead=bead_id, msg=msg)
         if closed_now is not None:
             self.town.beads_closed([closed_now])
