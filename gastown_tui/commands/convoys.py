@@ -21,7 +21,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="also mail these addresses or groups when it lands",
     )  # fmt: skip
     p.add_argument("--owner", metavar="ADDR", help="who is told it landed (default: you)")
-    p.add_argument("--auto", action="store_true", help="mark it as made by a tool (one-bead)")
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="the deacon slings its ready beads to polecats as they free up",
+    )
     add_json(p)
     p.set_defaults(func=cmd_create)
 
