@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown_tui.runtimes.demo_agent import run_gt, say
+from gastown_tui.runtimes.demo_agent import agent_start, run_gt, say
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -237,20 +237,14 @@ def call_tool(
 
 def main(argv: list[str] | None = None) -> int:
     from gastown_tui.town.errors import GtError
-    from gastown_tui.town.town import Town
     from gastown_tui.town.usage import record_usage
     from gastown_tui.town.work import hooked_bead, prime_text
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    say(f"=== {LABEL} === (Claude via the anthropic SDK)")
-    if args:
-        say(f"beacon: {' '.join(args)}")
-    address = os.environ.get("GT_AGENT", "")
-    if not address or not os.environ.get("GT_TOWN"):
-        say(f"{LABEL}: GT_TOWN and GT_AGENT must be set (it runs in a polecat's window)")
-        return 2
+    started = agent_start(LABEL, "Claude via the anthropic SDK", argv)
+    if isinstance(started, int):
+        return started
+    address, town = started
     try:
-        town = Town.open(os.environ["GT_TOWN"], actor=address)
         config = settings(town)
         bead = hooked_bead(town, address)
         if bead is None:

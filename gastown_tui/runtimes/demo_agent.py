@@ -24,6 +24,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gastown_tui.town.town import Town
 
 LABEL = "DEMO AGENT"
 CRASH_STATUS = 3
@@ -104,21 +108,36 @@ def run_gt(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser] = Pauser) -> int:
+def agent_start(label: str, what: str, argv: list[str] | None) -> tuple[str, Town] | int:
+    """What every agent program does first: say who it is, show the beacon, and open its
+    town as its own address (GT_AGENT). Returns (address, town), or an exit status."""
     from gastown_tui.town.errors import GtError
     from gastown_tui.town.town import Town
-    from gastown_tui.town.work import commit_all, hooked_bead, prime_text
 
     args = list(sys.argv[1:] if argv is None else argv)
-    say(f"=== {LABEL} === (offline and scripted: no AI, no API key)")
+    say(f"=== {label} === ({what})")
     if args:
         say(f"beacon: {' '.join(args)}")
     address = os.environ.get("GT_AGENT", "")
     if not address or not os.environ.get("GT_TOWN"):
-        say(f"{LABEL}: GT_TOWN and GT_AGENT must be set (it runs in a polecat's window)")
+        say(f"{label}: GT_TOWN and GT_AGENT must be set (it runs in a polecat's window)")
         return 2
     try:
-        town = Town.open(os.environ["GT_TOWN"], actor=address)
+        return address, Town.open(os.environ["GT_TOWN"], actor=address)
+    except GtError as exc:
+        say(f"{label}: error: {exc}")
+        return exc.exit_code
+
+
+def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser] = Pauser) -> int:
+    from gastown_tui.town.errors import GtError
+    from gastown_tui.town.work import commit_all, hooked_bead, prime_text
+
+    started = agent_start(LABEL, "offline and scripted: no AI, no API key", argv)
+    if isinstance(started, int):
+        return started
+    address, town = started
+    try:
         step = step_seconds(town)
         pauser = pauser_factory(step)
         town.touch_heartbeat(address, command="demo")
