@@ -136,11 +136,19 @@ def read_prompt(text: str, patterns: Iterable[re.Pattern[str]]) -> Prompt | None
 def _question(rows: list[str], choices_start: int, patterns: list[re.Pattern[str]]) -> str:
     above = rows[:choices_start] if choices_start >= 0 else rows
     # Rows of a paragraph join with one space; a blank row leaves two, which ends a sentence.
-    flat = " ".join(above).strip()
-    # 1. A pattern that is not itself a choice row names the question: quote its sentence.
+    flat = " ".join(above)
+    row_starts = set()
+    offset = 0
+    for row in above:
+        row_starts.add(offset)
+        offset += len(row) + 1
+    # 1. A pattern that is not itself a choice row names the question: quote its sentence
+    # (from the start of its row when the match starts one: "READY" above is not part of it).
     for pattern in patterns:
         match = pattern.search(flat)
         if match and not _CHOICE.match(match.group(0)):
+            if match.start() in row_starts:
+                return _sentence_around(flat, match.start(), match.end(), begin=match.start())
             return _sentence_around(flat, match.start(), match.end())
     # 2. The nearest sentence above the choices that ends with "?".
     end = flat.rfind("?")
@@ -153,11 +161,12 @@ def _question(rows: list[str], choices_start: int, patterns: list[re.Pattern[str
     return "a question on its screen"
 
 
-def _sentence_around(flat: str, start: int, end: int) -> str:
-    begin = 0
-    for match in _SENTENCE_START.finditer(flat, 0, start + 1):
-        if match.end() <= start:
-            begin = match.end()
+def _sentence_around(flat: str, start: int, end: int, begin: int | None = None) -> str:
+    if begin is None:
+        begin = 0
+        for match in _SENTENCE_START.finditer(flat, 0, start + 1):
+            if match.end() <= start:
+                begin = match.end()
     stop = flat.find("?", end - 1)
     if stop < 0 or stop - end > MAX_QUESTION:
         stop = end - 1
