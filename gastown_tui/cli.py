@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "mail": "mail",
     "escalate": "mail",
     "convoy": "convoys",
+    "mr": "mr",
     "daemon": "supervise",
     "up": "supervise",
     "down": "supervise",

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     add_json(p)
     p.set_defaults(func=cmd_polecat_resume)
+    from gastown_tui.commands.control import register_actions
+
+    register_actions(psub, common)  # stop, kill, restart, pause, thaw, release
 
     p = sub.add_parser(
         "sling",

@@ -84,7 +84,7 @@ _SGR_PATTERN = re.compile(r"\x1b\[[0-9;:]*m")
 INSTALL_HINT = "install it, e.g. apt-get install tmux"
 
 
-NAMED_KEYS = frozenset({"Up", "Down", "Left", "Right", "Enter", "Escape", "Tab"})
+NAMED_KEYS = frozenset({"Up", "Down", "Left", "Right", "Enter", "Escape", "Tab", "C-c"})
 
 
 class TmuxCommandFailed(GtFailure):
