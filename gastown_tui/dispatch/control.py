@@ -9,9 +9,13 @@ An unknown agent is a GtError (exit 2) and nothing is touched.
 - kill:    save the work, close the agent's window. The hook is kept, so the witness sees a
            zombie and restarts it on the same bead (with its backoff, supervise/witness.py).
 - restart: save the work, close the window, start the agent again on its hook now.
-- pause:   SIGSTOP every process of the agent's pane session, and record `paused` on the
-           polecat: observe reports it as "paused", never stalled or zombie, so the witness
-           leaves it alone (Gas Town's estop). thaw: SIGCONT and clear the mark.
+- pause:   record `paused` on the polecat (observe reports it "paused", never stalled,
+           zombie or waiting, so the witness neither nudges nor restarts it and queued nudges
+           wait), interrupt a coding CLI's turn (Escape), and SIGSTOP the processes it started
+           in their own process groups (builds, test runs) — Gas Town's estop. The pane's own
+           process group cannot be held by SIGSTOP: tmux (3.3a, server.c server_child_stopped)
+           sends SIGCONT to a pane's process group as soon as its first process stops.
+           thaw: SIGCONT, clear the mark, and a nudge to carry on (queued if it is busy).
 - release: save the work, close the window, the bead back to ready (open, unassigned, its
            branch named in its metadata and a comment), the polecat idle.
 """
@@ -123,11 +127,23 @@ def session_pids(leader: int) -> list[int]:
     return out
 
 
-def _signal(info: WindowInfo | None, sig: signal.Signals) -> int:
+def _signal(info: WindowInfo | None, sig: signal.Signals, others_only: bool = False) -> int:
+    """Send `sig` to the pane's processes (with `others_only`, to those outside the pane's
+    own process group, which tmux would continue at once)."""
     if info is None or info.pane_dead or not info.pane_pid:
+        return 0
+    try:
+        own = os.getpgid(info.pane_pid)
+    except ProcessLookupError:
         return 0
     sent = 0
     for pid in session_pids(info.pane_pid):
+        if others_only:
+            try:
+                if os.getpgid(pid) == own:
+                    continue
+            except ProcessLookupError:
+                continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
             sent += 1
@@ -231,8 +247,12 @@ def pause(
             continue
         # Recorded before the signal: the witness must never see a stopped, unmarked agent.
         _set_paused(town, polecat, {"at": iso(town.clock.now()), "by": town.actor})
-        count = _signal(info, signal.SIGSTOP)
-        msg = f"{polecat.address} paused ({count} process{'es' if count != 1 else ''} stopped)"
+        if interrupt_key(polecat.runtime) == "Escape":
+            tmux.send_key(info.pane_id, "Escape")  # end the turn; it waits at its prompt
+        count = _signal(info, signal.SIGSTOP, others_only=True)
+        msg = (
+            f"{polecat.address} paused ({count} child process{'es' if count != 1 else ''} stopped)"
+        )
         _event(town, polecat, "paused", msg)
         out.append(ControlResult(polecat.address, "pause", msg))
     return out
@@ -245,9 +265,21 @@ def thaw(town: Town, tmux: TownTmux, agent: str | None, every: bool = False) -> 
             if not every:
                 raise GtError(f"{polecat.address} is not paused")
             continue
-        count = _signal(_window(tmux, polecat), signal.SIGCONT)
+        info = _window(tmux, polecat)
+        count = _signal(info, signal.SIGCONT)
         _set_paused(town, polecat, None)
         msg = f"{polecat.address} resumed ({count} process{'es' if count != 1 else ''})"
+        bead = town.polecats.hooked(polecat.address)
+        if bead is not None and info is not None and not info.pane_dead:
+            from gastown_tui.dispatch.nudge import nudge_agent
+
+            with contextlib.suppress(GtError):
+                outcome = nudge_agent(
+                    town, tmux, polecat.address,
+                    f"You were paused and are resumed: carry on with {bead.id} (gt hook).",
+                    sender=town.actor, defer_if_waiting=True,
+                )  # fmt: skip
+                msg += f"; nudge {outcome.status}"
         _event(town, polecat, "resumed", msg)
         out.append(ControlResult(polecat.address, "thaw", msg))
     return out
