@@ -75,6 +75,7 @@ from gastown_tui.tui.messages import (
     StoreChanged,
     SupervisorStatus,
 )
+from gastown_tui.tui.review_actions import ReviewActions, review_binding_owners
 from gastown_tui.tui.screens.base import ConfirmScreen
 from gastown_tui.tui.screens.help import HelpScreen, KeyHelp
 from gastown_tui.tui.themes import DEFAULT_THEME, load_themes, theme_folders
@@ -141,7 +142,7 @@ class TownScreen(Screen[None]):
             )
 
 
-class GasTownApp(App[None]):
+class GasTownApp(ReviewActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Gas Town"
     COMMANDS = App.COMMANDS | {
@@ -166,6 +167,10 @@ class GasTownApp(App[None]):
         Binding("t", "pick_theme", "Theme", id="theme"),
         Binding("L", "cycle_layout", "Layout", id="layout"),
         Binding("q", "request_quit", "Quit", id="quit"),
+        # Review and control (tui/screens/review.py, control.py); in help and the palette.
+        Binding("M", "merge_queue", "Merges", show=False, id="merge-queue"),
+        Binding("v", "review", "Review", show=False, id="review"),
+        Binding("z", "control", "Control", show=False, id="control"),
         *(
             Binding(
                 str(n), f"focus_pane('{pane}')", pane.title(), id=f"pane-{pane}", group=PANE_GROUP
@@ -189,6 +194,9 @@ class GasTownApp(App[None]):
         "pick_theme": "Pick a theme",
         "cycle_layout": "Next layout",
         "request_quit": "Quit (agents keep running)",
+        "merge_queue": "Merge queue: requests, states, verify logs (Enter reviews)",
+        "review": "Review the selected polecat's branch or merge request",
+        "control": "Control the selected polecat: stop, pause, thaw, restart, kill, release",
     }
 
     def __init__(
@@ -304,7 +312,7 @@ class GasTownApp(App[None]):
 
         owners: list[Any] = [type(self), FeedPane, RigsTree, Dialog, ConfirmScreen, BeadScreen]
         owners += [ConvoyCreateScreen, ComposeScreen, InboxScreen, ReadScreen, ReplyScreen]
-        owners += [ProblemsScreen, SlingScreen]
+        owners += [ProblemsScreen, SlingScreen, *review_binding_owners()]
         return {
             binding.id
             for owner in owners
@@ -800,7 +808,7 @@ class GasTownApp(App[None]):
         self.action_show_convoy(message.convoy_id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("nudge", "attach"):
+        if action in ("nudge", "attach", "review", "control"):
             return self.selected_polecat() is not None
         if action == "reply":
             return self.selected_message_id is not None and self.mail_pane.selected() is not None
@@ -1092,7 +1100,7 @@ class GasTownApp(App[None]):
             why = ""
             if action in ("sling", "nudge") and not self.capabilities.has(action):
                 why, available = "not available yet", False
-            elif action in ("nudge", "attach") and not available:
+            elif action in ("nudge", "attach", "review", "control") and not available:
                 why = "select a polecat"
             elif action == "reply" and not available:
                 why = "select a message"
