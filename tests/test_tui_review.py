@@ -211,3 +211,82 @@ def test_merge_queue_snapshot(
     town, _ = review_town
     app = snapshot_app(town, polecats=[])
     assert snap_compare(app, terminal_size=size, run_before=run_before("M"))
+
+
+# -- beads in the app ----------------------------------------------------------------------------
+async def _save(pilot: Pilot[Any], form: Any) -> None:
+    """Enter in the title field submits the form (keyboard only, as a person would)."""
+    from textual.widgets import Input
+
+    form.query_one("#bead-title", Input).focus()
+    await pilot.pause()
+    await pilot.press("enter")
+
+
+@pytest.mark.anyio
+async def test_create_edit_close_undo_and_comment_a_bead_in_the_app(
+    review_town: tuple[Town, str],
+) -> None:
+    from textual.widgets import Input, Select
+
+    from gastown_tui.tui.screens.bead import BeadScreen
+    from gastown_tui.tui.screens.bead_edit import BeadFormScreen, TextPromptScreen
+
+    town, _ = review_town
+    app = snapshot_app(town, polecats=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        form = await wait_for(pilot, lambda: isinstance(app.screen, BeadFormScreen) and app.screen)
+        await pilot.press("enter")  # no title: refused inline, nothing written
+        await wait_for(pilot, lambda: str(form.query_one(".form-error").render()).strip())
+        form.query_one("#bead-title", Input).value = "Paint the war rig"
+        form.query_one("#bead-priority", Select).value = 0
+        form.query_one("#bead-type", Select).value = "feature"
+        form.query_one("#bead-labels", Input).value = "paint, ui"
+        form.query_one("#bead-deps", Input).value = "blocks WR-K9P35"  # a typo, upper case
+        await _save(pilot, form)
+        await wait_for(pilot, lambda: "did you mean" in str(form.query_one(".form-error").render()))
+        target = town.beads.list(include_closed=True)[0].id
+        form.query_one("#bead-deps", Input).value = f"blocks {target.upper()}"
+        await _save(pilot, form)
+        await wait_for(pilot, lambda: not isinstance(app.screen, BeadFormScreen), what="created")
+        bead = next(b for b in town.beads.list() if b.title == "Paint the war rig")
+        assert (bead.priority, bead.type, bead.labels) == (0, "feature", ["paint", "ui"])
+        assert [d.on for d in bead.deps] == [target]
+
+        app.action_show_bead(bead.id.upper())
+        view = await wait_for(pilot, lambda: isinstance(app.screen, BeadScreen) and app.screen)
+        assert "blocked by" in str(view.query("Label").last().render()) or any(
+            "blocked by" in str(label.render()) for label in view.query("Label")
+        )
+        await pilot.press("e")
+        form = await wait_for(pilot, lambda: isinstance(app.screen, BeadFormScreen) and app.screen)
+        form.query_one("#bead-title", Input).value = "Paint the war rig chrome"
+        await _save(pilot, form)
+        await wait_for(pilot, lambda: town.beads.get(bead.id).title.endswith("chrome"))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: town.beads.get(bead.id).title == "Paint the war rig")
+
+        app.action_show_bead(bead.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, BeadScreen))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        await pilot.press(*"no paint left", "enter")
+        await wait_for(pilot, lambda: town.beads.get(bead.id).status == "closed")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: town.beads.get(bead.id).status == "open", what="undo")
+
+        app.action_show_bead(bead.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, BeadScreen))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        await pilot.press("enter")  # empty: refused
+        await wait_for(
+            pilot, lambda: "needs text" in str(app.screen.query_one(".form-error").render())
+        )
+        await pilot.press(*"chrome only", "enter")
+        await wait_for(pilot, lambda: town.beads.get(bead.id).comments, what="the comment")
+    view_doc = app.bead_view(target)
+    assert [d["id"] for d in view_doc["dependents"]] == [bead.id], "dependencies both ways"
+    assert any(e["type"] == "bead.created" for e in app.bead_view(bead.id)["history"])

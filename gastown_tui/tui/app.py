@@ -171,6 +171,8 @@ class GasTownApp(ReviewActions, App[None]):
         Binding("M", "merge_queue", "Merges", show=False, id="merge-queue"),
         Binding("v", "review", "Review", show=False, id="review"),
         Binding("z", "control", "Control", show=False, id="control"),
+        Binding("b", "new_bead", "New bead", show=False, id="new-bead"),
+        Binding("u", "undo", "Undo", show=False, id="undo"),
         *(
             Binding(
                 str(n), f"focus_pane('{pane}')", pane.title(), id=f"pane-{pane}", group=PANE_GROUP
@@ -197,6 +199,8 @@ class GasTownApp(ReviewActions, App[None]):
         "merge_queue": "Merge queue: requests, states, verify logs (Enter reviews)",
         "review": "Review the selected polecat's branch or merge request",
         "control": "Control the selected polecat: stop, pause, thaw, restart, kill, release",
+        "new_bead": "New bead: title, text, priority, type, labels, rig, dependencies",
+        "undo": "Undo the last close or edit of a bead",
     }
 
     def __init__(
@@ -799,7 +803,7 @@ class GasTownApp(ReviewActions, App[None]):
         self.refresh_bindings()
 
     def on_bead_chosen(self, message: BeadChosen) -> None:
-        self.action_sling(message.bead_id)
+        self.action_show_bead(message.bead_id)  # sling stays on its own key (s)
 
     def on_message_opened(self, message: MessageOpened) -> None:
         self.action_read(message.message_id)
@@ -1038,11 +1042,13 @@ class GasTownApp(ReviewActions, App[None]):
     def fetch_bead(self, bead_id: str) -> None:
         from gastown_tui.tui.screens.bead import BeadScreen
 
-        bead = self.data.bead(bead_id)
+        bead = self.bead_view(bead_id)
 
         def done(answer: str | None) -> None:
             if answer == "sling":
                 self.action_sling(bead_id)
+            elif answer:
+                self.bead_action(answer, bead)
 
         self.call_from_thread(self.push_screen, BeadScreen(bead), done)
 

@@ -24,6 +24,7 @@ class ReviewActions:
 
     town: Town
     data: TownData
+    last_undo: Any = None  # bead_edit.Undo of the last close or edit made here
 
     def action_merge_queue(self: Any) -> None:
         from gastown_tui.tui.screens.review import MergeQueueScreen
@@ -56,3 +57,88 @@ class ReviewActions:
         self.push_screen(
             ControlScreen(self.town, self.data.tmux, polecat.address, polecat.state), done
         )
+
+    # -- beads ---------------------------------------------------------------------------
+    def bead_view(self: Any, bead_id: str) -> dict[str, Any]:
+        from gastown_tui.tui.screens.bead_edit import bead_view
+
+        return bead_view(self.town, bead_id)
+
+    def _bead_written(self: Any, text: str) -> None:
+        self.notify(text, title="bead")
+        self.load_rigs()
+
+    def action_new_bead(self: Any) -> None:
+        from gastown_tui.tui.screens.bead_edit import BeadFormScreen
+
+        rigs = [r.name for r in self.rigs_snapshot.rigs]
+
+        def done(result: Any) -> None:
+            if result is not None:
+                bead, _ = result
+                self._bead_written(f"created {bead.id}: {bead.title} (s slings it)")
+
+        self.push_screen(BeadFormScreen(self.town, rigs, rig=self.rigs_pane.cursor_rig()), done)
+
+    def bead_action(self: Any, what: str, bead: dict[str, Any]) -> None:
+        from gastown_tui.tui.screens.bead_edit import BeadFormScreen, TextPromptScreen, Undo
+
+        bead_id = str(bead["id"])
+        town = self.town
+
+        def remember(result: Any) -> None:
+            if result is None:
+                return
+            _, undo = result if isinstance(result, tuple) else (result, None)
+            if undo is not None:
+                self.last_undo = undo
+            self._bead_written(f"{what} {bead_id}: done" + (" (u undoes it)" if undo else ""))
+
+        if what == "edit":
+            rigs = [r.name for r in self.rigs_snapshot.rigs]
+            self.push_screen(BeadFormScreen(town, rigs, bead=bead), remember)
+        elif what == "comment":
+            self.push_screen(
+                TextPromptScreen(
+                    f"Comment on {bead_id}",
+                    "your comment",
+                    lambda text: town.beads.comment(bead_id, text),
+                    "Comment",
+                ),
+                remember,
+            )
+        elif what == "close":
+
+            def close(reason: str) -> Any:
+                before = town.beads.get(bead_id).to_dict()
+                return town.beads.close(bead_id, reason.strip()), Undo("close", bead_id, before)
+
+            self.push_screen(
+                TextPromptScreen(f"Close {bead_id}", "reason (optional)", close, "Close bead"),
+                remember,
+            )
+        elif what == "reopen":
+            self.submit_bead(lambda: town.beads.reopen(bead_id), f"reopened {bead_id}")
+
+    def submit_bead(self: Any, call: Any, text: str) -> None:
+        from gastown_tui.town.errors import GtError
+
+        def run() -> None:
+            try:
+                call()
+            except GtError as exc:
+                self.call_from_thread(self.notify, str(exc), title="bead", severity="error")
+                return
+            self.call_from_thread(self._bead_written, text)
+
+        self.run_worker(run, thread=True, group="bead-write", exit_on_error=False)
+
+    def action_undo(self: Any) -> None:
+        from gastown_tui.tui.screens.bead_edit import undo
+
+        last = self.last_undo
+        if last is None:
+            self.notify("Nothing to undo: only a close or an edit made here can be undone.")
+            return
+        self.last_undo = None
+        self.submit_bead(lambda: undo(self.town, last), f"undid the {last.describe()}")
