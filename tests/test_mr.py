@@ -216,3 +216,15 @@ def test_pr_mode_opens_a_pull_request_with_gh(
     args = args_file.read_text().splitlines()
     assert args[:2] == ["pr", "create"] and mr["branch"] in args and "main" in args
     assert any(bead_id in a for a in args)
+
+
+def test_bead_ids_in_upper_case_and_a_did_you_mean_for_typos(rig_town: Town) -> None:
+    bead = rig_town.beads.create("Find me", rig="alpha")
+    out = run_gt(rig_town, "bead", "show", bead.id.upper(), "--json")
+    assert out.returncode == 0 and bead.id in out.stdout, out.stderr
+    typo = bead.id[:-1] + ("x" if bead.id[-1] != "x" else "y")
+    out = run_gt(rig_town, "bead", "show", typo)
+    assert out.returncode == 2 and f"did you mean {bead.id}?" in out.stderr, out.stderr
+    out = run_gt(rig_town, "bead", "close", bead.id.upper())
+    assert out.returncode == 0, out.stderr
+    assert rig_town.beads.get(bead.id).status == "closed"

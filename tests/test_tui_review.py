@@ -290,3 +290,44 @@ async def test_create_edit_close_undo_and_comment_a_bead_in_the_app(
     view_doc = app.bead_view(target)
     assert [d["id"] for d in view_doc["dependents"]] == [bead.id], "dependencies both ways"
     assert any(e["type"] == "bead.created" for e in app.bead_view(bead.id)["history"])
+
+
+# -- the small fixes of issue 15 -----------------------------------------------------------------
+@pytest.fixture
+def snap_town(tmp_path: Path, utc: None) -> Town:
+    from tests.tui_fixtures import build_snapshot_town
+
+    return build_snapshot_town(tmp_path)
+
+
+@pytest.mark.anyio
+async def test_theme_is_saved_j_k_move_and_help_has_a_glyph_legend(snap_town: Town) -> None:
+    from gastown_tui.town.config import TownConfig
+    from gastown_tui.tui.screens.help import HelpScreen
+    from gastown_tui.tui.screens.mail import ComposeScreen
+
+    app = snapshot_app(snap_town)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.rigs_pane.tree
+        start = tree.cursor_line
+        await pilot.press("j", "j")
+        assert tree.cursor_line == start + 2
+        await pilot.press("k")
+        assert tree.cursor_line == start + 1
+        await pilot.press("t", "down", "enter")
+        await wait_for(pilot, lambda: "high-octane" in snap_town.paths.town_toml.read_text())
+        assert TownConfig.load(snap_town.paths.town_toml).theme == "high-octane"
+        await pilot.press("question_mark")
+        help_screen = await wait_for(
+            pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen
+        )
+        legend = str(help_screen.query_one(".help-legend").render())
+        assert "◆ waiting" in legend and "✉ unread mail" in legend
+        await pilot.press("escape", "m")
+        compose = await wait_for(
+            pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen
+        )
+        placeholder = str(compose.query_one("#mail-to").placeholder)
+        assert "citadel" in placeholder or "war-rig" in placeholder
+        assert "alpha" not in placeholder

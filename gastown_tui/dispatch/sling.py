@@ -165,7 +165,7 @@ def pause_point(name: str) -> None:
 def _looks_like_id(town: Town, value: str) -> bool:
     """A bead id, as opposed to the text of a new bead. Any one word shaped like an id counts
     (an unknown one is then an error, not a bead titled after a typo)."""
-    return value in town.ids or bool(ID_RE.match(value))
+    return value in town.ids or bool(ID_RE.match(value.lower()))  # upper case: same id
 
 
 def _check_bead_for_sling(bead: Bead, rig: str, force: bool) -> None:
@@ -235,7 +235,10 @@ def _validate(
             if bead is None:
                 raise GtError(
                     f"unknown bead {value!r}",
-                    hint="list beads with `gt bead list`; to sling new work, describe it in words",
+                    hint=town.beads.did_you_mean(value).replace(
+                        "list beads with `gt bead list --all`", "list beads with `gt bead list`"
+                    )
+                    + "; to sling new work, describe it in words",
                 )
             _check_bead_for_sling(bead, rig_record.name, force)
             if bead.id not in in_rig:

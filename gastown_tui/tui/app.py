@@ -1128,7 +1128,7 @@ class GasTownApp(ReviewActions, App[None]):
         from gastown_tui.tui.screens.theme import ThemeScreen
 
         others = sorted(n for n in self.available_themes if n not in self.our_themes)
-        self.push_screen(ThemeScreen(self.our_themes, others, self.theme))
+        self.push_screen(ThemeScreen(self.our_themes, others, self.theme), self.save_theme)
 
     def action_request_quit(self) -> None:
         running = sum(1 for p in self.polecats if p.alive or p.state in ("working", "waiting"))

@@ -142,3 +142,18 @@ class ReviewActions:
             return
         self.last_undo = None
         self.submit_bead(lambda: undo(self.town, last), f"undid the {last.describe()}")
+
+    # -- settings ------------------------------------------------------------------------
+    def save_theme(self: Any, name: str | None) -> None:
+        """The theme picked with `t` is kept in town.toml [ui] theme for the next start."""
+        if not name:
+            return
+        from gastown_tui.town.config_edit import set_string
+        from gastown_tui.town.errors import GtError
+
+        try:
+            set_string(self.town.paths.town_toml, "ui", "theme", name)
+        except (GtError, OSError) as exc:
+            self.notify(f"theme not saved: {exc}", severity="warning")
+            return
+        self.notify(f"theme {name} saved in town.toml", timeout=3)

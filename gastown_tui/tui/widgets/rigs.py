@@ -29,6 +29,8 @@ class RigsTree(Tree[NodeRef]):
     BINDINGS = [
         # Tree's own space toggles a node; here it marks a ready bead (for `c`, new convoy).
         Binding("space", "toggle_mark", "Mark bead", id="mark"),
+        Binding("j", "cursor_down", "Down", show=False, id="rigs-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="rigs-up"),
     ]
 
     def __init__(self) -> None:
