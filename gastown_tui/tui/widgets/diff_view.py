@@ -8,6 +8,7 @@ deleted and added lines of a hunk pair up, left old, right new.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -104,13 +105,27 @@ def parse_diff(text: str) -> ParsedDiff:
 
 
 def _lexer(path: str) -> Any:
+    name = path.rsplit("/", 1)[-1]
+    return _lexer_for(name.rsplit(".", 1)[-1] if "." in name else name)
+
+
+@functools.lru_cache(maxsize=64)
+def _lexer_for(suffix: str) -> Any:
+    """Finding a lexer scans every Pygments lexer's patterns: once per file suffix."""
     from pygments.lexers import get_lexer_for_filename
     from pygments.util import ClassNotFound
 
     try:
-        return get_lexer_for_filename(path, stripnl=False, ensurenl=False)
+        return get_lexer_for_filename(f"x.{suffix}", stripnl=False, ensurenl=False)
     except ClassNotFound:
         return None
+
+
+@functools.lru_cache(maxsize=2)
+def _syntax_theme(dark: bool) -> Any:
+    from rich.syntax import Syntax
+
+    return Syntax.get_theme("ansi_dark" if dark else "ansi_light")
 
 
 class DiffView(ScrollView, can_focus=True):
@@ -256,9 +271,7 @@ class DiffView(ScrollView, can_focus=True):
         text = line.text.expandtabs(4)
         if lexer is None:
             return [Segment(text)]
-        from rich.syntax import Syntax
-
-        theme = Syntax.get_theme("ansi_dark" if self.app.current_theme.dark else "ansi_light")
+        theme = _syntax_theme(self.app.current_theme.dark)
         out = []
         for token_type, value in lexer.get_tokens(text):
             value = value.rstrip("\n")
