@@ -218,6 +218,14 @@ class RealRig:
         info = self.tmux.find_window("gt-alpha", address.split("/", 1)[1])
         return self.tmux.capture(info.pane_id, lines=60) if info else "(no window)"
 
+    def wait_pane(self, address: str, text: str, timeout: float = 30) -> None:
+        """Wait until the program's pane shows `text` (on failure, show the pane)."""
+        try:
+            wait_until(lambda: text in self.pane(address), timeout=timeout, what=repr(text))
+        except BaseException:
+            print(f"--- pane of {address}:\n{self.pane(address)}")
+            raise
+
     def wait_seen(self, needle: str, timeout: float, address: str | None = None) -> None:
         """Wait until a main request of the program contains `needle`; on failure show the pane."""
         try:

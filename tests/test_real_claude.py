@@ -69,3 +69,63 @@ def test_the_whole_loop_prime_commit_done(rig: RealRig) -> None:
     assert log == "add hello.txt"
     shown = git_out(worktree, "show", f"{polecat.branch}:hello.txt")
     assert shown == "hello from the real program"
+
+
+def idle_script() -> list[Turn]:
+    return [shell("gt prime"), say("Primed. MARKER-BEFORE-KILL: waiting for word.")]
+
+
+@pytest.mark.parametrize("script", [idle_script()])
+def test_nudges_reach_the_model_idle_and_mid_turn(rig: RealRig) -> None:
+    bead, address = rig.sling("Wait for nudges")
+    rig.wait_pane(address, "MARKER-BEFORE-KILL")
+    wait_until(lambda: "esc to interrupt" not in rig.pane(address), what="the turn to end")
+    out = rig.gt("nudge", address, "NUDGE-IDLE-1: reply please")
+    assert out.returncode == 0, out.stderr
+    rig.wait_seen("NUDGE-IDLE-1", timeout=30, address=address)
+
+    # A slow turn: the server holds its answer, the program is mid-turn.
+    hold = threading.Event()
+    rig.server.add(shell("true", hold=hold), say("slow turn over"))
+    out = rig.gt("nudge", address, "NUDGE-START-SLOW")
+    assert out.returncode == 0, out.stderr
+    wait_until(lambda: "esc to" in rig.pane(address), timeout=30, what="the busy spinner")
+    out = rig.gt("nudge", address, "NUDGE-BUSY-2: while you work")
+    assert out.returncode == 0, out.stderr
+    assert "queued" in out.stdout, "busy (the real spinner) is seen: the town queues it"
+    hold.set()
+    rig.wait_pane(address, "slow turn over")
+    wait_until(lambda: "esc to" not in rig.pane(address), what="the turn to end")
+    # The witness types queued nudges in once the agent is idle.
+    Witness(rig.town, rig.tmux, "alpha").patrol()
+    rig.wait_seen("NUDGE-BUSY-2", timeout=30, address=address)
+    assert rig.town.beads.get(bead).status == "hooked"
+
+
+@pytest.mark.parametrize("script", [idle_script()])
+def test_kill_9_restarts_on_the_same_hook_and_continues_the_conversation(
+    rig: RealRig,
+) -> None:
+    bead, address = rig.sling("Survive a kill -9")
+    rig.wait_pane(address, "MARKER-BEFORE-KILL")
+    before = len(rig.server.main_requests())
+    name = address.split("/", 1)[1]
+    info = rig.tmux.find_window("gt-alpha", name)
+    assert info is not None and info.pane_pid
+    os.kill(info.pane_pid, signal.SIGKILL)
+    wait_until(
+        lambda: (w := rig.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
+        what="the pane to die",
+    )
+    rig.server.add(shell("gt hook"), say("Back after the restart."))
+    actions = Witness(rig.town, rig.tmux, "alpha").patrol()
+    assert any("restarted" in a and bead in a for a in actions), actions
+    wait_until(
+        lambda: len(rig.server.main_requests()) > before,
+        timeout=30,
+        what="the restarted program's first request",
+    )
+    again = rig.server.main_requests()[before].body
+    assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+    # Resumed with its own conversation (claude --continue): the earlier turn is in it.
+    assert "MARKER-BEFORE-KILL" in str(again["messages"]), rig.pane(address)
