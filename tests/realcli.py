@@ -245,7 +245,8 @@ def make_real_rig(program: str, exe: Path, rig_town: Town, tmux: TownTmux, tmp_p
     scratch.mkdir()
     with serving(program, script) as server:
         # Trust the folder that holds the town: the rig's clone and all its worktrees.
-        trusted = [tmp_path]
+        # Codex trusts the main repository's root only, not parent folders.
+        trusted = [tmp_path, Path(rig_town.rigs.get("alpha").path)]
         if program == "claude":
             claude_home(home, trusted)
             env = claude_env(home, server.url, scratch)
