@@ -56,7 +56,9 @@ def say(text: str, **kw: Any) -> Say:
 
 # The script that proves the loop: prime, do the work, commit, done. `{file}` in a command is
 # the file name the test expects.
-def loop_script(file: str = "hello.txt", content: str = "hello from the real program") -> list[Turn]:
+def loop_script(
+    file: str = "hello.txt", content: str = "hello from the real program"
+) -> list[Turn]:
     return [
         shell("gt prime"),
         shell(f"printf '%s\\n' '{content}' > {file}"),

@@ -280,3 +280,28 @@ def screen_fixture(program: str, screen: str, width: int) -> str:
 
 def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
+
+
+def usage_by_bead(rig: RealRig, bead: str) -> dict[str, Any]:
+    """`gt usage --by bead --json` for one bead (it reads the program's transcripts)."""
+    out = rig.gt("usage", "--by", "bead", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["by"].get(bead) or {}
+
+
+SAMPLES = ROOT / "tests" / "data" / "transcripts"
+
+
+def save_sample(rig: RealRig) -> None:
+    """With GT_SAVE_TRANSCRIPTS=1, copy the program's transcripts of this test to
+    tests/data/transcripts/<program>/ (the samples tests/test_transcripts.py reads)."""
+    if os.environ.get("GT_SAVE_TRANSCRIPTS") != "1":
+        return
+    import shutil
+
+    pattern = {"claude": ".claude/projects/*/*.jsonl", "codex": ".codex/sessions/*/*/*/*.jsonl",
+               "gemini": ".gemini/tmp/*/chats/*.jsonl"}[rig.program]  # fmt: skip
+    target = SAMPLES / rig.program
+    target.mkdir(parents=True, exist_ok=True)
+    for path in rig.home.glob(pattern):
+        shutil.copy(path, target / path.name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,14 @@ from gastown_tui.tmux import TownTmux
 from gastown_tui.town.town import Town
 from tests.model_servers import Turn, loop_script, say, shell
 from tests.polecat_fixtures import git_out, wait_until
-from tests.realcli import RealRig, make_real_rig, no_leaks, require_program
+from tests.realcli import (
+    RealRig,
+    make_real_rig,
+    no_leaks,
+    require_program,
+    save_sample,
+    usage_by_bead,
+)
 
 pytest_plugins = ["tests.polecat_fixtures", "tests.realcli"]
 pytestmark = [pytest.mark.realcli, pytest.mark.tmux]
@@ -69,6 +75,12 @@ def test_the_whole_loop_prime_commit_done(rig: RealRig) -> None:
     assert log == "add hello.txt"
     shown = git_out(worktree, "show", f"{polecat.branch}:hello.txt")
     assert shown == "hello from the real program"
+    # Tokens from the program's own transcript, on this bead (town/transcripts.py).
+    usage = wait_until(lambda: usage_by_bead(rig, bead), what="usage on the bead")
+    assert usage["calls"] >= 4
+    assert usage["input_tokens"] == 1200 * usage["calls"]
+    assert usage["output_tokens"] == 40 * usage["calls"]
+    save_sample(rig)
 
 
 def idle_script() -> list[Turn]:

@@ -49,9 +49,7 @@ def test_every_fixture_is_listed() -> None:
         for p, screens in table.items()
         for s in screens
     }
-    on_disk = {
-        (path.parent.name, path.stem.rsplit("-", 1)[0]) for path in SCREENS.glob("*/*.txt")
-    }
+    on_disk = {(path.parent.name, path.stem.rsplit("-", 1)[0]) for path in SCREENS.glob("*/*.txt")}
     assert on_disk <= listed, f"fixtures without an expectation: {sorted(on_disk - listed)}"
 
 

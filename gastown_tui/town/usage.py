@@ -173,8 +173,22 @@ def budget_state(town: Town) -> dict[str, Any]:
     }
 
 
+def collect_transcripts(town: Town) -> None:
+    """Bring the agent programs' own token counts (town/transcripts.py) into usage.jsonl.
+    Only when there is a budget or someone asks: it reads files."""
+    from gastown_tui.town.transcripts import collect
+
+    try:
+        collect(town)
+    except OSError:
+        pass  # accounting never blocks work; the next call reads on from the same offsets
+
+
 def require_budget(town: Town) -> None:
     """Refuse new dispatch when the town is over budget (GtError, nothing written)."""
+    budget = town.config.raw.get("budget", {})
+    if budget.get("max_tokens") or budget.get("max_usd"):
+        collect_transcripts(town)
     state = budget_state(town)
     if state["over"]:
         raise GtError(
