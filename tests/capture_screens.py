@@ -120,8 +120,10 @@ SCENES: list[Scene] = [
     # -- Codex -----------------------------------------------------------------------------
     Scene("codex", "trust", r"Trust this folder\?|Do you trust", _codex(trusted=False)),
     Scene("codex", "approval", r"Would you like to run|Allow command|approve", _codex(),
-          flags=["--ask-for-approval", "untrusted", "--sandbox", "read-only"],
-          script=lambda hold: [shell("touch approval-probe.txt")]),
+          flags=["--ask-for-approval", "on-request", "--sandbox", "read-only"],
+          script=lambda hold: [shell("touch approval-probe.txt", extra={
+              "sandbox_permissions": "require_escalated",
+              "justification": "Create approval-probe.txt outside the sandbox?"})]),
     Scene("codex", "busy", r"esc to interrupt|Working", _codex(), script=_held),
     Scene("codex", "idle", r"SCRIPTED-IDLE", _codex(),
           script=lambda hold: [say("SCRIPTED-IDLE: nothing to do.")]),

@@ -39,6 +39,7 @@ class Turn:
 @dataclass
 class Shell(Turn):
     command: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # more tool arguments (Codex escalation)
 
 
 @dataclass
@@ -293,7 +294,7 @@ class ResponsesServer(ScriptedServer):
         if isinstance(turn, Shell):
             item: dict[str, Any] = {"type": "function_call", "id": "fc_" + self.new_call_id(),
                 "call_id": self.new_call_id(), "name": "exec_command",
-                "arguments": json.dumps({"cmd": turn.command})}  # fmt: skip
+                "arguments": json.dumps({"cmd": turn.command, **turn.extra})}  # fmt: skip
         else:
             item = {"type": "message", "id": f"msg_{len(self.log):05d}", "role": "assistant",
                     "status": "completed",

@@ -166,23 +166,20 @@ PRESET_FLAGS = {
 
 
 def write_town_env(town: Town, env: dict[str, str]) -> None:
-    """`[town.env]` in town.toml: the variables every agent window is created with."""
+    """`[town.env]` in town.toml: the variables every agent window is created with (and
+    nothing else: the town's tmux server's own environment does not reach them)."""
     lines = ["\n[town.env]"] + [f"{k} = {json.dumps(v)}" for k, v in env.items()]
     with open(town.paths.town_toml, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     town.__dict__.pop("config", None)
 
 
-def write_runtime(town: Town, program: str, exe: Path, env: dict[str, str],
-                  flags: list[str] | None = None) -> None:  # fmt: skip
-    """`[runtimes.PROGRAM]`: the preset, with the pinned executable's path. Until `[town.env]`
-    is read by the town (issue 9, lead's side), the window's variables also go through `env`
-    in the command: explicit, never inherited from the tmux server."""
-    wanted = PRESET_FLAGS[program] if flags is None else flags
-    command = ["env", *(f"{k}={v}" for k, v in env.items()), str(exe), *wanted]
+def write_runtime(town: Town, program: str, flags: list[str]) -> None:
+    """`[runtimes.PROGRAM]` with other flags than the preset's (e.g. without the bypass, to
+    see a permission prompt); everything else comes from the preset (runtimes/presets.py)."""
+    command = [program, *flags]
     with open(town.paths.town_toml, "a", encoding="utf-8") as handle:
         handle.write(f"\n[runtimes.{program}]\ncommand = {json.dumps(command)}\n")
-        handle.write(f'exe = "{exe.name if program == "claude" else "node"}"\n')
     town.__dict__.pop("config", None)
 
 
@@ -200,9 +197,7 @@ class RealRig:
     notes: list[str] = field(default_factory=list)
 
     def gt(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        full_env = {**kw.pop("env", {})}
-        full_env.setdefault("PATH", str(self.exe.parent) + os.pathsep + os.environ["PATH"])
-        return run_gt(self.town, *args, env=full_env, **kw)
+        return run_gt(self.town, *args, **kw)
 
     def sling(self, title: str, *extra: str) -> tuple[str, str]:
         """Create a bead and sling it with --agent PROGRAM: (bead id, polecat address)."""
@@ -238,7 +233,12 @@ class RealRig:
 
 
 def make_real_rig(program: str, exe: Path, rig_town: Town, tmux: TownTmux, tmp_path: Path,
-                  script: list[Turn]) -> Iterator[RealRig]:  # fmt: skip
+                  script: list[Turn], monkeypatch: pytest.MonkeyPatch) -> Iterator[RealRig]:  # fmt: skip
+    """The preset as it ships, unchanged: the pinned program is found on PATH (of this process,
+    which restarts agents through the witness, and of every `gt` it runs); the variables
+    pointing it at the scripted server are town.toml's `[town.env]`."""
+    no_leaks(monkeypatch)
+    monkeypatch.setenv("PATH", str(exe.parent) + os.pathsep + os.environ["PATH"])
     home = tmp_path / "home"
     home.mkdir()
     scratch = tmp_path / "tmp"
@@ -257,7 +257,6 @@ def make_real_rig(program: str, exe: Path, rig_town: Town, tmux: TownTmux, tmp_p
             gemini_home(home, trusted)
             env = gemini_env(home, server.url, scratch)
         write_town_env(rig_town, env)
-        write_runtime(rig_town, program, exe, env)
         yield RealRig(program, rig_town, tmux, server, home, exe, env)
 
 

@@ -19,7 +19,6 @@ from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
     make_real_rig,
-    no_leaks,
     require_program,
     save_sample,
     usage_by_bead,
@@ -49,8 +48,7 @@ def rig(
     script: list[Turn],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[RealRig]:
-    no_leaks(monkeypatch)
-    yield from make_real_rig(PROGRAM, exe, rig_town, tmux, tmp_path, script)
+    yield from make_real_rig(PROGRAM, exe, rig_town, tmux, tmp_path, script, monkeypatch)
 
 
 def test_the_whole_loop_prime_commit_done(rig: RealRig) -> None:
