@@ -88,14 +88,7 @@ def _codex(trusted: bool = True):
 
 def _gemini(trusted: bool = True, folder_trust: bool = False):
     def setup(home: Path, folder: Path, url: str) -> dict[str, str]:
-        gemini_home(home, [folder] if trusted else [])
-        if folder_trust:
-            import json
-
-            path = home / ".gemini" / "settings.json"
-            data = json.loads(path.read_text())
-            data["security"]["folderTrust"]["enabled"] = True
-            path.write_text(json.dumps(data, indent=2))
+        gemini_home(home, [folder] if trusted else [], folder_trust=folder_trust)
         return gemini_env(home, url, home / "tmp")
 
     return setup

@@ -259,16 +259,20 @@ class AnthropicServer(ScriptedServer):
         ]
         for n, block in enumerate(content):
             if block["type"] == "text":
-                events.append(("content_block_start", {"type": "content_block_start", "index": n,
-                               "content_block": {"type": "text", "text": ""}}))  # fmt: skip
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": n,
-                               "delta": {"type": "text_delta", "text": block["text"]}}))  # fmt: skip
+                first = {"type": "text", "text": ""}
+                delta = {"type": "text_delta", "text": block["text"]}
             else:
-                events.append(("content_block_start", {"type": "content_block_start", "index": n,
-                               "content_block": {**block, "input": {}}}))  # fmt: skip
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": n,
-                               "delta": {"type": "input_json_delta",
-                                         "partial_json": json.dumps(block["input"])}}))  # fmt: skip
+                first = {**block, "input": {}}
+                delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            events.append(
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": n, "content_block": first},
+                )
+            )
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": n, "delta": delta})
+            )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": n}))
         events.append(("message_delta", {"type": "message_delta",
                        "delta": {"stop_reason": stop, "stop_sequence": None},

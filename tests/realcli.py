@@ -129,12 +129,12 @@ def codex_env(home: Path, url: str, tmp: Path) -> dict[str, str]:
     }
 
 
-def gemini_home(home: Path, trusted: list[Path]) -> None:
+def gemini_home(home: Path, trusted: list[Path], folder_trust: bool = False) -> None:
     gemini = home / ".gemini"
     gemini.mkdir(parents=True, exist_ok=True)
     settings = {
         "security": {"auth": {"selectedType": "gemini-api-key"},
-                     "folderTrust": {"enabled": False}},
+                     "folderTrust": {"enabled": folder_trust}},
         "privacy": {"usageStatisticsEnabled": False},
         "telemetry": {"enabled": False},
         "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
@@ -153,7 +153,6 @@ def gemini_env(home: Path, url: str, tmp: Path) -> dict[str, str]:
         "TMPDIR": str(tmp),
         "GOOGLE_GEMINI_BASE_URL": url,
         "GEMINI_API_KEY": API_KEY,
-        "GEMINI_CLI_NO_RELAUNCH": "true",
         "NO_BROWSER": "1",
     }
 
@@ -232,8 +231,15 @@ class RealRig:
             raise
 
 
-def make_real_rig(program: str, exe: Path, rig_town: Town, tmux: TownTmux, tmp_path: Path,
-                  script: list[Turn], monkeypatch: pytest.MonkeyPatch) -> Iterator[RealRig]:  # fmt: skip
+def make_real_rig(
+    program: str,
+    exe: Path,
+    rig_town: Town,
+    tmux: TownTmux,
+    tmp_path: Path,
+    script: list[Turn],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[RealRig]:
     """The preset as it ships, unchanged: the pinned program is found on PATH (of this process,
     which restarts agents through the witness, and of every `gt` it runs); the variables
     pointing it at the scripted server are town.toml's `[town.env]`."""
@@ -304,3 +310,46 @@ def save_sample(rig: RealRig) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for path in rig.home.glob(pattern):
         shutil.copy(path, target / path.name)
+
+
+def polecat_row(rig: RealRig, address: str) -> dict[str, Any]:
+    out = rig.gt("polecat", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = [r for r in json.loads(out.stdout) if r["address"] == address]
+    return rows[0] if rows else {}
+
+
+def answer_until_closed(
+    rig: RealRig, address: str, bead: str, answers: dict[str, str], timeout: float = 90
+) -> list[str]:
+    """Play a new user: whenever `gt polecat list` shows the agent waiting, answer the
+    question (the first `answers` pattern it matches) with `gt answer`; until the bead
+    closes. Returns the questions seen, in order. A question nobody scripted fails. (`gt
+    answer` checks the prompt went away: the same question again is a new prompt.)"""
+    import time
+
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while rig.town.beads.get(bead).status != "closed":
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{bead} not closed after {timeout}s; questions {seen}\n{rig.pane(address)}"
+            )
+        row = polecat_row(rig, address)
+        prompt = row.get("waiting_for") if row.get("state") == "waiting" else None
+        if not prompt:
+            time.sleep(0.2)
+            continue
+        question = str(prompt["question"])
+        choice = next((c for p, c in answers.items() if re.search(p, question)), None)
+        if choice is None:
+            pytest.fail(f"unexpected question {question!r}:\n{rig.pane(address)}")
+        out = rig.gt("answer", address, choice)
+        if out.returncode == 1 and "changed while answering" in out.stderr:
+            rig.notes.append(f"gt answer refused: {out.stderr.strip()}")
+            continue  # the screen redrew: read it again (nothing was typed)
+        assert out.returncode == 0, f"gt answer {choice} at {question!r}: {out.stderr}\n" + (
+            rig.pane(address)
+        )
+        seen.append(question)
+    return seen

@@ -19,6 +19,8 @@ from tests.model_servers import Turn, loop_script, say, shell
 from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
+    answer_until_closed,
+    claude_home,
     make_real_rig,
     require_program,
     save_sample,
@@ -139,3 +141,43 @@ def test_kill_9_restarts_on_the_same_hook_and_continues_the_conversation(
     assert rig.town.polecats.hooked(address).id == bead, "the same hook"
     # Resumed with its own conversation (claude --continue): the earlier turn is in it.
     assert "MARKER-BEFORE-KILL" in str(again["messages"]), rig.pane(address)
+
+
+@pytest.fixture
+def new_user(rig: RealRig) -> RealRig:
+    """A HOME that has done the theme but never approved this key, trusted this folder or
+    accepted the bypass mode: each start-up question comes up in a fresh rig."""
+    claude_home(rig.home, [], approved_key=False, bypass_accepted=False)
+    return rig
+
+
+def test_a_new_users_first_sling_waits_at_each_question_then_completes(new_user: RealRig) -> None:
+    rig = new_user
+    bead, address = rig.sling("Say hello in a file")
+    questions = answer_until_closed(
+        rig,
+        address,
+        bead,
+        {
+            r"API key": "1",  # Yes: use it
+            r"trust": "1",  # Yes, I trust this folder
+            r"Bypass Permissions": "2",  # Yes, I accept
+        },
+    )
+    assert any("API key" in q for q in questions), questions
+    assert any("trust" in q for q in questions), questions
+    assert any("Bypass Permissions" in q for q in questions), questions
+    rig.wait_seen(f"assigned {bead}", timeout=10, address=address)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="claude refuses the bypass only as root")
+def test_as_root_without_is_sandbox_the_sling_fails_before_the_hook(rig: RealRig) -> None:
+    toml = rig.town.paths.town_toml
+    toml.write_text(toml.read_text().replace('IS_SANDBOX = "1"\n', ""))
+    rig.town.__dict__.pop("config", None)
+    bead = rig.town.beads.create("Never started as root", rig="alpha")
+    out = rig.gt("sling", bead.id, "alpha", "--agent", "claude")
+    assert out.returncode in (1, 2), out.stdout  # refused, with the fix in the message
+    assert "IS_SANDBOX" in out.stderr and "root" in out.stderr, out.stderr
+    assert rig.town.beads.get(bead.id).status == "open", "nothing hooked"
+    assert rig.server.log == [], "the program never reached the model"

@@ -18,6 +18,8 @@ from tests.model_servers import Turn, loop_script, say, shell
 from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
+    answer_until_closed,
+    codex_home,
     make_real_rig,
     require_program,
     save_sample,
@@ -109,3 +111,10 @@ def test_nudge_reaches_the_model_and_kill_9_restarts_on_the_same_hook(rig: RealR
         what="the restarted program's first request",
     )
     assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+
+
+def test_a_fresh_rig_waits_at_folder_trust_then_completes(rig: RealRig) -> None:
+    codex_home(rig.home, rig.server.url, [])  # nothing trusted yet
+    bead, address = rig.sling("Say hello in a file")
+    questions = answer_until_closed(rig, address, bead, {r"Trust this folder": "1"})
+    assert any("Trust this folder?" in q for q in questions), questions

@@ -18,6 +18,8 @@ from tests.model_servers import Turn, loop_script, say, shell
 from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
+    answer_until_closed,
+    gemini_home,
     make_real_rig,
     require_program,
     save_sample,
@@ -109,3 +111,24 @@ def test_nudge_reaches_the_model_and_kill_9_restarts_on_the_same_hook(rig: RealR
         what="the restarted program's first request",
     )
     assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+
+
+@pytest.mark.xfail(
+    reason="the trust dialog under a running command is quoted as 'a question on its screen' "
+    "(NOTES-for-lead.md); which screen comes first depends on timing",
+    strict=False,
+)
+def test_an_untrusted_folder_waits_at_trust_then_completes(rig: RealRig) -> None:
+    """Folder trust on, the rig not trusted: Gemini CLI 0.61 runs the prompt while its trust
+    dialog is up (in an untrusted folder it ignores --yolo, so a command may wait at `Allow
+    execution of [Shell]?` first); trusting restarts it, and the work completes."""
+    gemini_home(rig.home, [], folder_trust=True)
+    bead, address = rig.sling("Say hello in a file")
+    questions = answer_until_closed(
+        rig,
+        address,
+        bead,
+        {r"Allow": "1", r"trust": "1", r"question on its screen": "1"},
+        timeout=120,
+    )
+    assert any("Do you trust the files in this folder?" in q for q in questions), questions
