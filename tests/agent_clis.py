@@ -97,9 +97,7 @@ def install() -> Path:
     npm = shutil.which("npm")
     node = shutil.which("node")
     if npm is None or node is None:
-        raise InstallError(
-            "node and npm are not installed (apt-get install nodejs npm)"
-        )
+        raise InstallError("node and npm are not installed (apt-get install nodejs npm)")
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
