@@ -128,7 +128,7 @@ def test_collect_attributes_to_agent_bead_and_reads_only_what_is_new(
 def test_gt_usage_and_the_budget_breaker_read_the_transcripts(
     worked: tuple[Town, str, str, Path], gt: GtRunner
 ) -> None:
-    town, address, bead, home = worked
+    town, address, _, home = worked
     place("claude", home, town.polecats.get(address).worktree or "")
     out = gt("usage", "--by", "agent", "--json")
     assert out.returncode == 0, out.stderr
@@ -136,7 +136,9 @@ def test_gt_usage_and_the_budget_breaker_read_the_transcripts(
     assert data["by"][address]["input_tokens"] == 4 * 1200
     assert data["usd"] > 0, "priced by its model (claude-opus-…)"
     toml = town.paths.town_toml
-    toml.write_text(re.sub(r"(?m)^max_tokens = 0\b", "max_tokens = 1000", toml.read_text(), 1))
+    toml.write_text(
+        re.sub(r"(?m)^max_tokens = 0\b", "max_tokens = 1000", toml.read_text(), count=1)
+    )
     town.__dict__.pop("config", None)
     with pytest.raises(GtError, match="over budget"):
         require_budget(town)
