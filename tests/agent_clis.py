@@ -1,5 +1,5 @@
-"""Install the real agent programs (Claude Code, Codex, Gemini CLI) at pinned versions into a
-cache folder, for the tests that drive them (tests/test_real_*.py) and for CI (.ci/run).
+"""Install the real agent programs (Claude Code, Codex, Gemini CLI from npm; aider from PyPI) at
+pinned versions into a cache folder, for the tests that drive them (tests/test_real_*.py) and for CI (.ci/run).
 
     python tests/agent_clis.py            # install (fast when present), print the bin folder
     python tests/agent_clis.py --check    # only say what is installed
@@ -27,6 +27,10 @@ PINS: dict[str, tuple[str, str]] = {
     "claude": ("@anthropic-ai/claude-code", "2.1.197"),
     "codex": ("@openai/codex", "0.171.0"),
     "gemini": ("@google/gemini-cli", "0.61.0"),
+}
+# Programs from PyPI, each in its own venv under the cache (aider: ~700 MB, ~30 s).
+PY_PINS: dict[str, tuple[str, str]] = {
+    "aider": ("aider-chat", "0.86.2"),
 }
 INSTALL_TIMEOUT = 600.0
 # Gemini CLI needs Node 20+. Where the system's node is older (Debian 12's apt has 18), a node
@@ -132,15 +136,62 @@ def install() -> Path:
     return bin_dir()
 
 
+def py_venv(program: str) -> Path:
+    pkg, version = PY_PINS[program]
+    return cache_root() / f"{program}-{version}-py{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def py_installed(program: str) -> Path | None:
+    venv = py_venv(program)
+    exe = venv / "bin" / program
+    return exe if (venv / ".complete").exists() and os.access(exe, os.X_OK) else None
+
+
+def install_py(program: str) -> Path:
+    """Install a PyPI program at its pin into its own venv (idempotent, locked)."""
+    if (exe := py_installed(program)) is not None:
+        return exe
+    pkg, version = PY_PINS[program]
+    venv = py_venv(program)
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".lock-{program}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (exe := py_installed(program)) is not None:
+            return exe
+        shutil.rmtree(venv, ignore_errors=True)
+        steps = [
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", f"{pkg}=={version}"],
+        ]  # fmt: skip
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+            if result.returncode != 0:
+                tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-5:])
+                shutil.rmtree(venv, ignore_errors=True)
+                raise InstallError(f"pip install {pkg}=={version} failed: {tail}")
+        (venv / ".complete").write_text(f"{pkg}=={version}\n")
+    exe = py_installed(program)
+    if exe is None:
+        raise InstallError(f"pip installed no `{program}` executable")
+    return exe
+
+
 def main(argv: list[str]) -> int:
     if "--check" in argv:
         missing = [p for p in PINS if installed(p) is None]
+        missing += [p for p in PY_PINS if py_installed(p) is None]
         for program, (pkg, ver) in PINS.items():
             where = installed(program)
             print(f"{program:7} {pkg}@{ver}: {where or 'missing'}")
+        for program, (pkg, ver) in PY_PINS.items():
+            print(f"{program:7} {pkg}=={ver}: {py_installed(program) or 'missing'}")
         return 1 if missing else 0
     try:
         print(install())
+        for program in PY_PINS:
+            print(install_py(program))
     except (InstallError, subprocess.TimeoutExpired, OSError) as exc:
         print(f"agent_clis: {exc}", file=sys.stderr)
         return 1

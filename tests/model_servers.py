@@ -195,11 +195,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def send_sse(self, events: list[tuple[str | None, Any]]) -> None:
+    def send_sse(self, events: list[tuple[str | None, Any]], done: bool = False) -> None:
         chunks = []
         for name, data in events:
             head = f"event: {name}\n" if name else ""
             chunks.append(f"{head}data: {json.dumps(data)}\n\n".encode())
+        if done:
+            chunks.append(b"data: [DONE]\n\n")
         stream = b"".join(chunks)
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
@@ -378,10 +380,56 @@ class GeminiServer(ScriptedServer):
         return "{}"
 
 
+# -- OpenAI Chat Completions API (aider, through litellm) --------------------------------------
+class ChatServer(ScriptedServer):
+    """aider has no shell tool: it applies edits from the reply's text and offers to run the
+    shell commands in its ```bash blocks. A `Shell` turn is such a block; `Say` is plain text
+    (an edit in aider's "whole" format is plain text too). Its commit-message requests are side
+    requests."""
+
+    kind = "chat"
+
+    def handle(self, handler: _Handler, body: dict[str, Any]) -> None:
+        path = handler.path.split("?", 1)[0]
+        if not path.endswith("/chat/completions"):
+            self.record(handler, body, main=False)
+            handler.send_json({"error": {"message": "not scripted"}}, status=404)
+            return
+        system = " ".join(
+            str(m.get("content")) for m in body.get("messages", []) if m.get("role") == "system"
+        )
+        main = "commit message" not in system.lower()
+        self.record(handler, body, main=main)
+        turn = self.next_turn() if main else Say(text="add the scripted change")
+        if isinstance(turn, Shell):
+            text = f"Running it now.\n\n```bash\n{turn.command}\n```\n"
+        else:
+            text = getattr(turn, "text", "")
+        model = str(body.get("model") or "gpt-test")
+        usage = {"prompt_tokens": 900, "completion_tokens": 35, "total_tokens": 935}
+        cid = f"chatcmpl-{len(self.log):05d}"
+        if not body.get("stream"):
+            handler.send_json({"id": cid, "object": "chat.completion", "model": model,
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": text}}],
+                               "usage": usage})  # fmt: skip
+            return
+        chunks: list[tuple[str | None, Any]] = [
+            (None, {"id": cid, "object": "chat.completion.chunk", "model": model,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
+                                 "finish_reason": None}]}),
+            (None, {"id": cid, "object": "chat.completion.chunk", "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": usage}),
+        ]  # fmt: skip
+        handler.send_sse(chunks, done=True)
+
+
 SERVERS: dict[str, Callable[[list[Turn]], ScriptedServer]] = {
     "claude": AnthropicServer,
     "codex": ResponsesServer,
     "gemini": GeminiServer,
+    "aider": ChatServer,
 }
 
 

@@ -41,6 +41,8 @@ def agent_clis_bin() -> Path | str:
 
 def require_program(bin_or_error: Path | str, program: str) -> Path:
     """The program's executable, or a loud skip (a failure under CI=true)."""
+    if program in agent_clis.PY_PINS:
+        return require_py_program(program)
     path = agent_clis.installed(program) if isinstance(bin_or_error, Path) else None
     if path is not None:
         return path
@@ -53,6 +55,21 @@ def require_program(bin_or_error: Path | str, program: str) -> Path:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " -- CI must run the real-program tests")
     pytest.skip(message)
+
+
+def require_py_program(program: str) -> Path:
+    """A PyPI program (aider) installed on first use into its venv; a loud skip if it cannot."""
+    try:
+        return agent_clis.install_py(program)
+    except (agent_clis.InstallError, subprocess.TimeoutExpired, OSError) as exc:
+        pkg, version = agent_clis.PY_PINS[program]
+        message = (
+            f"REAL {program.upper()} MISSING: {pkg}=={version} ({exc}); "
+            f"install it with {agent_clis.how_to_install()}"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " -- CI must run the real-program tests")
+        pytest.skip(message)
 
 
 def is_root() -> bool:
@@ -157,6 +174,21 @@ def gemini_env(home: Path, url: str, tmp: Path) -> dict[str, str]:
     }
 
 
+def aider_env(home: Path, url: str, tmp: Path) -> dict[str, str]:
+    return {
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "OPENAI_API_BASE": url + "/v1",
+        "OPENAI_API_KEY": API_KEY,
+        "AIDER_MODEL": "openai/gpt-test",
+        "AIDER_CHECK_UPDATE": "false",
+        "AIDER_ANALYTICS": "false",
+        "AIDER_SHOW_MODEL_WARNINGS": "false",
+        "AIDER_GITIGNORE": "false",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of a price list from GitHub
+    }
+
+
 PRESET_FLAGS = {
     "claude": ["--dangerously-skip-permissions"],
     "codex": ["--dangerously-bypass-approvals-and-sandbox"],
@@ -244,7 +276,13 @@ def make_real_rig(
     which restarts agents through the witness, and of every `gt` it runs); the variables
     pointing it at the scripted server are town.toml's `[town.env]`."""
     no_leaks(monkeypatch)
-    monkeypatch.setenv("PATH", str(exe.parent) + os.pathsep + os.environ["PATH"])
+    bin_dir = exe.parent
+    if program in agent_clis.PY_PINS:
+        # Only the program, not its venv's python and pip, goes on PATH.
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / program).symlink_to(exe)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
     home = tmp_path / "home"
     home.mkdir()
     scratch = tmp_path / "tmp"
@@ -259,9 +297,11 @@ def make_real_rig(
         elif program == "codex":
             codex_home(home, server.url, trusted)
             env = codex_env(home, server.url, scratch)
-        else:
+        elif program == "gemini":
             gemini_home(home, trusted)
             env = gemini_env(home, server.url, scratch)
+        else:
+            env = aider_env(home, server.url, scratch)
         write_town_env(rig_town, env)
         yield RealRig(program, rig_town, tmux, server, home, exe, env)
 
