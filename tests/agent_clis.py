@@ -1,5 +1,6 @@
-"""Install the real agent programs (Claude Code, Codex, Gemini CLI from npm; aider from PyPI) at
-pinned versions into a cache folder, for the tests that drive them (tests/test_real_*.py) and for CI (.ci/run).
+"""Install the real agent programs (Claude Code, Codex, Gemini CLI from npm; aider from PyPI)
+at pinned versions into a cache folder, for the tests that drive them (tests/test_real_*.py)
+and for CI (.ci/run).
 
     python tests/agent_clis.py            # install (fast when present), print the bin folder
     python tests/agent_clis.py --check    # only say what is installed
@@ -137,7 +138,7 @@ def install() -> Path:
 
 
 def py_venv(program: str) -> Path:
-    pkg, version = PY_PINS[program]
+    version = PY_PINS[program][1]
     return cache_root() / f"{program}-{version}-py{sys.version_info[0]}{sys.version_info[1]}"
 
 
