@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.dispatch.agents import peek
 from gastown_tui.dispatch.observe import observe
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.supervise import dogs
@@ -119,6 +120,11 @@ def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: 
     for address in ("mayor", "overseer"):
         subjects = inbox_subjects(town, address)
         assert sum("crash loop" in s for s in subjects) == 1, (address, subjects)
+    # Its last output was kept before any window closed, and the mail quotes it.
+    [mail] = [m for m in town.mail.inbox("overseer") if "crash loop" in m.subject]
+    assert "Its last output" in mail.body and "    up" in mail.body
+    tmux.kill_window("gt-alpha", name)
+    assert "up" in peek(town, tmux, f"alpha/{name}")
 
 
 def test_a_clean_exit_is_not_counted_as_a_crash(rig_town: Town, tmux: TownTmux) -> None:
