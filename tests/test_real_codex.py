@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def idle_script() -> list[Turn]:
 
 
 @pytest.mark.parametrize("script", [idle_script()])
-def test_nudge_reaches_the_model_and_kill_9_restarts_on_the_same_hook(rig: RealRig) -> None:
+def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_same_hook(
+    rig: RealRig,
+) -> None:
     bead, address = rig.sling("Wait for a nudge, then survive a kill -9")
     rig.wait_pane(address, "MARKER-BEFORE-KILL", timeout=45)
     wait_until(lambda: "Ask Codex" in rig.pane(address) or "›" in rig.pane(address),
@@ -93,6 +96,21 @@ def test_nudge_reaches_the_model_and_kill_9_restarts_on_the_same_hook(rig: RealR
     out = rig.gt("nudge", address, "NUDGE-IDLE-1: reply please")
     assert out.returncode == 0, out.stderr + out.stdout
     rig.wait_seen("NUDGE-IDLE-1", timeout=30, address=address)
+
+    # Mid-turn: the server holds its answer; the town sees the real busy line and queues the
+    # nudge; the witness types it in once the turn is over.
+    hold = threading.Event()
+    rig.server.add(shell("true", hold=hold), say("slow turn over"))
+    assert rig.gt("nudge", address, "NUDGE-START-SLOW").returncode == 0
+    wait_until(lambda: "esc to interrupt" in rig.pane(address), timeout=30, what="the busy line")
+    out = rig.gt("nudge", address, "NUDGE-BUSY-2: while you work")
+    assert out.returncode == 0, out.stderr
+    assert "queued" in out.stdout, out.stdout
+    hold.set()
+    rig.wait_pane(address, "slow turn over")
+    wait_until(lambda: "esc to interrupt" not in rig.pane(address), what="the turn to end")
+    Witness(rig.town, rig.tmux, "alpha").patrol()
+    rig.wait_seen("NUDGE-BUSY-2", timeout=30, address=address)
 
     before = len(rig.server.main_requests())
     name = address.split("/", 1)[1]
