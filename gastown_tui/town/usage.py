@@ -38,6 +38,12 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "claude-sonnet": (3.0, 15.0),
     "claude-haiku": (1.0, 5.0),
     "claude-3-5-haiku": (0.8, 4.0),
+    # Codex and Gemini CLI models (their transcripts are read by town/transcripts.py); others
+    # fall back to FALLBACK_PRICE: set [budget.prices] for them.
+    "gpt-5": (1.25, 10.0),
+    "gpt-5-mini": (0.25, 2.0),
+    "gemini-2.5-pro": (1.25, 10.0),
+    "gemini-2.5-flash": (0.30, 2.50),
 }
 FALLBACK_PRICE = (3.0, 15.0)
 
