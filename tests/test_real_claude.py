@@ -22,9 +22,11 @@ from tests.realcli import (
     answer_until_closed,
     claude_home,
     make_real_rig,
+    polecat_row,
     require_program,
     save_sample,
     usage_by_bead,
+    write_runtime,
 )
 
 pytest_plugins = ["tests.polecat_fixtures", "tests.realcli"]
@@ -181,3 +183,24 @@ def test_as_root_without_is_sandbox_the_sling_fails_before_the_hook(rig: RealRig
     assert "IS_SANDBOX" in out.stderr and "root" in out.stderr, out.stderr
     assert rig.town.beads.get(bead.id).status == "open", "nothing hooked"
     assert rig.server.log == [], "the program never reached the model"
+
+
+def test_without_bypass_each_bash_prompt_waits_a_nudge_refuses_and_gt_answer_approves(
+    rig: RealRig,
+) -> None:
+    write_runtime(rig.town, "claude", [])  # the preset without --dangerously-skip-permissions
+    bead, address = rig.sling("Say hello in a file")
+    wait_until(
+        lambda: polecat_row(rig, address).get("state") == "waiting",
+        timeout=45,
+        what="the first Bash permission prompt",
+    )
+    prompt = polecat_row(rig, address)["waiting_for"]
+    assert prompt["question"] == "Do you want to proceed?", prompt
+    assert [c["key"] for c in prompt["choices"]][:3] == ["1", "2", "3"], prompt
+    # A nudge never answers a prompt by accident: refused, nothing typed.
+    out = rig.gt("nudge", address, "1")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "waiting at" in out.stderr and "gt answer" in out.stderr, out.stderr
+    questions = answer_until_closed(rig, address, bead, {r"Do you want to proceed": "1"})
+    assert len(questions) >= 3, questions  # every command but the read-only ones asked
