@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.dispatch.tmuxfor import tmux_for
+from gastown_tui.supervise.deacon import Deacon
 from gastown_tui.town import transcripts
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.town import Town
@@ -142,6 +144,23 @@ def test_gt_usage_and_the_budget_breaker_read_the_transcripts(
     town.__dict__.pop("config", None)
     with pytest.raises(GtError, match="over budget"):
         require_budget(town)
+
+
+def test_the_deacon_counts_running_programs_tokens_when_a_budget_is_set(
+    worked: tuple[Town, str, str, Path],
+) -> None:
+    town, address, _, home = worked
+    toml = town.paths.town_toml
+    toml.write_text(
+        re.sub(r"(?m)^max_tokens = 0\b", "max_tokens = 1000", toml.read_text(), count=1)
+    )
+    town.__dict__.pop("config", None)
+    deacon = Deacon(town, tmux_for(town))
+    assert not any("over budget" in a for a in deacon.patrol())
+    place("gemini", home, town.polecats.get(address).worktree or "")
+    assert any("over budget" in a for a in deacon.patrol()), "told once"
+    assert not any("over budget" in a for a in deacon.patrol())
+    assert totals(town)["calls"] == 4
 
 
 def test_another_projects_codex_session_is_never_read(
