@@ -247,8 +247,8 @@ def program_homes(town: Town) -> list[tuple[Path, Path | None]]:
 
 def collect(town: Town) -> list[dict[str, Any]]:
     """Append the usage of every response logged since the last call; return the records.
-    Called by `gt usage`, `gt done` (before the bead leaves the hook) and the dispatch budget
-    check (town/usage.py require_budget)."""
+    Called by `gt usage`, `gt done` (before the bead leaves the hook), the dispatch budget
+    check (town/usage.py require_budget) and, with a budget set, every deacon patrol."""
     from gastown_tui.town.usage import record_usage
 
     polecats = {p.worktree: p for p in town.polecats.list() if p.worktree}
