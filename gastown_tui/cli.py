@@ -43,6 +43,9 @@ COMMANDS: dict[str, str] = {
     "down": "supervise",
     "tui": "app",
     "demo": "app",
+    "serve": "serve",
+    "watch": "watch",
+    "notify": "notify",
 }
 
 
