@@ -297,3 +297,30 @@ def test_a_town_without_notify_sinks_sends_nothing(town: Town, tmp_path: Path) -
     landed(town, "hq-cv-1", "Quiet town")
     assert router.patrol() == []
     assert not (town.paths.runtime / "notify" / "sent").exists()
+
+
+def test_gt_notify_list_and_test(town: Town, hook: Hook, gt: GtRunner) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/nobody"
+    configure(
+        town,
+        webhook(hook.url)
+        + f'\n[notify.sinks.gone]\ntype = "webhook"\nurl = "{dead}"\nevents = ["waiting"]\n',
+    )
+    listed = gt("notify", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"chat: webhook {hook.url}/hook; all events" in listed.stdout
+    assert "gone: webhook" in listed.stdout and "; waiting" in listed.stdout
+    result = gt("notify", "test", "--sink", "chat")
+    assert result.returncode == 0 and result.stdout == "chat: sent\n", result.stderr
+    assert (
+        hook.posts[0]["body"]["text"] == "[testtown] test notice: gt notify test: this sink works"
+    )
+    result = gt("notify", "test")
+    assert result.returncode == 1
+    assert "gone: FAILED" in result.stderr and "chat: sent" in result.stdout
+    result = gt("notify", "test", "--sink", "nope")
+    assert result.returncode == 2 and "no sink named 'nope'" in result.stderr

@@ -306,6 +306,15 @@ def serve(
     mode = "read-write (--write)" if write else "read-only (add --write to act)"
     print(f"{server.public_url}/?token={token}", file=out, flush=True)
     print(f"gt serve: {town.root}, {mode}; Ctrl+C stops it", file=sys.stderr, flush=True)
+    from gastown_tui.town.status import supervisor_summary
+
+    if supervisor_summary(town) is None:
+        print(
+            "gt serve: note: nobody supervises this town (browser views do not): "
+            "run `gt up` so the patrols run",
+            file=sys.stderr,
+            flush=True,
+        )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     import signal
