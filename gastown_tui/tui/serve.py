@@ -255,6 +255,13 @@ def make_server(command: str, *, host: str, port: int, token: str, title: str) -
             app.middlewares.append(require_token)
             return app
 
+        async def handle_index(self, request: web.Request) -> web.StreamResponse:
+            # The page's websocket and static URLs use the host the browser asked for, so
+            # its cookie (which is per host) goes with them: localhost and 127.0.0.1 both work.
+            if request.host:
+                self.public_url = f"{request.scheme}://{request.host}"
+            return await super().handle_index(request)
+
         def initialize_logging(self) -> None:
             """Quiet: we print the URL ourselves; aiohttp's access log stays off."""
 
