@@ -16,13 +16,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gastown_tui.tmux import TownTmux
 from gastown_tui.town.town import Town
 from tests.conftest import ROOT, wait_until
 from tests.tui_fixtures import anyio_backend
 
+pytest_plugins = ["tests.polecat_fixtures"]
 __all__ = ["anyio_backend"]  # a fixture, used by name
 
 CHROMIUM = next(
@@ -242,15 +245,32 @@ def test_the_browser_shows_the_town_and_keys_work(served: tuple[Town, str], tmp_
 
 
 @needs_chromium
-def test_with_write_the_browser_can_open_the_sling_dialog(rig_town: Town, tmp_path: Path) -> None:
+def test_with_write_a_person_slings_from_the_browser(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    toml = rig_town.paths.town_toml
+    toml.write_text(
+        toml.read_text().replace('default_runtime = "claude"', 'default_runtime = "demo"')
+    )
     proc, url = start_serve(rig_town, "--write")
     driver = _driver(tmp_path)
     try:
         driver.get(url)
-        _wait_screen(driver, ["alpha", "Rigs"], "the town in the browser")
+        _wait_screen(driver, ["alpha", "Browser view, read-write"], "the town in the browser")
         _type(driver, "s")
-        text = _wait_screen(driver, ["Sling"], "the sling dialog", timeout=20)
+        text = _wait_screen(driver, ["search ready beads, or type new work"], "the sling dialog")
         assert "Read-only" not in text
+        _type(driver, "Map the salt flats")
+        _type(driver, Keys.CONTROL + "s")
+
+        def slung() -> list[Any]:
+            return [b for b in rig_town.beads.list(rig="alpha") if b.title == "Map the salt flats"
+                    and b.assignee]  # fmt: skip
+
+        [bead] = wait_until(slung, timeout=30, what="the sling from the browser")
+        _wait_screen(driver, [bead.assignee.split("/")[1]], "the new polecat on the page")
     finally:
         driver.quit()
         stop(proc)
