@@ -341,7 +341,10 @@ def test_two_daemons_one_patrols_and_the_other_takes_over_when_it_dies(
 ) -> None:
     procs = [_daemon(rig_town), _daemon(rig_town)]
     try:
-        holder = wait_until(lambda: current_holder(rig_town), what="a supervisor")
+        # Between taking the lock and writing its status file a holder is still "unknown".
+        holder = wait_until(
+            lambda: (h := current_holder(rig_town)) and h.pid and h, what="a supervisor"
+        )
         pids = {p.pid for p in procs}
         assert holder.pid in pids and holder.kind == "daemon"
         survivor = next(p for p in procs if p.pid != holder.pid)
