@@ -1,4 +1,4 @@
-"""Reach benchmarks (issue 16). Prints its figures; run with `.venv/bin/python bench/bench_reach.py`.
+"""Reach benchmarks (issue 16); prints its figures: `.venv/bin/python bench/bench_reach.py`.
 
 1. The `notify` patrol (it runs every 2 s in the supervisor): cost of one patrol with no new
    events, with no sinks and with a webhook sink; then the cost of a patrol that routes 100
