@@ -300,3 +300,14 @@ async def test_read_only_is_gated_in_one_place_and_attach_says_why(rig_town: Tow
         app.data.sling("al-1", "alpha")
     with pytest.raises(GtError, match="read-only"):
         app.data.send_mail(["overseer"], "hi", "there")
+
+
+def test_every_write_of_the_town_adapter_is_refused_read_only() -> None:
+    from gastown_tui.tui.data import TownData
+    from gastown_tui.tui.serve import READ_METHODS, ReadOnlyTownData
+
+    public = {n for n in dir(TownData) if not n.startswith("_")}
+    writes = public - READ_METHODS
+    assert writes, "the adapter has writes"
+    unguarded = {n for n in writes if n not in ReadOnlyTownData.__dict__}
+    assert not unguarded, f"classify these TownData methods in tui/serve.py: {unguarded}"

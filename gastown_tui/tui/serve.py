@@ -49,6 +49,18 @@ WRITE_ACTIONS = {
 READ_ONLY_HINT = "this browser view is read-only: restart it with `gt serve --write` to act"
 
 
+# TownData's methods that only read: everything else it has must be refused below
+# (tests/test_serve.py fails when a new TownData method is in neither list).
+READ_METHODS = frozenset(
+    {
+        "addresses", "attach_plan", "bead", "capabilities", "capture", "convoy_status",
+        "feed_poll", "feed_start", "find_pane", "install_hooks", "is_demo", "load_convoys",
+        "load_mail", "load_polecats", "load_rigs", "name", "open_convoys", "run_attach",
+        "runtimes",
+    }
+)  # fmt: skip
+
+
 class ReadOnlyTownData(TownData):
     """The town adapter with every write refused (the floor under ServedApp's gate)."""
 
