@@ -227,6 +227,8 @@ def test_the_browser_shows_the_town_and_keys_work(served: tuple[Town, str], tmp_
     town, url = served
     driver = _driver(tmp_path)
     try:
+        driver.get(url.split("?")[0])  # a browser without the token is refused
+        assert "403" in driver.page_source and _screen(driver) == ""
         driver.get(url)
         first = _wait_screen(driver, ["alpha", "Rigs"], "the town in the browser")
         assert "Browser view, read-only" in first  # it says what this view is
