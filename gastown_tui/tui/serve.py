@@ -41,7 +41,7 @@ MIN_TOKEN = 16
 # Actions that change the town; the read-only app refuses them (see ServedApp).
 WRITE_ACTIONS = {
     "sling": "sling work",
-    "nudge": "nudge an agent",
+    "nudge": "nudge or answer an agent",
     "compose": "send mail",
     "reply": "reply to mail",
     "new_convoy": "create a convoy",
@@ -72,6 +72,9 @@ class ReadOnlyTownData(TownData):
 
     def nudge(self, *args: Any, **kwargs: Any) -> Any:
         raise self._refuse("nudge an agent")
+
+    def answer(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse("answer an agent")
 
     def send_mail(self, *args: Any, **kwargs: Any) -> list[Any]:
         raise self._refuse("send mail")
