@@ -168,6 +168,8 @@ def test_a_starting_router_tells_recent_events_it_missed_but_never_twice(
     again.patrol()
     again.close()
     assert [p["body"]["event"] for p in hook.posts] == ["convoy_landed"]
+    [marker] = (town.paths.runtime / "notify" / "sent").iterdir()
+    assert json.loads(marker.read_text())["state"] == "done"
 
 
 def test_per_event_filters_quiet_hours_and_ntfy(town: Town, hook: Hook) -> None:
@@ -324,3 +326,52 @@ def test_gt_notify_list_and_test(town: Town, hook: Hook, gt: GtRunner) -> None:
     assert "gone: FAILED" in result.stderr and "chat: sent" in result.stdout
     result = gt("notify", "test", "--sink", "nope")
     assert result.returncode == 2 and "no sink named 'nope'" in result.stderr
+
+
+CLAIM_AND_HANG = """
+import sys, time
+from gastown_tui.supervise.notify_route import NotifyRouter
+from gastown_tui.town.town import Town
+print(NotifyRouter(Town.open(sys.argv[1])).patrol(), flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_notice_claimed_by_a_supervisor_that_died_is_sent_once_by_another(
+    town: Town, hook: Hook
+) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    original = town.paths.town_toml.read_text()
+    # Its sink refuses connections and it waits a long backoff: it dies holding the claim.
+    configure(town, webhook(dead_url).replace('backoff = "0.05s"', 'backoff = "60s"'))
+    landed(town, "hq-cv-7", "Claimed, never sent")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLAIM_AND_HANG, str(town.root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    assert "notice convoy_landed" in proc.stdout.readline()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    town.paths.town_toml.write_text(original)
+    configure(town, webhook(hook.url))
+    fresh = Town.open(town.root)
+    routers = [NotifyRouter(fresh), NotifyRouter(fresh)]
+    actions = [r.patrol() for r in routers]
+    for router in routers:
+        router.close()
+    assert sorted(len(a) for a in actions) == [0, 1]
+    assert next(a for a in actions if a)[0].endswith("(retaken)")
+    assert [p["body"]["message"] for p in hook.posts] == ["hq-cv-7 Claimed, never sent"]

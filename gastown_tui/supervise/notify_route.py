@@ -8,7 +8,9 @@ event's key by creating `.runtime/notify/sent/<key>` with O_EXCL. The key is a h
 event line itself, so two supervisors (an app and a daemon taking over, or two at once)
 tailing the same log compute the same key and only the first to create the file sends.
 A router starting up also looks back `LOOKBACK` seconds, so events made while no
-supervisor ran are still told, and never twice.
+supervisor ran are still told, and never twice. A claim says `pending` (with the claimer's
+pid and the event) until every sink is done with it; a starting router re-sends the pending
+claims of supervisors that died (one router wins each, by another O_EXCL file).
 
 Delivery never blocks a patrol: each sink has its own thread and queue; every request has a
 timeout; a failure is retried with doubling backoff, and a sink that still fails is shown as
@@ -39,7 +41,10 @@ import orjson
 
 from gastown_tui.supervise.notify import ring_bell
 from gastown_tui.town.clock import iso
-from gastown_tui.town.notify_config import SinkConfig
+from gastown_tui.town.models import Event as EventRecord
+from gastown_tui.town.notify_config import NotifyConfig, SinkConfig
+from gastown_tui.town.procs import pid_alive
+from gastown_tui.town.store import atomic_write_bytes
 from gastown_tui.town.usage import budget_state
 
 if TYPE_CHECKING:
@@ -203,10 +208,12 @@ class SinkWorker:
         deliver: Callable[[SinkConfig, Notice], None],
         failed: Callable[[SinkConfig, Notice, str, int], None],
         stop: threading.Event,
+        done: Callable[[Notice], None] = lambda notice: None,
     ) -> None:
         self.sink = sink
         self._deliver = deliver
         self._failed = failed
+        self._done = done
         self._stop = stop
         self._queue: queue.Queue[tuple[Notice, int, float] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"notify-{sink.name}", daemon=True)
@@ -240,7 +247,8 @@ class SinkWorker:
                         self._failed(self.sink, notice, error, tries)
                         break
                     if self._stop.wait(backoff * 2 ** (tries - 1)):
-                        return
+                        return  # stopped mid-backoff: the claim stays pending (recoverable)
+            self._done(notice)
 
 
 class NotifyRouter:
@@ -260,6 +268,8 @@ class NotifyRouter:
         self._stop = threading.Event()
         self._budget_checked = 0.0
         self._reported: set[tuple[str, str]] = set()
+        self._pending: dict[str, int] = {}  # key -> sinks still delivering it
+        self._lock = threading.Lock()
 
     @property
     def sent_dir(self) -> Path:
@@ -278,6 +288,67 @@ class NotifyRouter:
         finally:
             os.close(fd)
         return True
+
+    def _mark(self, key: str, record: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(self.sent_dir / key, orjson.dumps(record))
+
+    def _recover(self, now: float) -> list[Notice]:
+        """Notices a supervisor claimed and died before sending (its pid is gone): each is
+        taken over by one router (O_EXCL on `<key>.retake-<dead pid>`) and sent again."""
+        out: list[Notice] = []
+        try:
+            paths = [p for p in self.sent_dir.iterdir() if "." not in p.name]
+        except FileNotFoundError:
+            return out
+        for path in paths:
+            try:
+                if now - path.stat().st_mtime > LOOKBACK:
+                    continue
+                record = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if not isinstance(record, dict) or record.get("state") != "pending":
+                continue
+            pid = int(record.get("pid") or 0)
+            source = record.get("source")
+            if pid == os.getpid() or pid_alive(pid) or not isinstance(source, dict):
+                continue
+            if not self.claim(f"{path.name}.retake-{pid}", {"from": pid, "pid": os.getpid()}):
+                continue
+            notice = route(EventRecord.from_dict(source), self.town.config.name)
+            if notice is not None:
+                self._mark(path.name, {**record, "pid": os.getpid(), "retaken_from": pid})
+                out.append(notice)
+        return out
+
+    def _send(self, notice: Notice, config: NotifyConfig, minute_of_day: int) -> str:
+        """Queue `notice` (already claimed) to its sinks; what was done, for the patrol."""
+        wanted = config.sinks_for(notice.event)
+        loud = [s for s in wanted if s.quiet is None or not s.quiet.covers(minute_of_day)]
+        with self._lock:
+            self._pending[notice.key] = len(loud)
+        if not loud:
+            self._done(notice, count=False)
+        for sink in loud:
+            self._worker(sink).put(notice, config.retries, config.backoff)
+        quiet = [s.name for s in wanted if s not in loud]
+        what = f"notice {notice.event} ({notice.title})"
+        if loud:
+            what += " to " + ", ".join(s.name for s in loud)
+        if quiet:
+            what += f"; quiet hours for {', '.join(quiet)}"
+        return what
+
+    def _done(self, notice: Notice, count: bool = True) -> None:
+        """A sink finished with `notice` (sent or given up); the last one marks it done."""
+        with self._lock:
+            left = self._pending.get(notice.key, 0) - (1 if count else 0)
+            if left > 0:
+                self._pending[notice.key] = left
+                return
+            self._pending.pop(notice.key, None)
+        self._mark(notice.key, {"event": notice.event, "state": "done", "pid": os.getpid()})
 
     def sweep(self, now: float) -> int:
         removed = 0
@@ -321,30 +392,26 @@ class NotifyRouter:
             self._new_events(now)  # keep up, so adding a sink later does not replay the day
             return []
         self._timeout = config.timeout
-        self._check_budget(now)
-        actions = []
         minute = time.localtime(now)
         minute_of_day = minute.tm_hour * 60 + minute.tm_min
+        actions = []
+        if self._follower is None:
+            for notice in self._recover(now):
+                actions.append(self._send(notice, config, minute_of_day) + " (retaken)")
+        self._check_budget(now)
         for event in self._new_events(now):
             notice = route(event, self.town.config.name)
-            if notice is None:
+            if notice is None or not config.sinks_for(notice.event):
                 continue
-            wanted = config.sinks_for(notice.event)
-            if not wanted:
-                continue
-            record = {"event": notice.event, "type": event.type, "ts": event.ts, "pid": os.getpid()}
+            record = {
+                "event": notice.event,
+                "state": "pending",  # until every sink is done with it (see _recover)
+                "pid": os.getpid(),
+                "source": notice.source,
+            }
             if not self.claim(notice.key, record):
                 continue  # another supervisor told it (or will)
-            loud = [s for s in wanted if s.quiet is None or not s.quiet.covers(minute_of_day)]
-            for sink in loud:
-                self._worker(sink).put(notice, config.retries, config.backoff)
-            quiet = [s.name for s in wanted if s not in loud]
-            what = f"notice {notice.event} ({notice.title})"
-            if loud:
-                what += " to " + ", ".join(s.name for s in loud)
-            if quiet:
-                what += f"; quiet hours for {', '.join(quiet)}"
-            actions.append(what)
+            actions.append(self._send(notice, config, minute_of_day))
         return actions
 
     _timeout = 5.0
@@ -352,7 +419,7 @@ class NotifyRouter:
     def _worker(self, sink: SinkConfig) -> SinkWorker:
         worker = self._workers.get(sink)
         if worker is None:
-            worker = SinkWorker(sink, self._deliver, self._failed, self._stop)
+            worker = SinkWorker(sink, self._deliver, self._failed, self._stop, self._done)
             self._workers[sink] = worker
         return worker
 
