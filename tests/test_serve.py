@@ -126,7 +126,8 @@ def test_every_request_without_the_token_is_refused(served: tuple[Town, str]) ->
     assert status_of(f"{base}/static/js/textual.js") == 403
     assert status_of(f"{base}/?token={token[:-1]}") == 403
     assert status_of(url) == 200
-    cookie = {"Cookie": f"gt_serve_token={token}"}
+    port = base.rsplit(":", 1)[1]
+    cookie = {"Cookie": f"gt_serve_token_{port}={token}"}
     assert status_of(f"{base}/static/js/textual.js", cookie) == 200
     # A page on another site cannot open the websocket with the person's cookie.
     evil = {**ws_headers, **cookie, "Origin": "http://evil.example"}

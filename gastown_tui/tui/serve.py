@@ -36,7 +36,8 @@ from gastown_tui.tui.data import TownData
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-COOKIE = "gt_serve_token"
+# Cookies are not kept apart by port: one name per port, so two `gt serve` coexist.
+COOKIE = "gt_serve_token_{port}"
 MIN_TOKEN = 16
 # Actions that change the town; the read-only app refuses them (see ServedApp).
 WRITE_ACTIONS = {
@@ -242,8 +243,10 @@ def make_server(command: str, *, host: str, port: int, token: str, title: str) -
     from aiohttp import web
     from textual_serve.server import Server
 
+    cookie = COOKIE.format(port=port)
+
     def token_ok(request: web.Request) -> bool:
-        supplied = request.query.get("token") or request.cookies.get(COOKIE) or ""
+        supplied = request.query.get("token") or request.cookies.get(cookie) or ""
         return hmac.compare_digest(supplied.encode(), token.encode())
 
     def same_origin(request: web.Request) -> bool:
@@ -261,7 +264,7 @@ def make_server(command: str, *, host: str, port: int, token: str, title: str) -
         response = await handler(request)
         if request.path == "/" and request.query.get("token"):
             # The page's websocket and static URLs carry no query: they send this cookie.
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(cookie, token, httponly=True, samesite="Strict", path="/")
         return response
 
     class TokenServer(Server):  # type: ignore[misc]
