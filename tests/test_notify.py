@@ -6,6 +6,8 @@ Sinks are tested against a real HTTP server on 127.0.0.1 in a thread (never the 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -375,3 +377,36 @@ def test_a_notice_claimed_by_a_supervisor_that_died_is_sent_once_by_another(
     assert sorted(len(a) for a in actions) == [0, 1]
     assert next(a for a in actions if a)[0].endswith("(retaken)")
     assert [p["body"]["message"] for p in hook.posts] == ["hq-cv-7 Claimed, never sent"]
+
+
+def test_desktop_sink_runs_notify_send_without_a_shell_or_says_it_is_missing(
+    town: Town, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(town, '[notify.sinks.desk]\ntype = "desktop"\n')
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "argv.json"
+    fake = bindir / "notify-send"  # a stand-in for libnotify's, recording its arguments
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    router = NotifyRouter(town)
+    router.patrol()
+    town.events.append("witness.crash_loop", actor="alpha/witness", msg="$(touch pwned) died")
+    router.patrol()
+    router.close()
+    argv = json.loads(record.read_text())
+    assert argv[:4] == ["-a", "Gas Town", "-u", "critical"]
+    assert argv[-1] == "$(touch pwned) died" and not (tmp_path / "pwned").exists()
+    # Without notify-send the sink fails once (no retries can help) and says why.
+    monkeypatch.setenv("PATH", "/nonexistent")
+    router = NotifyRouter(town)
+    router.patrol()
+    town.events.append("witness.crash_loop", actor="alpha/witness", msg="again")
+    router.patrol()
+    router.close()
+    [failed] = [e for e in town.events.iter_all() if e.type == "notify.failed"]
+    assert "after 1 try: notify-send is not installed" in failed.msg
