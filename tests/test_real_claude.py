@@ -122,6 +122,14 @@ def test_kill_9_restarts_on_the_same_hook_and_continues_the_conversation(
 ) -> None:
     bead, address = rig.sling("Survive a kill -9")
     rig.wait_pane(address, "MARKER-BEFORE-KILL")
+    # What --continue can resume is what Claude Code wrote to its transcript before the kill.
+    wait_until(
+        lambda: any(
+            "MARKER-BEFORE-KILL" in p.read_text()
+            for p in rig.home.glob(".claude/projects/*/*.jsonl")
+        ),
+        what="the turn in Claude Code's transcript",
+    )
     before = len(rig.server.main_requests())
     name = address.split("/", 1)[1]
     info = rig.tmux.find_window("gt-alpha", name)
