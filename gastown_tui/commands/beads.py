@@ -197,9 +197,18 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_close(args: argparse.Namespace) -> int:
+    from gastown_tui.town.errors import GtError
+
     town = open_town(args)
-    for bead_id in args.ids:  # validate all first: nothing closes if one id is wrong
-        town.beads.get(bead_id)
+    # Validate all first: nothing closes (no convoy lands, no mail goes) if one id is wrong.
+    seen: set[str] = set()
+    for bead_id in args.ids:
+        bead = town.beads.get(bead_id)
+        if bead.is_closed:
+            raise GtError(f"{bead.id} is already closed", hint="nothing was closed")
+        if bead.id in seen:
+            raise GtError(f"{bead.id} is named twice", hint="nothing was closed")
+        seen.add(bead.id)
     closed = [town.beads.close(bead_id, reason=args.reason) for bead_id in args.ids]
     if args.json:
         emit_json([b.to_dict() for b in closed])

@@ -65,7 +65,25 @@ def _create_backup(town: Town, keep: int | None, reason: str) -> Path:
     seq = (_sequence(existing[0]) if existing else 0) + 1
     target = town.paths.backups / f"{_stamp(now)}-{seq:06d}"
     staging = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Partial folders of earlier failed or killed backups (we hold the backup lock).
+    for stale in town.paths.backups.glob(".*.partial") if town.paths.backups.exists() else ():
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        return _fill_backup(town, keep, reason, now, seq, target, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed backup leaves nothing behind
+        raise
+
+
+def _fill_backup(
+    town: Town,
+    keep: int | None,
+    reason: str,
+    now: float,
+    seq: int,
+    target: Path,
+    staging: Path,
+) -> Path:
     copied: list[str] = []
     skipped: list[str] = []
     for path in _store_files(town):

@@ -171,6 +171,37 @@ class RigTxn:
         return self.txn.raw(name)
 
 
+def _check_hook(tx: RigTxn, bead: Bead) -> None:
+    """The invariants of a hook (DESIGN.md section 8): an active bead (hooked, in progress)
+    is on the hook of an existing polecat of its rig, and a polecat holds one at a time."""
+    from gastown_tui.town.models import ACTIVE_STATUSES
+
+    if bead.status not in ACTIVE_STATUSES:
+        return
+    if not bead.assignee:
+        raise GtError(
+            f"a {bead.status} bead needs an assignee",
+            hint=f"pass --assignee {bead.rig}/POLECAT, or use `gt sling {bead.id}`",
+        )
+    rig, _, name = bead.assignee.partition("/")
+    if rig != bead.rig or not name or tx.get_polecat(name) is None:
+        names = ", ".join(sorted(p["name"] for p in tx.polecats())) or "none yet"
+        raise GtError(
+            f"{bead.assignee!r} is not a polecat of rig {bead.rig}, so it cannot hold {bead.id}",
+            hint=f"polecats of {bead.rig}: {names}; or use `gt sling {bead.id}`",
+        )
+    for doc in tx.bead_docs():
+        if (
+            doc.get("id") != bead.id
+            and doc.get("assignee") == bead.assignee
+            and doc.get("status") in ACTIVE_STATUSES
+        ):
+            raise GtError(
+                f"{bead.assignee} already holds {doc['id']} ({doc.get('status')})",
+                hint="a polecat works on one bead at a time; finish or unassign that one first",
+            )
+
+
 class BeadStore:
     def __init__(self, town: Town) -> None:
         self.town = town
@@ -390,11 +421,14 @@ class BeadStore:
         *,
         event: str = "bead.updated",
         actor: str | None = None,
+        check: Callable[[RigTxn, Bead], None] | None = None,
     ) -> Bead:
         """Apply `change` to a bead inside its rig's transaction and record one event.
 
         `change` edits the bead in place and returns the event message, or None if nothing
         changed (then nothing is written). It may raise GtError to refuse; nothing is written.
+        `check` sees the changed bead and the transaction (the rig's other beads and its
+        polecats) and may refuse the same way.
         """
         actor = actor or self.town.actor
         rig = self.rig_of(bead_id)
@@ -411,6 +445,8 @@ class BeadStore:
             msg = change(bead)
             if msg is None:
                 return bead
+            if check is not None:
+                check(tx, bead)
             bead.updated_at = iso(self.town.clock.now())
             if bead.is_closed and not was_closed:
                 bead.closed_at = bead.updated_at
@@ -483,7 +519,7 @@ class BeadStore:
                 changed.append("metadata")
             return ", ".join(changed) if changed else None
 
-        return self.mutate(bead_id, change, actor=actor)
+        return self.mutate(bead_id, change, actor=actor, check=_check_hook)
 
     def close(self, bead_id: str, reason: str = "", actor: str | None = None) -> Bead:
         def change(bead: Bead) -> str | None:

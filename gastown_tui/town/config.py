@@ -53,9 +53,9 @@ TEMPLATE = """\
 # Gas Town town configuration. Every key is optional; the defaults are shown.
 
 [town]
-name = "{name}"
+name = {name}
 # Runtime used by `gt sling` when --agent is not given (claude, codex, gemini, aider, shell, demo).
-default_runtime = "{runtime}"
+default_runtime = {runtime}
 
 [thresholds]
 stalled = "15m"     # hooked work, no heartbeat or pane change for this long
@@ -131,6 +131,12 @@ class TownConfig:
             raise GtError(f"{path} does not exist") from None
         except OSError as exc:
             raise GtError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise GtError(
+                f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start})",
+                hint="fix the file; TOML is UTF-8",
+            ) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -209,5 +215,24 @@ class TownConfig:
         return [str(n) for n in self.raw["names"].get("extra", [])]
 
 
+def toml_string(value: str) -> str:
+    """A TOML basic string. JSON's escapes (quote, backslash, n, uXXXX) are all valid TOML."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def check_town_name(value: str, what: str = "town name") -> str:
+    """A town's name (or a runtime's) is one plain line: it lands in town.toml and titles."""
+    text = (value or "").strip()
+    if not text:
+        raise GtError(f"the {what} is empty")
+    if len(text) > 100:
+        raise GtError(f"the {what} is {len(text)} characters; the limit is 100")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
+        raise GtError(f"the {what} {text!r} holds control characters", hint="use one plain line")
+    return text
+
+
 def render_template(name: str, runtime: str = "claude") -> str:
-    return TEMPLATE.format(name=name, runtime=runtime)
+    return TEMPLATE.format(name=toml_string(name), runtime=toml_string(runtime))
