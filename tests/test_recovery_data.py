@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -14,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gastown_tui.dispatch.tmuxfor import tmux_for
 from gastown_tui.town.town import Town
 from tests.conftest import ROOT, GtRunner, make_git_repo, run_gt, snapshot_files
 
@@ -188,7 +190,7 @@ SHAPES = [
     {"rigs": {"1": "alpha"}},
     {"rigs": {"1": None}},
     {"rigs": {"1": {"name": "alpha", "prefix": "al", "path": 7, "git": "yes"}}},
-    {"convoys": {"1": {"id": "cv-1"}}},
+    {"convoys": {"1": {"id": 7, "beads": []}}},
     {"convoys": {"1": 3}},
     {"rigs": {"1": {"name": "alpha", "prefix": "al"}}, "convoys": {"1": {"beads": "x"}}},
 ]
@@ -301,7 +303,8 @@ def test_the_readme_tour_works_with_two_rigs(tmp_path: Path) -> None:
     web = make_git_repo(tmp_path / "src" / "web")
     desk = tmp_path / "support"
     desk.mkdir()
-    env = {**os.environ, "GT_TOWN": str(tmp_path / "gt")}
+    env = {**os.environ, "GT_TOWN": str(tmp_path / "gt"), "GT_TMUX_CONF": os.devnull}
+    env["GT_DEMO_STEP"] = "0.05"
 
     def gt(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -330,3 +333,20 @@ def test_the_readme_tour_works_with_two_rigs(tmp_path: Path) -> None:
     # `gt sling TEXT --agent demo` names the rig with --rig (not only as the last word).
     proc = gt("sling", "Add a health endpoint", "--agent", "demo", "--rig", "nope")
     assert proc.returncode == 2 and "nope" in proc.stderr and "unrecognized" not in proc.stderr
+    if shutil.which("tmux") is None:
+        pytest.skip("SKIPPED LOUDLY: tmux is not installed; the tour's slings need it")
+    town = Town.open(tmp_path / "gt")
+    server = tmux_for(town)
+    try:
+        proc = gt("sling", bead_id, "--agent", "demo")  # the bead says its rig
+        assert proc.returncode == 0, proc.stderr
+        proc = gt("sling", "Add a health endpoint", "--agent", "demo", "--rig", "web")
+        assert proc.returncode == 0, proc.stderr
+        proc = gt("sling", "Add a health endpoint", "web", "--agent", "demo")  # as written
+        assert proc.returncode == 0, proc.stderr
+        for args in (("polecat", "list"), ("mail", "inbox"), ("status",)):
+            proc = gt(*args)
+            assert proc.returncode == 0, (args, proc.stderr)
+    finally:
+        server.kill_server()
+        server.socket_path().unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import (
+    ACTIVE_STATUSES,
     BEAD_STATUSES,
     BEAD_TYPES,
     DEP_TYPES,
@@ -174,8 +175,6 @@ class RigTxn:
 def _check_hook(tx: RigTxn, bead: Bead) -> None:
     """The invariants of a hook (DESIGN.md section 8): an active bead (hooked, in progress)
     is on the hook of an existing polecat of its rig, and a polecat holds one at a time."""
-    from gastown_tui.town.models import ACTIVE_STATUSES
-
     if bead.status not in ACTIVE_STATUSES:
         return
     if not bead.assignee:
@@ -509,6 +508,10 @@ class BeadStore:
             if assignee is not UNSET and assignee != bead.assignee:
                 bead.assignee = assignee or None
                 changed.append(f"assignee={assignee or '-'}")
+                if not bead.assignee and status is None and bead.status in ACTIVE_STATUSES:
+                    # Off its hook, an active bead is open work again (no orphaned hook).
+                    bead.status = "open"
+                    changed.append("status=open")
             labels = set(bead.labels)
             new_labels = (labels | set(adds)) - set(removes)
             if new_labels != labels:
@@ -563,6 +566,14 @@ class BeadStore:
             raise GtError("a bead cannot depend on itself")
         if self.find(on) is None:
             raise GtError(f"unknown bead {on!r}")
+        if kind == "blocks":
+            path = self._blocking_path(on, bead_id)
+            if path is not None:
+                raise GtError(
+                    f"{bead_id} blocked by {on} would make a cycle: "
+                    + " -> ".join([bead_id, *path]),
+                    hint="neither bead could ever become ready; nothing was changed",
+                )
 
         def change(bead: Bead) -> str | None:
             if any(d.on == on and d.type == kind for d in bead.deps):
@@ -571,6 +582,31 @@ class BeadStore:
             return f"{kind} {on}"
 
         return self.mutate(bead_id, change, event="bead.dep_added", actor=actor)
+
+    def _blocking_path(self, start: str, target: str) -> list[str] | None:
+        """The chain of `blocks` dependencies from `start` to `target`, if there is one
+        (`start` waits on ... which waits on `target`)."""
+        parents: dict[str, str | None] = {start: None}
+        frontier = [start]
+        while frontier:
+            beads = self.get_many(frontier)
+            nxt: list[str] = []
+            for bead_id in frontier:
+                bead = beads.get(bead_id)
+                for on in bead.blockers if bead else []:
+                    if on in parents:
+                        continue
+                    parents[on] = bead_id
+                    if on == target:
+                        chain = [on]
+                        node: str | None = bead_id
+                        while node is not None:
+                            chain.append(node)
+                            node = parents[node]
+                        return list(reversed(chain))
+                    nxt.append(on)
+            frontier = nxt
+        return None
 
     # archive -----------------------------------------------------------------------------
     def _maybe_archive(self, tx: RigTxn) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from gastown_tui.town.errors import LockTimeout, StoreCorrupt
+from gastown_tui.town.shapes import shape_problem
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 
@@ -166,6 +167,9 @@ def parse_tables(path: Path, raw: bytes) -> Tables:
         raise StoreCorrupt(path, f"invalid JSON ({exc})") from None
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
         raise StoreCorrupt(path, "expected an object of tables")
+    problem = shape_problem(data)
+    if problem is not None:
+        raise StoreCorrupt(path, f"wrong shape: {problem}")
     return data
 
 
