@@ -85,7 +85,9 @@ def test_close_with_one_closed_id_changes_nothing(gt: GtRunner, rig_town: Town) 
 # -- a committed operation is never reported as failed -----------------------------------------
 def test_mail_send_with_an_unwritable_event_log_succeeds_once(rig_town: Town) -> None:
     grow_events(rig_town, 300_000)
-    proc = gt_limited(rig_town.root, "mail", "send", "overseer", "-s", "hi", "-m", "x", fsize=200_000)
+    proc = gt_limited(
+        rig_town.root, "mail", "send", "overseer", "-s", "hi", "-m", "x", fsize=200_000
+    )
     err = proc.stderr.decode()
     assert proc.returncode == 0, err
     assert "warning" in err and "events.jsonl" in err and "Traceback" not in err
@@ -350,3 +352,76 @@ def test_the_readme_tour_works_with_two_rigs(tmp_path: Path) -> None:
     finally:
         server.kill_server()
         server.socket_path().unlink(missing_ok=True)
+
+
+# -- gt doctor rebuilds what came after the backup ----------------------------------------------
+def _garble(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:30])
+
+
+def test_doctor_rebuilds_from_the_events_what_came_after_the_backup(
+    gt: GtRunner, rig_town: Town
+) -> None:
+    from gastown_tui.town.backup import create_backup
+
+    old = rig_town.beads.create("before the backup", rig="alpha")
+    rig_town.mail.send(["overseer"], "old news", "x")
+    create_backup(rig_town, keep=3)
+    new = rig_town.beads.create("after the backup", rig="alpha", description="keep me")
+    rig_town.beads.update(old.id, title="renamed after the backup")
+    convoy = rig_town.convoys.create("after", [new.id])
+    rig_town.mail.send(["overseer"], "fresh news", "y")
+
+    _garble(rig_town.paths.rig_file("alpha"))
+    fixed = gt("doctor")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert new.id in fixed.stdout and "rebuilt" in fixed.stdout
+    assert rig_town.beads.get(new.id).description == "keep me"
+    assert rig_town.beads.get(old.id).title == "renamed after the backup"
+
+    rig_town.paths.town_file.unlink()
+    assert "town.json" in one_line_error(gt("bead", "list"), code=1)
+    fixed = gt("doctor")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert rig_town.convoys.get(convoy.id).beads == [new.id]
+    assert rig_town.rigs.names() == ["alpha"]
+
+    rig_town.paths.mail_file("overseer").unlink()
+    fixed = gt("doctor")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    subjects = sorted(m.subject for m in rig_town.mail.inbox("overseer"))
+    assert subjects == ["fresh news", "old news"]
+    assert gt("doctor", "--check").returncode == 0
+
+
+def test_doctor_lists_by_id_what_it_cannot_rebuild_and_exits_1(
+    gt: GtRunner, rig_town: Town
+) -> None:
+    from gastown_tui.town.backup import create_backup
+
+    rig_town.beads.create("kept", rig="alpha")
+    create_backup(rig_town, keep=3)
+    log_before = rig_town.paths.events.read_bytes()
+    gone = rig_town.beads.create("its events are lost too", rig="alpha")
+    rig_town.paths.events.write_bytes(
+        log_before + b'{"ts":"2026-01-01T00:00:00.000Z",'
+        b'"type":"bead.updated","actor":"x","bead":"' + gone.id.encode() + b'"}\n'
+    )
+    _garble(rig_town.paths.rig_file("alpha"))
+    fixed = gt("doctor")
+    assert fixed.returncode == 1, fixed.stdout
+    assert gone.id in fixed.stdout and "PROBLEM" in fixed.stdout
+    assert "store healthy" not in fixed.stdout
+
+
+def test_doctor_restores_a_missing_town_json_without_any_backup(
+    gt: GtRunner, rig_town: Town
+) -> None:
+    bead = rig_town.beads.create("x", rig="alpha")
+    convoy = rig_town.convoys.create("c", [bead.id])
+    rig_town.paths.town_file.unlink()
+    fixed = gt("doctor")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert rig_town.rigs.get("alpha").prefix == "al"
+    assert rig_town.convoys.get(convoy.id).beads == [bead.id]
+    assert gt("bead", "show", bead.id).returncode == 0

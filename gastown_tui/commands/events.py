@@ -8,7 +8,6 @@ import time
 
 from gastown_tui.commands.common import add_json, emit_json, open_town
 
-
 MAX_SINCE = 36500 * 86400.0
 
 

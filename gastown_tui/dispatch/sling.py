@@ -346,6 +346,7 @@ def _hook_all(
             bead=job.bead.id,
             msg=f"hooked to {job.polecat.address}",
             polecat=job.polecat.address,
+            record=job.bead.to_dict(),  # for `gt doctor` (town/backup.py)
         )
     return jobs
 
@@ -581,6 +582,9 @@ def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> No
             bead.assignee = None
             bead.updated_at = now
             tx.put_bead(bead)
+            record = bead.to_dict()
+        else:
+            record = None
     town.events.append(
         "polecat.sling_failed",
         actor=town.actor,
@@ -588,6 +592,7 @@ def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> No
         bead=job.bead.id,
         msg=f"{job.polecat.address}: {error}",
         polecat=job.polecat.address,
+        **({"record": record} if record else {}),
     )
 
 

@@ -354,6 +354,7 @@ class Witness:
                     priority="urgent",
                     message_id=f"{message_id}-{recipient}",
                 )
+        record: dict[str, Any] | None = None
         with self.town.beads.rig_txn(self.rig) as tx:
             bead = tx.get_bead(bead_id)
             if bead is not None and bead.assignee == address:
@@ -362,6 +363,7 @@ class Witness:
                 bead.updated_at = now_text
                 bead.comments.append(Comment(self.address, now_text, note))
                 tx.put_bead(bead)
+                record = bead.to_dict()
             record = tx.get_polecat(name)
             if record is not None:
                 record["state"] = "idle"
@@ -373,7 +375,8 @@ class Witness:
                 ]
                 tx.put_polecat(record)
         self.notify(f"crash loop: {address} on {bead_id}; bead returned to ready", "error")
-        self._event("crash_loop", note, bead=bead_id, polecat=address, deaths=deaths)
+        extra = {"record": record} if record is not None else {}
+        self._event("crash_loop", note, bead=bead_id, polecat=address, deaths=deaths, **extra)
         return note
 
     def _read_mail(self) -> list[str]:

@@ -221,12 +221,7 @@ class BeadStore:
         return self.rig_file(rig).table(BEADS).values()
 
     def _archive_files(self) -> list[StoreFile]:
-        folder = self.town.paths.archive_dir
-        if not folder.exists():
-            return []
-        months = sorted(
-            (p for p in folder.glob("*.json") if not p.name.startswith(".")), reverse=True
-        )
+        months = sorted(self.town.store.files_in(self.town.paths.archive_dir), reverse=True)
         return [self.town.store.file(p) for p in months]
 
     # lookups -----------------------------------------------------------------------------
@@ -408,8 +403,15 @@ class BeadStore:
                 metadata=dict(metadata or {}),
             )
             tx.add_new_bead(bead)
+        # Every bead event carries the record as written: `gt doctor` rebuilds from them
+        # what a file restored from an older backup is missing (town/backup.py).
         self.town.events.append(
-            "bead.created", actor=actor, rig=bead.rig, bead=bead.id, msg=bead.title
+            "bead.created",
+            actor=actor,
+            rig=bead.rig,
+            bead=bead.id,
+            msg=bead.title,
+            record=bead.to_dict(),
         )
         return bead
 
@@ -455,7 +457,9 @@ class BeadStore:
             tx.put_bead(bead)
             if closed_now is not None:
                 self._maybe_archive(tx)  # only a close can push the count over
-        self.town.events.append(event, actor=actor, rig=rig, bead=bead_id, msg=msg)
+        self.town.events.append(
+            event, actor=actor, rig=rig, bead=bead_id, msg=msg, record=bead.to_dict()
+        )
         if closed_now is not None:
             self.town.beads_closed([closed_now])
         return bead

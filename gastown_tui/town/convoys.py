@@ -364,6 +364,7 @@ class ConvoyStore:
             convoy=convoy.id,
             beads=len(ids),
             auto=auto,
+            record=convoy.to_doc(),  # for `gt doctor` (town/backup.py)
         )
         if ids:
             self.check_landings(ids)
@@ -398,7 +399,12 @@ class ConvoyStore:
             return convoy
         actor = self.town.actor
         self.town.events.append(
-            "convoy.added", actor=actor, msg=" ".join(fresh), convoy=convoy.id, beads=fresh
+            "convoy.added",
+            actor=actor,
+            msg=" ".join(fresh),
+            convoy=convoy.id,
+            beads=fresh,
+            record=convoy.to_doc(),
         )
         if reopened:
             self.town.events.append(
@@ -421,7 +427,11 @@ class ConvoyStore:
             txn.put(CONVOYS, doc_id, doc)
             convoy = Convoy.from_doc(doc)
         self.town.events.append(
-            "convoy.closed", actor=self.town.actor, msg=reason or convoy.title, convoy=convoy.id
+            "convoy.closed",
+            actor=self.town.actor,
+            msg=reason or convoy.title,
+            convoy=convoy.id,
+            record=convoy.to_doc(),
         )
         return convoy
 
@@ -476,6 +486,7 @@ class ConvoyStore:
             convoy=convoy.id,
             landing=convoy.landings,
             beads=len(convoy.beads),
+            record=convoy.to_doc(),
         )
         return convoy
 

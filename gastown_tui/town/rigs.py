@@ -179,7 +179,11 @@ class RigRegistry:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         self.town.events.append(
-            "rig.added", actor=self.town.actor, rig=name, msg=f"{source} (prefix {prefix})"
+            "rig.added",
+            actor=self.town.actor,
+            rig=name,
+            msg=f"{source} (prefix {prefix})",
+            record=rig.to_dict(),  # for `gt doctor` to rebuild a lost town.json
         )
         return rig
 
@@ -207,5 +211,6 @@ class RigRegistry:
                     moved = self.town.paths.store / "removed" / f"{name}-{stamp}.json"
                     moved.parent.mkdir(parents=True, exist_ok=True)
                     rig_file.path.replace(moved)
+                    self.town.store.index.remove(rig_file.path)  # moved on purpose
         self.town.events.append("rig.removed", actor=self.town.actor, rig=rig.name, msg=rig.path)
         return moved
