@@ -419,7 +419,7 @@ def _check_beads(town: Town, history: _History, repair: bool, report: DoctorRepo
     rebuilt: list[str] = []
     lost: list[str] = []
     unused: list[str] = []
-    for bead_id, rig in sorted(index.items()):
+    for bead_id in sorted(index):
         record = history.beads.get(bead_id)
         found = where.get(bead_id)
         if found is not None:
