@@ -30,7 +30,7 @@ from gastown_tui.dispatch.nudge import deliver_queued, nudge_agent
 from gastown_tui.dispatch.observe import PolecatView, observe
 from gastown_tui.dispatch.sling import restart
 from gastown_tui.runtimes.presets import all_runtimes
-from gastown_tui.town.clock import age, iso
+from gastown_tui.town.clock import age, elapsed_since, iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 from gastown_tui.town.store import atomic_write_bytes
@@ -238,8 +238,10 @@ class Witness:
         polecat = self.town.polecats.find(view.address)
         if polecat is None or not polecat.restarts:
             return []
-        last = max(float(r.get("at", 0)) for r in polecat.restarts if isinstance(r, dict))
-        if now - last < settings.crash_decay:
+        mono = self.town.clock.monotonic()
+        entries = [r for r in polecat.restarts if isinstance(r, dict)]
+        quiet = min((elapsed_since(r, now, mono) for r in entries), default=float("inf"))
+        if quiet < settings.crash_decay:
             return []
         with self.town.beads.rig_txn(self.rig) as tx:
             record = tx.get_polecat(polecat.name)
@@ -247,7 +249,7 @@ class Witness:
                 return []
             record["restarts"] = []
             tx.put_polecat(record)
-        msg = f"{view.address} stable for {age(now - last)}: restart count reset"
+        msg = f"{view.address} stable for {age(min(quiet, 10**9))}: restart count reset"
         self._event("stable", msg, polecat=view.address)
         return [msg]
 
@@ -285,18 +287,20 @@ class Witness:
         restarts = [r for r in polecat.restarts if isinstance(r, dict)]
         # The loop check comes before the backoff: the death after the last allowed restart
         # is seen at the next patrol, long before another backoff delay would run out.
+        # Ages on the monotonic clock: a wall clock stepped back must not hold a restart off.
+        mono = self.town.clock.monotonic()
         recent_crashes = [
             r for r in restarts
-            if r.get("crash") and now - float(r.get("at", 0)) <= settings.crash_loop_window
+            if r.get("crash") and elapsed_since(r, now, mono) <= settings.crash_loop_window
         ]  # fmt: skip
         if crash and len(recent_crashes) >= settings.crash_loop_restarts:
             return [self._crash_loop(view, polecat.name, len(recent_crashes) + 1, settings, why)]
         if restarts:
-            last_at = max(float(r.get("at", 0)) for r in restarts)
+            since_last = min(elapsed_since(r, now, mono) for r in restarts)
             delay = backoff_delay(
                 len(restarts), settings.restart_backoff, settings.restart_backoff_cap
             )
-            if now < last_at + delay:
+            if since_last < delay:
                 return []  # backing off; the next patrol looks again
         saved = None
         worktree = Path(polecat.worktree) if polecat.worktree else None
@@ -309,7 +313,10 @@ class Witness:
         with self.town.beads.rig_txn(self.rig) as tx:
             record = tx.get_polecat(polecat.name)
             if record is not None:
-                entry = {"at": now, "crash": crash, "reason": why, "bead": bead}
+                entry = {
+                    "at": now, "mono": self.town.clock.monotonic(), "crash": crash,
+                    "reason": why, "bead": bead,
+                }  # fmt: skip
                 record["restarts"] = [*(record.get("restarts") or []), entry]
                 tx.put_polecat(record)
         number = len(restarts) + 1

@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
         "crash_loop_restarts": 5,
         "crash_loop_window": "15m",
         "crash_decay": "30m",
+        # The supervisor lease (supervise/lease.py): a holder without a heartbeat this long
+        # is taken over; a main loop stuck this long stops its heartbeat.
+        "lease_stale": "30s",
+        "lease_hung": "15m",
     },
     "budget": {"max_tokens": 0, "max_usd": 0.0},
     "builtin": {"model": "claude-sonnet-4-6", "max_tokens": 4096, "max_turns": 40},

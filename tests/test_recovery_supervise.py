@@ -1,0 +1,116 @@
+"""Supervision that recovers (issue 10): a stopped or hung lease holder is taken over, backoffs
+and intervals run on the monotonic clock, a window is known by its identity, not its name, a
+sling retries a tmux server that was exiting, and a sling that fails on a full disk is undone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from gastown_tui.dispatch.sling import sling
+from gastown_tui.supervise.host import Supervisor
+from gastown_tui.supervise.lease import SupervisorLease, current_holder
+from gastown_tui.supervise.witness import Witness
+from gastown_tui.tmux import TownTmux
+from gastown_tui.town.clock import FakeClock
+from gastown_tui.town.town import Town
+from tests.polecat_fixtures import add_runtime, wait_until
+
+pytest_plugins = ["tests.polecat_fixtures"]
+
+
+def _daemon(town: Town) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gastown_tui", "--town", str(town.root), "daemon"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "GT_TMUX_CONF": os.devnull},
+    )
+
+
+def _events(town: Town, kind: str) -> list:
+    return [e for e in town.events.iter_all() if e.type == kind]
+
+
+def test_a_stopped_supervisor_is_taken_over_with_a_warning(rig_town: Town, tmux: TownTmux) -> None:
+    daemon = _daemon(rig_town)
+    try:
+        holder = wait_until(lambda: current_holder(rig_town), what="the daemon to supervise")
+        assert holder.pid == daemon.pid
+        os.kill(daemon.pid, signal.SIGSTOP)  # what Ctrl-Z does to the app
+        env = {**os.environ, "GT_TMUX_CONF": os.devnull, "GT_TOWN": str(rig_town.root)}
+        once = subprocess.run(
+            [sys.executable, "-m", "gastown_tui", "daemon", "--once"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert once.returncode == 0, once.stdout + once.stderr
+        takeovers = _events(rig_town, "supervisor.takeover")
+        assert len(takeovers) == 1 and f"pid {daemon.pid} is stopped" in takeovers[0].msg
+        assert takeovers[0].extra.get("level") == "warning"
+        # Resumed, the old holder sees it was taken over and steps down before patrolling.
+        os.kill(daemon.pid, signal.SIGCONT)
+        wait_until(
+            lambda: any(
+                str(daemon.pid) in e.msg for e in _events(rig_town, "supervisor.lost_lease")
+            ),
+            timeout=15,
+            what="the resumed daemon to step down",
+        )
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+        daemon.kill()
+        daemon.wait()
+
+
+def test_a_holder_without_a_heartbeat_is_taken_over(town: Town) -> None:
+    text = town.paths.town_toml.read_text()
+    text = text.replace("[supervise]\n", '[supervise]\nlease_stale = "1s"\nlease_hung = "1s"\n')
+    town.paths.town_toml.write_text(text)
+    first = SupervisorLease(Town.open(town.root), "app")
+    second = SupervisorLease(Town.open(town.root), "daemon")
+    assert first.try_acquire()
+    assert not second.try_acquire(), "a live holder keeps the lease"
+    # The first one's loop stops making progress (hung): after lease_hung its heartbeat
+    # stops, and after lease_stale the other takes over.
+    wait_until(second.try_acquire, timeout=15, what="the takeover of a hung holder")
+    assert "heartbeat" in _events(town, "supervisor.takeover")[0].msg
+    assert not first.try_acquire() and first.lost, "the hung one steps down when it wakes"
+    holder = current_holder(town)
+    assert holder is not None and holder.kind == "daemon"
+    second.release()
+    assert current_holder(town) is None
+
+
+def test_patrol_intervals_ignore_a_wall_clock_step_back(rig_town: Town, tmux: TownTmux) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    supervisor = Supervisor(town, tmux)
+    assert "witness/alpha" in {r.name for r in supervisor.run_due()}
+    clock.set(clock.now() - 3600)  # NTP, or a person, set the clock back an hour
+    clock.advance(31)
+    assert "witness/alpha" in {r.name for r in supervisor.run_due()}
+    assert supervisor.next_due_in(clock.now()) <= 30
+
+
+def test_restart_backoff_ignores_a_wall_clock_step_back(rig_town: Town, tmux: TownTmux) -> None:
+    add_runtime(rig_town, "crasher", ["sh", "-c", "sleep 0.3; exit 3"], prompt="none")
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    bead = town.beads.create("Doomed", rig="alpha")
+    name = sling(town, tmux, bead.id, "alpha", runtime="crasher").address.split("/")[1]
+    witness = Witness(town, tmux, "alpha")
+
+    def dead() -> bool:
+        info = tmux.find_window("gt-alpha", name)
+        return info is not None and info.pane_dead
+
+    wait_until(dead, what="the crasher to die")
+    assert any("restarted" in a for a in witness.patrol(clock.now()))
+    wait_until(dead, what="the crasher to die again")
+    clock.set(clock.now() - 3600)
+    clock.advance(31)  # past the 30 s backoff of the second restart, on the monotonic clock
+    actions = witness.patrol(clock.now())
+    assert any("restarted" in a for a in actions), actions
