@@ -156,7 +156,12 @@ def current_holder(town: Town) -> Holder | None:
     if fd is not None:
         os.close(fd)  # we could take it: nobody holds it
         return None
+    # A holder writes its status just after it takes the lock: give it a moment.
+    deadline = time.monotonic() + 1.0
     doc = read_status(town)
+    while "pid" not in doc and time.monotonic() < deadline:
+        time.sleep(0.01)
+        doc = read_status(town)
     stale = stale_reason(town, epoch)
     try:
         return Holder(
@@ -217,13 +222,7 @@ class SupervisorLease:
         self.epoch = epoch
         self.lost = None
         self.since = iso(self.town.clock.now())
-        self.beat()
-        self.write_status({})
-        self._stop_beating = threading.Event()
-        self._beater = threading.Thread(
-            target=self._beat_loop, args=(self._stop_beating,), name="lease-heartbeat", daemon=True
-        )
-        self._beater.start()
+        # The feed first: a viewer that sees the status file finds the event already there.
         if takeover is not None:
             text = f"{self.kind} pid {os.getpid()} took the town over: {takeover}"
             self.town.events.append(
@@ -235,6 +234,13 @@ class SupervisorLease:
             msg=f"{self.kind} pid {os.getpid()} supervises the town",
             pid=os.getpid(),
         )
+        self.write_status({})
+        self.beat()
+        self._stop_beating = threading.Event()
+        self._beater = threading.Thread(
+            target=self._beat_loop, args=(self._stop_beating,), name="lease-heartbeat", daemon=True
+        )
+        self._beater.start()
 
     def beat(self) -> None:
         doc = {
