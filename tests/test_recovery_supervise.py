@@ -114,3 +114,26 @@ def test_restart_backoff_ignores_a_wall_clock_step_back(rig_town: Town, tmux: To
     clock.advance(31)  # past the 30 s backoff of the second restart, on the monotonic clock
     actions = witness.patrol(clock.now())
     assert any("restarted" in a for a in actions), actions
+
+
+def test_a_renamed_window_is_still_its_agent(
+    rig_town: Town, tmux: TownTmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gastown_tui.dispatch.observe import observe
+    from gastown_tui.supervise import dogs
+
+    monkeypatch.setenv("GT_DEMO_STEP", "30")  # it works on, slowly, all along
+    bead = rig_town.beads.create("Keep at it", rig="alpha")
+    result = sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
+    name = result.address.split("/")[1]
+    tmux.run("rename-window", "-t", result.pane_id, "my-notes")
+    assert [w.window for w in tmux.list_windows("gt-alpha")] == ["my-notes"]
+    (view,) = observe(rig_town, tmux, rig="alpha")
+    assert view.window is not None and view.window.pane_id == result.pane_id
+    assert view.state != "zombie"
+    actions = Witness(rig_town, tmux, "alpha").patrol()
+    assert not any("restarted" in a for a in actions), actions
+    dogs.gc(rig_town, tmux)
+    windows = tmux.list_windows("gt-alpha")
+    assert [(w.window, w.pane_id) for w in windows] == [("my-notes", result.pane_id)]
+    assert tmux.find_window("gt-alpha", name) is not None
