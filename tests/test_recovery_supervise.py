@@ -8,6 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.supervise.host import Supervisor
@@ -137,3 +140,45 @@ def test_a_renamed_window_is_still_its_agent(
     windows = tmux.list_windows("gt-alpha")
     assert [(w.window, w.pane_id) for w in windows] == [("my-notes", result.pane_id)]
     assert tmux.find_window("gt-alpha", name) is not None
+
+
+SHIM = """#!/bin/sh
+# tmux, except that the first new-session meets a server that is exiting (what tmux says when
+# the server goes away under it), once.
+for arg in "$@"; do
+  if [ "$arg" = new-session ] && [ ! -e "{marker}" ]; then
+    : > "{marker}"
+    echo "server exited unexpectedly" >&2
+    exit 1
+  fi
+done
+exec {tmux} "$@"
+"""
+
+
+def test_a_sling_retries_a_tmux_server_that_was_exiting(
+    rig_town: Town, polecat_env: None, tmp_path: Path
+) -> None:
+    import shutil
+
+    real = shutil.which("tmux")
+    if real is None:
+        pytest.skip("SKIPPED LOUDLY: tmux is not installed")
+    marker = tmp_path / "exited-once"
+    shim = tmp_path / "tmux-shim"
+    shim.write_text(SHIM.format(marker=marker, tmux=real))
+    shim.chmod(0o755)
+    tmux = TownTmux(
+        rig_town.paths.tmux_socket,
+        rig_town.paths.locks,
+        config_file=Path(os.devnull),
+        tmux_bin=str(shim),
+    )
+    try:
+        bead = rig_town.beads.create("Meet a dying server", rig="alpha")
+        result = sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
+        assert marker.exists(), "the first start met the exiting server"
+        assert tmux.find_window("gt-alpha", result.address.split("/")[1]) is not None
+        assert rig_town.beads.get(bead.id).status in ("hooked", "in_progress", "closed")
+    finally:
+        tmux.kill_server()

@@ -33,6 +33,7 @@ from gastown_tui.dispatch.agents import beacon as make_beacon
 from gastown_tui.dispatch.agents import window_env, with_path
 from gastown_tui.runtimes.presets import Runtime, install_claude_hook, resolve_runtime
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
+from gastown_tui.tmux.server import TmuxCommandFailed
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town.beads import check_title
 from gastown_tui.town.clock import iso
@@ -439,6 +440,30 @@ def prepare_worktree(town: Town, rig: Rig, polecat: Polecat, bead: Bead) -> tupl
     return folder, branch
 
 
+START_ATTEMPTS = 3
+
+
+def _start_window(
+    tmux: TownTmux,
+    session: str,
+    window: str,
+    command: list[str],
+    folder: Path,
+    env: dict[str, str],
+) -> WindowInfo:
+    """Start the window; when the server was exiting at that moment (its last session just
+    closed: "server exited unexpectedly", "no server running"), start it again, on a new
+    server, rather than fail the sling."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return tmux.start_window(session, window, command, start_dir=folder, env=env)
+        except TmuxCommandFailed as exc:
+            if not exc.no_server or attempt == START_ATTEMPTS:
+                raise
+            time.sleep(0.1 * attempt)  # let the exiting server finish going away
+    raise AssertionError("unreachable")
+
+
 def _wait_ready(tmux: TownTmux, info: WindowInfo, runtime: Runtime) -> None:
     deadline = time.monotonic() + runtime.ready_timeout
     pause = 0.01
@@ -495,9 +520,8 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
         install_claude_hook(folder)
     job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
     env = window_env(town, polecat.address, job.bead.id, job.beacon)
-    job.info = tmux.start_window(
-        session, polecat.name, with_path(env, runtime.argv(job.beacon)), start_dir=folder, env=env
-    )
+    command = with_path(env, runtime.argv(job.beacon))
+    job.info = _start_window(tmux, session, polecat.name, command, folder, env)
     job.window_started = True
     if runtime.prompt == "nudge":
         _wait_ready(tmux, job.info, runtime)
