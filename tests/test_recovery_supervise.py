@@ -182,3 +182,54 @@ def test_a_sling_retries_a_tmux_server_that_was_exiting(
         assert rig_town.beads.get(bead.id).status in ("hooked", "in_progress", "closed")
     finally:
         tmux.kill_server()
+
+
+def test_a_sling_on_a_full_disk_is_rolled_back_by_the_deacon(
+    tmp_path: Path, polecat_env: None
+) -> None:
+    from gastown_tui.dispatch.tmuxfor import tmux_for
+    from gastown_tui.supervise.deacon import Deacon
+    from tests.conftest import make_git_repo
+    from tests.test_recovery_data import fill
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"SKIPPED LOUDLY: cannot mount a tmpfs here: {mounted.stderr.decode()}")
+    town = Town.init(disk / "town", name="full")
+    tmux = tmux_for(town)
+    try:
+        town.rigs.add("alpha", str(make_git_repo(tmp_path / "repo")), prefix="al")
+        bead = town.beads.create("Needs room", rig="alpha")
+        go = tmp_path / "go"
+        env = {
+            **os.environ,
+            "GT_TOWN": str(town.root),
+            "GT_TEST_PAUSE_AT": "after_hook",
+            "GT_TEST_PAUSE_UNTIL": str(go),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gastown_tui", "sling", bead.id, "alpha", "--agent", "demo"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        assert "GT_TEST_PAUSED after_hook" in proc.stderr.readline()
+        assert town.beads.get(bead.id).status == "hooked"
+        fill(disk / "filler")  # the disk fills up while the sling makes the worktree
+        go.touch()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out + err
+        assert "Traceback" not in err and "internal error" not in err, err
+        assert "deacon" in err, err
+        (disk / "filler").unlink()  # room again
+        actions = Deacon(town, tmux).patrol()
+        after = town.beads.get(bead.id)
+        assert any("rolled back" in a for a in actions), actions
+        assert after.status == "open" and after.assignee is None, after.to_dict()
+        assert not any(p.starting for p in town.polecats.list())
+    finally:
+        tmux.kill_server()
+        subprocess.run(["umount", "-l", str(disk)], check=False)

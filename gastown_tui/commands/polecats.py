@@ -278,8 +278,11 @@ def cmd_sling(args: argparse.Namespace) -> int:
             address = batch.results[0].address
             print(f"watch it: gt peek {address}   ·   take over: gt attach {address}")
         for failure in batch.failures:
+            undone = (
+                "" if "rollback could not be written" in failure.error else " and was rolled back"
+            )
             print(
-                f"gt: error: sling of {failure.bead} failed and was rolled back: {failure.error}",
+                f"gt: error: sling of {failure.bead} failed{undone}: {failure.error}",
                 file=sys.stderr,
             )
     return 0 if batch.ok else 1
