@@ -206,6 +206,12 @@ def doctor(town: Town, *, repair: bool = True) -> DoctorReport:
     for path in sorted(restored):
         if path.parent == town.paths.mail_dir:
             _rebuild_inbox(town, path, history, report)
+    if repair:
+        # Files made before the file index existed: list them, so their loss is seen too.
+        for path in town.store.all_files():
+            if path.relative_to(town.paths.store).parts[0] not in ("corrupt", "removed"):
+                if not town.store.index.expects(path):
+                    town.store.index.add(path)
     if not report.unrepaired:
         # Beads in a rig file but missing from the id index (a hand-edited store).
         known = town.ids.all()
