@@ -24,7 +24,7 @@ from gastown_tui.supervise.witness import Witness, backoff_delay
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.town import Town
-from tests.polecat_fixtures import add_runtime, git_out, wait_until
+from tests.polecat_fixtures import add_runtime, git_out, set_town_env, wait_until
 
 pytest_plugins = ["tests.polecat_fixtures"]
 
@@ -86,7 +86,9 @@ def test_kill_9_of_a_working_demo_agent_is_restarted_on_the_same_hook(
 
 def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: TownTmux) -> None:
     # Lives past sling's start-up check, then dies with status 3: every time.
-    add_runtime(rig_town, "crasher", ["sh", "-c", "sleep 0.3; exit 3"], prompt="none")
+    add_runtime(
+        rig_town, "crasher", ["sh", "-c", "echo up; sleep 0.3; exit 3"], prompt="none", started="up"
+    )
     clock = FakeClock(1_800_000_000.0)
     town = Town.open(rig_town.root, clock=clock)
     bead = town.beads.create("Doomed", rig="alpha")
@@ -146,6 +148,8 @@ def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
     fake.write_text(f"#!/bin/sh\ncat {PANES / 'claude_permission.txt'}\nread answer\nsleep 3600\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    # This test machine is a sandbox (and may be root, where Claude Code wants IS_SANDBOX).
+    set_town_env(rig_town, IS_SANDBOX="1")
     bead = rig_town.beads.create("Delete the build dir", rig="alpha")
     result = sling(rig_town, tmux, bead.id, "alpha", runtime="claude")
     wait_until(
@@ -158,6 +162,7 @@ def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
     witness.patrol()
     witness.patrol()
     assert len(shown) == 1 and result.address in shown[0] and "waiting" in shown[0]
+    assert "Do you want to proceed?" in shown[0]  # the notice says what it waits for
     waits = [e for e in rig_town.events.iter_all() if e.type == "witness.waiting"]
     assert len(waits) == 1
     # A second witness (a new supervisor after a restart) does not tell again.

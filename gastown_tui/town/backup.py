@@ -208,10 +208,11 @@ def doctor(town: Town, *, repair: bool = True) -> DoctorReport:
             _rebuild_inbox(town, path, history, report)
     if repair:
         # Files made before the file index existed: list them, so their loss is seen too.
+        known = town.store.index.known()
         for path in town.store.all_files():
-            if path.relative_to(town.paths.store).parts[0] not in ("corrupt", "removed"):
-                if not town.store.index.expects(path):
-                    town.store.index.add(path)
+            rel = path.relative_to(town.paths.store)
+            if rel.parts[0] not in ("corrupt", "removed") and rel.as_posix() not in known:
+                town.store.index.add(path)
     if not report.unrepaired:
         # Beads in a rig file but missing from the id index (a hand-edited store).
         known = town.ids.all()
