@@ -392,6 +392,13 @@ def test_doctor_rebuilds_from_the_events_what_came_after_the_backup(
     subjects = sorted(m.subject for m in rig_town.mail.inbox("overseer"))
     assert subjects == ["fresh news", "old news"]
     assert gt("doctor", "--check").returncode == 0
+    # A rig removed on purpose is not a loss.
+    (tmp := rig_town.root / "plain").mkdir()
+    rig_town.rigs.add("bravo", str(tmp), no_git=True)
+    rig_town.beads.create("goes with its rig", rig="bravo")
+    assert gt("rig", "remove", "bravo").returncode == 0
+    check = gt("doctor", "--check")
+    assert check.returncode == 0, check.stdout
 
 
 def test_doctor_lists_by_id_what_it_cannot_rebuild_and_exits_1(

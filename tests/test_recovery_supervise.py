@@ -70,7 +70,8 @@ def test_a_stopped_supervisor_is_taken_over_with_a_warning(rig_town: Town, tmux:
 
 def test_a_holder_without_a_heartbeat_is_taken_over(town: Town) -> None:
     text = town.paths.town_toml.read_text()
-    text = text.replace("[supervise]\n", '[supervise]\nlease_stale = "1s"\nlease_hung = "1s"\n')
+    text = text.replace('lease_stale = "30s"', 'lease_stale = "1s"\nlease_hung = "1s"')
+    assert 'lease_stale = "1s"' in text
     town.paths.town_toml.write_text(text)
     first = SupervisorLease(Town.open(town.root), "app")
     second = SupervisorLease(Town.open(town.root), "daemon")
@@ -99,7 +100,9 @@ def test_patrol_intervals_ignore_a_wall_clock_step_back(rig_town: Town, tmux: To
 
 
 def test_restart_backoff_ignores_a_wall_clock_step_back(rig_town: Town, tmux: TownTmux) -> None:
-    add_runtime(rig_town, "crasher", ["sh", "-c", "sleep 0.3; exit 3"], prompt="none")
+    add_runtime(
+        rig_town, "crasher", ["sh", "-c", "echo up; sleep 0.3; exit 3"], prompt="none", started="up"
+    )
     clock = FakeClock(1_800_000_000.0)
     town = Town.open(rig_town.root, clock=clock)
     bead = town.beads.create("Doomed", rig="alpha")

@@ -426,7 +426,10 @@ def _check_beads(town: Town, history: _History, repair: bool, report: DoctorRepo
     rebuilt: list[str] = []
     lost: list[str] = []
     unused: list[str] = []
+    removed = {r for r, record in history.rigs.items() if record is None} - rigs
     for bead_id in sorted(index):
+        if index[bead_id] in removed:
+            continue  # its rig was removed on purpose; its file is kept in store/removed/
         record = history.beads.get(bead_id)
         found = where.get(bead_id)
         if found is not None:

@@ -60,6 +60,9 @@ TEMPLATE = """\
 name = {name}
 # Runtime used by `gt sling` when --agent is not given (claude, codex, gemini, aider, shell, demo).
 default_runtime = {runtime}
+# The rig of `gt bead create` without --rig when the town has several and you are not in one's
+# folder (default: the first rig added).
+# default_rig = "web"
 # Variables every agent window gets at its creation (not whatever the town's tmux server had
 # when it started), and names copied from the environment of the `gt` that starts a window.
 # env = {{ ANTHROPIC_MODEL = "claude-sonnet-4-6" }}
@@ -80,6 +83,7 @@ restart_backoff_cap = "10m"
 crash_loop_restarts = 5
 crash_loop_window = "15m"
 crash_decay = "30m"
+lease_stale = "30s" # a supervisor without a heartbeat this long (stopped, hung) is taken over
 
 [budget]
 max_tokens = 0      # 0 = no limit; over budget, new dispatch stops and agents pause
