@@ -432,3 +432,34 @@ def test_doctor_restores_a_missing_town_json_without_any_backup(
     assert rig_town.rigs.get("alpha").prefix == "al"
     assert rig_town.convoys.get(convoy.id).beads == [bead.id]
     assert gt("bead", "show", bead.id).returncode == 0
+
+
+def test_a_close_whose_convoy_cannot_be_landed_is_still_a_success(rig_town: Town) -> None:
+    from gastown_tui.dispatch.tmuxfor import tmux_for
+    from gastown_tui.supervise.deacon import Deacon
+
+    bead = rig_town.beads.create("only", rig="alpha")
+    convoy = rig_town.convoys.create("batch", [bead.id])
+    with rig_town.town_file.transaction() as txn:  # town.json past the size limit below
+        txn.insert("padding", {"text": "x" * 300_000})
+    proc = gt_limited(rig_town.root, "bead", "close", bead.id, fsize=200_000)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "warning" in err and "deacon" in err
+    assert rig_town.beads.get(bead.id).status == "closed"
+    assert rig_town.convoys.get(convoy.id).landed_at is None
+    Deacon(rig_town, tmux_for(rig_town)).patrol()
+    assert rig_town.convoys.get(convoy.id).landed_at is not None
+
+
+def test_mail_stored_for_some_recipients_says_which(rig_town: Town) -> None:
+    rig_town.mail.send(["mayor"], "big", "x")
+    with rig_town.mail.inbox_file("mayor").transaction() as txn:  # past the limit below
+        ((key, doc),) = txn.raw("messages").items()
+        txn.put("messages", key, {**doc, "body": "x" * 300_000})
+    proc = gt_limited(
+        rig_town.root, "mail", "send", "overseer", "mayor", "-s", "hi", "-m", "x", fsize=200_000
+    )
+    line = one_line_error(proc, code=1)
+    assert "stored for overseer but not for mayor" in line
+    assert [m.subject for m in rig_town.mail.inbox("overseer")] == ["hi"]

@@ -740,7 +740,7 @@ def _track(town: Town, job: _Job, convoy: str | None) -> tuple[str | None, str |
                 return existing.id, None
         made = town.convoys.create(job.bead.title, [job.bead.id], quiet=True)
         return made.id, None
-    except (GtError, ImportError) as exc:
+    except (GtError, ImportError, OSError) as exc:
         return None, f"convoy not updated: {exc}"
 
 

@@ -214,7 +214,12 @@ class Witness:
         actions: list[str] = []
         last = memory.nudged.get(address)
         quiet = view.idle_for(now) or 0.0
-        if last is None or last.get("bead") != bead or now - float(last["at"]) >= settings.stalled:
+        mono = self.town.clock.monotonic()
+        if (
+            last is None
+            or last.get("bead") != bead
+            or elapsed_since(last, now, mono) >= settings.stalled
+        ):
             outcome = nudge_agent(
                 self.town,
                 self.tmux,
@@ -223,7 +228,7 @@ class Witness:
                 sender=self.address,
                 defer_if_waiting=True,
             )
-            memory.nudged[address] = {"bead": bead, "at": now}
+            memory.nudged[address] = {"bead": bead, "at": now, "mono": mono}
             msg = f"{address} {view.state}: no activity for {age(quiet)}; nudge {outcome.status}"
             self._event("nudged", msg, bead=bead, polecat=address, outcome=outcome.status)
             actions.append(msg)

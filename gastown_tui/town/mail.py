@@ -327,8 +327,15 @@ class MailStore:
             meta=check_meta(meta),
         )
         stored: list[Message] = []
+        failed: tuple[str, BaseException] | None = None
         for address in recipients:
-            copy = self._store_copy(address, template, idempotent=given_id is not None)
+            try:
+                copy = self._store_copy(address, template, idempotent=given_id is not None)
+            except (OSError, GtFailure) as exc:
+                if not stored:
+                    raise  # nothing stored: a plain failure, a retry sends it once
+                failed = (address, exc)  # some copies are stored: say exactly which
+                break
             if copy is None and given_id is None:
                 # A generated id already in this inbox (odds ~1e-15, but be exact): pick
                 # another while nothing is written; after that, refuse rather than mix.
@@ -355,6 +362,16 @@ class MailStore:
                 message=template.to_doc(),  # for `gt doctor` to rebuild a lost inbox
             )
             self._deliver(stored)
+        if failed is not None:
+            address, exc = failed
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            done = ", ".join(m.inbox for m in stored)
+            rest = [a for a in recipients if a not in {m.inbox for m in stored}]
+            raise GtFailure(
+                f"message {template.id} was stored for {done} but not for {', '.join(rest)}"
+                f" ({address}: {reason})",
+                hint="send it again to those only; the others have it",
+            )
         return stored
 
     def _store_copy(

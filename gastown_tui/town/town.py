@@ -207,8 +207,19 @@ class Town:
         self.convoys.check_landings([b.id for b in beads])
 
     def beads_closed(self, beads: list[Bead]) -> None:
+        """What follows closing beads (a convoy landing, its mail). The close is committed
+        by now: a failure here is a warning, and the deacon's patrol lands the convoy later
+        (supervise/deacon.py runs check_landings), so a retried close is never needed."""
         for listener in list(self.close_listeners):
-            listener(beads)
+            try:
+                listener(beads)
+            except (OSError, GtError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                ids = ", ".join(b.id for b in beads)
+                self.events.warn(
+                    f"gt: warning: {ids} closed, but the convoy check failed ({reason});"
+                    " the deacon lands its convoy at its next patrol"
+                )
 
     def touch_heartbeat(self, agent: str, **fields: Any) -> None:
         """Record that `agent` just did something (any gt call it makes counts)."""
