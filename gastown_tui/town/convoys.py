@@ -367,7 +367,7 @@ class ConvoyStore:
             record=convoy.to_doc(),  # for `gt doctor` (town/backup.py)
         )
         if ids:
-            self.check_landings(ids)
+            self._land_after_commit(ids)
             return self.get(convoy.id)
         return convoy
 
@@ -411,7 +411,7 @@ class ConvoyStore:
                 "convoy.reopened", actor=actor, msg=convoy.title, convoy=convoy.id
             )
         if convoy.is_open:
-            self.check_landings(fresh)
+            self._land_after_commit(fresh)
             return self.get(convoy.id)
         return convoy
 
@@ -434,6 +434,17 @@ class ConvoyStore:
             record=convoy.to_doc(),
         )
         return convoy
+
+    def _land_after_commit(self, bead_ids: list[str]) -> None:
+        """A landing check after this process's own committed change: its failure (a full
+        disk) is a warning, never a failure of the change; the deacon lands it later."""
+        try:
+            self.check_landings(bead_ids)
+        except (OSError, GtError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.town.events.warn(
+                f"gt: warning: the landing check failed ({reason}); the deacon retries it"
+            )
 
     # landing -----------------------------------------------------------------------------
     def check_landings(self, bead_ids: Iterable[str] | None = None) -> list[Convoy]:
