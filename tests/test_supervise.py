@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.dispatch.agents import peek
 from gastown_tui.dispatch.observe import observe
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.supervise import dogs
@@ -119,6 +120,11 @@ def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: 
     for address in ("mayor", "overseer"):
         subjects = inbox_subjects(town, address)
         assert sum("crash loop" in s for s in subjects) == 1, (address, subjects)
+    # Its last output was kept before any window closed, and the mail quotes it.
+    [mail] = [m for m in town.mail.inbox("overseer") if "crash loop" in m.subject]
+    assert "Its last output" in mail.body and "    up" in mail.body
+    tmux.kill_window("gt-alpha", name)
+    assert "up" in peek(town, tmux, f"alpha/{name}")
 
 
 def test_a_clean_exit_is_not_counted_as_a_crash(rig_town: Town, tmux: TownTmux) -> None:
@@ -438,3 +444,35 @@ def test_gt_up_supervises_from_the_towns_tmux_and_gt_down_leaves_agents_running(
     info = tmux.find_window("gt-alpha", result.address.split("/")[1])
     assert info is not None and not info.pane_dead, "stopping supervision never stops agents"
     assert run_gt(rig_town, "down").stdout.strip() == "no supervisor is running"
+
+
+def test_the_refinery_says_what_git_said_when_it_has_no_identity(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bead_id = _done_branch(rig_town, tmux, "Add notes", {"notes.txt": "notes\n"})
+    repo = Path(rig_town.rigs.get("alpha").path)
+    (repo / "other.txt").write_text("main moved on\n")
+    git_out(repo, "add", "-A")
+    git_out(repo, "commit", "-q", "-m", "main moves: the rebase must rewrite the branch")
+    # Now the machine has no git identity at all (a fresh container).
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "empty-gitconfig"))
+    monkeypatch.setenv("EMAIL", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
+    for key in ("user.name", "user.email"):
+        subprocess.run(["git", "config", "--unset", key], cwd=repo, check=False)
+    actions = Refinery(rig_town, "alpha").patrol()
+    assert any("no identity" in a for a in actions), actions
+    assert not any("conflict" in a for a in actions)
+    mr = next(iter(rig_town.rig_file("alpha").table("merge_requests").values()))
+    assert mr["status"] != "failed" and "no identity" in mr["blocked_by"]  # still queued
+    assert rig_town.beads.get(bead_id).status == "closed"  # untouched: not the polecat's doing
+    assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1
+    Refinery(rig_town, "alpha").patrol()  # told once, not every patrol
+    assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1

@@ -127,7 +127,7 @@ def _overlay_live_states(town: Any, status: dict) -> None:
 
     tmux = tmux_for(town)
     try:
-        if tmux.available() and tmux.is_running():
+        if tmux.available():
             status["polecats"] = live_summary(observe(town, tmux))
     except GtError:
         pass  # no tmux: the stored states, as before

@@ -115,10 +115,14 @@ def nudge_agent(
         prompt = runtime.waiting_prompt(bottom)
         if prompt is not None and not defer_if_waiting:
             # Typed text would answer it ("1" picks at once) and Enter the next prompt too.
-            how = f"gt answer {address} CHOICE" if prompt.choices else f"gt attach {address}"
+            how = (
+                f"answer with gt answer {address} CHOICE"
+                if prompt.choices
+                else f"answer it in its window (gt attach {address})"
+            )
             raise GtFailure(
                 f"{address} is waiting at: {prompt.describe()}; nothing was typed",
-                hint=f"answer with {how}, or queue the nudge with --queue",
+                hint=f"{how}, or queue the nudge with --queue",
             )
         if prompt is not None:
             why = "waiting for a person"

@@ -183,8 +183,9 @@ class PolecatView:
 
 def waiting_hint(address: str, prompt: Prompt) -> str:
     """What a waiting agent waits at, and how to answer it."""
-    how = f"gt answer {address} CHOICE" if prompt.choices else f"gt attach {address}"
-    return f"waiting at: {prompt.describe()}; answer with {how}"
+    if prompt.choices:
+        return f"waiting at: {prompt.describe()}; answer with gt answer {address} CHOICE"
+    return f"waiting at: {prompt.question}; answer it in its window: gt attach {address}"
 
 
 # -- activity ---------------------------------------------------------------------------------
@@ -365,6 +366,7 @@ def live_summary(views: list[PolecatView]) -> dict[str, Any]:
             "window": v.window.window if v.window else None,
             "waiting_for": v.prompt.to_dict() if v.prompt else None,
             "hint": v.hint,
+            "lacks_window": v.stored_state == "no_window" or (v.state == "zombie" and not v.window),
         }
         for v in views
     ]
@@ -377,7 +379,7 @@ def live_summary(views: list[PolecatView]) -> dict[str, Any]:
         "no_window": [
             {"address": r["address"], "bead": r["bead"], "hint": r["hint"]}
             for r in rows
-            if r["state"] == "zombie" and r["window"] is None
+            if r.pop("lacks_window")
         ],
         "live": True,
     }
