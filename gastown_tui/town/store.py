@@ -11,8 +11,9 @@ object goes stale when another process writes. So every write here is a *transac
 
 Readers take no lock: `os.replace` means they see the old file or the new one, never a torn one.
 A parse is cached per file, keyed on (inode, size, mtime) so that a process which writes the
-same file repeatedly does not re-parse it. A file that does not parse raises `StoreCorrupt`
-naming the file; nothing is ever silently reset.
+same file repeatedly does not re-parse it. A file that does not parse, holds documents of the
+wrong shape (town/shapes.py), or is missing although the file index (`store/files.txt`) says
+the store made it, raises `StoreCorrupt` naming the file; nothing is ever silently reset.
 """
 
 from __future__ import annotations
