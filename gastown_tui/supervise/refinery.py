@@ -262,6 +262,7 @@ class Refinery:
             bead=bead_id,
             msg=note,
             mr=mr_id,
+            final=final,  # the last attempt: a person is told (supervise/notify_route.py)
             **({"record": bead.to_dict()} if bead is not None else {}),
         )
         subject = f"REWORK_REQUEST {bead_id}: {status}"
