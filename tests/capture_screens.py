@@ -37,6 +37,7 @@ from tests.realcli import (
     codex_home,
     gemini_env,
     gemini_home,
+    kill_leftovers,
 )
 
 HEIGHT = 40
@@ -183,6 +184,7 @@ def capture(scene: Scene, exe: Path, width: int, work: Path) -> str | None:
         finally:
             hold.set()
             tmux(socket, "kill-server")
+            kill_leftovers(home)
 
 
 def _quote(arg: str) -> str:

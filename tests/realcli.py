@@ -287,23 +287,51 @@ def make_real_rig(
     home.mkdir()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    with serving(program, script) as server:
-        # Trust the folder that holds the town: the rig's clone and all its worktrees.
-        # Codex trusts the main repository's root only, not parent folders.
-        trusted = [tmp_path, Path(rig_town.rigs.get("alpha").path)]
-        if program == "claude":
-            claude_home(home, trusted)
-            env = claude_env(home, server.url, scratch)
-        elif program == "codex":
-            codex_home(home, server.url, trusted)
-            env = codex_env(home, server.url, scratch)
-        elif program == "gemini":
-            gemini_home(home, trusted)
-            env = gemini_env(home, server.url, scratch)
-        else:
-            env = aider_env(home, server.url, scratch)
-        write_town_env(rig_town, env)
-        yield RealRig(program, rig_town, tmux, server, home, exe, env)
+    try:
+        with serving(program, script) as server:
+            # Trust the folder that holds the town: the rig's clone and all its worktrees.
+            # Codex trusts the main repository's root only, not parent folders.
+            trusted = [tmp_path, Path(rig_town.rigs.get("alpha").path)]
+            if program == "claude":
+                claude_home(home, trusted)
+                env = claude_env(home, server.url, scratch)
+            elif program == "codex":
+                codex_home(home, server.url, trusted)
+                env = codex_env(home, server.url, scratch)
+            elif program == "gemini":
+                gemini_home(home, trusted)
+                env = gemini_env(home, server.url, scratch)
+            else:
+                env = aider_env(home, server.url, scratch)
+            write_town_env(rig_town, env)
+            yield RealRig(program, rig_town, tmux, server, home, exe, env)
+    finally:
+        tmux.kill_server()  # the programs first, then what they left behind
+        kill_leftovers(home)
+
+
+def kill_leftovers(home: Path) -> list[int]:
+    """SIGKILL the processes whose executable lives under this test's throwaway HOME: Codex's
+    TUI starts a detached `codex app-server` (from $HOME/.codex/packages/) that outlives its
+    pane and the tmux server. Only the test's own processes match its unique HOME path."""
+    import signal
+
+    killed = []
+    prefix = str(home.resolve()) + os.sep
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            exe = os.readlink(entry / "exe")
+        except OSError:
+            continue
+        if exe.startswith(prefix):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except OSError:
+                pass
+    return killed
 
 
 def no_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
