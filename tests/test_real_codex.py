@@ -129,6 +129,9 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
         what="the restarted program's first request",
     )
     assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+    # Resumed with its own conversation (codex resume): the earlier turn is in it.
+    again = rig.server.main_requests()[before].body
+    assert "MARKER-BEFORE-KILL" in str(again.get("input")), rig.pane(address)
 
 
 def test_a_fresh_rig_waits_at_folder_trust_then_completes(rig: RealRig) -> None:
