@@ -416,6 +416,9 @@ def answer_until_closed(
         if out.returncode == 1 and "changed while answering" in out.stderr:
             rig.notes.append(f"gt answer refused: {out.stderr.strip()}")
             continue  # the screen redrew: read it again (nothing was typed)
+        if out.returncode == 2 and "is not waiting at a question" in out.stderr:
+            rig.notes.append(f"gt answer found no question: {out.stderr.strip()}")
+            continue  # it moved on between the look and the answer (nothing was typed)
         assert out.returncode == 0, f"gt answer {choice} at {question!r}: {out.stderr}\n" + (
             rig.pane(address)
         )

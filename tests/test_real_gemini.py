@@ -134,11 +134,6 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
     assert "MARKER-BEFORE-KILL" in str(again.get("contents")), rig.pane(address)
 
 
-@pytest.mark.xfail(
-    reason="the trust dialog under a running command is quoted as 'a question on its screen' "
-    "(NOTES-for-lead.md); which screen comes first depends on timing",
-    strict=False,
-)
 def test_an_untrusted_folder_waits_at_trust_then_completes(rig: RealRig) -> None:
     """Folder trust on, the rig not trusted: Gemini CLI 0.61 runs the prompt while its trust
     dialog is up (in an untrusted folder it ignores --yolo, so a command may wait at `Allow

@@ -37,7 +37,7 @@ IDLE = {"claude": ["idle"], "codex": ["idle"], "gemini": ["idle"]}
 EXITED = {"claude": ["root-refusal", "offline-onboarding"], "codex": [], "gemini": []}
 
 
-# Screens the presets do not read right yet (NOTES-for-lead.md): strict, so a fix shows up.
+# Screens the presets do not read right yet: strict, so a fix shows up.
 KNOWN_WRONG: dict[tuple[str, str, int], str] = {}
 # The choices `gt answer` offers there: the first one's label (None: no numbered choices;
 # Enter is the only answer).
