@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from gastown_tui.runtimes.screens import Choice, Prompt, read_prompt, search
+from gastown_tui.runtimes.screens import ENTER, Choice, Prompt, read_prompt, search
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.validate import env_names, env_table
 
@@ -62,6 +62,7 @@ CODEX_WAITING = [
 ]
 GEMINI_WAITING = [
     r"Do you trust this folder\?",
+    r"Do you trust the files in this folder\?",
     r"Allow execution",
     r"Apply this change\?",
     r"Do you want to proceed\?",
@@ -174,6 +175,8 @@ class Runtime:
 
     def answer_keys(self, prompt: Prompt, choice: Choice) -> list[tuple[str, bool]]:
         """The keys that pick `choice` at `prompt`, as (keys, literal) pairs for send-keys."""
+        if choice.key == ENTER:
+            return [("Enter", False)]
         if self.answer == "arrows" and choice in prompt.choices:
             steps = prompt.choices.index(choice) - prompt.selected_index
             key = "Down" if steps > 0 else "Up"
@@ -239,6 +242,8 @@ def builtin_presets() -> dict[str, Runtime]:
             # `codex` is a node script that starts a native binary: tmux shows `node`.
             exe="node",
             resumable=True,
+            # Continues the folder's latest session (starts fresh where there is none).
+            resume_args=("resume", "--last"),
             answer="arrows",
             pass_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"),
             description="OpenAI Codex CLI",
@@ -251,8 +256,11 @@ def builtin_presets() -> dict[str, Runtime]:
             waiting=list(GEMINI_WAITING),
             busy=[r"esc to cancel"],
             started=[r"Type your message", r"YOLO mode", r"gemini-\d"],
-            exe="gemini",
+            # `gemini` is a node script (and relaunches itself as a child node): tmux shows
+            # `node`. Never set GEMINI_CLI_NO_RELAUNCH: trusting a folder then exits 199.
+            exe="node",
             resumable=True,
+            resume_args=("--resume", "latest"),  # the project's latest session, or a new one
             answer="digit",
             pass_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
             description="Google Gemini CLI",

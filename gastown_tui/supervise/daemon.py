@@ -62,6 +62,9 @@ def run_daemon(
                     return 0
                 wait = min(tick, supervisor.next_due_in(town.clock.now()))
             else:
+                if lease.lost and recovered:
+                    log(f"stopped supervising: {lease.lost}")
+                    recovered = False
                 holder = current_holder(town)
                 if once:
                     who = holder.describe() if holder else "another process"
@@ -73,6 +76,7 @@ def run_daemon(
                 wait = tick
             stop.wait(max(0.05, wait))
     finally:
+        supervisor.notify_router.close(timeout=5.0)  # send what is claimed before going
         lease.release()
     return 0
 

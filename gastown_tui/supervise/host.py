@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.supervise import dogs
 from gastown_tui.supervise.deacon import Deacon
 from gastown_tui.supervise.notify import Notifier
+from gastown_tui.supervise.notify_route import NotifyRouter
 from gastown_tui.supervise.refinery import Refinery
 from gastown_tui.supervise.witness import Witness
 from gastown_tui.town.clock import iso
@@ -27,15 +28,17 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 STALE_FACTOR = 3  # a patrol this many intervals late is reported by the deacon
+NOTIFY_INTERVAL = 2.0  # seconds between looks at new events for [notify] sinks
 
 
 @dataclass
 class PatrolResult:
     name: str
-    started: float
+    started: float  # wall clock, for people
     duration: float
     actions: list[str] = field(default_factory=list)
     error: str | None = None
+    mono: float = 0.0  # monotonic clock: what schedules (a wall clock step must not)
 
     def summary(self) -> str:
         if self.error:
@@ -55,8 +58,9 @@ class Patrol:
     last: PatrolResult | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def due(self, now: float) -> bool:
-        return self.last is None or now - self.last.started >= self.interval
+    def due(self, mono: float) -> bool:
+        """Due on the monotonic clock (`Clock.monotonic`), never the wall clock."""
+        return self.last is None or mono - self.last.mono >= self.interval
 
 
 class Supervisor:
@@ -67,6 +71,7 @@ class Supervisor:
         self._patrols: dict[str, Patrol] = {}
         self._rigs: tuple[str, ...] | None = None
         self.deacon = Deacon(town, tmux, self.notifier, self.overdue)
+        self.notify_router = NotifyRouter(town, tmux, self.notifier)
 
     # schedule ----------------------------------------------------------------------------
     def _interval(self, key: str) -> float:
@@ -98,28 +103,30 @@ class Supervisor:
                 Patrol("dog/rotate", "dogs", deacon_every * 5,
                        lambda now: dogs.rotate_events(self.town)),
                 Patrol("dog/backup", "dogs", backup_every, lambda now: dogs.backup(self.town)),
+                # Last, so a notice made by this round's patrols goes out in the same round.
+                Patrol("notify", "notify", NOTIFY_INTERVAL, self.notify_router.patrol),
             ):  # fmt: skip
                 wanted[patrol.name] = self._patrols.get(patrol.name, patrol)
             self._patrols = wanted
         return list(self._patrols.values())
 
-    def due(self, now: float) -> list[Patrol]:
-        return [p for p in self.patrols() if p.due(now)]
+    def due(self, now: float | None = None) -> list[Patrol]:
+        mono = self.town.clock.monotonic()
+        return [p for p in self.patrols() if p.due(mono)]
 
-    def next_due_in(self, now: float) -> float:
-        waits = [
-            0.0 if p.last is None else p.last.started + p.interval - now for p in self.patrols()
-        ]
+    def next_due_in(self, now: float | None = None) -> float:
+        mono = self.town.clock.monotonic()
+        waits = [0.0 if p.last is None else p.last.mono + p.interval - mono for p in self.patrols()]
         return max(0.0, min(waits, default=1.0))
 
     def overdue(self) -> dict[str, float | None]:
         """For the deacon: seconds since each late patrol last ran; None when on time."""
-        now = self.town.clock.now()
+        mono = self.town.clock.monotonic()
         out: dict[str, float | None] = {}
         for patrol in self.patrols():
-            if patrol.last is None or patrol.name == "deacon":
-                continue
-            late = now - patrol.last.started
+            if patrol.last is None or patrol.name in ("deacon", "notify"):
+                continue  # notify runs every 2 s: a pause of the app is no failure
+            late = mono - patrol.last.mono
             out[patrol.name] = late if late > STALE_FACTOR * patrol.interval else None
         return out
 
@@ -128,6 +135,7 @@ class Supervisor:
         """Run one patrol; its failure is caught, reported and recorded, never raised."""
         now = self.town.clock.now() if now is None else now
         clock_start = time.monotonic()
+        mono = self.town.clock.monotonic()
         with patrol.lock:  # the app may run a patrol from a worker while another is running
             try:
                 actions = patrol.run(now)
@@ -141,6 +149,7 @@ class Supervisor:
                     msg=f"{patrol.name} failed: {detail}",
                     traceback=traceback.format_exc(limit=5),
                 )
+            result.mono = mono
             patrol.last = result
         return result
 

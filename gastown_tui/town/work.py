@@ -291,6 +291,16 @@ def _new_mr_id(taken: set[str]) -> str:
     raise GtFailure("could not find a free merge request id")
 
 
+def _collect_usage(town: Town) -> None:
+    """Read the agent programs' transcripts (town/transcripts.py); accounting never blocks."""
+    from gastown_tui.town.transcripts import collect
+
+    try:
+        collect(town)
+    except OSError:
+        pass
+
+
 def complete(town: Town, address: str, status: str = "completed", note: str = "") -> DoneResult:
     """`gt done`: save the work, record the result, free the polecat.
 
@@ -312,6 +322,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
             f"nothing is on {address}'s hook", hint="check with `gt hook`; nothing was changed"
         )
     note = (note or "").strip()
+    _collect_usage(town)  # the program's tokens so far count against this bead
     worktree = Path(polecat.worktree) if polecat.worktree else None
     saved: str | None = None
     commit: str | None = None
@@ -347,6 +358,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
                 text += f"\n\nwork so far: branch {branch} at {commit[:12]}"
             current.comments.append(Comment(address, now, text))
         tx.put_bead(current)
+        record = current.to_dict()
         if status == "completed" and branch and commit:
             table = tx.table(MERGE_REQUESTS)
             taken = {str(d.get("id")) for d in tx.raw(MERGE_REQUESTS).values()}
@@ -382,10 +394,16 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
         commit=commit,
         branch=branch,
         merge_request=mr_id,
+        **({} if closed is not None else {"record": record}),
     )
     if closed is not None:
         town.events.append(
-            "bead.closed", actor=address, rig=rig, bead=bead.id, msg=closed.close_reason
+            "bead.closed",
+            actor=address,
+            rig=rig,
+            bead=bead.id,
+            msg=closed.close_reason,
+            record=record,
         )
         town.beads_closed([closed])
     return DoneResult(
