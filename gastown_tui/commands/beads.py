@@ -148,25 +148,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(bead.to_dict())
         return 0
-    print(f"{bead.id}  {bead.title}")
-    print(f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}", end="")
-    print(f" · assignee {bead.assignee}" if bead.assignee else "")
-    print(f"  created {bead.created_at} by {bead.created_by or '-'} · updated {bead.updated_at}")
+    from gastown_tui.town.display import safe, safe_lines
+
+    # Stored text is shown, never obeyed by the terminal (town/display.py).
+    print(safe(f"{bead.id}  {bead.title}"))
+    print(safe(f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}"), end="")
+    print(safe(f" · assignee {bead.assignee}") if bead.assignee else "")
+    print(
+        safe(f"  created {bead.created_at} by {bead.created_by or '-'} · updated {bead.updated_at}")
+    )
     if bead.closed_at:
         print(
-            f"  closed {bead.closed_at}" + (f": {bead.close_reason}" if bead.close_reason else "")
+            safe(
+                f"  closed {bead.closed_at}"
+                + (f": {bead.close_reason}" if bead.close_reason else "")
+            )
         )
     if bead.labels:
-        print("  labels: " + ", ".join(bead.labels))
+        print(safe("  labels: " + ", ".join(bead.labels)))
     for dep in bead.deps:
-        print(f"  depends on {dep.on} ({dep.type})")
+        print(safe(f"  depends on {dep.on} ({dep.type})"))
     if bead.description:
         print()
-        print(bead.description.rstrip())
+        print(safe_lines(bead.description.rstrip()))
     for comment in bead.comments:
         print()
-        print(f"-- {comment.author} at {comment.created_at}")
-        print(comment.text.rstrip())
+        print(safe(f"-- {comment.author} at {comment.created_at}"))
+        print(safe_lines(comment.text.rstrip()))
     return 0
 
 

@@ -61,6 +61,10 @@ class Runtime:
     description: str = ""
     # Environment variables of which at least one must be set (e.g. an API key).
     requires_env: tuple[str, ...] = ()
+    # It reads typed text as a prompt, so the town may type into it on its own (mail notices,
+    # stall nudges, queued nudges; dispatch/nudge.py). False for a person's shell, where typed
+    # text is run as a command, and for a user's runtime unless town.toml says so.
+    takes_prompts: bool = False
 
     def argv(self, beacon: str) -> list[str]:
         """The window's command, with the beacon when it is delivered as an argument."""
@@ -134,6 +138,7 @@ def builtin_presets() -> dict[str, Runtime]:
             resumable=True,
             settings_hook=True,
             description="Claude Code CLI",
+            takes_prompts=True,
         ),
         "codex": Runtime(
             name="codex",
@@ -144,6 +149,7 @@ def builtin_presets() -> dict[str, Runtime]:
             exe="codex",
             resumable=True,
             description="OpenAI Codex CLI",
+            takes_prompts=True,
         ),
         "gemini": Runtime(
             name="gemini",
@@ -155,6 +161,7 @@ def builtin_presets() -> dict[str, Runtime]:
             exe="gemini",
             resumable=True,
             description="Google Gemini CLI",
+            takes_prompts=True,
         ),
         "aider": Runtime(
             name="aider",
@@ -165,6 +172,7 @@ def builtin_presets() -> dict[str, Runtime]:
             exe="aider",
             resumable=True,
             description="aider",
+            takes_prompts=True,
         ),
         "shell": Runtime(
             name="shell",
@@ -187,6 +195,7 @@ def builtin_presets() -> dict[str, Runtime]:
             resumable=True,  # it primes from its hook on every start
             requires_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
             description="built-in Claude agent (anthropic SDK; tokens count against [budget])",
+            takes_prompts=True,
         ),
         "demo": Runtime(
             name="demo",
@@ -198,6 +207,7 @@ def builtin_presets() -> dict[str, Runtime]:
             resumable=True,  # it reads its hook afresh and redoes its (idempotent) work
             demo=True,
             description="DEMO AGENT: offline, scripted, no API key",
+            takes_prompts=True,
         ),
     }
 
@@ -254,7 +264,10 @@ def _from_table(name: str, table: dict[str, Any], base: Runtime | None) -> Runti
         "exe": str(table.get("exe") or (base.exe if base and "command" not in table else "")),
         "resumable": bool(table.get("resumable", base.resumable if base else False)),
         "prompt_flag": table.get("prompt_flag", base.prompt_flag if base else None),
+        "takes_prompts": table.get("takes_prompts", base.takes_prompts if base else False),
     }
+    if not isinstance(fields["takes_prompts"], bool):
+        raise GtError(f"{where} takes_prompts must be true or false")
     if "ready_timeout" in table:
         fields["ready_timeout"] = float(table["ready_timeout"])
     if not fields["exe"]:
