@@ -16,7 +16,7 @@ from gastown_tui.town.errors import GtError
 # Bead ids end up in branch names (`polecat/<name>/<id>`), file names and tmux targets:
 # letters, digits, '-', '_' and '.', starting with a letter or digit; never '..' nor a
 # trailing '.' or '.lock' (git refuses those as branch names). Imported bd ids fit.
-BEAD_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+BEAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_ID = 64
 
 
