@@ -663,8 +663,13 @@ class GasTownApp(App[None]):
             self.notify(trouble, title="town.toml", severity="warning")
 
     def _refresh_ages(self) -> None:
-        if self.showing and "convoys" in self._loaded:
-            self.town_screen.query_one(ConvoysPane).show(self.convoys, self.now)
+        # A timer's exception ends a Textual app, and supervision with it: a stale "3m ago"
+        # is not worth that (tests/test_tui_faults.py).
+        try:
+            if self.showing and "convoys" in self._loaded:
+                self.town_screen.query_one(ConvoysPane).show(self.convoys, self.now)
+        except Exception as exc:
+            self.log.error(f"age refresh failed: {exc!r}")
 
     def on_rigs_loaded(self, message: RigsLoaded) -> None:
         if not self.showing:
