@@ -117,6 +117,52 @@ def _usage_line(exc: UsageError, word: str | None) -> str:
     return f"gt: error: {safe(message)} (see {prog} --help)"
 
 
+# Arguments that may be given as "" on purpose (an empty body, no reason). Elsewhere an empty
+# string is a mistake (`--rig "$RIG"` with RIG unset) that would otherwise read as "not given"
+# and quietly mean the default rig, inbox or town. Titles and subjects have their own errors.
+EMPTY_OK = frozenset(
+    {"description", "body", "reason", "note", "title", "subject", "message", "text"}
+)
+
+
+def _empty_argument(
+    parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace
+) -> str | None:
+    """The first argument given as an empty string where that cannot be meant, named."""
+    if "" not in argv:
+        return None
+    for name, value in vars(args).items():
+        if name in EMPTY_OK:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if any(v == "" for v in values):
+            return f"--{name.replace('_', '-')}" if name in _option_dests(parser) else name
+    return None
+
+
+def _option_dests(parser: argparse.ArgumentParser) -> set[str]:
+    dests: set[str] = set()
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        for action in current._actions:
+            if action.option_strings:
+                dests.add(action.dest)
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return dests
+
+
+def _prog(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """The prog of the deepest sub-command named in `argv` (`gt mail send`), for a hint."""
+    current = parser
+    for token in argv:
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            current = subs[0].choices[token]
+    return current.prog
+
+
 def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
     common = GtArgumentParser(add_help=False)
     common.add_argument(
@@ -163,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help, --version: argparse printed what was asked
         return exc.code if isinstance(exc.code, int) else 0
+    empty = _empty_argument(parser, args_list, args)
+    if empty is not None:
+        print(
+            f"gt: error: {empty} is empty (see {_prog(parser, args_list)} --help)", file=sys.stderr
+        )
+        return 2
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("GT_DEBUG"))
     handler = getattr(args, "func", None)
     if handler is None:

@@ -450,6 +450,8 @@ class BeadStore:
         new_title = check_title(title) if title is not None else None
         if description is not None:
             description = check_description(description)
+        if assignee not in (UNSET, None, ""):
+            assignee = one_line(assignee, what="assignee", owner="a bead", limit=200)
         new_priority = check_priority(priority) if priority is not None else None
         if type is not None:
             check_type(type, self._extra_types)
@@ -495,6 +497,8 @@ class BeadStore:
         return self.mutate(bead_id, change, actor=actor)
 
     def close(self, bead_id: str, reason: str = "", actor: str | None = None) -> Bead:
+        reason = check_description(reason, "close reason")
+
         def change(bead: Bead) -> str | None:
             if bead.is_closed:
                 raise GtError(f"{bead.id} is already closed")
