@@ -87,3 +87,58 @@ async def test_an_error_in_the_age_refresh_does_not_end_the_app(small_town: Town
         app._refresh_ages()
         await pilot.pause()
         assert app._exception is None and app.is_running
+
+
+# -- keys in bursts (over SSH keys arrive many per read) ----------------------------------------
+def burst(app: GasTownApp, keys: list[str]) -> None:
+    """Send keys as a terminal delivers a burst: all queued at once, none waiting for the
+    previous one to be handled (Pilot.press waits for idle between keys)."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import _character_to_key, _get_unicode_name_from_key
+
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(key))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+
+
+def chars(text: str) -> list[str]:
+    return [{" ": "space"}.get(c, c) for c in text]
+
+
+async def test_a_burst_into_the_compose_dialog_lands_in_each_field(small_town: Town) -> None:
+    from textual.widgets import Input
+
+    from gastown_tui.tui.screens.mail import ComposeScreen
+
+    app = app_for(small_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burst(app, ["m", *chars("mayor"), "tab", *chars("subj")])
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ComposeScreen)
+        assert screen.query_one("#mail-to", Input).value == "mayor"
+        assert screen.query_one("#mail-subject", Input).value == "subj"
+
+
+async def test_a_burst_after_the_feed_search_reaches_the_next_binding(small_town: Town) -> None:
+    from gastown_tui.tui.screens.feed_filter import FilterScreen
+
+    app = app_for(small_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burst(app, ["slash", *chars("hook"), "enter", "f"])
+        await settle(pilot)
+        assert app.feed_pane.view.filter.text == "hook"
+        assert isinstance(app.screen, FilterScreen), "the `f` after the search was lost"

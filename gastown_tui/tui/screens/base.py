@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from gastown_tui.town.errors import GtError
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.messages import FormDone
 
 T = TypeVar("T")
@@ -123,7 +124,7 @@ class ConfirmScreen(Dialog[bool]):
         yield Button(self.no, id="no", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
+        focus_now(self.query_one("#yes", Button))
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from gastown_tui.tui.format import clip
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class ConvoyCreateScreen(Dialog[Any]):
         yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#convoy-title", Input).focus()
+        focus_now(self.query_one("#convoy-title", Input))
 
     @on(Input.Submitted, "#convoy-title")
     def _enter(self, _event: Input.Submitted) -> None:
@@ -133,4 +134,4 @@ class ConvoyScreen(Dialog[None]):
 
     def on_mount(self) -> None:
         self.query_one("#convoy-progress", ProgressBar).update(progress=int(self.status["done"]))
-        self.query_one(VerticalScroll).focus()
+        focus_now(self.query_one(VerticalScroll))

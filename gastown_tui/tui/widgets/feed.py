@@ -26,6 +26,7 @@ from textual.widgets import Input
 
 from gastown_tui.town.models import Event
 from gastown_tui.tui.format import clock_time
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.widgets.pane import Pane
 
 MAX_KEPT = 5000
@@ -254,7 +255,7 @@ class FeedPane(Pane):
         search = self.query_one("#feed-search", Input)
         search.display = True
         search.value = self.view.filter.text
-        search.focus()
+        focus_now(search)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -265,7 +266,7 @@ class FeedPane(Pane):
         search = self.query_one("#feed-search", Input)
         if not search.value.strip():
             search.display = False
-        self.view.focus()
+        focus_now(self.view)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filters":
@@ -278,7 +279,7 @@ class FeedPane(Pane):
             search.value = ""
         search.display = False
         self.apply_filter(FeedFilter())
-        self.view.focus()
+        focus_now(self.view)
 
     def values(self) -> tuple[list[str], list[str], list[str]]:
         """Rigs, agents and types seen in the kept events (for the filter dialog)."""
