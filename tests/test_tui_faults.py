@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +153,99 @@ async def test_a_burst_after_the_feed_search_reaches_the_next_binding(small_town
         await settle(pilot)
         assert app.feed_pane.view.filter.text == "hook"
         assert isinstance(app.screen, FilterScreen), "the `f` after the search was lost"
+
+
+# -- a real terminal: `gt tui --tmux` at 80x24, keys sent in bursts by tmux ----------------------
+def _lines_with(text: str, word: str) -> list[str]:
+    return [line for line in text.splitlines() if word in line]
+
+
+@pytest.mark.tmux
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_tui_tmux_opens_at_80x24_and_takes_bursts_of_keys(tmp_path: Path) -> None:
+    """README: over SSH use `gt tui --tmux` in an 80x24 terminal. The town's tmux status line
+    left the app 80x23 and it refused to start. Then keys sent in one burst (one `send-keys`)
+    must each land where they were aimed."""
+    from gastown_tui.tui.data import default_tmux
+    from tests.conftest import wait_until
+
+    town = Town.init(tmp_path / "town", name="testtown")
+    folder = tmp_path / "alpha"
+    folder.mkdir()
+    town.rigs.add("alpha", str(folder), prefix="al", no_git=True)
+    town.events.append("bead.note", actor="overseer", rig="alpha", msg="the hook is set")
+    tmux = default_tmux(town)
+    assert tmux is not None
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("GT_AGENT", "TMUX", "TMUX_PANE")}
+    env.update(TERM="xterm-256color", GT_TOWN=str(town.root), GT_TMUX_CONF=os.devnull)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gastown_tui", "tui", "--tmux"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        close_fds=True,
+    )
+    os.close(secondary)
+    stop = threading.Event()
+
+    def drain() -> None:  # the attached client must never block on a full pty
+        while not stop.is_set():
+            ready, _, _ = select.select([primary], [], [], 0.05)
+            if ready:
+                try:
+                    os.read(primary, 65536)
+                except OSError:
+                    return
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        window = wait_until(lambda: tmux.find_window("gt-hq", "app"), 30, "the app window")
+        pane = window.pane_id
+
+        def screen() -> str:
+            return tmux.capture(pane)
+
+        wait_until(lambda: "GAS TOWN" in screen(), 30, "the app to draw")
+        size = tmux.run("display-message", "-p", "-t", pane, "#{pane_width}x#{pane_height}")
+        assert size.stdout.strip() == "80x24"
+        assert "needs at least" not in screen()
+
+        tmux.run("send-keys", "-t", pane, "m", "mayor", "Tab", "subj")  # one burst
+        text = wait_until(lambda: (s := screen()) and "subj" in s and s, 10, "the subject")
+        assert "New mail" in text
+        to_line = [line for line in _lines_with(text, "mayor") if "subject" not in line]
+        assert to_line and "subj" not in to_line[0], text
+        assert any("subj" in line for line in _lines_with(text, "subject")), text
+        assert "mayorsubj" not in text
+
+        tmux.run("send-keys", "-t", pane, "Escape")
+        wait_until(lambda: "New mail" not in screen(), 10, "the dialog to close")
+        tmux.run("send-keys", "-t", pane, "/", "hook", "Enter", "f")  # one burst
+        wait_until(lambda: "Filter the feed" in screen(), 10, "the filter dialog (the `f`)")
+        tmux.run("send-keys", "-t", pane, "Escape")
+        wait_until(lambda: "Filter the feed" not in screen(), 10, "the filter to close")
+        tmux.run("send-keys", "-t", pane, "q")
+        wait_until(lambda: "Quit Gas Town?" in screen(), 10, "the quit question")
+        tmux.run("send-keys", "-t", pane, "y")
+        wait_until(
+            lambda: (w := tmux.find_window("gt-hq", "app")) is None or w.pane_dead,
+            30,
+            "the app to quit",
+        )
+        tmux.run("detach-client", "-s", "gt-hq", check=False)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.returncode == 0
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+        drainer.join(2)
+        os.close(primary)
+        tmux.kill_server()
+        tmux.socket_path().unlink(missing_ok=True)
