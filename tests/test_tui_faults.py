@@ -249,3 +249,50 @@ def test_tui_tmux_opens_at_80x24_and_takes_bursts_of_keys(tmp_path: Path) -> Non
         os.close(primary)
         tmux.kill_server()
         tmux.socket_path().unlink(missing_ok=True)
+
+
+# -- hostile text in the app: shown as written, never as markup, never obeyed --------------------
+MARKUP = "[bold]B[/bold] [link=https://x.invalid]L[/link] [red]R"
+OSC = "\x1b]2;PWNED\x07"
+
+
+def screen_text(app: GasTownApp) -> str:
+    """The text of what the app shows (its SVG screenshot without the markup of the SVG)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    parts = re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)
+    return html.unescape("".join(parts)).replace("\xa0", " ")
+
+
+async def test_stored_markup_and_controls_show_as_written(small_town: Town) -> None:
+    town = small_town
+    bead = town.beads.create(MARKUP, rig="alpha", description="plain")
+    town.convoys.create(f"convoy {MARKUP}", [bead.id])
+    town.mail.send(["overseer"], f"mail {MARKUP}", "body", sender="mayor")
+
+    def hostile(b: Any) -> str:  # written straight to the store, as by an older version
+        b.description = f"desc {OSC} [bold]D[/bold] \u202eRTL"
+        return "hostile"
+
+    town.beads.mutate(bead.id, hostile)
+    town.events.append("bead.note", actor="x", rig="alpha", msg=f"event {OSC} [bold]E[/bold]")
+    app = app_for(town)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "[bold]B[/bold]" in text  # in the rigs tree, the convoys and the mail panes
+        assert f"convoy {MARKUP}"[:30] in text
+        assert "mail [bold]B[/bold]" in text
+        assert "[bold]E[/bold]" in text and "\\x1b]2;PWNED\\x07" in text  # the feed
+        app.action_show_bead(bead.id)
+        await settle(pilot)
+        text = screen_text(app)
+        assert f"{bead.id} {MARKUP}" in text  # the dialog's title
+        assert "[bold]D[/bold]" in text and "\\x1b]2;PWNED\\x07" in text and "\\u202e" in text
+        app.notify(f"notice {MARKUP} {OSC}")
+        await settle(pilot)
+        notice = list(app._notifications)[-1]
+        assert not notice.markup and notice.message == f"notice {MARKUP} \\x1b]2;PWNED\\x07"
+        assert app._exception is None

@@ -34,6 +34,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui import data as data_mod
 from gastown_tui.tui.commands import (
@@ -663,6 +664,21 @@ class GasTownApp(App[None]):
             return
         if trouble:
             self.notify(trouble, title="town.toml", severity="warning")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        # Notices carry stored text (a convoy's title, an error naming a bead): shown as
+        # written, escaped (town/display.py), never parsed as markup.
+        super().notify(
+            safe_lines(message), title=safe(title), severity=severity, timeout=timeout, markup=False
+        )
 
     async def on_event(self, event: events.Event) -> None:
         # A burst of keys is handled one key at a time, in order (tui/keys.py).

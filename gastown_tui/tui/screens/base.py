@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.messages import FormDone
@@ -42,7 +43,8 @@ class Dialog(ModalScreen[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.dialog_title(), classes="dialog-title")
+            # A title holds stored text (a bead's title): shown as written, never as markup.
+            yield Label(Content(safe(self.dialog_title())), classes="dialog-title")
             yield from self.compose_body()
             yield Static("", classes="form-error")
             with Horizontal(classes="dialog-buttons"):
@@ -117,7 +119,7 @@ class ConfirmScreen(Dialog[bool]):
         return self.title_text
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.text, classes="confirm-text")
+        yield Static(Content(safe_lines(self.text)), classes="confirm-text")
 
     def compose_buttons(self) -> ComposeResult:
         yield Button(self.yes, variant="primary", id="yes", compact=True)

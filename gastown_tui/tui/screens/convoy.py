@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
+from gastown_tui.town.display import safe
 from gastown_tui.tui.format import clip
 from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
@@ -119,13 +120,14 @@ class ConvoyScreen(Dialog[None]):
                 blocked = (
                     f"  blocked by {', '.join(row['blocked_by'])}" if row.get("blocked_by") else ""
                 )
+                # Content.assemble takes text as written (no markup); escape what it stores.
                 yield Static(
                     Content.assemble(
                         (f"{row['status']:<12}", style),
-                        (row["id"], "$text-muted"),
+                        (safe(row["id"]), "$text-muted"),
                         " ",
-                        row.get("title") or "",
-                        (f"  [{row.get('rig') or '?'}]{who}{blocked}", "$text-muted"),
+                        safe(row.get("title") or ""),
+                        (safe(f"  [{row.get('rig') or '?'}]{who}{blocked}"), "$text-muted"),
                     )
                 )
 
