@@ -93,10 +93,12 @@ def test_runtimes_that_take_prompts_are_explicit(town: Town) -> None:
     with open(town.paths.town_toml, "a", encoding="utf-8") as handle:
         handle.write('\n[runtimes.mybot]\ncommand = ["mybot"]\n')
         handle.write('\n[runtimes.talker]\ncommand = ["talker"]\ntakes_prompts = true\n')
+        handle.write('\n[runtimes.typed]\ncommand = ["typed"]\nprompt = "nudge"\n')
     runtimes = all_runtimes(town)
     assert not runtimes["shell"].takes_prompts
     assert not runtimes["mybot"].takes_prompts  # unknown user runtime: never typed into
     assert runtimes["talker"].takes_prompts
+    assert runtimes["typed"].takes_prompts  # its first prompt is typed in: it takes prompts
     assert all(runtimes[n].takes_prompts for n in ("claude", "codex", "gemini", "aider", "demo"))
 
 

@@ -264,7 +264,10 @@ def _from_table(name: str, table: dict[str, Any], base: Runtime | None) -> Runti
         "exe": str(table.get("exe") or (base.exe if base and "command" not in table else "")),
         "resumable": bool(table.get("resumable", base.resumable if base else False)),
         "prompt_flag": table.get("prompt_flag", base.prompt_flag if base else None),
-        "takes_prompts": table.get("takes_prompts", base.takes_prompts if base else False),
+        # prompt = "nudge" says its first prompt is typed in: it takes prompts.
+        "takes_prompts": table.get(
+            "takes_prompts", base.takes_prompts if base else prompt == "nudge"
+        ),
     }
     if not isinstance(fields["takes_prompts"], bool):
         raise GtError(f"{where} takes_prompts must be true or false")
