@@ -69,6 +69,11 @@ class HeldKeys:
     def ready(self) -> bool:
         return not self.in_flight and self.app.screen.is_mounted
 
+    @property
+    def idle(self) -> bool:
+        """No key held or being handled (tests wait for this before looking)."""
+        return not self.in_flight and not self.keys
+
     def hold(self, event: events.Key) -> bool:
         """Keep `event` for later unless it can be handled now (then it is in flight)."""
         if not self.keys and self.ready():
@@ -108,7 +113,8 @@ class HeldKeys:
                 index += 1  # a closed node: nothing passes through it any more
             # At the top. A binding the app ran for the key may have queued messages further
             # down (Enter in an Input: Input.Submitted on the Input): follow those too.
-            if rounds[0] < REQUEUE and any(_queued(node) for node in chain):
+            # (The app's own queue is left out: it holds unrelated messages and new keys.)
+            if rounds[0] < REQUEUE and any(_queued(node) for node in chain[:-1]):
                 rounds[0] += 1
                 arrive(0)
                 return
@@ -116,7 +122,7 @@ class HeldKeys:
 
         def ran(index: int, visits: int) -> None:
             # Handling the key may have queued more on this node: go behind that too.
-            more = visits < REQUEUE and _queued(chain[index])
+            more = visits < REQUEUE and index < len(chain) - 1 and _queued(chain[index])
             if more and chain[index].call_later(ran, index, visits + 1):
                 return
             arrive(index + 1)
