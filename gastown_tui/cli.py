@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "hook": "polecats",
     "done": "polecats",
     "nudge": "polecats",
+    "answer": "polecats",
     "peek": "polecats",
     "attach": "polecats",
     "mail": "mail",
@@ -44,6 +45,9 @@ COMMANDS: dict[str, str] = {
     "down": "supervise",
     "tui": "app",
     "demo": "app",
+    "serve": "serve",
+    "watch": "watch",
+    "notify": "notify",
 }
 
 

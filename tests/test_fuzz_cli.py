@@ -28,8 +28,9 @@ from gastown_tui.town.town import Town
 from tests.conftest import ROOT
 
 # Commands that take over the terminal, run forever or supervise: not fuzzed here (the app has
-# its own tests; `daemon --once` and `up`/`down` start supervisors in tmux).
-SKIPPED = {"tui", "demo", "attach", "daemon", "up", "down"}
+# its own tests; `daemon --once` and `up`/`down` start supervisors in tmux; `serve` serves
+# until stopped).
+SKIPPED = {"tui", "demo", "attach", "daemon", "up", "down", "serve"}
 # Option values that never reach the town (flags of output shape) or that start long runs.
 SKIPPED_OPTIONS = {"interval", "follow"}
 

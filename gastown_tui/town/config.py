@@ -11,10 +11,13 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import parse_duration
 from gastown_tui.town.errors import GtError
+
+if TYPE_CHECKING:
+    from gastown_tui.town.notify_config import NotifyConfig
 
 DEFAULTS: dict[str, Any] = {
     "town": {"name": "gastown", "default_runtime": "claude"},
@@ -56,6 +59,10 @@ TEMPLATE = """\
 name = "{name}"
 # Runtime used by `gt sling` when --agent is not given (claude, codex, gemini, aider, shell, demo).
 default_runtime = "{runtime}"
+# Variables every agent window gets at its creation (not whatever the town's tmux server had
+# when it started), and names copied from the environment of the `gt` that starts a window.
+# env = {{ ANTHROPIC_MODEL = "claude-sonnet-4-6" }}
+# pass_env = ["HTTPS_PROXY"]
 
 [thresholds]
 stalled = "15m"     # hooked work, no heartbeat or pane change for this long
@@ -100,11 +107,23 @@ layout = "default"
 # [keymap]
 # sling = "ctrl+s"
 
+# [notify]                      # tell a person where they are (README: Notifications)
+# events = ["waiting", "crash_loop", "escalation", "convoy_landed", "merge_failed",
+#           "budget_reached"]
+# quiet_hours = "22:00-07:00"
+# [notify.sinks.phone]
+# type = "ntfy"                 # bell | desktop | ntfy | webhook
+# topic = "my-town-7f3a"
+
 # [runtimes.mybot]
 # command = ["mybot", "--yes"]
 # prompt = "arg"          # deliver the beacon as the last argument, or "nudge"
 # ready = "> "            # text that shows the agent is ready for input
 # waiting = ["Allow?"]    # pane text that means it waits for a human
+# [runtimes.claude-opus]
+# base = "claude"         # start from a preset: its patterns, hook and answers; yours add
+# command = ["claude", "--dangerously-skip-permissions", "--model", "opus"]
+# env = {{ ANTHROPIC_MODEL = "claude-opus-4-1" }}
 """
 
 
@@ -149,8 +168,11 @@ class TownConfig:
         for key, value in self.raw["supervise"].items():
             if isinstance(value, str):
                 self.seconds(f"supervise.{key}")
+        self.town_env()
+        self.pass_env()
         if not isinstance(self.raw["keymap"], dict):
             raise GtError(f'{self._where("keymap")} must be a table of action = "key"')
+        self.notify  # noqa: B018 - [notify] is checked whole (town/notify_config.py)
 
     def get(self, dotted: str) -> Any:
         node: Any = self.raw
@@ -188,6 +210,19 @@ class TownConfig:
     def default_runtime(self) -> str:
         return str(self.raw["town"]["default_runtime"])
 
+    def town_env(self) -> dict[str, str]:
+        """[town] env: variables set in every agent window at its creation."""
+        from gastown_tui.town.validate import env_table
+
+        return env_table(self.raw["town"].get("env", {}), self._where("town.env"))
+
+    def pass_env(self) -> tuple[str, ...]:
+        """[town] pass_env: names copied into every window from the environment of the `gt`
+        that starts it (added to the built-in list in dispatch/agents.py)."""
+        from gastown_tui.town.validate import env_names
+
+        return env_names(self.raw["town"].get("pass_env", []), self._where("town.pass_env"))
+
     @property
     def runtimes(self) -> dict[str, dict[str, Any]]:
         return dict(self.raw.get("runtimes") or {})
@@ -203,6 +238,12 @@ class TownConfig:
     @property
     def layout(self) -> str:
         return str(self.raw["ui"]["layout"])
+
+    @property
+    def notify(self) -> NotifyConfig:
+        from gastown_tui.town.notify_config import parse_notify
+
+        return parse_notify(self.raw.get("notify"), self._where)
 
     @property
     def extra_names(self) -> list[str]:
