@@ -327,6 +327,7 @@ def builtin_presets() -> dict[str, Runtime]:
 
 RUNTIME_KEYS = {
     "base",
+    "takes_prompts",
     "command",
     "prompt",
     "prompt_flag",
