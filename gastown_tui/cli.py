@@ -126,6 +126,7 @@ def _usage_line(exc: UsageError, word: str | None) -> str:
 # and quietly mean the default rig, inbox or town. Titles and subjects have their own errors.
 EMPTY_OK = frozenset(
     {"description", "body", "reason", "note", "title", "subject", "message", "text"}
+    | {"token"}  # gt serve says "empty token" itself
 )
 
 
