@@ -694,7 +694,7 @@ class GasTownApp(App[None]):
         try:
             await super().on_event(event)
         finally:
-            self.held_keys.follow(target)
+            self.held_keys.follow(target, event)
 
     async def on_flush_keys(self, message: FlushKeys) -> None:
         key = self.held_keys.next_key()
