@@ -91,7 +91,8 @@ class GtArgumentParser(argparse.ArgumentParser):
 
 
 # Commands that hand the terminal to a full-screen program (Textual, tmux attach).
-RAW_TERMINAL = frozenset({"tui", "demo", "attach"})
+# (`watch` homes and clears the screen itself and escapes what it shows: commands/watch.py.)
+RAW_TERMINAL = frozenset({"tui", "demo", "attach", "watch"})
 
 
 class _SafeWriter:

@@ -235,11 +235,13 @@ def _store_hostile_text(town: Town) -> tuple[str, str]:
     town.beads.mutate(bead.id, hostile)
     town.events.append("bead.note", actor="x", rig="alpha", bead=bead.id, msg=f"ev {OSC_TITLE}")
     sent = town.mail.send(["mayor"], "plain", "plain", sender="overseer")
-    inbox = town.paths.mail_file("mayor")
-    raw = inbox.read_bytes()
-    raw = raw.replace(b'"plain"', orjson.dumps(f"subj {OSC_TITLE} \u202e"), 1)
-    raw = raw.replace(b'"plain"', orjson.dumps(f"body\n{OSC_TITLE}"), 1)
-    inbox.write_bytes(raw)
+    town.mail.send(["overseer"], "plain", "plain", sender="mayor")
+    for address in ("mayor", "overseer"):
+        inbox = town.paths.mail_file(address)
+        raw = inbox.read_bytes()
+        raw = raw.replace(b'"plain"', orjson.dumps(f"subj {OSC_TITLE} \u202e"), 1)
+        raw = raw.replace(b'"plain"', orjson.dumps(f"body\n{OSC_TITLE}"), 1)
+        inbox.write_bytes(raw)
     return bead.id, sent[0].id
 
 
@@ -257,6 +259,8 @@ def test_cli_output_escapes_stored_controls(rig_town: Town, gt: GtRunner) -> Non
         ("mail", "read", message_id),
         ("mail", "thread", message_id),
         ("mail", "inbox", "mayor", "--json"),
+        ("watch", "--once"),
+        ("status",),
     ]
     for args in commands:
         proc = gt(*args)
