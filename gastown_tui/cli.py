@@ -247,6 +247,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A full disk, a read-only or vanished folder: the system's words and the path, on one
+        # line. Exit 1: the request was valid; nothing it reported done was lost.
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gt: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if debug:
             raise

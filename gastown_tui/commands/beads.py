@@ -20,7 +20,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("-p", "--priority", default="2", help="0 (highest) to 4; default 2")
     p.add_argument("-t", "--type", default="task", help="task, bug, feature, epic, chore, …")
     p.add_argument("-l", "--label", action="append", default=[], dest="labels")
-    p.add_argument("--rig", help="the rig (default: the agent's rig, or the only one)")
+    p.add_argument(
+        "--rig",
+        help="the rig (default: the agent's rig, the only one, the one whose folder you are"
+        " in, [town] default_rig, or the first rig added)",
+    )
     p.add_argument("--blocked-by", action="append", default=[], metavar="ID")
     add_json(p)
     p.set_defaults(func=cmd_create)
@@ -106,7 +110,13 @@ def _print_beads(beads: list[Any], empty: str) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     town = open_town(args)
-    rig = args.rig or town.rigs.default().name
+    if args.rig:
+        rig = args.rig
+    else:
+        picked, why = town.rigs.for_new_work()
+        rig = picked.name
+        if why:
+            print(f"gt: creating the bead in {why}", file=sys.stderr)
     bead = town.beads.create(
         args.title,
         rig=rig,
@@ -205,9 +215,18 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_close(args: argparse.Namespace) -> int:
+    from gastown_tui.town.errors import GtError
+
     town = open_town(args)
-    for bead_id in args.ids:  # validate all first: nothing closes if one id is wrong
-        town.beads.get(bead_id)
+    # Validate all first: nothing closes (no convoy lands, no mail goes) if one id is wrong.
+    seen: set[str] = set()
+    for bead_id in args.ids:
+        bead = town.beads.get(bead_id)
+        if bead.is_closed:
+            raise GtError(f"{bead.id} is already closed", hint="nothing was closed")
+        if bead.id in seen:
+            raise GtError(f"{bead.id} is named twice", hint="nothing was closed")
+        seen.add(bead.id)
     closed = [town.beads.close(bead_id, reason=args.reason) for bead_id in args.ids]
     if args.json:
         emit_json([b.to_dict() for b in closed])

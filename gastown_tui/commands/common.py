@@ -58,7 +58,17 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def read_body(message: str | None, use_stdin: bool) -> str | None:
     if use_stdin:
-        return sys.stdin.read()
+        raw = sys.stdin.buffer.read()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            from gastown_tui.town.errors import GtError
+
+            raise GtError(
+                f"standard input is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                f"{exc.start})",
+                hint="nothing was sent; convert it first, e.g. with iconv",
+            ) from None
     return message
 
 

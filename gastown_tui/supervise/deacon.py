@@ -43,6 +43,7 @@ class Deacon:
         actions: list[str] = []
         actions += self._check_patrols()
         actions += self._check_store()
+        actions += self._finish_slings()
         for convoy in self.town.convoys.check_landings():
             actions.append(f"convoy {convoy.id} landed: {convoy.title}")
         actions += self._feed_stranded()
@@ -61,6 +62,22 @@ class Deacon:
                 self.notify(text, "error")
                 self._event("patrol_stale", text, patrol=name)
                 actions.append(text)
+        return actions
+
+    def _finish_slings(self) -> list[str]:
+        """What follows a sling's hook, when its process died or could not write it: a
+        rollback noted after a failed write (a full disk), and starts whose process is gone
+        (dispatch/sling.py: finish_rollbacks, resume_interrupted)."""
+        from gastown_tui.dispatch.sling import finish_rollbacks, resume_interrupted
+
+        actions = finish_rollbacks(self.town, self.tmux)
+        if not any(p.interrupted for p in self.town.polecats.list()):
+            return actions
+        report = resume_interrupted(self.town, self.tmux)
+        actions += [f"resumed interrupted sling of {r.bead} to {r.address}" for r in report.resumed]
+        actions += [f"rolled back interrupted sling of {f.bead}: {f.error}" for f in report.failed]
+        for text in actions:
+            self._event("sling_finished", text)
         return actions
 
     def _check_store(self) -> list[str]:

@@ -354,6 +354,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
                 text += f"\n\nwork so far: branch {branch} at {commit[:12]}"
             current.comments.append(Comment(address, now, text))
         tx.put_bead(current)
+        record = current.to_dict()
         if status == "completed" and branch and commit:
             table = tx.table(MERGE_REQUESTS)
             taken = {str(d.get("id")) for d in tx.raw(MERGE_REQUESTS).values()}
@@ -389,10 +390,16 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
         commit=commit,
         branch=branch,
         merge_request=mr_id,
+        **({} if closed is not None else {"record": record}),
     )
     if closed is not None:
         town.events.append(
-            "bead.closed", actor=address, rig=rig, bead=bead.id, msg=closed.close_reason
+            "bead.closed",
+            actor=address,
+            rig=rig,
+            bead=bead.id,
+            msg=closed.close_reason,
+            record=record,
         )
         town.beads_closed([closed])
     return DoneResult(

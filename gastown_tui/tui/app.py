@@ -436,6 +436,7 @@ class GasTownApp(App[None]):
                     supervision.publish()
                     wait = min(SUPERVISE_TICK, supervision.next_due_in(now))
                 else:
+                    self._supervisor = None  # never held, or taken over while stopped
                     text = supervision.holder()
                     if text != shown:
                         shown = text
