@@ -277,8 +277,7 @@ def _cases(fx: Fixture) -> Iterator[tuple[str, list[str], bytes, bool]]:
                 ("nul", b"text\x00more"),
                 ("esc", b"fine\n\x1b[2J\n"),
                 ("bidi", "a\u202eb".encode()),
-                # Not here: non-UTF-8 stdin (an internal error today) is another item of
-                # issue 10, fixed elsewhere.
+                ("not-utf8", b"caf\xe9"),
             ):
                 yield f"{' '.join(path)} --stdin={name}", argv, data, False
     # Files holding NUL and hostile ids for the commands that read files.

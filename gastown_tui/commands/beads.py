@@ -110,13 +110,12 @@ def _print_beads(beads: list[Any], empty: str) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     town = open_town(args)
+    why = None
     if args.rig:
         rig = args.rig
     else:
         picked, why = town.rigs.for_new_work()
         rig = picked.name
-        if why:
-            print(f"gt: creating the bead in {why}", file=sys.stderr)
     bead = town.beads.create(
         args.title,
         rig=rig,
@@ -126,6 +125,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         labels=args.labels,
         deps=[(on, "blocks") for on in args.blocked_by],
     )
+    if why:  # after the create: an error stays one line (tests/test_fuzz_cli.py)
+        print(f"gt: created the bead in {why}", file=sys.stderr)
     if args.json:
         emit_json(bead.to_dict())
     else:
