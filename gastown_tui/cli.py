@@ -204,6 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if word is None and not any(a in ("-h", "--help") for a in args_list) and _exists("app"):
         args_list.append("tui")  # `gt` alone opens the app
         module = "app"
+    # Bytes that are not UTF-8 arrive as lone surrogates: nothing could store or print them.
+    for arg in args_list:
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            from gastown_tui.town.display import safe
+
+            print(
+                f"gt: error: argument '{safe(arg)}' is not UTF-8 text (see gt --help)",
+                file=sys.stderr,
+            )
+            return 2
     # A town holds agents' mail and code: whatever this process (and the tmux server and
     # agents it starts) creates is private. town/store.py also sets modes explicitly.
     os.umask(0o077)

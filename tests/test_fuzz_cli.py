@@ -45,6 +45,7 @@ HOSTILE = {
     "del": "x\x7fy",
     "bidi": "abc\u202eevil",
     "isolate": "a\u2066b",
+    "not-utf8": "caf\udce9",  # what Python makes of the argv bytes b"caf\xe9"
 }
 # Invalid as a name, id or address (fine as free text, e.g. a title "../x").
 HOSTILE_IDS = {
@@ -348,8 +349,9 @@ def test_every_subcommand_refuses_hostile_input_in_one_line(fx: Fixture) -> None
         (["bead", "show", "zz-../../../etc/passwd"], b""),
         (["sling", "be-zzzzz", "alpha"], b""),
         (["bead", "list", "--bogus"], b""),
+        (["bead", "create", b"caf\xe9".decode("utf-8", "surrogateescape")], b""),
     ],
-    ids=["osc-title", "nul-body", "1mb-body", "traversal-id", "wrong-rig", "usage"],
+    ids=["osc-title", "nul-body", "1mb-body", "traversal-id", "wrong-rig", "usage", "not-utf8"],
 )
 def test_hostile_input_as_a_real_process(fx: Fixture, argv: list[str], stdin: bytes) -> None:
     before = town_hash(fx.town.root)

@@ -14,6 +14,9 @@ import re
 # reads: bidi embeddings/overrides/isolates and marks, and the line/paragraph separators.
 _UNSAFE_CLASS = (
     "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    # Lone surrogates: what Python makes of bytes that are not UTF-8 (argv, file names);
+    # they cannot even be written out.
+    "\ud800-\udfff"
 )
 _UNSAFE = re.compile(f"[\t\n{_UNSAFE_CLASS}]")
 _UNSAFE_KEEP_LINES = re.compile(f"[{_UNSAFE_CLASS}]")
