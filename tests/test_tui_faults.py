@@ -155,6 +155,23 @@ async def test_a_burst_after_the_feed_search_reaches_the_next_binding(small_town
         assert isinstance(app.screen, FilterScreen), "the `f` after the search was lost"
 
 
+async def test_bursts_through_the_palette_and_from_dialog_to_dialog(small_town: Town) -> None:
+    from textual.widgets import Input
+
+    from gastown_tui.tui.screens.sling import SlingScreen
+
+    app = app_for(small_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burst(app, ["ctrl+p", *chars("theme")])  # Textual's own palette screen
+        await settle(pilot)
+        assert getattr(app.focused, "value", None) == "theme"
+        burst(app, ["escape", "s", *chars("abc")])  # close it, open the sling dialog, type
+        await settle(pilot)
+        assert isinstance(app.screen, SlingScreen)
+        assert app.screen.query_one("#sling-target", Input).value == "abc"
+
+
 # -- a real terminal: `gt tui --tmux` at 80x24, keys sent in bursts by tmux ----------------------
 def _lines_with(text: str, word: str) -> list[str]:
     return [line for line in text.splitlines() if word in line]
