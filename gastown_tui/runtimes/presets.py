@@ -247,6 +247,8 @@ def builtin_presets() -> dict[str, Runtime]:
             # `codex` is a node script that starts a native binary: tmux shows `node`.
             exe="node",
             resumable=True,
+            # Continues the folder's latest session (starts fresh where there is none).
+            resume_args=("resume", "--last"),
             answer="arrows",
             pass_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"),
             description="OpenAI Codex CLI",
@@ -264,6 +266,7 @@ def builtin_presets() -> dict[str, Runtime]:
             # `node`. Never set GEMINI_CLI_NO_RELAUNCH: trusting a folder then exits 199.
             exe="node",
             resumable=True,
+            resume_args=("--resume", "latest"),  # the project's latest session, or a new one
             answer="digit",
             pass_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
             description="Google Gemini CLI",

@@ -34,6 +34,7 @@ class Deacon:
         self.patrol_ages = patrol_ages or dict
         self._flagged_hooks: set[str] = set()
         self._stale_patrols: set[str] = set()
+        self._over_budget = False
 
     def _event(self, kind: str, msg: str, **extra: Any) -> None:
         self.town.events.append(f"deacon.{kind}", actor="deacon", msg=msg, **extra)
@@ -48,7 +49,26 @@ class Deacon:
             actions.append(f"convoy {convoy.id} landed: {convoy.title}")
         actions += self._feed_stranded()
         actions += self._old_hooks(now)
+        actions += self._count_tokens()
         return actions
+
+    def _count_tokens(self) -> list[str]:
+        """With a budget set, bring the agent programs' own token counts in every patrol
+        (town/transcripts.py), so the breaker sees running Claude Code / Codex / Gemini."""
+        from gastown_tui.town.usage import budget_state, collect_transcripts
+
+        budget = self.town.config.raw.get("budget", {})
+        if not (budget.get("max_tokens") or budget.get("max_usd")):
+            return []
+        collect_transcripts(self.town)
+        state = budget_state(self.town)
+        if state["over"] and not self._over_budget:
+            self._over_budget = True
+            text = f"over budget: {state['reason']}; new work is not dispatched"
+            self.notify(text, "error")
+            return [text]
+        self._over_budget = state["over"]
+        return []
 
     def _check_patrols(self) -> list[str]:
         actions = []

@@ -298,6 +298,16 @@ def _new_mr_id(taken: set[str]) -> str:
     raise GtFailure("could not find a free merge request id")
 
 
+def _collect_usage(town: Town) -> None:
+    """Read the agent programs' transcripts (town/transcripts.py); accounting never blocks."""
+    from gastown_tui.town.transcripts import collect
+
+    try:
+        collect(town)
+    except OSError:
+        pass
+
+
 def complete(town: Town, address: str, status: str = "completed", note: str = "") -> DoneResult:
     """`gt done`: save the work, record the result, free the polecat.
 
@@ -319,6 +329,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
             f"nothing is on {address}'s hook", hint="check with `gt hook`; nothing was changed"
         )
     note = (note or "").strip()
+    _collect_usage(town)  # the program's tokens so far count against this bead
     worktree = Path(polecat.worktree) if polecat.worktree else None
     saved: str | None = None
     commit: str | None = None
