@@ -215,6 +215,10 @@ def test_safe_escapes_every_terminal_control_visibly() -> None:
     assert safe("one\ntwo\tthree") == "one\\x0atwo\\x09three"
     assert safe("one\ntwo\tthree", multiline=True) == "one\ntwo\tthree"
     assert safe("plain ünïcode ✓ 日本") == "plain ünïcode ✓ 日本"
+    # A nudge typed into a pane: sequences go, what is left that could fool a reader shows.
+    from gastown_tui.tmux.nudge import sanitize
+
+    assert sanitize("a\x1b]2;t\x07b\u202ec") == "ab\\u202ec"
     data = orjson.dumps({"t": "a\x7f\u202e\x1b"})
     assert orjson.loads(json_safe(data)) == {"t": "a\x7f\u202e\x1b"}
     assert not any(ch.encode() in json_safe(data) for ch in ("\x7f", "\u202e", "\x1b"))
