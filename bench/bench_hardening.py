@@ -108,6 +108,18 @@ async def _burst(hand_off: bool) -> None:
                 f"burst of {len(text)} keys into a dialog, {how}: all in the field after "
                 f"{took * 1000:.0f} ms ({took / len(text) * 1000:.2f} ms per key)"
             )
+            # Keys that are not text (each may run a binding): 100 cursor moves in a list.
+            burst(app, ["escape"])
+            await settle(pilot)
+            moves = ["down", "up"] * 50
+            start = time.perf_counter()
+            burst(app, moves)
+            await settle(pilot)
+            took = time.perf_counter() - start
+            print(
+                f"burst of {len(moves)} cursor keys in the Rigs tree, {how}: handled after "
+                f"{took * 1000:.0f} ms ({took / len(moves) * 1000:.2f} ms per key, settle included)"
+            )
 
 
 def main() -> None:
