@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Label, Static
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.tui.screens.base import Dialog
 
 
@@ -35,8 +36,10 @@ class BeadScreen(Dialog[str]):
 
     def compose_body(self) -> ComposeResult:
         b = self.bead
-        labels = ", ".join(b.get("labels") or []) or "none"
-        deps = ", ".join(dep_words(d) for d in b.get("deps") or []) or "none"
+        # Stored text, shown as written: escaped (town/display.py), and never parsed as markup
+        # (Content.assemble and markup=False).
+        labels = safe(", ".join(b.get("labels") or []) or "none")
+        deps = safe(", ".join(dep_words(d) for d in b.get("deps") or []) or "none")
         yield Label(
             Content.assemble(
                 ("status ", "$text-muted"),
@@ -46,9 +49,9 @@ class BeadScreen(Dialog[str]):
                 ("  priority ", "$text-muted"),
                 f"P{b['priority']}",
                 ("  type ", "$text-muted"),
-                b["type"],
+                safe(b["type"]),
                 ("  assignee ", "$text-muted"),
-                b.get("assignee") or "-",
+                safe(b.get("assignee") or "-"),
             )
         )
         yield Label(
@@ -61,13 +64,13 @@ class BeadScreen(Dialog[str]):
             )
             yield Label(Content.assemble(("needed by ", "$text-muted"), needed))
         with VerticalScroll(classes="bead-body"):
-            yield Static(b.get("description") or "(no description)", markup=False)
+            yield Static(safe_lines(b.get("description") or "(no description)"), markup=False)
             for comment in b.get("comments") or []:
                 yield Static(
                     Content.assemble(
-                        ("\n" + comment["author"], "bold"),
-                        (f"  {comment['created_at'][:16]}", "$text-muted"),
-                        "\n" + comment["text"],
+                        ("\n" + safe(comment["author"]), "bold"),
+                        (f"  {safe(comment['created_at'][:16])}", "$text-muted"),
+                        "\n" + safe_lines(comment["text"]),
                     )
                 )
             history = b.get("history") or []
@@ -77,9 +80,9 @@ class BeadScreen(Dialog[str]):
                     yield Static(
                         Content.assemble(
                             (str(event["ts"])[:16].replace("T", " "), "$text-muted"),
-                            f" {event['type']} ",
-                            (str(event["actor"]), "$text-muted"),
-                            f" {event.get('msg') or ''}",
+                            f" {safe(str(event['type']))} ",
+                            (safe(str(event["actor"])), "$text-muted"),
+                            f" {safe(str(event.get('msg') or ''))}",
                         )
                     )
 

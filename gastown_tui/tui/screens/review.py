@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui.screens.base import Dialog
 from gastown_tui.tui.widgets.diff_view import DiffView
@@ -188,13 +189,14 @@ class ReviewScreen(Screen[None]):
         plural = "s" if len(data.commits) != 1 else ""
         commits = Content.assemble((f"{len(data.commits)} commit{plural}", "bold"))
         for sha, subject in data.commits[-20:]:
-            commits += Content.assemble("\n", (sha[:8], "$text-muted"), " ", subject)
+            commits += Content.assemble("\n", (sha[:8], "$text-muted"), " ", safe(subject))
         self.query_one("#review-commits", Static).update(commits)
         files = self.query_one("#review-files", OptionList)
         files.clear_options()
         files.add_options(
             Option(
-                Content.assemble((f"+{a:<4}", "$success"), (f"-{d:<4}", "$error"), path), id=str(i)
+                Content.assemble((f"+{a:<4}", "$success"), (f"-{d:<4}", "$error"), safe(path)),
+                id=str(i),
             )
             for i, (path, a, d) in enumerate(data.files)
         )
@@ -204,7 +206,9 @@ class ReviewScreen(Screen[None]):
             for key in ("pr_url", "pr_note", "comment"):
                 if data.mr.get(key):
                     log += f"\n{key.replace('_', ' ')}: {data.mr[key]}"
-        self.query_one("#review-log", Static).update(log.strip() or "no verify output yet")
+        self.query_one("#review-log", Static).update(
+            safe_lines(log.strip()) or "no verify output yet"
+        )
         diff = self.query_one(DiffView)
         diff.set_diff(data.diff)
         self.refresh_bindings()
@@ -212,7 +216,7 @@ class ReviewScreen(Screen[None]):
     def _head(self, data: ReviewData) -> Content:
         if data.error:
             return Content.styled(data.error, "$error")
-        head = Content.assemble(("Review ", "bold"), data.title)
+        head = Content.assemble(("Review ", "bold"), safe(data.title))
         if data.mr is not None:
             state = str(data.mr.get("state"))
             head += Content.assemble(

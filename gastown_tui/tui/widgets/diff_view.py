@@ -21,6 +21,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from gastown_tui.town.display import safe
+
 SPLIT_WIDTH = 160
 HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
 
@@ -268,7 +270,7 @@ class DiffView(ScrollView, can_focus=True):
             path = self.diff.files[line.file] if line.file < len(self.diff.files) else ""
             lexer = _lexer(path)
             self._lexers[line.file] = lexer
-        text = line.text.expandtabs(4)
+        text = safe(line.text.expandtabs(4))  # a diff may hold terminal escapes: show them
         if lexer is None:
             return [Segment(text)]
         theme = _syntax_theme(self.app.current_theme.dark)
@@ -285,7 +287,7 @@ class DiffView(ScrollView, can_focus=True):
             return [Segment(" " * width)]
         line = self.diff.lines[index]
         if line.kind in ("file", "hunk", "meta"):
-            text = ("▶ " + line.text) if line.kind == "file" else line.text
+            text = safe(("▶ " + line.text) if line.kind == "file" else line.text)
             segs = [Segment(text, self._style(line.kind if line.kind != "meta" else "gutter"))]
         else:
             number = line.new if line.new is not None else line.old

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class MergeQueue(Vertical):
             (f"{state:<10}", STATE_STYLE.get(state, "")),
             (f"{row['id']:<9} ", "$text-muted"),
             (f"{row.get('bead')} ", "bold"),
-            str(row.get("title") or row.get("branch") or ""),
+            safe(str(row.get("title") or row.get("branch") or "")),
             (f"  ×{tries}" if tries else "", "$text-muted"),
         )
 
@@ -130,7 +131,7 @@ class MergeQueue(Vertical):
             for key in ("pr_url", "pr_note", "comment"):
                 if row.get(key):
                     text += f"\n{key.replace('_', ' ')}: {row[key]}"
-        self.query_one("#mq-log", Static).update(text)
+        self.query_one("#mq-log", Static).update(safe_lines(text))
 
     @on(OptionList.OptionHighlighted, "#mq-list")
     def highlighted(self, _event: OptionList.OptionHighlighted) -> None:
