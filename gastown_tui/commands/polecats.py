@@ -121,10 +121,13 @@ def cmd_polecat_list(args: argparse.Namespace) -> int:
         if "tmux" not in str(exc):
             raise
         return _list_stored(town, args, str(exc))
+    from gastown_tui.town.scheduler import queued_rows
+
+    queued = queued_rows(town, args.rig)
     if args.json:
-        emit_json([v.to_dict() for v in views])
+        emit_json([v.to_dict() for v in views] + queued)
         return 0
-    if not views:
+    if not views and not queued:
         print("no polecats yet (sling work to create some: gt sling BEAD RIG)", file=sys.stderr)
         return 0
     rows = []
@@ -145,6 +148,10 @@ def cmd_polecat_list(args: argparse.Namespace) -> int:
                 _age(now, view.last_activity),
                 view.hint,
             )
+        )
+    for row in queued:  # slings waiting for a slot (town/scheduler.py)
+        rows.append(
+            (row["name"] or "-", row["rig"], "queued", row["bead"]["id"], "-", "-", row["hint"])
         )
     emit_table(["NAME", "RIG", "STATE", "BEAD", "WINDOW", "ACTIVITY", "NOTE"], rows)
     return 0
@@ -312,6 +319,9 @@ def cmd_done(args: argparse.Namespace) -> int:
     town = open_town(args)
     address = _agent(town, args.agent, "done")
     result = complete(town, address, args.status, args.note)
+    from gastown_tui.commands.formulas import kick_scheduler
+
+    kick_scheduler(town, result.bead)  # a freed slot or a finished step: dispatch now
     if args.json:
         emit_json(result.to_dict())
         return 0

@@ -119,6 +119,7 @@ class SlingFailure:
 class SlingBatch:
     results: list[SlingResult] = field(default_factory=list)
     failures: list[SlingFailure] = field(default_factory=list)
+    queued: list[dict[str, Any]] = field(default_factory=list)  # past a limit: {bead, why}
 
     @property
     def ok(self) -> bool:
@@ -130,6 +131,9 @@ class _Target:
     bead_id: str | None = None
     text: str | None = None
     bead: Bead | None = None
+    to: str | None = None  # a long-lived role's polecat (dispatch/scheduler.py)
+    role: str | None = None
+    long_lived: bool = False
 
 
 @dataclass
@@ -301,12 +305,13 @@ def _hook_all(
                 tx,
                 runtime=runtime.name,
                 bead_id=bead.id,
-                to=to,
+                to=target.to or to,
                 prefer=prefer,
                 exclude=taken,
                 avoid=avoid,
             )
             taken.append(polecat.name)
+            _set_role(polecat, bead, target.role, target.long_lived)
             displaced = previous if previous and previous != polecat.address else None
             if displaced:
                 _release(tx, displaced, bead.id, now, "reassigned")
@@ -348,6 +353,17 @@ def _hook_all(
             polecat=job.polecat.address,
         )
     return jobs
+
+
+def _set_role(polecat: Polecat, bead: Bead, role: str | None, long_lived: bool) -> None:
+    """The polecat records the role it works as (GT_ROLE); the bead leaves the queue."""
+    if role:
+        polecat.extra["role"] = role
+    else:
+        polecat.extra.pop("role", None)
+    if long_lived:
+        polecat.extra["long_lived"] = True  # kept out of the pool (town/polecats.py)
+    bead.metadata.pop("queued", None)
 
 
 def _release(tx: RigTxn, address: str, bead_id: str, now: str, result: str) -> None:
@@ -493,7 +509,8 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
     if runtime.settings_hook and branch is not None:
         install_claude_hook(folder)
     job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
-    env = window_env(town, polecat.address, job.bead.id, job.beacon)
+    role = str(polecat.extra.get("role") or "polecat")
+    env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role)
     job.info = tmux.start_window(
         session, polecat.name, with_path(env, runtime.argv(job.beacon)), start_dir=folder, env=env
     )
@@ -736,6 +753,9 @@ def sling_many(
     hook are rolled back and listed in `failures`; the others run.
     """
     started = time.monotonic()
+    from gastown_tui.dispatch.scheduler import admitted, role_runtime
+
+    runtime = runtime or role_runtime(town, targets)
     rig_record, chosen, parsed = _validate(
         town, tmux, targets, rig, runtime=runtime, to=to, convoy=convoy, force=force
     )
@@ -743,11 +763,18 @@ def sling_many(
     session = f"gt-{rig_record.name}"
     avoid = {w.window for w in tmux.list_windows() if w.session == session and not w.pane_dead}
     pause_point("before_hook")
-    jobs = _hook_all(town, rig_record, parsed, chosen, to=to, force=force, avoid=avoid)
+    batch = SlingBatch()
+    # Past a limit (max_polecats, a role's capacity) a target is queued, not hooked; the
+    # count and the hook share one town-wide lock so racing slings never exceed a limit.
+    with admitted(town, rig_record, parsed, chosen.name, to, convoy, batch.queued) as admit:
+        jobs = (
+            _hook_all(town, rig_record, admit, chosen, to=to, force=force, avoid=avoid)
+            if admit
+            else []
+        )
     for job in jobs:
         job.started = started
     pause_point("after_hook")
-    batch = SlingBatch()
     _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
     return batch
 
