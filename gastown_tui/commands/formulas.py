@@ -204,11 +204,15 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def kick_scheduler(town: Town, closed: str | None = None) -> bool:
     """After `gt done`: when work waits for a slot or for this step, start `gt schedule` in
-    the background (the agent's `gt done` does not wait for it, nor import tmux)."""
+    the background (the agent's `gt done` does not wait for it, nor import tmux). Only in a
+    supervised town: without the deacon nothing is dispatched on its own either."""
     from gastown_tui.dispatch.scheduler import pending
     from gastown_tui.town.roles import META_ESCALATION_FOR
+    from gastown_tui.town.status import supervisor_summary
 
     try:
+        if supervisor_summary(town) is None:
+            return False
         bead = town.beads.find(closed) if closed else None
         answers = bead is not None and bool(bead.metadata.get(META_ESCALATION_FOR))
         if not answers and not pending(town):

@@ -120,6 +120,7 @@ class DemoReport:
     town: Town
     bead_ids: dict[str, str] = field(default_factory=dict)
     convoy_id: str | None = None
+    support_convoy: str | None = None
     slung: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -220,9 +221,42 @@ def build_demo_town(
         sender="deacon",
     )
 
+    _support_desk(report, root)
     if start_agents:
         _start_agents(report, tmux)
     return report
+
+
+# The essay's customer-support team beside the coding rigs: a plain-directory desk rig, a
+# ticket bead, and the customer-support formula run on it. The deacon dispatches its steps to
+# DEMO AGENTS of each role (gastown_tui/formulas/customer-support.toml), so the ticket moves
+# from arrival to the customer's answer with no person acting.
+SUPPORT_RIG = "desk"
+SUPPORT_TICKET = "Customer: `warrig status` crashes on an empty config file"
+
+
+def _support_desk(report: DemoReport, root: Path) -> None:
+    from gastown_tui.town.formulas import run_formula
+
+    town = report.town
+    desk = root / "support-desk"
+    desk.mkdir(parents=True, exist_ok=True)
+    town.rigs.add(SUPPORT_RIG, str(desk), no_git=True)
+    ticket = town.beads.create(
+        SUPPORT_TICKET,
+        rig=SUPPORT_RIG,
+        type="bug",
+        priority=1,
+        labels=["ticket"],
+        description="From the Citadel's water office: `warrig status` dies with a traceback "
+        "when ~/.warrig.toml is empty. They need it working today.",
+        actor="overseer",
+    )
+    report.bead_ids["ticket"] = ticket.id
+    result = run_formula(
+        town, "customer-support", {"ticket": ticket.id, "desk": SUPPORT_RIG, "code": "war-rig"}
+    )
+    report.support_convoy = result.convoy
 
 
 def _start_agents(report: DemoReport, tmux: TownTmux | None) -> None:
