@@ -263,9 +263,12 @@ def cmd_sling(args: argparse.Namespace) -> int:
             {
                 "slung": [r.to_dict() for r in batch.results],
                 "failed": [f.to_dict() for f in batch.failures],
+                "queued": batch.queued,
             }
         )
     else:
+        for item in batch.queued:  # past max_polecats or a role's capacity (town/scheduler.py)
+            print(f"queued {item['bead']}: {item['why']}; dispatched when a slot frees")
         for result in batch.results:
             made = " (new bead)" if result.created_bead else ""
             print(

@@ -775,7 +775,8 @@ def sling_many(
     for job in jobs:
         job.started = started
     pause_point("after_hook")
-    _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
+    if jobs:  # none when every target was queued
+        _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
     return batch
 
 
