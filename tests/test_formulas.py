@@ -205,3 +205,76 @@ def test_prime_hands_over_the_closing_notes_of_the_needed_steps(support_town: To
     assert "== Handed to you by the steps before yours ==" in prime
     assert f"from step design ({design}) by web/slit:" in prime
     assert "DESIGN: one module, one flag" in prime
+
+
+# -- the app ---------------------------------------------------------------------------------
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def app_on(town: Town) -> object:
+    from gastown_tui.tui.app import make_app
+    from gastown_tui.tui.data import TownData
+
+    app = make_app(town, data=TownData(town, None), watch=False)
+    app.animation_level = "none"
+    return app
+
+
+@pytest.mark.anyio
+async def test_app_groups_agents_by_role_and_shows_a_run_as_a_step_tree(
+    support_town: Town,
+) -> None:
+    from gastown_tui.tui.screens.convoy import ConvoyScreen
+    from tests.tui_fixtures import settle, wait_for
+
+    ticket = support_town.beads.create("Customer: it crashes", rig="desk")
+    run = run_formula(support_town, "customer-support", {"ticket": ticket.id, "code": "web"})
+    with support_town.beads.rig_txn("desk") as tx:
+        role = {"role": "front-line"}
+        tx.put_polecat(Polecat("front-line", "desk", created_at="x", extra=role).to_dict())
+        tx.put_polecat(Polecat(name="furiosa", rig="desk", created_at="x").to_dict())
+    support_town.beads.update(run.beads["triage"], status="hooked", assignee="desk/front-line")
+    app = app_on(support_town)
+    async with app.run_test(size=(120, 40)) as pilot:  # type: ignore[attr-defined]
+        await settle(pilot)
+        labels = [str(node.label) for node in app.rigs_pane.tree.root.children[0].children]  # type: ignore[attr-defined]
+        assert any(label.endswith("furiosa  idle") for label in labels)  # no role: as before
+        assert any(label.startswith("front-line  role · 1/1 working") for label in labels)
+        app.action_show_convoy(run.convoy)  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, ConvoyScreen), what="convoy")  # type: ignore[attr-defined]
+        lines = [str(w.render()) for w in app.screen.query(".convoy-step")]  # type: ignore[attr-defined]
+        assert lines[0].startswith("triage [front-line] hooked") and "desk/front-line" in lines[0]
+        assert any(line.startswith("   └─ reproduce [software-expert] open") for line in lines)
+        answer = next(line for line in lines if "answer [front-line]" in line)
+        assert "also needs account" in answer and answer.startswith("         └─ ")
+
+
+@pytest.mark.anyio
+async def test_palette_runs_a_formula_from_a_form(support_town: Town) -> None:
+    from textual.widgets import Input
+
+    from gastown_tui.tui.screens.formula import FormulaRunScreen
+    from tests.tui_fixtures import settle, wait_for
+
+    app = app_on(support_town)
+    async with app.run_test(size=(120, 40)) as pilot:  # type: ignore[attr-defined]
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        for key in "run formula feature":
+            await pilot.press({" ": "space"}.get(key, key))
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormulaRunScreen), what="form")  # type: ignore[attr-defined]
+        app.screen.query_one("#formula-rig", Input).value = "web"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")  # the feature variable is required: refused, form stays
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, FormulaRunScreen)  # type: ignore[attr-defined]
+        assert not support_town.convoys.list()
+        app.screen.query_one("#formula-var-feature", Input).value = "dark mode"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FormulaRunScreen), what="run")  # type: ignore[attr-defined]
+    (convoy,) = support_town.convoys.list()
+    assert convoy.title == "feature: {{feature}}".replace("{{feature}}", "dark mode")
+    assert len(convoy.beads) == 4

@@ -117,6 +117,8 @@ def pending(town: Town) -> list[Any]:
     """Ready beads that dispatch on their own: with a role, or queued. Priority, then age."""
     out = []
     for bead in town.beads.ready():
+        if bead.comments and bead.comments[-1].text.startswith("crash loop:"):
+            continue  # the witness gave up on it (supervise/witness.py): a person re-slings
         mark = bead.metadata.get(META_QUEUED)
         if role_of_bead(bead) or mark:
             since = (mark or {}).get("at") or bead.created_at

@@ -575,3 +575,44 @@ def run_steps(town: Town, run_id: str) -> list[Bead]:
         for d in town.beads.list_docs(include_closed=True, include_archive=True)
         if (d.get("metadata") or {}).get(META_RUN) == run_id
     ]
+
+
+def step_tree(town: Town, bead_ids: list[str]) -> list[dict[str, Any]]:
+    """A convoy's formula steps as a dependency tree, for the app: rows in display order,
+    each {depth, id, step, role, status, assignee, title, also} where `also` names further
+    steps it needs (a step needing two is shown under the first). Empty when none of the
+    beads is a formula step."""
+    beads = town.beads.get_many(bead_ids)
+    steps = {i: b for i, b in beads.items() if b.metadata.get(META_STEP)}
+    if not steps:
+        return []
+    needs = {
+        i: [d.on for d in b.deps if d.type == "blocks" and d.on in steps] for i, b in steps.items()
+    }
+    children: dict[str, list[str]] = {}
+    for bead_id in bead_ids:
+        if bead_id in steps and needs[bead_id]:
+            children.setdefault(needs[bead_id][0], []).append(bead_id)
+    rows: list[dict[str, Any]] = []
+
+    def add(bead_id: str, depth: int) -> None:
+        bead = steps[bead_id]
+        rows.append(
+            {
+                "depth": depth,
+                "id": bead_id,
+                "step": str(bead.metadata.get(META_STEP)),
+                "role": str(bead.metadata.get(META_ROLE) or ""),
+                "status": "queued" if bead.metadata.get("queued") else bead.status,
+                "assignee": bead.assignee,
+                "title": bead.title,
+                "also": [str(steps[n].metadata.get(META_STEP)) for n in needs[bead_id][1:]],
+            }
+        )
+        for child in children.get(bead_id, []):
+            add(child, depth + 1)
+
+    for bead_id in bead_ids:
+        if bead_id in steps and not needs[bead_id]:
+            add(bead_id, 0)
+    return rows

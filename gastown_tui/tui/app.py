@@ -41,6 +41,7 @@ from gastown_tui.tui.commands import (
     AgentsProvider,
     BeadsProvider,
     ConvoysProvider,
+    FormulasProvider,
     RigsProvider,
 )
 from gastown_tui.tui.data import (
@@ -150,6 +151,7 @@ class GasTownApp(App[None]):
         ConvoysProvider,
         RigsProvider,
         ActionsProvider,
+        FormulasProvider,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sling", "Sling", id="sling"),
