@@ -206,8 +206,8 @@ def kick_scheduler(town: Town, closed: str | None = None) -> bool:
     """After `gt done`: when work waits for a slot or for this step, start `gt schedule` in
     the background (the agent's `gt done` does not wait for it, nor import tmux). Only in a
     supervised town: without the deacon nothing is dispatched on its own either."""
-    from gastown_tui.dispatch.scheduler import pending
     from gastown_tui.town.roles import META_ESCALATION_FOR
+    from gastown_tui.town.scheduler import pending
     from gastown_tui.town.status import supervisor_summary
 
     try:

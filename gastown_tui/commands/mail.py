@@ -378,4 +378,8 @@ def _escalate_by_role(
     for note in result.notes:
         print(f"gt: note: {note}", file=sys.stderr)
     _report_hook_errors(town)
+    if result.answer_bead:
+        from gastown_tui.commands.formulas import kick_scheduler
+
+        kick_scheduler(town)  # the answer bead goes to its role now, not at the next patrol
     return 0

@@ -27,6 +27,7 @@ from gastown_tui.town.scheduler import (
     holdings,
     mark_queued,
     max_polecats,
+    pending,
 )
 from gastown_tui.town.store import flocked
 
@@ -111,20 +112,6 @@ def admitted(
             _track_queued(town, target.bead_id, title, convoy)
             queued_out.append({"bead": target.bead_id, "why": decision.why, "role": target.role})
         yield admit
-
-
-def pending(town: Town) -> list[Any]:
-    """Ready beads that dispatch on their own: with a role, or queued. Priority, then age."""
-    out = []
-    for bead in town.beads.ready():
-        if bead.comments and bead.comments[-1].text.startswith("crash loop:"):
-            continue  # the witness gave up on it (supervise/witness.py): a person re-slings
-        mark = bead.metadata.get(META_QUEUED)
-        if role_of_bead(bead) or mark:
-            since = (mark or {}).get("at") or bead.created_at
-            out.append((bead.priority, since, bead.id, bead))
-    out.sort(key=lambda item: item[:3])
-    return [item[3] for item in out]
 
 
 def dispatch_pending(town: Town, tmux: TownTmux, errors: dict[str, str] | None = None) -> list[str]:

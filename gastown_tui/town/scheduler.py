@@ -197,6 +197,22 @@ def queued(town: Town, rig: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
+def pending(town: Town) -> list[Any]:
+    """Ready beads that dispatch on their own: with a role, or queued. Priority, then age."""
+    out = []
+    from gastown_tui.town.roles import role_of_bead
+
+    for bead in town.beads.ready():
+        if bead.comments and bead.comments[-1].text.startswith("crash loop:"):
+            continue  # the witness gave up on it (supervise/witness.py): a person re-slings
+        mark = bead.metadata.get(META_QUEUED)
+        if role_of_bead(bead) or mark:
+            since = (mark or {}).get("at") or bead.created_at
+            out.append((bead.priority, since, bead.id, bead))
+    out.sort(key=lambda item: item[:3])
+    return [item[3] for item in out]
+
+
 def queued_rows(town: Town, rig: str | None = None) -> list[dict[str, Any]]:
     """`gt polecat list` / `gt status` rows for queued slings (no polecat yet)."""
     rows = []
