@@ -23,7 +23,7 @@ from gastown_tui.town.formulas import run_formula
 from gastown_tui.town.scheduler import holdings
 from gastown_tui.town.town import Town
 from tests import polecat_fixtures as pf
-from tests.conftest import ROOT, run_gt, wait_until
+from tests.conftest import ROOT, make_git_repo, run_gt, wait_until
 
 polecat_env, tmux, reader = pf.polecat_env, pf.tmux, pf.reader
 
@@ -64,7 +64,11 @@ class Sampler(threading.Thread):
             self.stop.wait(0.02)
 
 
-def test_racing_slings_never_exceed_max_polecats(rig_town: Town, tmux: TownTmux) -> None:
+def test_racing_slings_never_exceed_max_polecats(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    # Two rigs: the count spans rig files, so only a town-wide lock keeps it exact.
+    rig_town.rigs.add("beta", str(make_git_repo(tmp_path / "beta-upstream")), prefix="be")
     set_max(rig_town, 3)
     sampler = Sampler(rig_town)
     sampler.start()
@@ -77,7 +81,7 @@ def test_racing_slings_never_exceed_max_polecats(rig_town: Town, tmux: TownTmux)
                 "gastown_tui",
                 "sling",
                 f"task {n}",
-                "alpha",
+                ("alpha", "beta")[n % 2],
                 "--agent",
                 "demo",
                 "--json",
@@ -114,6 +118,21 @@ def test_racing_slings_never_exceed_max_polecats(rig_town: Town, tmux: TownTmux)
     assert sampler.most <= 3, f"{sampler.most} polecats held work at once"
     done = done_events(rig_town)
     assert sorted(b for b in done if b in everything) == sorted(everything)  # none twice
+
+
+def test_queued_slings_go_by_priority_then_age(rig_town: Town) -> None:
+    from gastown_tui.town.scheduler import mark_queued, pending
+
+    made = [
+        rig_town.beads.create(title, rig="alpha", priority=p)
+        for title, p in (("old low", 3), ("urgent", 0), ("new low", 3), ("normal", 2))
+    ]
+    for bead in made:
+        mark_queued(rig_town, bead.id, why="full", runtime="demo", to=None, convoy=None)
+        time.sleep(0.01)  # distinct queue times (ms stamps)
+    rig_town.beads.create("not queued, no role", rig="alpha")
+    order = [b.title for b in pending(rig_town)]
+    assert order == ["urgent", "normal", "old low", "new low"]
 
 
 def test_queue_order_capacity_long_lived_role_and_gt_role(
