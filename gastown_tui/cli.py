@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "hook": "polecats",
     "done": "polecats",
     "nudge": "polecats",
+    "answer": "polecats",
     "peek": "polecats",
     "attach": "polecats",
     "mail": "mail",

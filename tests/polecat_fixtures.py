@@ -54,8 +54,22 @@ def add_runtime(town: Town, name: str, command: list[str], **keys: Any) -> None:
     for key, value in keys.items():
         if isinstance(value, list):
             lines.append(f"{key} = {toml_list(value)}")
+        elif isinstance(value, dict):
+            pairs = ", ".join(
+                f"{orjson.dumps(k).decode()} = {orjson.dumps(v).decode()}" for k, v in value.items()
+            )
+            lines.append(f"{key} = {{ {pairs} }}")
         else:
             lines.append(f"{key} = {orjson.dumps(value).decode()}")
+    with open(town.paths.town_toml, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    town.__dict__.pop("config", None)
+
+
+def set_town_env(town: Town, **env: str) -> None:
+    """Append `[town.env]` (variables every agent window gets) to town.toml."""
+    pairs = (f"{orjson.dumps(k).decode()} = {orjson.dumps(v).decode()}" for k, v in env.items())
+    lines = ["\n[town.env]", *pairs]
     with open(town.paths.town_toml, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     town.__dict__.pop("config", None)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.dispatch.answer import answer_agent
 from gastown_tui.dispatch.nudge import nudge_agent
 from gastown_tui.dispatch.observe import observe
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.tmux import TownTmux
+from gastown_tui.town.errors import GtFailure
 from gastown_tui.town.town import Town
 from tests import polecat_fixtures as pf
 from tests.conftest import GtRunner
@@ -64,10 +66,15 @@ def test_demo_agent_waits_for_a_person_on_needs_human(rig_town: Town, tmux: Town
         timeout=20,
         what="the waiting state",
     )
-    assert view.address == "alpha/furiosa" and "gt attach alpha/furiosa" in view.hint
+    assert view.address == "alpha/furiosa" and "gt answer alpha/furiosa CHOICE" in view.hint
+    assert view.prompt is not None and view.prompt.question == "Do you want to proceed?"
+    assert [c.label for c in view.prompt.choices] == ["Yes", "No"]
     assert not closed(rig_town, bead.id)
-    outcome = nudge_agent(rig_town, tmux, "furiosa", "1")
-    assert outcome.status == "delivered", outcome.detail
+    # A nudge would answer it by accident: refused, nothing typed.
+    with pytest.raises(GtFailure, match="waiting at: Do you want to proceed"):
+        nudge_agent(rig_town, tmux, "furiosa", "1")
+    outcome = answer_agent(rig_town, tmux, "furiosa", "1")
+    assert (outcome.choice, outcome.label) == ("1", "Yes")
     wait_until(lambda: closed(rig_town, bead.id), timeout=30, what="the bead to close")
     pane = tmux.capture(view.window.pane_id, lines=200)  # type: ignore[union-attr]
     assert "answer '1': proceeding" in pane

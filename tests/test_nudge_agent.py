@@ -20,7 +20,7 @@ from gastown_tui.dispatch.nudge import (
 )
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.tmux import TownTmux
-from gastown_tui.town.errors import GtError
+from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.town import Town
 from gastown_tui.town.work import queue_nudge, queued_nudges
 from tests import polecat_fixtures as pf
@@ -239,5 +239,7 @@ def test_mail_nudge_never_answers_a_question(
     assert received_lines(reader) == received_before  # nothing typed into the question
     [queued] = queued_nudges(rig_town, "alpha/furiosa")
     assert queued.text == mail_nudge_text("mayor", "Spare parts")
-    # A person's nudge still goes through (it may be the answer).
-    assert nudge_agent(rig_town, tmux, "furiosa", "1").status == "delivered"
+    # A person's nudge is refused too (it would answer the question); `gt answer` does that.
+    with pytest.raises(GtFailure, match="is waiting at: Do you want to proceed"):
+        nudge_agent(rig_town, tmux, "furiosa", "1")
+    assert received_lines(reader) == received_before

@@ -214,7 +214,10 @@ def test_observe_waiting_and_zombie(rig_town: Town, tmux: TownTmux, reader: Path
     [view] = wait_until(
         lambda: [v for v in observe(rig_town, tmux) if v.state == "waiting"], what="waiting"
     )
-    assert view.hint == "waiting for a person: gt attach alpha/furiosa"
+    assert view.prompt is not None and view.prompt.question == "Do you want to proceed?"
+    assert view.hint == (
+        "waiting at: Do you want to proceed?; answer it in its window: gt attach alpha/furiosa"
+    )
     tmux.kill_window("gt-alpha", "furiosa")
     [view] = observe(rig_town, tmux)
     assert view.state == "zombie" and view.window is None

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gastown_tui.dispatch.agents import peek
 from gastown_tui.dispatch.observe import observe
 from gastown_tui.dispatch.sling import restart, sling, sling_many
 from gastown_tui.tmux import TownTmux
@@ -173,15 +174,50 @@ def test_reuse_idle_polecat_resets_only_the_branch(
 
 @real_tmux
 def test_sling_rolls_back_when_the_agent_dies_at_once(rig_town: Town, tmux: TownTmux) -> None:
-    add_runtime(rig_town, "broken", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    script = "import sys; print('config error: no model named zork', flush=True); sys.exit(3)"
+    add_runtime(rig_town, "broken", [sys.executable, "-c", script])
     bead = rig_town.beads.create("doomed", rig="alpha")
-    with pytest.raises(GtFailure, match="rolled back"):
+    with pytest.raises(GtFailure, match="rolled back") as failed:
         sling(rig_town, tmux, bead.id, "alpha", runtime="broken")
+    # The failure says why, in the agent's own words.
+    assert "exited during start-up" in str(failed.value)
+    assert "config error: no model named zork" in str(failed.value)
     after = rig_town.beads.get(bead.id)
-    assert (after.status, after.assignee) == ("open", None)
-    assert rig_town.polecats.list() == []  # created by the failed sling: gone again
-    assert tmux.list_windows() == []
+    assert (after.status, after.assignee) == ("open", None)  # back to ready
+    # The polecat stays (idle) and its dead pane is kept, so `gt peek` can show why.
+    [polecat] = rig_town.polecats.list()
+    assert polecat.state == "idle"
+    [window] = tmux.list_windows()
+    assert window.pane_dead
+    assert "no model named zork" in peek(rig_town, tmux, "alpha/furiosa")
+    # Once the window is gone, the saved screen still answers `gt peek`.
+    tmux.kill_window("gt-alpha", "furiosa")
+    assert "no model named zork" in peek(rig_town, tmux, "alpha/furiosa")
     assert rig_town.events.read(types=["polecat.sling_failed"])
+
+
+@real_tmux
+def test_sling_returns_once_the_agent_draws_its_screen(rig_town: Town, tmux: TownTmux) -> None:
+    # No `started` text: the sling waits until the process has lived start_grace seconds.
+    slow = "import time; time.sleep(1.2); raise SystemExit(4)"
+    add_runtime(rig_town, "late-crash", [sys.executable, "-c", slow])
+    bead = rig_town.beads.create("dies after a second", rig="alpha")
+    with pytest.raises(GtFailure, match="exited during start-up"):
+        sling(rig_town, tmux, bead.id, "alpha", runtime="late-crash")
+    assert rig_town.beads.get(bead.id).status == "open"
+    # With `started` text it returns as soon as that shows, well before the grace period.
+    rig_town.config.raw["runtimes"]["banner"] = {
+        "command": [
+            sys.executable,
+            "-c",
+            "import time; print('BOT READY', flush=True); time.sleep(60)",
+        ],
+        "started": "BOT READY",
+        "start_grace": 30,
+    }
+    other = rig_town.beads.create("starts fine", rig="alpha")
+    result = sling(rig_town, tmux, other.id, "alpha", runtime="banner")
+    assert result.elapsed < 15
 
 
 @real_tmux

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.dispatch.agents import peek
 from gastown_tui.dispatch.observe import observe
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.supervise import dogs
@@ -24,7 +25,7 @@ from gastown_tui.supervise.witness import Witness, backoff_delay
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.town import Town
-from tests.polecat_fixtures import add_runtime, git_out, wait_until
+from tests.polecat_fixtures import add_runtime, git_out, set_town_env, wait_until
 
 pytest_plugins = ["tests.polecat_fixtures"]
 
@@ -86,7 +87,9 @@ def test_kill_9_of_a_working_demo_agent_is_restarted_on_the_same_hook(
 
 def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: TownTmux) -> None:
     # Lives past sling's start-up check, then dies with status 3: every time.
-    add_runtime(rig_town, "crasher", ["sh", "-c", "sleep 0.3; exit 3"], prompt="none")
+    add_runtime(
+        rig_town, "crasher", ["sh", "-c", "echo up; sleep 0.3; exit 3"], prompt="none", started="up"
+    )
     clock = FakeClock(1_800_000_000.0)
     town = Town.open(rig_town.root, clock=clock)
     bead = town.beads.create("Doomed", rig="alpha")
@@ -117,6 +120,11 @@ def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: 
     for address in ("mayor", "overseer"):
         subjects = inbox_subjects(town, address)
         assert sum("crash loop" in s for s in subjects) == 1, (address, subjects)
+    # Its last output was kept before any window closed, and the mail quotes it.
+    [mail] = [m for m in town.mail.inbox("overseer") if "crash loop" in m.subject]
+    assert "Its last output" in mail.body and "    up" in mail.body
+    tmux.kill_window("gt-alpha", name)
+    assert "up" in peek(town, tmux, f"alpha/{name}")
 
 
 def test_a_clean_exit_is_not_counted_as_a_crash(rig_town: Town, tmux: TownTmux) -> None:
@@ -146,6 +154,8 @@ def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
     fake.write_text(f"#!/bin/sh\ncat {PANES / 'claude_permission.txt'}\nread answer\nsleep 3600\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    # This test machine is a sandbox (and may be root, where Claude Code wants IS_SANDBOX).
+    set_town_env(rig_town, IS_SANDBOX="1")
     bead = rig_town.beads.create("Delete the build dir", rig="alpha")
     result = sling(rig_town, tmux, bead.id, "alpha", runtime="claude")
     wait_until(
@@ -158,6 +168,7 @@ def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
     witness.patrol()
     witness.patrol()
     assert len(shown) == 1 and result.address in shown[0] and "waiting" in shown[0]
+    assert "Do you want to proceed?" in shown[0]  # the notice says what it waits for
     waits = [e for e in rig_town.events.iter_all() if e.type == "witness.waiting"]
     assert len(waits) == 1
     # A second witness (a new supervisor after a restart) does not tell again.
@@ -433,3 +444,35 @@ def test_gt_up_supervises_from_the_towns_tmux_and_gt_down_leaves_agents_running(
     info = tmux.find_window("gt-alpha", result.address.split("/")[1])
     assert info is not None and not info.pane_dead, "stopping supervision never stops agents"
     assert run_gt(rig_town, "down").stdout.strip() == "no supervisor is running"
+
+
+def test_the_refinery_says_what_git_said_when_it_has_no_identity(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bead_id = _done_branch(rig_town, tmux, "Add notes", {"notes.txt": "notes\n"})
+    repo = Path(rig_town.rigs.get("alpha").path)
+    (repo / "other.txt").write_text("main moved on\n")
+    git_out(repo, "add", "-A")
+    git_out(repo, "commit", "-q", "-m", "main moves: the rebase must rewrite the branch")
+    # Now the machine has no git identity at all (a fresh container).
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "empty-gitconfig"))
+    monkeypatch.setenv("EMAIL", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
+    for key in ("user.name", "user.email"):
+        subprocess.run(["git", "config", "--unset", key], cwd=repo, check=False)
+    actions = Refinery(rig_town, "alpha").patrol()
+    assert any("no identity" in a for a in actions), actions
+    assert not any("conflict" in a for a in actions)
+    mr = next(iter(rig_town.rig_file("alpha").table("merge_requests").values()))
+    assert mr["status"] != "failed" and "no identity" in mr["blocked_by"]  # still queued
+    assert rig_town.beads.get(bead_id).status == "closed"  # untouched: not the polecat's doing
+    assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1
+    Refinery(rig_town, "alpha").patrol()  # told once, not every patrol
+    assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1

@@ -217,3 +217,59 @@ async def test_the_app_supervises_when_the_lease_is_free(rig_town: Town, tmux: T
         )
     # Quitting frees the town for `gt daemon` (the worker lets go at its next tick).
     pf.wait_until(lambda: current_holder(rig_town) is None, timeout=5, what="the lease")
+
+
+@real_tmux
+async def test_the_nudge_dialog_on_a_waiting_agent_shows_the_question_and_answers_it(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    import sys
+
+    from gastown_tui.dispatch.observe import observe
+
+    panes = Path(__file__).parent / "data" / "panes"
+    record = tmp_path / "typed.bin"
+    record.write_bytes(b"")
+    program = Path(__file__).parent / "procs" / "prompt_program.py"
+    pf.add_runtime(
+        rig_town,
+        "asker",
+        [sys.executable, str(program), str(panes / "claude_permission.txt"), str(record)],
+        base="claude",
+        prompt="none",
+        exe="python",
+    )
+    pf.set_town_env(rig_town, IS_SANDBOX="1")
+    bead = rig_town.beads.create("Clean the build", rig="alpha")
+    address = sling(rig_town, tmux, bead.id, "alpha", runtime="asker").address
+    pf.wait_until(lambda: any(v.state == "waiting" for v in observe(rig_town, tmux)), what="w")
+    app = app_on(rig_town, tmux)
+    notes: list[str] = []
+    original = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        notes.append(message)
+        original(message, *args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        pole = await wait_for(
+            pilot,
+            lambda: (p := app.polecat(address)) and p.state == "waiting" and p,
+            what="the waiting polecat",
+        )
+        assert pole.prompt is not None
+        app.rigs_pane.select_polecat(address)
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, NudgeScreen)
+        shown = str(app.screen.query_one("#nudge-question").render())
+        assert "Do you want to proceed?" in shown
+        choices = [str(c.render()) for c in app.screen.query(".nudge-choice")]
+        assert len(choices) == 3 and "1. Yes" in choices[0]
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NudgeScreen), timeout=20, what="a")
+        await wait_for(pilot, lambda: any("answered" in n for n in notes), what="the note")
+    assert record.read_bytes() == b"2"  # exactly the choice, no Enter after it

@@ -56,3 +56,29 @@ def read_body(message: str | None, use_stdin: bool) -> str | None:
     if use_stdin:
         return sys.stdin.read()
     return message
+
+
+class _Intermixed:
+    """Options may come after the positionals (`gt nudge AGENT --queue MSG`): plain argparse
+    takes AGENT and an optional MESSAGE in one go and then rejects MSG as extra."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)  # type: ignore[misc]
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)  # type: ignore[attr-defined]
+        finally:
+            self._intermixing = False
+
+
+def add_intermixed_parser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """`sub.add_parser(name, …)` whose options may follow its positionals."""
+    base = sub._parser_class
+    sub._parser_class = type(f"Intermixed{base.__name__}", (_Intermixed, base), {})
+    try:
+        return sub.add_parser(name, **kwargs)
+    finally:
+        sub._parser_class = base

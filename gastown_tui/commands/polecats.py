@@ -10,7 +10,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from gastown_tui.commands.common import add_json, emit_json, emit_table, open_town, read_body
+from gastown_tui.commands.common import (
+    add_intermixed_parser,
+    add_json,
+    emit_json,
+    emit_table,
+    open_town,
+    read_body,
+)
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
@@ -61,13 +68,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_json(p)
     p.set_defaults(func=cmd_done)
 
-    p = sub.add_parser("nudge", parents=[common], help="type a message into an agent's window")
+    p = add_intermixed_parser(
+        sub, "nudge", parents=[common], help="type a message into an agent's window"
+    )
     p.add_argument("agent", metavar="AGENT")
     p.add_argument("message", nargs="?", metavar="MESSAGE")
     p.add_argument("--stdin", action="store_true", help="read the message from standard input")
     p.add_argument("--queue", action="store_true", help="queue it for when the agent is idle")
     add_json(p)
     p.set_defaults(func=cmd_nudge)
+
+    p = add_intermixed_parser(
+        sub,
+        "answer",
+        parents=[common],
+        help="pick one choice of the question an agent waits at",
+        description="Pick CHOICE (its number, y/n, or the start of its label) of the question "
+        "AGENT waits at: exactly the keys of that choice are sent, and the question must go.",
+    )
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument("choice", nargs="?", metavar="CHOICE", help="omit it to see the question")
+    add_json(p)
+    p.set_defaults(func=cmd_answer)
 
     p = sub.add_parser("peek", parents=[common], help="the tail of an agent's window")
     p.add_argument("agent", metavar="AGENT")
@@ -362,6 +384,32 @@ def cmd_nudge(args: argparse.Namespace) -> int:
     else:
         print(f"gt: nudge NOT delivered to {outcome.agent}: {outcome.detail}", file=sys.stderr)
     return outcome.exit_code
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from gastown_tui.dispatch.answer import answer_agent, waiting_prompt
+
+    town = open_town(args)
+    tmux = _tmux(town)
+    if args.choice is None:
+        address, _, prompt = waiting_prompt(town, tmux, args.agent)
+        if args.json:
+            emit_json({"agent": address, **prompt.to_dict()})
+        else:
+            print(f"{address} is waiting at: {prompt.question}")
+            for choice in prompt.choices:
+                print(f"  {'❯' if choice.selected else ' '} {choice.key}. {choice.label}")
+            if prompt.choices:
+                print(f"answer with: gt answer {address} CHOICE")
+        return 0
+    outcome = answer_agent(town, tmux, args.agent, args.choice)
+    if args.json:
+        emit_json(outcome.to_dict())
+    else:
+        print(f"✓ answered {outcome.agent}: {outcome.choice}. {outcome.label}")
+        if outcome.next_question:
+            print(f"it now waits at: {outcome.next_question}")
+    return 0
 
 
 def cmd_peek(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from gastown_tui.commands.common import add_json, emit_json, open_town
 
@@ -106,12 +107,30 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     town = open_town(args)
     status = town_status(town)
+    _overlay_live_states(town, status)
     if args.json:
         emit_json(status)
         return 0
     for line in status_lines(status):
         print(line)
     return 0
+
+
+def _overlay_live_states(town: Any, status: dict) -> None:
+    """One live state everywhere: with the town's tmux up, the polecat section comes from the
+    same observation as `gt polecat list`, the app and the witness (not the stored states)."""
+    if not status["polecats"].get("polecats"):
+        return
+    from gastown_tui.dispatch.observe import live_summary, observe
+    from gastown_tui.dispatch.tmuxfor import tmux_for
+    from gastown_tui.town.errors import GtError
+
+    tmux = tmux_for(town)
+    try:
+        if tmux.available():
+            status["polecats"] = live_summary(observe(town, tmux))
+    except GtError:
+        pass  # no tmux: the stored states, as before
 
 
 def status_lines(status: dict) -> list[str]:

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gastown_tui.runtimes.presets import Runtime
 from gastown_tui.tmux import AttachPlan, TownTmux, WindowInfo, attach_plan
 from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import split_address
 from gastown_tui.town.work import polecat_identity
 
@@ -19,15 +21,22 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 MAX_PEEK_LINES = 10_000
-# Passed on to agent windows when set here: the demo's pace, the tests' tmux config.
-# Passed into agent windows explicitly: the town's tmux server keeps the environment of
-# whoever started it, which may be an older shell without the API key.
+# Copied into every agent window from the environment of the `gt` that starts it. A window
+# never relies on the town's tmux server's environment, which is that of whoever started
+# the server (perhaps an older shell without the API key): a listed name that is not set
+# here is unset in the window. Add names with [town] pass_env or [runtimes.NAME] pass_env.
 PASSTHROUGH_ENV = (
     "GT_DEMO_STEP",
     "GT_TMUX_CONF",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "ANTHROPIC_BASE_URL",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
 )
 
 
@@ -60,7 +69,20 @@ def peek(town: Town, tmux: TownTmux, agent: str, lines: int = 40) -> str:
     """The last `lines` lines of the agent's pane (a dead pane's last words too)."""
     if lines < 1 or lines > MAX_PEEK_LINES:
         raise GtError(f"-n must be between 1 and {MAX_PEEK_LINES}")
-    _, info = require_window(town, tmux, agent)
+    try:
+        _, info = require_window(town, tmux, agent)
+    except GtFailure:
+        # The window is gone (closed by gc after a failed start or a crash loop): its last
+        # screen was kept on disk (dispatch/sling.py save_last_output).
+        saved = (
+            town.paths.runtime
+            / "last-output"
+            / f"{encode_address(town.polecats.resolve(agent))}.txt"
+        )
+        if not saved.exists():
+            raise
+        kept = saved.read_text(encoding="utf-8", errors="replace").splitlines()
+        return "\n".join([kept[0] + " (window closed; saved output)", *kept[1:][-lines:]])
     return tmux.capture(info.pane_id, lines=lines)
 
 
@@ -91,35 +113,63 @@ def beacon(address: str, bead_id: str, actor: str, now: float | None = None) -> 
 
 
 def window_env(
-    town: Town, address: str, bead_id: str, beacon_text: str = "", role: str = "polecat"
+    town: Town,
+    address: str,
+    bead_id: str,
+    beacon_text: str = "",
+    role: str = "polecat",
+    runtime: Runtime | None = None,
 ) -> dict[str, str]:
-    """GT_* for the agent, its git identity, and PATH with this `gt` first (so `gt` inside the
-    window is the same installation that started it)."""
+    """Everything a window is started with: GT_* for the agent, its git identity, PATH with
+    this `gt` first (so `gt` inside is the installation that started it), the pass-through
+    names that are set here, then [town] env and the runtime's env (which win)."""
     rig, _ = split_address(address)
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
-    env = {
-        "GT_TOWN": str(town.root),
-        "GT_RIG": rig,
-        "GT_AGENT": address,
-        "GT_ROLE": role,
-        "GT_BEAD": bead_id,
-        "PATH": bin_dir + (os.pathsep + path if path else ""),
-        **polecat_identity(address),
-    }
-    if beacon_text:
-        env["GT_BEACON"] = beacon_text
-    for key in PASSTHROUGH_ENV:
+    env: dict[str, str] = {}
+    for key in passed_names(town, runtime):
         if os.environ.get(key):
             env[key] = os.environ[key]
+    env.update(town.config.town_env())
+    if runtime is not None:
+        env.update(runtime.env)
+    env.update(
+        {
+            "GT_TOWN": str(town.root),
+            "GT_RIG": rig,
+            "GT_AGENT": address,
+            "GT_ROLE": role,
+            "GT_BEAD": bead_id,
+            "PATH": bin_dir + (os.pathsep + path if path else ""),
+            **polecat_identity(address),
+        }
+    )
+    if beacon_text:
+        env["GT_BEACON"] = beacon_text
     return env
 
 
-def with_path(env: dict[str, str], argv: list[str]) -> list[str]:
-    """`argv` run through `env PATH=…`: tmux 3.3a gives a new pane the PATH of the tmux
-    *client* that created it, whatever `-e PATH=` says, so the window's PATH is set by the
-    command itself. `env` execs the agent: the pane's pid stays the agent's."""
+def passed_names(town: Town, runtime: Runtime | None) -> tuple[str, ...]:
+    names = [*PASSTHROUGH_ENV, *town.config.pass_env(), *(runtime.pass_env if runtime else ())]
+    return tuple(dict.fromkeys(names))
+
+
+def unset_names(town: Town, runtime: Runtime | None, env: dict[str, str]) -> tuple[str, ...]:
+    """Pass-through names the window must not inherit from the tmux server: not set here."""
+    return tuple(n for n in passed_names(town, runtime) if n not in env)
+
+
+def launch_argv(env: dict[str, str], argv: list[str], unset: tuple[str, ...] = ()) -> list[str]:
+    """`argv` run through `env -u … PATH=…`: tmux 3.3a gives a new pane the PATH of the tmux
+    *client* that created it, whatever `-e PATH=` says, and the rest of the server's own
+    environment, so the command itself sets PATH and drops stale pass-through variables.
+    `env` execs the agent: the pane's pid stays the agent's."""
     path = env.get("PATH")
-    if not path:
+    if not path and not unset:
         return list(argv)
-    return [shutil.which("env") or "/usr/bin/env", f"PATH={path}", *argv]
+    prefix = [shutil.which("env") or "/usr/bin/env"]
+    for name in unset:
+        prefix += ["-u", name]
+    if path:
+        prefix.append(f"PATH={path}")
+    return [*prefix, *argv]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gastown_tui.dispatch.agents import find_window, screen_bottom
 from gastown_tui.runtimes.presets import Runtime, runtime_for_pane
 from gastown_tui.tmux import TownTmux, WindowInfo, check_nudge, nudge
-from gastown_tui.town.errors import GtError
+from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import split_address
 from gastown_tui.town.store import flocked
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 NudgeStatus = Literal["delivered", "queued", "failed"]
-PANE_LINES = 15  # how much of the pane's bottom decides busy / waiting
+PANE_LINES = 40  # how much of the pane's bottom decides busy / waiting
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,9 @@ def nudge_agent(
     No window or a dead pane: failed. Busy (its runtime's busy patterns show) or `queue`:
     queued. Otherwise the verified nudge protocol: delivered or failed.
 
-    A person's nudge goes through even when the agent waits at a question (it may be the
-    answer); automatic nudges pass `defer_if_waiting` so they never answer it by accident."""
+    A nudge never answers a question by accident: a person's nudge to an agent that waits at
+    one fails (GtFailure, nothing typed) and says how to answer it (`gt answer`, which sends
+    exactly the keys of one choice); automatic nudges pass `defer_if_waiting` and are queued."""
     started = time.monotonic()
     address = town.polecats.resolve(agent)
     text = check_nudge(message)
@@ -105,16 +106,28 @@ def nudge_agent(
             address, "failed", f"{address}'s pane is dead{status}; nothing was typed"
         )
     runtime = _runtime(town, address, info)
-    if runtime is not None and (runtime.busy or (defer_if_waiting and runtime.waiting)):
+    if runtime is not None and (runtime.busy or runtime.waiting):
         try:
             bottom = pane_bottom(tmux, info)
         except GtError:
             bottom = ""  # the pane went away: the protocol below reports it
         why = None
-        if runtime.is_busy(bottom):
-            why = "busy"
-        elif defer_if_waiting and runtime.is_waiting(bottom):
+        prompt = runtime.waiting_prompt(bottom)
+        if prompt is not None and not defer_if_waiting:
+            # Typed text would answer it ("1" picks at once) and Enter the next prompt too.
+            how = (
+                f"answer with gt answer {address} CHOICE"
+                if prompt.choices
+                else f"answer it in its window (gt attach {address})"
+            )
+            raise GtFailure(
+                f"{address} is waiting at: {prompt.describe()}; nothing was typed",
+                hint=f"{how}, or queue the nudge with --queue",
+            )
+        if prompt is not None:
             why = "waiting for a person"
+        elif runtime.is_busy(bottom):
+            why = "busy"
         if why is not None:
             queue_nudge(town, address, text, sender)
             return NudgeOutcome(

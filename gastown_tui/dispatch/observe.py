@@ -22,6 +22,7 @@ import orjson
 
 from gastown_tui.dispatch.agents import screen_bottom
 from gastown_tui.runtimes.presets import Runtime, all_runtimes
+from gastown_tui.runtimes.screens import Prompt
 from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.tmux.server import session_has_live_process
 from gastown_tui.town.clock import iso, parse_iso
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 STATES = ("working", "idle", "waiting", "stalled", "gupp", "zombie", "starting")
-PANE_LINES = 15
+PANE_LINES = 40  # a start-up dialog (trust, API key) is taller than a permission prompt
 
 
 def classify(
@@ -130,6 +131,7 @@ class PolecatView:
     worktree: str
     branch: str | None
     hint: str = ""
+    prompt: Prompt | None = None  # what it waits at (state "waiting")
 
     @property
     def hook(self) -> HookView | None:
@@ -175,7 +177,15 @@ class PolecatView:
             "worktree": self.worktree,
             "branch": self.branch,
             "hint": self.hint,
+            "waiting_for": self.prompt.to_dict() if self.prompt else None,
         }
+
+
+def waiting_hint(address: str, prompt: Prompt) -> str:
+    """What a waiting agent waits at, and how to answer it."""
+    if prompt.choices:
+        return f"waiting at: {prompt.describe()}; answer with gt answer {address} CHOICE"
+    return f"waiting at: {prompt.question}; answer it in its window: gt attach {address}"
 
 
 # -- activity ---------------------------------------------------------------------------------
@@ -264,7 +274,8 @@ def observe_one(
             (r for r in runtimes.values() if r.exe and r.exe == Path(window.current_command).name),
             None,
         )
-    waiting = bool(text) and runtime is not None and runtime.is_waiting(text)
+    prompt = runtime.waiting_prompt(text) if text and runtime is not None else None
+    waiting = prompt is not None
     candidates = [heartbeat_at(town, polecat.address), parse_iso(polecat.started_at)]
     if window is not None and window.alive:
         candidates.append(
@@ -293,8 +304,8 @@ def observe_one(
             hint = no_window_hint(bead.id if bead else None)
         else:
             hint = f"agent exited; restart with `gt sling --force {bead.id if bead else ''}`"
-    elif state == "waiting":
-        hint = f"waiting for a person: gt attach {polecat.address}"
+    elif state == "waiting" and prompt is not None:
+        hint = waiting_hint(polecat.address, prompt)
     stored = town.polecats.stored_state(polecat, bead)
     return PolecatView(
         address=polecat.address,
@@ -311,6 +322,7 @@ def observe_one(
         worktree=polecat.worktree,
         branch=polecat.branch,
         hint=hint,
+        prompt=prompt if state == "waiting" else None,
     )
 
 
@@ -339,3 +351,33 @@ def observe(
         )
         for polecat, bead in pairs
     ]
+
+
+def live_summary(views: list[PolecatView]) -> dict[str, Any]:
+    """`gt status`'s polecat section from live views (the same states as `gt polecat list`,
+    the app and the witness), in the shape of PolecatRegistry.status_summary."""
+    rows = [
+        {
+            "address": v.address,
+            "state": v.state,
+            "bead": v.bead_id,
+            "window": v.window.window if v.window else None,
+            "waiting_for": v.prompt.to_dict() if v.prompt else None,
+            "hint": v.hint,
+            "lacks_window": v.stored_state == "no_window" or (v.state == "zombie" and not v.window),
+        }
+        for v in views
+    ]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return {
+        "by_state": counts,
+        "polecats": rows,
+        "no_window": [
+            {"address": r["address"], "bead": r["bead"], "hint": r["hint"]}
+            for r in rows
+            if r.pop("lacks_window")
+        ],
+        "live": True,
+    }

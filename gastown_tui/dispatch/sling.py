@@ -30,8 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.dispatch.agents import beacon as make_beacon
-from gastown_tui.dispatch.agents import window_env, with_path
-from gastown_tui.runtimes.presets import Runtime, install_claude_hook, resolve_runtime
+from gastown_tui.dispatch.agents import launch_argv, screen_bottom, unset_names, window_env
+from gastown_tui.runtimes.presets import (
+    Runtime,
+    claude_has_conversation,
+    install_claude_hook,
+    resolve_runtime,
+)
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town.beads import check_title
@@ -60,7 +65,6 @@ PAUSE_POINTS = ("before_hook", "after_hook", "after_worktree", "after_window")
 MAX_PARALLEL = 8
 # How long a new agent must stay alive to count as started: catches a command that fails at
 # once (a missing module, a bad flag) without making every sling wait for the agent's output.
-CONFIRM_GRACE = 0.1
 ID_RE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9][a-z0-9.]*$")
 
 
@@ -147,6 +151,10 @@ class _Job:
     window_started: bool = False
     beacon: str = ""
     started: float = 0.0
+    keep_window: bool = False  # it died during start-up: its pane stays for `gt peek`
+    # False for a supervisor's restart: a death then is the witness's to count (crash loops),
+    # not a failed sling that returns the bead to ready.
+    wait_started: bool = True
 
 
 def pause_point(name: str) -> None:
@@ -245,7 +253,10 @@ def _validate(
     if runtime is None:
         runtime = _runtime_of_holders(town, [t.bead for t in out if t.bead is not None])
     chosen_runtime = resolve_runtime(town, runtime)
-    chosen_runtime.require_installed()
+    # Checked against the environment its windows will really get (root, API keys).
+    chosen_runtime.require_installed(
+        window_env(town, f"{rig_record.name}/check", "", runtime=chosen_runtime)
+    )
     return rig_record, chosen_runtime, out
 
 
@@ -473,10 +484,15 @@ def _wait_ready(tmux: TownTmux, info: WindowInfo, runtime: Runtime) -> None:
         pause = min(pause * 2, 0.1)
 
 
-def _confirm_up(tmux: TownTmux, info: WindowInfo, address: str) -> WindowInfo:
-    """The window is up: its pane exists and its agent did not die straight away (a bad
-    command, a missing module, a crash at start) during a short grace period."""
-    deadline = time.monotonic() + CONFIRM_GRACE
+def _wait_started(
+    town: Town, tmux: TownTmux, info: WindowInfo, runtime: Runtime, address: str
+) -> WindowInfo:
+    """Return once the agent is really up: its program drew its own screen (the runtime's
+    `started` text, a busy line, or a start-up question), or it has lived `start_grace`
+    seconds. An agent that exits first fails the sling, quoting its last lines (also kept on
+    disk for `gt peek`), and its dead pane is kept."""
+    began = time.monotonic()
+    pause = 0.01
     while True:
         fresh = tmux.pane_info(info.pane_id)
         if fresh is None:
@@ -484,13 +500,55 @@ def _confirm_up(tmux: TownTmux, info: WindowInfo, address: str) -> WindowInfo:
         if fresh.pane_dead:
             if fresh.dead_status in (None, 0):
                 return fresh  # ran and finished cleanly (an agent with nothing to do)
-            raise GtFailure(
-                f"the agent in {fresh.target} exited at once with status {fresh.dead_status}",
-                hint=f"see what it said: gt peek {address}",
-            )
-        if time.monotonic() >= deadline:
+            raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
+        elapsed = time.monotonic() - began
+        if elapsed >= runtime.start_grace:
             return fresh
-        time.sleep(0.01)
+        if runtime.shows_started(_bottom(tmux, info.pane_id)):
+            return fresh
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _bottom(tmux: TownTmux, pane_id: str) -> str:
+    try:
+        return screen_bottom(tmux, pane_id, 40)
+    except GtError:
+        return ""
+
+
+class StartFailure(GtFailure):
+    """The agent exited during start-up. Its last lines are in the message and on disk."""
+
+    def __init__(
+        self, town: Town, tmux: TownTmux, info: WindowInfo, address: str, after: float
+    ) -> None:
+        try:
+            text = tmux.capture(info.pane_id, lines=200)
+        except GtError:
+            text = ""
+        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        saved = save_last_output(town, address, text, f"exited during start-up ({info.target})")
+        last = "\n".join(f"  | {line[:200]}" for line in lines[-8:]) or "  | (nothing)"
+        super().__init__(
+            f"the agent in {info.target} exited during start-up after {after:.1f}s "
+            f"(status {info.dead_status}); its last lines:\n{last}",
+            hint=f"its pane is kept: gt peek {address} (also saved to {saved})",
+        )
+
+
+def save_last_output(town: Town, address: str, text: str, why: str) -> Path:
+    """Keep an agent's last screen on disk (`gt peek` shows it once the window is gone)."""
+    from gastown_tui.town.store import atomic_write_bytes
+
+    path = last_output_path(town, address)
+    stamp = iso(town.clock.now())
+    atomic_write_bytes(path, f"# {address} {why} at {stamp}\n{text.rstrip()}\n".encode())
+    return path
+
+
+def last_output_path(town: Town, address: str) -> Path:
+    return town.paths.runtime / "last-output" / f"{encode_address(address)}.txt"
 
 
 def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) -> None:
@@ -502,6 +560,7 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
         # An idle polecat's leftover agent, or the one being restarted: it goes before its
         # worktree changes under it. (A dead pane is respawned in place by start_window.)
         tmux.kill_window(session, polecat.name)
+    continuing = bool(polecat.worktree) and polecat.branch == branch_name(polecat.name, job.bead.id)
     folder, branch = prepare_worktree(town, rig, polecat, job.bead)
     polecat.worktree = str(folder)
     polecat.branch = branch
@@ -510,10 +569,14 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
         install_claude_hook(folder)
     job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
     role = str(polecat.extra.get("role") or "polecat")
-    env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role)
-    job.info = tmux.start_window(
-        session, polecat.name, with_path(env, runtime.argv(job.beacon)), start_dir=folder, env=env
+    env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role, runtime=runtime)
+    # Restarted on the same branch in the same worktree: continue the program's own
+    # conversation where it has one, so its context survives (`claude --continue`).
+    resume = continuing and bool(runtime.resume_args) and _has_conversation(runtime, env, folder)
+    argv = launch_argv(
+        env, runtime.argv(job.beacon, resume=resume), unset_names(town, runtime, env)
     )
+    job.info = tmux.start_window(session, polecat.name, argv, start_dir=folder, env=env)
     job.window_started = True
     if runtime.prompt == "nudge":
         _wait_ready(tmux, job.info, runtime)
@@ -521,8 +584,19 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
         result = nudge(tmux, job.info.pane_id, job.beacon, lock_path=lock)
         if not result.delivered:
             raise GtFailure(f"the beacon was not delivered to {polecat.address}: {result.detail}")
-    job.info = _confirm_up(tmux, job.info, polecat.address)
+    if job.wait_started:
+        try:
+            job.info = _wait_started(town, tmux, job.info, runtime, polecat.address)
+        except StartFailure:
+            job.keep_window = True
+            raise
     pause_point("after_window")
+
+
+def _has_conversation(runtime: Runtime, env: dict[str, str], folder: Path) -> bool:
+    if (runtime.base or runtime.name) == "claude":
+        return claude_has_conversation(env.get("HOME") or os.environ.get("HOME"), str(folder))
+    return True
 
 
 def _finish(town: Town, rig: str, jobs: list[_Job]) -> list[_Job]:
@@ -566,7 +640,7 @@ def _finish(town: Town, rig: str, jobs: list[_Job]) -> list[_Job]:
 def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> None:
     """Undo a sling that failed after its hook: bead open and unassigned, polecat idle (a
     polecat created by this sling disappears), the window killed. Worktrees stay."""
-    if job.window_started:
+    if job.window_started and not job.keep_window:
         try:
             tmux.kill_window(f"gt-{rig}", job.polecat.name)
         except GtError:
@@ -579,7 +653,7 @@ def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> No
             record = Polecat.from_dict(doc)
             starting = record.starting or {}
             if starting.get("pid") == mine and starting.get("bead") == job.bead.id:
-                if job.created and not record.history:
+                if job.created and not record.history and not job.keep_window:
                     tx.remove_polecat(record.name)
                 else:
                     record.starting = None
@@ -746,6 +820,7 @@ def sling_many(
     to: str | None = None,
     convoy: str | None = None,
     force: bool = False,
+    wait_started: bool = True,
 ) -> SlingBatch:
     """Sling several beads (ids, or texts of new beads) to distinct polecats of `rig`.
 
@@ -774,6 +849,7 @@ def sling_many(
         )
     for job in jobs:
         job.started = started
+        job.wait_started = wait_started
     pause_point("after_hook")
     if jobs:  # none when every target was queued
         _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
@@ -790,11 +866,20 @@ def sling(
     to: str | None = None,
     convoy: str | None = None,
     force: bool = False,
+    wait_started: bool = True,
 ) -> SlingResult:
     """Sling one bead (id or new text). Raises GtError on bad input, GtFailure if it could
     not start (after rolling back)."""
     batch = sling_many(
-        town, tmux, [target], rig, runtime=runtime, to=to, convoy=convoy, force=force
+        town,
+        tmux,
+        [target],
+        rig,
+        runtime=runtime,
+        to=to,
+        convoy=convoy,
+        force=force,
+        wait_started=wait_started,
     )
     if batch.failures:
         failure = batch.failures[0]
@@ -819,6 +904,7 @@ def restart(town: Town, tmux: TownTmux, agent: str) -> SlingResult:
         runtime=polecat.runtime or None,
         to=polecat.name,
         force=True,
+        wait_started=False,
     )
 
 

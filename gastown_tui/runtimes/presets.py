@@ -18,21 +18,55 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from gastown_tui.runtimes.screens import ENTER, Choice, Prompt, read_prompt, search
 from gastown_tui.town.errors import GtError
+from gastown_tui.town.validate import env_names, env_table
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 PromptMode = Literal["arg", "nudge", "none"]
 PROMPT_MODES = ("arg", "nudge", "none")
+# How a choice at a prompt is picked (`gt answer`): "digit" types its number (Claude Code and
+# Gemini CLI pick at once: no Enter, which would answer the *next* prompt too), "digit-enter"
+# types it and Enter (line readers: the demo agent, aider's y/n), "arrows" moves the cursor
+# from the selected choice and presses Enter.
+AnswerMode = Literal["digit", "digit-enter", "arrows"]
+ANSWER_MODES = ("digit", "digit-enter", "arrows")
 
-# Claude Code (and most TUI agents) ask for permission with numbered choices.
+# Claude Code's screens that wait for a person (wording seen in 2.1.x; REAL-CLIS.md in shared).
 CLAUDE_WAITING = [
     r"Do you want to proceed\?",
     r"Do you want to (make this edit|create|run|allow)",
+    r"Do you want to use this API key\?",
+    r"Is this a project you created or one you trust\?",
+    r"Yes, I trust this folder",
+    r"Do you trust the files in this folder\?",
+    r"Claude Code running in Bypass Permissions mode",
+    r"Choose the text style that looks best",
+    r"Press Enter to continue",
     r"❯\s*1\.\s*Yes",
     r"\bAllow\b.*\?",
+]
+# Mid-turn footer; below about 64 columns Claude Code cuts it to "esc to …".
+CLAUDE_BUSY = [r"esc to (?:interrupt|…)", r"\(\d+s · [↓↑]"]
+# Its own screen is drawn: the idle footer, a turn under way, or a start-up question.
+CLAUDE_STARTED = [r"\? for shortcuts", r"bypass permissions on", r"for agents", *CLAUDE_BUSY]
+CODEX_WAITING = [
+    r"Trust this folder\?",
+    r"\d\.\s*Trust and continue",
+    r"Allow command\?",
+    r"Would you like to run the following command\?",
+    r"Would you like to make the following edits\?",
+    r"Yes, proceed",
+]
+GEMINI_WAITING = [
+    r"Do you trust this folder\?",
     r"Do you trust the files in this folder\?",
+    r"Allow execution",
+    r"Apply this change\?",
+    r"Do you want to proceed\?",
+    r"●\s*1\.\s*(Yes|Trust)",
 ]
 INSTALL_HINTS = {
     "claude": "npm install -g @anthropic-ai/claude-code",
@@ -50,10 +84,17 @@ class Runtime:
     ready: str | None = None  # pane text that shows the agent takes input (prompt="nudge")
     waiting: list[str] = field(default_factory=list)  # pane text: it waits for a human
     busy: list[str] = field(default_factory=list)  # pane text: it is in the middle of a turn
+    # Pane text that shows the program is up (its own screen is drawn). A sling returns once
+    # it shows (or a waiting screen does); without any, once the process lived `start_grace`.
+    started: list[str] = field(default_factory=list)
+    start_grace: float = 2.0
     exe: str = ""  # the pane's current command while this runtime runs
     # Started again in the same worktree (a supervisor restart), it picks its work up again:
     # from the beacon and `gt prime`, or its own session store. False for a person's shell.
     resumable: bool = False
+    # Added to the command on a restart in the same worktree, to continue the program's own
+    # conversation (`claude --continue`) when it has one there (see has_conversation).
+    resume_args: tuple[str, ...] = ()
     prompt_flag: str | None = None  # prompt="arg": pass the beacon after this flag
     settings_hook: bool = False  # install the Claude Code SessionStart hook (gt prime)
     ready_timeout: float = 60.0
@@ -61,14 +102,23 @@ class Runtime:
     description: str = ""
     # Environment variables of which at least one must be set (e.g. an API key).
     requires_env: tuple[str, ...] = ()
+    # Variables set in every window of this runtime, and names copied from the environment
+    # of the `gt` that starts the window (town.toml [runtimes.NAME] env / pass_env).
+    env: dict[str, str] = field(default_factory=dict)
+    pass_env: tuple[str, ...] = ()
+    answer: AnswerMode = "digit"
+    # Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1.
+    refuses_root: bool = False
+    base: str | None = None
 
-    def argv(self, beacon: str) -> list[str]:
+    def argv(self, beacon: str, resume: bool = False) -> list[str]:
         """The window's command, with the beacon when it is delivered as an argument."""
+        command = [*self.command, *(self.resume_args if resume else ())]
         if self.prompt != "arg" or not beacon:
-            return list(self.command)
+            return command
         if self.prompt_flag:
-            return [*self.command, self.prompt_flag, beacon]
-        return [*self.command, beacon]
+            return [*command, self.prompt_flag, beacon]
+        return [*command, beacon]
 
     @property
     def binary(self) -> str:
@@ -77,33 +127,63 @@ class Runtime:
     def installed(self) -> bool:
         return shutil.which(self.binary) is not None
 
-    def require_installed(self) -> None:
-        if self.requires_env and not any(os.environ.get(k) for k in self.requires_env):
+    def require_installed(self, window_env: dict[str, str] | None = None) -> None:
+        """Refuse, before anything is hooked, a runtime that cannot start here: a missing
+        program or API key, or Claude Code's refusal to run as root."""
+        # What the window will really get (a variable of the person's shell that is not
+        # passed on does not count), or, without it, this process's environment.
+        environ = dict(os.environ) if window_env is None else window_env
+        if self.requires_env and not any(environ.get(k) for k in self.requires_env):
             raise GtError(
                 f"runtime {self.name!r} needs {' or '.join(self.requires_env)} in the environment",
                 hint="export it and retry, or sling with --agent demo",
             )
-        if self.installed():
-            return
-        hint = INSTALL_HINTS.get(self.name) or (
-            f"install {self.binary!r} or fix [runtimes.{self.name}] command in town.toml"
-        )
-        raise GtError(
-            f"runtime {self.name!r} needs the `{self.binary}` command, which is not installed",
-            hint=f"{hint}; or sling with --agent demo",
-        )
+        if not self.installed():
+            hint = INSTALL_HINTS.get(self.base or self.name) or (
+                f"install {self.binary!r} or fix [runtimes.{self.name}] command in town.toml"
+            )
+            raise GtError(
+                f"runtime {self.name!r} needs the `{self.binary}` command, which is not installed",
+                hint=f"{hint}; or sling with --agent demo",
+            )
+        if self.refuses_root and os.geteuid() == 0 and environ.get("IS_SANDBOX") != "1":
+            raise GtError(
+                f"runtime {self.name!r} cannot run as root: Claude Code refuses "
+                "--dangerously-skip-permissions with root privileges",
+                hint="run the town as a non-root user, or, if this machine really is a "
+                'sandbox, set IS_SANDBOX = "1" under [town.env] in town.toml',
+            )
 
     def matches(self, patterns: list[str], text: str) -> bool:
-        return any(_compiled(p).search(text) for p in patterns)
+        return bool(text) and any(search(_compiled(p), text) for p in patterns)
 
     def is_waiting(self, pane_text: str) -> bool:
         return self.matches(self.waiting, pane_text)
+
+    def waiting_prompt(self, pane_text: str) -> Prompt | None:
+        """The question the pane waits at, with its choices (None if it does not wait)."""
+        return read_prompt(pane_text, [_compiled(p) for p in self.waiting])
 
     def is_busy(self, pane_text: str) -> bool:
         return self.matches(self.busy, pane_text)
 
     def is_ready(self, pane_text: str) -> bool:
         return self.ready is None or bool(_compiled(self.ready).search(pane_text))
+
+    def shows_started(self, pane_text: str) -> bool:
+        return self.matches([*self.started, *self.waiting, *self.busy], pane_text)
+
+    def answer_keys(self, prompt: Prompt, choice: Choice) -> list[tuple[str, bool]]:
+        """The keys that pick `choice` at `prompt`, as (keys, literal) pairs for send-keys."""
+        if choice.key == ENTER:
+            return [("Enter", False)]
+        if self.answer == "arrows" and choice in prompt.choices:
+            steps = prompt.choices.index(choice) - prompt.selected_index
+            key = "Down" if steps > 0 else "Up"
+            return [*([(key, False)] * abs(steps)), ("Enter", False)]
+        if self.answer == "digit-enter" or choice.key.isalpha():
+            return [(choice.key, True), ("Enter", False)]
+        return [(choice.key, True)]
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
@@ -117,32 +197,53 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return compiled
 
 
+def claude_has_conversation(home: str | None, worktree: str) -> bool:
+    """Claude Code keeps a folder's conversations in ~/.claude/projects/<path with / and . as
+    ->/*.jsonl; `--continue` with none there exits with an error, so resume only with one."""
+    folder = Path(home or os.path.expanduser("~")) / ".claude" / "projects"
+    key = re.sub(r"[^A-Za-z0-9]", "-", str(worktree))
+    try:
+        return any((folder / key).glob("*.jsonl"))
+    except OSError:
+        return False
+
+
 def _shell() -> str:
     return os.environ.get("SHELL") or "/bin/sh"
 
 
 def builtin_presets() -> dict[str, Runtime]:
     python = sys.executable
+    agent_banner = [r"^=== .+ ===", r"^beacon: "]  # agent_start in runtimes/demo_agent.py
     return {
         "claude": Runtime(
             name="claude",
             command=["claude", "--dangerously-skip-permissions"],
             prompt="arg",
             waiting=list(CLAUDE_WAITING),
-            busy=[r"esc to interrupt"],
+            busy=list(CLAUDE_BUSY),
+            started=list(CLAUDE_STARTED),
             exe="claude",
             resumable=True,
+            resume_args=("--continue",),
             settings_hook=True,
+            refuses_root=True,
+            answer="digit",
+            pass_env=("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "CLAUDE_CONFIG_DIR"),
             description="Claude Code CLI",
         ),
         "codex": Runtime(
             name="codex",
             command=["codex", "--dangerously-bypass-approvals-and-sandbox"],
             prompt="arg",
-            waiting=[r"Allow command\?", r"Approve", r"\by/n\b"],
-            busy=[r"esc to interrupt", r"Working"],
-            exe="codex",
+            waiting=list(CODEX_WAITING),
+            busy=[r"esc to interrupt", r"\bWorking \(", r"esc to inter…"],
+            started=[r"Ask Codex", r"for agents", r"for shortcuts", r"OpenAI Codex"],
+            # `codex` is a node script that starts a native binary: tmux shows `node`.
+            exe="node",
             resumable=True,
+            answer="arrows",
+            pass_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"),
             description="OpenAI Codex CLI",
         ),
         "gemini": Runtime(
@@ -150,10 +251,15 @@ def builtin_presets() -> dict[str, Runtime]:
             command=["gemini", "--yolo"],
             prompt="arg",
             prompt_flag="--prompt-interactive",
-            waiting=[r"Allow execution", r"Apply this change\?", r"●\s*1\.\s*Yes"],
+            waiting=list(GEMINI_WAITING),
             busy=[r"esc to cancel"],
-            exe="gemini",
+            started=[r"Type your message", r"YOLO mode", r"gemini-\d"],
+            # `gemini` is a node script (and relaunches itself as a child node): tmux shows
+            # `node`. Never set GEMINI_CLI_NO_RELAUNCH: trusting a folder then exits 199.
+            exe="node",
             resumable=True,
+            answer="digit",
+            pass_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
             description="Google Gemini CLI",
         ),
         "aider": Runtime(
@@ -164,6 +270,8 @@ def builtin_presets() -> dict[str, Runtime]:
             waiting=[r"\(Y\)es/\(N\)o"],
             exe="aider",
             resumable=True,
+            answer="digit-enter",
+            pass_env=("OPENAI_API_KEY", "OPENAI_API_BASE", "AIDER_MODEL"),
             description="aider",
         ),
         "shell": Runtime(
@@ -175,6 +283,7 @@ def builtin_presets() -> dict[str, Runtime]:
                 'printf "%s\\n\\n" "$GT_BEACON"; gt prime; exec "${SHELL:-/bin/sh}" -i',
             ],
             prompt="none",
+            started=[r"\[GAS TOWN\]"],
             exe=Path(_shell()).name,
             description="a plain shell, for a person",
         ),
@@ -183,9 +292,11 @@ def builtin_presets() -> dict[str, Runtime]:
             command=[python, "-m", "gastown_tui.runtimes.builtin_agent"],
             prompt="arg",
             busy=[r"^--- turn \d+: asking"],
+            started=agent_banner,
             exe=Path(python).name,
             resumable=True,  # it primes from its hook on every start
             requires_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
+            pass_env=("ANTHROPIC_MODEL",),
             description="built-in Claude agent (anthropic SDK; tokens count against [budget])",
         ),
         "demo": Runtime(
@@ -194,12 +305,36 @@ def builtin_presets() -> dict[str, Runtime]:
             prompt="arg",
             waiting=[r"Do you want to proceed\?", r"❯\s*1\.\s*Yes"],
             busy=[],
+            started=agent_banner,
             exe=Path(python).name,
             resumable=True,  # it reads its hook afresh and redoes its (idempotent) work
+            answer="digit-enter",  # it reads a line
             demo=True,
             description="DEMO AGENT: offline, scripted, no API key",
         ),
     }
+
+
+RUNTIME_KEYS = {
+    "base",
+    "command",
+    "prompt",
+    "prompt_flag",
+    "ready",
+    "ready_timeout",
+    "waiting",
+    "busy",
+    "started",
+    "start_grace",
+    "exe",
+    "resumable",
+    "resume_args",
+    "settings_hook",
+    "env",
+    "pass_env",
+    "answer",
+    "description",
+}
 
 
 def _string_list(value: Any, where: str) -> list[str]:
@@ -210,10 +345,35 @@ def _string_list(value: Any, where: str) -> list[str]:
     return list(value)
 
 
-def _from_table(name: str, table: dict[str, Any], base: Runtime | None) -> Runtime:
+def _float(table: dict[str, Any], key: str, where: str) -> float:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise GtError(f"{where} {key} must be a number of seconds, not {value!r}")
+    return float(value)
+
+
+def _from_table(
+    name: str, table: dict[str, Any], same_name: Runtime | None, presets: dict[str, Runtime]
+) -> Runtime:
+    """A runtime from its town.toml table. `base = "claude"` starts from that preset; a table
+    named like a preset starts from it too. Patterns add to the base's; other keys replace."""
     where = f"town.toml [runtimes.{name}]"
     if not isinstance(table, dict):
         raise GtError(f"{where} must be a table")
+    unknown = sorted(set(table) - RUNTIME_KEYS)
+    if unknown:
+        raise GtError(
+            f"{where}: unknown key {unknown[0]!r}", hint="known: " + ", ".join(sorted(RUNTIME_KEYS))
+        )
+    base = same_name
+    if "base" in table:
+        wanted = table["base"]
+        if not isinstance(wanted, str) or wanted not in presets or wanted == name:
+            raise GtError(
+                f"{where} base = {wanted!r} is not a preset",
+                hint="one of " + ", ".join(sorted(presets)),
+            )
+        base = presets[wanted]
     command: list[str]
     if "command" in table:
         raw = table["command"]
@@ -232,18 +392,30 @@ def _from_table(name: str, table: dict[str, Any], base: Runtime | None) -> Runti
     prompt = table.get("prompt", base.prompt if base else "arg")
     if prompt not in PROMPT_MODES:
         raise GtError(f"{where} prompt = {prompt!r}", hint="one of arg, nudge, none")
+    answer = table.get("answer", base.answer if base else "digit")
+    if answer not in ANSWER_MODES:
+        raise GtError(f"{where} answer = {answer!r}", hint="one of " + ", ".join(ANSWER_MODES))
     patterns: dict[str, list[str]] = {}
-    for key in ("waiting", "busy"):
-        if key in table:
-            patterns[key] = _string_list(table[key], f"{where} {key}")
-        else:
-            patterns[key] = list(getattr(base, key)) if base else []
+    for key in ("waiting", "busy", "started"):
+        own = _string_list(table[key], f"{where} {key}") if key in table else []
+        inherited = list(getattr(base, key)) if base else []
+        patterns[key] = inherited + [p for p in own if p not in inherited]
     ready = table.get("ready", base.ready if base else None)
-    for pattern in [*patterns["waiting"], *patterns["busy"], *([ready] if ready else [])]:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise GtError(f"{where}: {pattern!r} is not a valid pattern ({exc})") from None
+    if ready is not None and not isinstance(ready, str):
+        raise GtError(f"{where} ready must be a string (a pattern)")
+    for pattern in [*patterns["waiting"], *patterns["busy"], *patterns["started"]]:
+        _check_pattern(pattern, where)
+    if ready:
+        _check_pattern(ready, where)
+    env = dict(base.env) if base else {}
+    if "env" in table:
+        env.update(env_table(table["env"], f"{where} env"))
+    pass_env = tuple(base.pass_env) if base else ()
+    if "pass_env" in table:
+        pass_env += tuple(
+            n for n in env_names(table["pass_env"], f"{where} pass_env") if n not in pass_env
+        )
+    command_changed = "command" in table
     fields: dict[str, Any] = {
         "name": name,
         "command": command,
@@ -251,12 +423,29 @@ def _from_table(name: str, table: dict[str, Any], base: Runtime | None) -> Runti
         "ready": ready or None,
         "waiting": patterns["waiting"],
         "busy": patterns["busy"],
-        "exe": str(table.get("exe") or (base.exe if base and "command" not in table else "")),
+        "started": patterns["started"],
+        "exe": str(table.get("exe") or (base.exe if base and not command_changed else "")),
         "resumable": bool(table.get("resumable", base.resumable if base else False)),
+        "resume_args": tuple(
+            _string_list(table["resume_args"], f"{where} resume_args")
+            if "resume_args" in table
+            else (base.resume_args if base else ())
+        ),
         "prompt_flag": table.get("prompt_flag", base.prompt_flag if base else None),
+        "settings_hook": bool(table.get("settings_hook", base.settings_hook if base else False)),
+        "env": env,
+        "pass_env": pass_env,
+        "answer": answer,
+        "base": base.base or base.name if base else None,
+        # Root refusal belongs to Claude Code's bypass flag: kept while the command has it.
+        "refuses_root": bool(base and base.refuses_root)
+        and "--dangerously-skip-permissions" in command,
     }
-    if "ready_timeout" in table:
-        fields["ready_timeout"] = float(table["ready_timeout"])
+    for key in ("ready_timeout", "start_grace"):
+        if key in table:
+            fields[key] = _float(table, key, where)
+    if "description" in table:
+        fields["description"] = str(table["description"])
     if not fields["exe"]:
         fields["exe"] = Path(command[0]).name
     if base is not None:
@@ -264,11 +453,19 @@ def _from_table(name: str, table: dict[str, Any], base: Runtime | None) -> Runti
     return Runtime(**fields)
 
 
+def _check_pattern(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise GtError(f"{where}: {pattern!r} is not a valid pattern ({exc})") from None
+
+
 def all_runtimes(town: Town) -> dict[str, Runtime]:
     """Built-in presets merged with the town's `[runtimes.*]` tables."""
-    runtimes = builtin_presets()
+    presets = builtin_presets()
+    runtimes = dict(presets)
     for name, table in town.config.runtimes.items():
-        runtimes[name] = _from_table(name, table, runtimes.get(name))
+        runtimes[name] = _from_table(name, table, presets.get(name), presets)
     return runtimes
 
 

@@ -145,8 +145,13 @@ class Refinery:
                 ["diff", "--name-only", "--diff-filter=U"], cwd=scratch, check=False
             ).stdout.split()
             git.git(["rebase", "--abort"], cwd=scratch, check=False)
-            detail = "conflict in " + (", ".join(conflicted[:5]) or "the rebase onto " + main)
-            return self._failed(mr, "conflict", detail, settings)
+            if conflicted:
+                detail = "conflict in " + ", ".join(conflicted[:5])
+                return self._failed(mr, "conflict", detail, settings)
+            # Not the polecat's doing (no identity, a hook, a broken repo): say what git said,
+            # keep the request queued, and tell a person once.
+            kind, detail = git.explain_failure(rebase)
+            return self._blocked(mr, kind, f"rebase onto {main} failed: {detail}")
         if settings.verify:
             ok, output = self._verify(scratch, settings)
             if not ok:
@@ -199,6 +204,30 @@ class Refinery:
             ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
             if ids:
                 tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+
+    def _blocked(self, mr: dict[str, Any], kind: str, detail: str) -> MergeOutcome:
+        """A merge the town's own git setup prevents: the request stays queued (retried each
+        patrol), and the overseer hears of it once per cause."""
+        mr_id, bead_id = str(mr["id"]), str(mr["bead"])
+        if mr.get("blocked_by") != detail:
+            self._record(mr_id, blocked_by=detail)
+            self.town.events.append(
+                "refinery.blocked", actor=self.address, rig=self.rig, bead=bead_id, msg=detail,
+                mr=mr_id,
+            )  # fmt: skip
+            self.notify(f"refinery {self.rig} cannot merge {bead_id}: {detail}", "error")
+            with contextlib.suppress(GtError):
+                self.town.mail.send(
+                    ["overseer"],
+                    f"MERGE_BLOCKED {bead_id}: {kind}",
+                    f"The refinery of {self.rig} cannot merge {mr.get('branch')}: {detail}\n"
+                    "It retries every patrol; nothing was lost.",
+                    sender=self.address,
+                    type="escalation",
+                    priority="high",
+                    message_id=f"{mr_id}-blocked-{kind}",
+                )
+        return MergeOutcome(mr_id, bead_id, "retry", detail)
 
     def _failed(
         self, mr: dict[str, Any], status: str, detail: str, settings: RefinerySettings

@@ -28,7 +28,7 @@ import orjson
 
 from gastown_tui.dispatch.nudge import deliver_queued, nudge_agent
 from gastown_tui.dispatch.observe import PolecatView, observe
-from gastown_tui.dispatch.sling import restart
+from gastown_tui.dispatch.sling import last_output_path, restart, save_last_output
 from gastown_tui.runtimes.presets import all_runtimes
 from gastown_tui.town.clock import age, iso
 from gastown_tui.town.errors import GtError
@@ -181,7 +181,9 @@ class Witness:
             if memory.waiting.get(address) != bead:
                 memory.waiting[address] = bead
                 what = f" on {bead}" if bead else ""
-                text = f"{address} is waiting for you{what}: gt attach {address}"
+                text = f"{address} is waiting for you{what}: " + (
+                    view.hint or f"gt attach {address}"
+                )
                 self.notify(text, "warning")
                 self._event("waiting", text, bead=bead or None, polecat=address)
                 actions.append(text)
@@ -290,6 +292,8 @@ class Witness:
             if r.get("crash") and now - float(r.get("at", 0)) <= settings.crash_loop_window
         ]  # fmt: skip
         if crash and len(recent_crashes) >= settings.crash_loop_restarts:
+            if window is not None and window.pane_dead:
+                self._keep_last_output(address, window.pane_id, why)
             return [self._crash_loop(view, polecat.name, len(recent_crashes) + 1, settings, why)]
         if restarts:
             last_at = max(float(r.get("at", 0)) for r in restarts)
@@ -298,6 +302,10 @@ class Witness:
             )
             if now < last_at + delay:
                 return []  # backing off; the next patrol looks again
+        if window is not None and window.pane_dead:
+            # Its last words go to disk before the pane is respawned or closed: `gt peek`
+            # and the crash-loop mail quote them.
+            self._keep_last_output(address, window.pane_id, why)
         saved = None
         worktree = Path(polecat.worktree) if polecat.worktree else None
         if worktree is not None and worktree.exists():
@@ -340,7 +348,8 @@ class Witness:
         message_id = f"crashloop-{self.rig}-{name}-{bead_id}-{earlier + 1}"
         subject = f"ESCALATION: crash loop of {address} on {bead_id}"
         body = (
-            f"{note}.\n\nThe last output of its window is kept: gt peek {address}\n"
+            f"{note}.\n\nIts last output (kept: gt peek {address}):\n"
+            f"{self._last_output_quote(address)}\n\n"
             f"Sling it again when the cause is fixed: gt sling {bead_id} {self.rig}"
         )
         for recipient in ("mayor", "overseer"):
@@ -375,6 +384,25 @@ class Witness:
         self.notify(f"crash loop: {address} on {bead_id}; bead returned to ready", "error")
         self._event("crash_loop", note, bead=bead_id, polecat=address, deaths=deaths)
         return note
+
+    def _keep_last_output(self, address: str, pane_id: str, why: str) -> None:
+        try:
+            text = self.tmux.capture(pane_id, lines=200)
+        except GtError:
+            return
+        if text.strip():
+            with contextlib.suppress(OSError):
+                save_last_output(self.town, address, text, why)
+
+    def _last_output_quote(self, address: str, lines: int = 12) -> str:
+        try:
+            kept = last_output_path(self.town, address).read_text(
+                encoding="utf-8", errors="replace"
+            )
+        except OSError:
+            return "    (nothing was kept)"
+        body = [line for line in kept.splitlines()[1:] if line.strip()]
+        return "\n".join(f"    {line[:200]}" for line in body[-lines:]) or "    (empty)"
 
     def _read_mail(self) -> list[str]:
         """Take in protocol mail sent to this witness (POLECAT_DONE, HELP:, …)."""

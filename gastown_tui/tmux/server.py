@@ -84,6 +84,9 @@ _SGR_PATTERN = re.compile(r"\x1b\[[0-9;:]*m")
 INSTALL_HINT = "install it, e.g. apt-get install tmux"
 
 
+NAMED_KEYS = frozenset({"Up", "Down", "Left", "Right", "Enter", "Escape", "Tab"})
+
+
 class TmuxCommandFailed(GtFailure):
     """A tmux command exited non-zero. Carries tmux's own words."""
 
@@ -705,6 +708,12 @@ class TownTmux:
 
     def send_enter(self, pane_id: str) -> None:
         self.run("send-keys", "-t", pane_id, "Enter")
+
+    def send_key(self, pane_id: str, key: str) -> None:
+        """Press one named key (Up, Down, Enter, Escape): never text, which goes literally."""
+        if key not in NAMED_KEYS:
+            raise ValueError(f"not a key this town presses: {key!r}")
+        self.run("send-keys", "-t", pane_id, key)
 
     def display_message(self, text: str) -> int:
         """Show `text` on the status line of every client of this server. Returns how many."""

@@ -56,6 +56,10 @@ TEMPLATE = """\
 name = "{name}"
 # Runtime used by `gt sling` when --agent is not given (claude, codex, gemini, aider, shell, demo).
 default_runtime = "{runtime}"
+# Variables every agent window gets at its creation (not whatever the town's tmux server had
+# when it started), and names copied from the environment of the `gt` that starts a window.
+# env = {{ ANTHROPIC_MODEL = "claude-sonnet-4-6" }}
+# pass_env = ["HTTPS_PROXY"]
 
 [thresholds]
 stalled = "15m"     # hooked work, no heartbeat or pane change for this long
@@ -105,6 +109,10 @@ layout = "default"
 # prompt = "arg"          # deliver the beacon as the last argument, or "nudge"
 # ready = "> "            # text that shows the agent is ready for input
 # waiting = ["Allow?"]    # pane text that means it waits for a human
+# [runtimes.claude-opus]
+# base = "claude"         # start from a preset: its patterns, hook and answers; yours add
+# command = ["claude", "--dangerously-skip-permissions", "--model", "opus"]
+# env = {{ ANTHROPIC_MODEL = "claude-opus-4-1" }}
 """
 
 
@@ -149,6 +157,8 @@ class TownConfig:
         for key, value in self.raw["supervise"].items():
             if isinstance(value, str):
                 self.seconds(f"supervise.{key}")
+        self.town_env()
+        self.pass_env()
         if not isinstance(self.raw["keymap"], dict):
             raise GtError(f'{self._where("keymap")} must be a table of action = "key"')
 
@@ -187,6 +197,19 @@ class TownConfig:
     @property
     def default_runtime(self) -> str:
         return str(self.raw["town"]["default_runtime"])
+
+    def town_env(self) -> dict[str, str]:
+        """[town] env: variables set in every agent window at its creation."""
+        from gastown_tui.town.validate import env_table
+
+        return env_table(self.raw["town"].get("env", {}), self._where("town.env"))
+
+    def pass_env(self) -> tuple[str, ...]:
+        """[town] pass_env: names copied into every window from the environment of the `gt`
+        that starts it (added to the built-in list in dispatch/agents.py)."""
+        from gastown_tui.town.validate import env_names
+
+        return env_names(self.raw["town"].get("pass_env", []), self._where("town.pass_env"))
 
     @property
     def runtimes(self) -> dict[str, dict[str, Any]]:

@@ -75,3 +75,30 @@ def looks_like_url(source: str) -> bool:
         or source.startswith("git@")
         or (":" in source and not source.startswith("/") and "@" in source.split(":", 1)[0])
     )
+
+
+def explain_failure(proc: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """(kind, what git said) for a failed git command that is not a conflict: "identity" (no
+    user.name / user.email), "hook" (a hook refused), or "git" (anything else)."""
+    text = (proc.stderr or "") + (proc.stdout or "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lowered = text.lower()
+    if (
+        "please tell me who you are" in lowered
+        or "unable to auto-detect email address" in lowered
+        or "empty ident name" in lowered
+    ):
+        return (
+            "identity",
+            "git has no identity to commit with (user.name and user.email are not set): "
+            'git config --global user.name "Refinery"; '
+            "git config --global user.email refinery@localhost",
+        )
+    hook = next((line for line in lines if "hook" in line.lower()), None)
+    if hook is not None:
+        return "hook", f"a git hook refused: {hook}"
+    last = next(
+        (line for line in reversed(lines) if not line.lower().startswith("hint:")),
+        f"exit status {proc.returncode}",
+    )
+    return "git", f"git said: {last}"

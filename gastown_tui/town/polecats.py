@@ -471,6 +471,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         return ["  polecats: none yet"]
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["by_state"].items()))
     lines = [f"  polecats: {counts}"]
+    for row in summary["polecats"]:
+        if row.get("waiting_for"):
+            lines.append(f"    {row['address']} {row['hint']}")
     for row in summary["no_window"]:
         lines.append(f"    {row['address']} holds {row['bead']} but has {row['hint']}")
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from gastown_tui.town.errors import GtError
@@ -24,3 +25,35 @@ def one_of(value: str, allowed: Iterable[str], *, what: str) -> str:
     if value not in choices:
         raise GtError(f"unknown {what} {value!r}", hint="one of " + ", ".join(choices))
     return value
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_names(value: object, where: str) -> tuple[str, ...]:
+    """A list of environment variable names (a lone string is a list of one)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise GtError(f"{where} must be a list of variable names")
+    for name in names:
+        if not ENV_NAME.match(name):
+            raise GtError(
+                f"{where}: {name!r} is not a valid environment variable name",
+                hint="letters, digits and _, not starting with a digit",
+            )
+    return tuple(names)
+
+
+def env_table(value: object, where: str) -> dict[str, str]:
+    """`{NAME = "value"}` with valid variable names and string (or number) values."""
+    if not isinstance(value, dict):
+        raise GtError(f'{where} must be a table of NAME = "value"')
+    env_names(list(value), where)
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise GtError(f"{where}.{key} must be a string")
+        if "\0" in str(item):
+            raise GtError(f"{where}.{key} contains a NUL byte")
+        out[key] = str(item)
+    return out

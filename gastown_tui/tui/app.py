@@ -853,7 +853,9 @@ class GasTownApp(App[None]):
             return
 
         def done(report: Any) -> None:
-            if report is not None:
+            if report is not None and report.status == "answered":
+                self.notify(f"answered {polecat.address}: {report.detail}", title="answer")
+            elif report is not None:
                 word = "queued for" if report.status == "queued" else "delivered to"
                 extra = f" ({report.detail})" if report.detail else ""
                 self.notify(f"nudge {word} {polecat.address}{extra}", title="nudge")

@@ -122,6 +122,7 @@ class PolecatRow:
     pane_id: str | None = None
     last_activity: float | None = None
     detail: str = ""
+    prompt: Any = None  # runtimes.screens.Prompt: what it waits at (state "waiting")
     role: str = ""  # the role it works as (town/roles.py); "" for a plain polecat
 
     @property
@@ -249,7 +250,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class NudgeReport:
-    status: str  # delivered | queued | failed
+    status: str  # delivered | queued | failed | answered
     detail: str = ""
 
 
@@ -393,6 +394,7 @@ def polecat_from_view(view: Any) -> PolecatRow:
         pane_id=str(pane_id) if pane_id else None,
         last_activity=float(activity) if isinstance(activity, int | float) else None,
         detail=str(_field(view, "detail", "reason", default="")),
+        prompt=_field(view, "prompt", default=None),
     )
 
 
@@ -676,6 +678,16 @@ class TownData:
             str(_field(outcome, "status", default="failed")),
             str(_field(outcome, "detail", default="")),
         )
+
+    def answer(self, address: str, choice: str) -> NudgeReport:
+        """Pick one choice of the question the agent waits at (dispatch/answer.py)."""
+        from gastown_tui.dispatch.answer import answer_agent
+
+        if self.tmux is None:
+            raise GtError("tmux is not installed", hint="agents run in tmux windows")
+        outcome = answer_agent(self.town, self.tmux, address, choice)
+        then = f"; it now waits at: {outcome.next_question}" if outcome.next_question else ""
+        return NudgeReport("answered", f"{outcome.choice}. {outcome.label}{then}")
 
     def create_convoy(self, title: str, bead_ids: Iterable[str]) -> Any:
         ids = list(bead_ids)

@@ -1,5 +1,9 @@
 """The nudge dialog (`n`): type a line into the selected polecat's window. The result —
-delivered, queued (the agent was busy) or failed, with the reason — shows in the dialog."""
+delivered, queued (the agent was busy) or failed, with the reason — shows in the dialog.
+
+On an agent that waits at a question the dialog shows the question and its choices instead,
+and answers with exactly one choice (dispatch/answer.py): typed text would answer it by
+accident."""
 
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ class NudgeScreen(Dialog["NudgeReport"]):
         self.available = available
 
     def dialog_title(self) -> str:
-        return f"Nudge {self.polecat.address}"
+        verb = "Answer" if self.polecat.prompt is not None else "Nudge"
+        return f"{verb} {self.polecat.address}"
 
     def compose_body(self) -> ComposeResult:
         pole = self.polecat
@@ -33,10 +38,24 @@ class NudgeScreen(Dialog["NudgeReport"]):
             Content.assemble(("state ", "$text-muted"), (pole.state, f"$gt-{pole.state} bold"))
             + Content.assemble(("  hook ", "$text-muted"), hook)
         )
+        prompt = pole.prompt
+        if prompt is not None:
+            yield Label(
+                Content.assemble(("waiting at: ", "$text-muted"), (prompt.question, "bold")),
+                id="nudge-question",
+            )
+            for choice in prompt.choices:
+                mark = "❯ " if choice.selected else "  "
+                yield Label(f"{mark}{choice.key}. {choice.label}", classes="nudge-choice")
+            hint = "type a choice (its number or first word), Enter answers"
+            yield Input(placeholder=hint, id="nudge-text", compact=True)
+            return
         yield Input(placeholder="what should it hear?", id="nudge-text", compact=True)
 
     def compose_buttons(self) -> ComposeResult:
-        yield Button("Nudge", variant="primary", id="nudge", compact=True)
+        answering = self.polecat.prompt is not None
+        label = "Answer" if answering else "Nudge"
+        yield Button(label, variant="primary", id="nudge", compact=True)
         yield Button("Close", id="cancel", compact=True)
 
     def on_mount(self) -> None:
@@ -58,6 +77,9 @@ class NudgeScreen(Dialog["NudgeReport"]):
     def _send(self) -> None:
         text = self.query_one("#nudge-text", Input).value
         data, address = self.data, self.polecat.address
+        if self.polecat.prompt is not None:
+            self.submit(lambda: data.answer(address, text))
+            return
         self.submit(lambda: data.nudge(address, text))
 
     def submitted(self, result: Any) -> None:
