@@ -99,6 +99,8 @@ def test_racing_slings_never_exceed_max_polecats(
     results = [json.loads(o[0]) for o in outs]
     slung = [r["slung"][0]["bead"] for r in results if r["slung"]]
     queued = [r["queued"][0]["bead"] for r in results if r.get("queued")]
+    odd = [r for r in results if not r["slung"] and not r.get("queued")]
+    assert not odd, odd
     assert len(slung) + len(queued) == 24 and len(slung) >= 3 and queued
     assert all("max_polecats 3" in r["queued"][0]["why"] for r in results if r.get("queued"))
     # Queued slings are visible, then dispatched (priority, then age) as demo agents finish.

@@ -613,6 +613,11 @@ def _finish(town: Town, rig: str, jobs: list[_Job]) -> list[_Job]:
             record = Polecat.from_dict(doc)
             starting = record.starting or {}
             if starting and (starting.get("pid") != mine or starting.get("bead") != job.bead.id):
+                # A fast agent already ran `gt done`, and the freed polecat was slung again:
+                # this sling worked; the record now belongs to the newer one.
+                ran = tx.get_bead(job.bead.id)
+                if ran is not None and ran.is_closed and ran.assignee == record.address:
+                    done.append(job)
                 continue
             bead = tx.get_bead(job.bead.id)
             still_hooked = (
