@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from gastown_tui.dispatch.scheduler import dispatch_pending
 from gastown_tui.dispatch.tmuxfor import tmux_for
@@ -253,3 +254,40 @@ def test_demo_support_team_lands_its_ticket_under_the_daemon(
         server.kill_server()
         server.socket_path().unlink(missing_ok=True)
         time.sleep(0)
+
+
+def test_a_formula_runs_with_model_backed_agents_against_a_scripted_server(
+    rig_town: Town, tmux: TownTmux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The built-in agent (a real anthropic SDK client in each step's window) works each step;
+    the second step's first prompt carries its role's directive and the first step's note."""
+    from tests.fake_anthropic import Reply, serve, tool_use
+
+    toml = rig_town.paths.town_toml.read_text().replace(
+        'default_runtime = "claude"', 'default_runtime = "builtin"'
+    )
+    rig_town.paths.town_toml.write_text(toml)
+    rig_town.__dict__.pop("config", None)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-key")
+    notes = ["DESIGN: a /health route", "IMPLEMENTED: route and test", "REVIEW: ok", "LANDED"]
+    script = [
+        Reply([tool_use("gt_done", {"note": note}, f"tu_{n}")], "tool_use")
+        for n, note in enumerate(notes)
+    ]
+    with serve(script) as fake:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        run = run_formula(rig_town, "feature", {"feature": "a health endpoint"}, rig="alpha")
+
+        def landed() -> bool:
+            dispatch_pending(rig_town, tmux)
+            return rig_town.convoys.get(run.convoy).landed_at is not None
+
+        wait_until(landed, timeout=120, what="the feature convoy to land")
+    beads = rig_town.beads.get_many(run.beads.values())
+    assert [
+        beads[run.beads[s]].close_reason for s in ("design", "implement", "review", "land")
+    ] == notes
+    second = fake.requests[1]["body"]["messages"][0]["content"]
+    prompt = second if isinstance(second, str) else json.dumps(second)
+    assert "== Your role: engineering" in prompt
+    assert "from step design" in prompt and "DESIGN: a /health route" in prompt
