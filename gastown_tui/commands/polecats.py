@@ -201,6 +201,9 @@ def _list_stored(town: Town, args: argparse.Namespace, why: str) -> int:
                 "hint": no_window_hint(bead.id if bead else None) if state == "no_window" else "",
             }
         )
+    from gastown_tui.town.scheduler import queued_rows
+
+    rows += queued_rows(town, args.rig)  # slings waiting for a slot
     print(f"gt: note: {why}; showing the stored state only", file=sys.stderr)
     if args.json:
         emit_json(rows)
@@ -208,7 +211,13 @@ def _list_stored(town: Town, args: argparse.Namespace, why: str) -> int:
         emit_table(
             ["NAME", "RIG", "STATE", "BEAD", "NOTE"],
             [
-                (r["name"], r["rig"], r["state"], (r["bead"] or {}).get("id", "-"), r["hint"])
+                (
+                    r["name"] or "-",
+                    r["rig"],
+                    r["state"],
+                    (r["bead"] or {}).get("id", "-"),
+                    r["hint"],
+                )
                 for r in rows
             ],
         )
