@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.town.errors import GtError
 from gastown_tui.town.formulas import SHIPPED_DIR, run_formula
 from gastown_tui.town.models import Bead
 from gastown_tui.town.polecats import Polecat
@@ -278,3 +279,31 @@ async def test_palette_runs_a_formula_from_a_form(support_town: Town) -> None:
     (convoy,) = support_town.convoys.list()
     assert convoy.title == "feature: {{feature}}".replace("{{feature}}", "dark mode")
     assert len(convoy.beads) == 4
+
+
+def test_intake_starts_the_formula_once_for_each_new_ticket(support_town: Town) -> None:
+    from gastown_tui.town.formulas import run_intake
+
+    with open(support_town.paths.town_toml, "a") as handle:
+        handle.write(
+            '\n[intake.tickets]\nformula = "customer-support"\nrig = "desk"\nlabel = "ticket"\n'
+            'var = "ticket"\nvars = { code = "web" }\n'
+        )
+    support_town.__dict__.pop("config", None)
+    first = support_town.beads.create("Customer A: crash", rig="desk", labels=["ticket"])
+    support_town.beads.create("not a ticket", rig="desk")
+    (action,) = run_intake(support_town)
+    assert action.startswith(f"intake tickets: {first.id} started customer-support")
+    taken = support_town.beads.get(first.id).metadata["intake"]
+    convoy = support_town.convoys.get(taken["convoy"])
+    assert first.id in convoy.beads and len(convoy.beads) == 7
+    assert run_intake(support_town) == []  # each ticket once
+    second = support_town.beads.create("Customer B: slow", rig="desk", labels=["ticket"])
+    assert [a.split(":")[1].split()[0] for a in run_intake(support_town)] == [second.id]
+    # A rule naming an unknown formula: one error naming town.toml and the rule.
+    with open(support_town.paths.town_toml, "a") as handle:
+        handle.write('\n[intake.bad]\nformula = "nope"\nrig = "desk"\nlabel = "x"\nvar = "t"\n')
+    support_town.__dict__.pop("config", None)
+    support_town.beads.create("x", rig="desk", labels=["x"])
+    with pytest.raises(GtError, match=r"town.toml: intake.bad: unknown formula 'nope'"):
+        run_intake(support_town)

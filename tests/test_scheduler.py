@@ -245,6 +245,19 @@ def test_demo_support_team_lands_its_ticket_under_the_daemon(
             if (d.get("metadata") or {}).get("formula") == "customer-support"
         }
         assert closes[steps["fix"]] <= closes[ticket.id]
+        # A new ticket arrives as a bead: the intake starts its formula, and it flows too.
+        made = run_gt(town, "bead", "create", "Customer B: slow", "--rig", "desk", "-l", "ticket")
+        assert made.returncode == 0, made.stderr
+        second = made.stdout.strip()
+
+        def answered() -> bool:
+            assert daemon.poll() is None
+            now = Town(town.root)
+            taken = now.beads.get(second).metadata.get("intake")
+            return bool(taken) and now.convoys.get(taken["convoy"]).landed_at is not None
+
+        wait_until(answered, timeout=240, what="the second ticket's convoy to land")
+        assert Town(town.root).beads.get(second).close_reason.startswith("ANSWERED")
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError
+from gastown_tui.town.formulas import run_intake
 from gastown_tui.town.roles import hand_back_answers, load_roles, role_of_bead
 from gastown_tui.town.scheduler import (
     LOCK_TIMEOUT,
@@ -129,6 +130,14 @@ def _dispatch_pending(town: Town, tmux: TownTmux, errors: dict[str, str]) -> lis
     from gastown_tui.dispatch.sling import sling_many
 
     actions = hand_back_answers(town)
+    try:
+        actions += run_intake(town)  # new tickets start their formula (town/formulas.py)
+    except GtError as exc:
+        text = f"intake: {exc}"
+        if errors.get("intake") != text:
+            errors["intake"] = text
+            town.events.append("scheduler.failed", actor="deacon", msg=text)
+            actions.append(text)
     candidates = pending(town)
     if not candidates:
         return actions

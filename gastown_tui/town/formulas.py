@@ -616,3 +616,69 @@ def step_tree(town: Town, bead_ids: list[str]) -> list[dict[str, Any]]:
         if bead_id in steps and not needs[bead_id]:
             add(bead_id, 0)
     return rows
+
+
+# -- intake -----------------------------------------------------------------------------------
+META_INTAKE = "intake"
+
+
+def intake_rules(town: Town) -> dict[str, dict[str, Any]]:
+    """town.toml `[intake.NAME]`: {formula, rig, label, var, vars}. Checked where used."""
+    rules = town.config.raw.get("intake") or {}
+    return (
+        {str(k): v for k, v in rules.items() if isinstance(v, dict)}
+        if isinstance(rules, dict)
+        else {}
+    )
+
+
+def run_intake(town: Town) -> list[str]:
+    """Beads that arrive on an intake (an open, unassigned bead of the rule's rig with its
+    label, e.g. a support ticket) start the rule's formula with the bead as a variable; the
+    bead records the run, so each is taken once. For the deacon (dispatch/scheduler.py).
+
+        [intake.tickets]
+        formula = "customer-support"
+        rig = "desk"
+        label = "ticket"
+        var = "ticket"               # the variable that receives the bead's id
+        vars = { code = "web" }      # the formula's other variables
+    """
+    actions: list[str] = []
+    where = town.paths.town_toml
+    for name, rule in intake_rules(town).items():
+        formula = str(rule.get("formula") or "")
+        rig = str(rule.get("rig") or "")
+        label = str(rule.get("label") or "")
+        var = str(rule.get("var") or "")
+        extra = rule.get("vars") or {}
+        if not (formula and rig and label and var) or not isinstance(extra, dict):
+            raise GtError(
+                f"{where}: intake.{name} needs formula, rig, label and var (and vars as a table)"
+            )
+        if not town.rigs.exists(rig):
+            raise GtError(f"{where}: intake.{name}.rig: unknown rig {rig!r}")
+        for doc in town.beads.list_docs(rig=rig, statuses=["open"]):
+            meta = doc.get("metadata") or {}
+            if label not in (doc.get("labels") or []) or doc.get("assignee"):
+                continue
+            if meta.get(META_INTAKE) or meta.get(META_RUN):
+                continue
+            values = {str(k): str(v) for k, v in extra.items()}
+            values[var] = doc["id"]
+            try:
+                result = run_formula(town, formula, values, rig)
+            except GtError as exc:
+                raise GtError(f"{where}: intake.{name}: {exc}") from None
+
+            def mark(bead: Bead, run: RunResult = result, rule_name: str = name) -> str | None:
+                bead.metadata[META_INTAKE] = {
+                    "rule": rule_name,
+                    "run": run.run,
+                    "convoy": run.convoy,
+                }
+                return f"taken in by {run.formula} (convoy {run.convoy})"
+
+            town.beads.mutate(doc["id"], mark, event="bead.intake", actor="deacon")
+            actions.append(f"intake {name}: {doc['id']} started {formula} (convoy {result.convoy})")
+    return actions

@@ -235,13 +235,28 @@ SUPPORT_RIG = "desk"
 SUPPORT_TICKET = "Customer: `warrig status` crashes on an empty config file"
 
 
+SUPPORT_INTAKE = """
+# The support desk's intake: an open bead labelled `ticket` on the desk rig starts the
+# customer-support formula (the deacon runs it), with engineering working in war-rig.
+[intake.tickets]
+formula = "customer-support"
+rig = "desk"
+label = "ticket"
+var = "ticket"
+vars = { code = "war-rig" }
+"""
+
+
 def _support_desk(report: DemoReport, root: Path) -> None:
-    from gastown_tui.town.formulas import run_formula
+    from gastown_tui.town.formulas import run_intake
 
     town = report.town
     desk = root / "support-desk"
     desk.mkdir(parents=True, exist_ok=True)
     town.rigs.add(SUPPORT_RIG, str(desk), no_git=True)
+    toml = town.paths.town_toml.read_text(encoding="utf-8")
+    atomic_write_bytes(town.paths.town_toml, (toml + SUPPORT_INTAKE).encode())
+    town.__dict__.pop("config", None)
     ticket = town.beads.create(
         SUPPORT_TICKET,
         rig=SUPPORT_RIG,
@@ -253,10 +268,9 @@ def _support_desk(report: DemoReport, root: Path) -> None:
         actor="overseer",
     )
     report.bead_ids["ticket"] = ticket.id
-    result = run_formula(
-        town, "customer-support", {"ticket": ticket.id, "desk": SUPPORT_RIG, "code": "war-rig"}
-    )
-    report.support_convoy = result.convoy
+    run_intake(town)  # what the deacon does for every new ticket
+    taken = town.beads.get(ticket.id).metadata.get("intake") or {}
+    report.support_convoy = taken.get("convoy")
 
 
 def _start_agents(report: DemoReport, tmux: TownTmux | None) -> None:
