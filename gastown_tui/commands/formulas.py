@@ -128,7 +128,8 @@ def cmd_formula_list(args: argparse.Namespace) -> int:
             rows.append(("!", "-", "-", f"unreadable: {item}"))
             continue
         where = "shipped" if item.shipped else "town"
-        summary = (item.description.strip().splitlines() or [""])[0]
+        text = " ".join(item.description.split())
+        summary = text.split(": ")[0].split(". ")[0]  # its first clause
         rows.append((item.name, len(item.steps), where, summary))
     emit_table(["FORMULA", "STEPS", "FROM", "DESCRIPTION"], rows)
     return 0
@@ -143,8 +144,8 @@ def cmd_formula_show(args: argparse.Namespace) -> int:
         emit_json(formula.to_dict())
         return 0
     print(f"formula {formula.name}  ({formula.path})")
-    if formula.description:
-        print(f"  {formula.description.strip()}")
+    for line in formula.description.strip().splitlines():
+        print(f"  {line}")
     if formula.vars:
         print("  variables:")
         for var in formula.vars.values():
