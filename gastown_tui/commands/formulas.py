@@ -129,7 +129,7 @@ def cmd_formula_list(args: argparse.Namespace) -> int:
             continue
         where = "shipped" if item.shipped else "town"
         text = " ".join(item.description.split())
-        summary = text.split(": ")[0].split(". ")[0]  # its first clause
+        summary = text.split(". ")[0].removesuffix(".")  # its first sentence
         rows.append((item.name, len(item.steps), where, summary))
     emit_table(["FORMULA", "STEPS", "FROM", "DESCRIPTION"], rows)
     return 0
