@@ -47,6 +47,9 @@ COMMANDS: dict[str, str] = {
     "down": "supervise",
     "tui": "app",
     "demo": "app",
+    "serve": "serve",
+    "watch": "watch",
+    "notify": "notify",
 }
 
 

@@ -347,7 +347,10 @@ def test_two_daemons_one_patrols_and_the_other_takes_over_when_it_dies(
 ) -> None:
     procs = [_daemon(rig_town), _daemon(rig_town)]
     try:
-        holder = wait_until(lambda: current_holder(rig_town), what="a supervisor")
+        # Between taking the lock and writing its status file a holder is still "unknown".
+        holder = wait_until(
+            lambda: (h := current_holder(rig_town)) and h.pid and h, what="a supervisor"
+        )
         pids = {p.pid for p in procs}
         assert holder.pid in pids and holder.kind == "daemon"
         survivor = next(p for p in procs if p.pid != holder.pid)
@@ -415,7 +418,8 @@ def test_supervisor_schedule_follows_the_intervals(rig_town: Town, tmux: TownTmu
     first = {r.name for r in supervisor.run_due()}
     assert {"witness/alpha", "refinery/alpha", "deacon", "dog/backup"} <= first
     clock.advance(31)
-    assert {r.name for r in supervisor.run_due()} == {"witness/alpha", "refinery/alpha"}
+    due = {r.name for r in supervisor.run_due()} - {"notify"}  # notify: every 2 s
+    assert due == {"witness/alpha", "refinery/alpha"}
     clock.advance(30)
     assert "deacon" in {r.name for r in supervisor.run_due()}
     assert supervisor.overdue()["witness/alpha"] is None

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 _BORDER = "│┃║|╭╮╰╯─━═┌┐└┘"
 _CURSORS = "❯›>●▶→"
 _CHOICE = re.compile(
-    rf"^\s*(?P<cursor>[{_CURSORS}])?\s*(?P<key>\d{{1,2}})[.)]\s+(?P<label>\S.*?)\s*$"
+    # Claude Code drops the space after the number when it cuts a label ("2.Yes, and…").
+    rf"^\s*(?P<cursor>[{_CURSORS}])?\s*(?P<key>\d{{1,2}})[.)]\s*(?P<label>[^\d\s].*?)\s*$"
 )
 _YES_NO = re.compile(r"\((?P<y>[Yy])\)es\s*/\s*\((?P<n>[Nn])\)o")
 _SENTENCE_START = re.compile(r"(?:^|[.!:]\s+|\s{2,})(?=[A-Z¿])")
@@ -93,38 +94,40 @@ def search(pattern: re.Pattern[str], text: str) -> bool:
 
 def read_choices(rows: list[str]) -> tuple[int, tuple[Choice, ...]]:
     """The bottom-most run of numbered choices (or a (Y)es/(N)o prompt), and the row where it
-    starts (-1 if none)."""
+    starts (-1 if none). A long label wraps onto rows without a number: they belong to the
+    choice above them."""
     end = len(rows) - 1
-    # Find the last numbered choice row, then walk up over the run it belongs to.
     last = next((i for i in range(end, -1, -1) if _CHOICE.match(rows[i])), -1)
     if last >= 0:
-        found: list[tuple[int, Choice]] = []
-        i = last
-        while i >= 0 and i >= last - 12:
-            match = _CHOICE.match(rows[i])
+        first, gap, i = last, 0, last - 1
+        while i >= 0 and last - i <= 16:
+            if _CHOICE.match(rows[i]):
+                first, gap = i, 0
+            elif not rows[i] or gap >= 2:
+                break
+            else:
+                gap += 1  # a wrapped label row, if a choice stands above it
+            i -= 1
+        found: list[Choice] = []
+        for row in rows[first : last + 1]:
+            match = _CHOICE.match(row)
             if match:
                 label = match["label"].rstrip(" ✔✓").strip()
-                found.append((i, Choice(match["key"], label, bool(match["cursor"]))))
-            elif rows[i] and found and not _continues_label(rows[i]):
-                break
-            i -= 1
-        found.reverse()
-        keys = [c.key for _, c in found]
+                found.append(Choice(match["key"], label, bool(match["cursor"])))
+            elif found and row:
+                previous = found[-1]
+                found[-1] = Choice(previous.key, f"{previous.label} {row}", previous.selected)
+        keys = [c.key for c in found]
         consecutive = keys == [str(n) for n in range(int(keys[0]), int(keys[0]) + len(keys))]
         # A menu always shows its cursor on one choice; numbered rows without one are notes
         # (Claude Code's "Security notes: 1. … 2. …"), not choices.
-        if keys and consecutive and any(c.selected for _, c in found):
-            return found[0][0], tuple(c for _, c in found)
+        if consecutive and any(c.selected for c in found):
+            return first, tuple(found)
     for i in range(end, max(-1, end - 6), -1):
         match = _YES_NO.search(rows[i])
         if match:
             return i, (Choice("y", "Yes"), Choice("n", "No"))
     return -1, ()
-
-
-def _continues_label(row: str) -> bool:
-    # A long choice label wraps onto an indented row without a number.
-    return row.startswith(" ") or len(row) < 3
 
 
 def read_prompt(text: str, patterns: Iterable[re.Pattern[str]]) -> Prompt | None:

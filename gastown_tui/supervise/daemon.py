@@ -73,6 +73,7 @@ def run_daemon(
                 wait = tick
             stop.wait(max(0.05, wait))
     finally:
+        supervisor.notify_router.close(timeout=5.0)  # send what is claimed before going
         lease.release()
     return 0
 

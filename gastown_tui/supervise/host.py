@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.supervise import dogs
 from gastown_tui.supervise.deacon import Deacon
 from gastown_tui.supervise.notify import Notifier
+from gastown_tui.supervise.notify_route import NotifyRouter
 from gastown_tui.supervise.refinery import Refinery
 from gastown_tui.supervise.witness import Witness
 from gastown_tui.town.clock import iso
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 STALE_FACTOR = 3  # a patrol this many intervals late is reported by the deacon
+NOTIFY_INTERVAL = 2.0  # seconds between looks at new events for [notify] sinks
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Supervisor:
         self._patrols: dict[str, Patrol] = {}
         self._rigs: tuple[str, ...] | None = None
         self.deacon = Deacon(town, tmux, self.notifier, self.overdue)
+        self.notify_router = NotifyRouter(town, tmux, self.notifier)
 
     # schedule ----------------------------------------------------------------------------
     def _interval(self, key: str) -> float:
@@ -98,6 +101,8 @@ class Supervisor:
                 Patrol("dog/rotate", "dogs", deacon_every * 5,
                        lambda now: dogs.rotate_events(self.town)),
                 Patrol("dog/backup", "dogs", backup_every, lambda now: dogs.backup(self.town)),
+                # Last, so a notice made by this round's patrols goes out in the same round.
+                Patrol("notify", "notify", NOTIFY_INTERVAL, self.notify_router.patrol),
             ):  # fmt: skip
                 wanted[patrol.name] = self._patrols.get(patrol.name, patrol)
             self._patrols = wanted
@@ -117,8 +122,8 @@ class Supervisor:
         now = self.town.clock.now()
         out: dict[str, float | None] = {}
         for patrol in self.patrols():
-            if patrol.last is None or patrol.name == "deacon":
-                continue
+            if patrol.last is None or patrol.name in ("deacon", "notify"):
+                continue  # notify runs every 2 s: a pause of the app is no failure
             late = now - patrol.last.started
             out[patrol.name] = late if late > STALE_FACTOR * patrol.interval else None
         return out

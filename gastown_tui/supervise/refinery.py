@@ -256,7 +256,13 @@ class Refinery:
                 bead.comments.append(Comment(self.address, now, note))
                 tx.put_bead(bead)
         self.town.events.append(
-            "refinery.failed", actor=self.address, rig=self.rig, bead=bead_id, msg=note, mr=mr_id
+            "refinery.failed",
+            actor=self.address,
+            rig=self.rig,
+            bead=bead_id,
+            msg=note,
+            mr=mr_id,
+            final=final,  # the last attempt: a person is told (supervise/notify_route.py)
         )
         subject = f"REWORK_REQUEST {bead_id}: {status}"
         recipients = [polecat] if polecat else []

@@ -11,10 +11,13 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import parse_duration
 from gastown_tui.town.errors import GtError
+
+if TYPE_CHECKING:
+    from gastown_tui.town.notify_config import NotifyConfig
 
 DEFAULTS: dict[str, Any] = {
     "town": {"name": "gastown", "default_runtime": "claude"},
@@ -104,6 +107,14 @@ layout = "default"
 # [keymap]
 # sling = "ctrl+s"
 
+# [notify]                      # tell a person where they are (README: Notifications)
+# events = ["waiting", "crash_loop", "escalation", "convoy_landed", "merge_failed",
+#           "budget_reached"]
+# quiet_hours = "22:00-07:00"
+# [notify.sinks.phone]
+# type = "ntfy"                 # bell | desktop | ntfy | webhook
+# topic = "my-town-7f3a"
+
 # [runtimes.mybot]
 # command = ["mybot", "--yes"]
 # prompt = "arg"          # deliver the beacon as the last argument, or "nudge"
@@ -161,6 +172,7 @@ class TownConfig:
         self.pass_env()
         if not isinstance(self.raw["keymap"], dict):
             raise GtError(f'{self._where("keymap")} must be a table of action = "key"')
+        self.notify  # noqa: B018 - [notify] is checked whole (town/notify_config.py)
 
     def get(self, dotted: str) -> Any:
         node: Any = self.raw
@@ -226,6 +238,12 @@ class TownConfig:
     @property
     def layout(self) -> str:
         return str(self.raw["ui"]["layout"])
+
+    @property
+    def notify(self) -> NotifyConfig:
+        from gastown_tui.town.notify_config import parse_notify
+
+        return parse_notify(self.raw.get("notify"), self._where)
 
     @property
     def extra_names(self) -> list[str]:

@@ -751,6 +751,7 @@ class Supervision:
         self.lease.write_status(self.supervisor.status())
 
     def release(self) -> None:
+        self.supervisor.notify_router.close(timeout=2.0)  # send what is claimed before going
         self.lease.release()
 
 
