@@ -747,6 +747,13 @@ def _result(job: _Job, rig: str, runtime: Runtime) -> SlingResult:
     )
 
 
+def _done_meanwhile(town: Town, job: _Job) -> bool:
+    """The agent already finished the bead (`gt done`) and its freed polecat's window was
+    reused by a newer sling before this one confirmed it: the sling worked."""
+    bead = town.beads.find(job.bead.id)
+    return bead is not None and bead.is_closed and bead.assignee == job.polecat.address
+
+
 def _run_jobs(
     town: Town,
     tmux: TownTmux,
@@ -779,7 +786,7 @@ def _run_jobs(
         raise
     good: list[_Job] = []
     for job, error in zip(jobs, errors, strict=True):
-        if error is None:
+        if error is None or _done_meanwhile(town, job):
             good.append(job)
             continue
         message = str(error) if isinstance(error, GtError) else f"{type(error).__name__}: {error}"
