@@ -29,7 +29,8 @@ from benchlib import pct  # noqa: E402
 from gastown_tui.dispatch.sling import sling  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
 from gastown_tui.town.formulas import run_formula  # noqa: E402
-from gastown_tui.town.scheduler import holdings  # noqa: E402
+from gastown_tui.town.scheduler import holdings, lock_path  # noqa: E402
+from gastown_tui.town.store import flocked  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
 
 # An agent that waits (it never finishes on its own): the bench closes steps itself.
@@ -205,7 +206,8 @@ def bench_capacity(root: Path, count: int, limit: int) -> None:
         failed: list[str] = []
         deadline = time.monotonic() + 600
         while True:
-            held = holdings(town).total
+            with flocked(lock_path(town)):  # a consistent count across the rig files
+                held = holdings(town).total
             live = sum(1 for w in tmux.list_windows() if not w.pane_dead) if tmux.available() else 0
             most_holding, most_live = max(most_holding, held), max(most_live, live)
             samples += 1

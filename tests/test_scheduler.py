@@ -21,7 +21,8 @@ from gastown_tui.dispatch.scheduler import dispatch_pending
 from gastown_tui.dispatch.tmuxfor import tmux_for
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.formulas import run_formula
-from gastown_tui.town.scheduler import holdings
+from gastown_tui.town.scheduler import holdings, lock_path
+from gastown_tui.town.store import flocked
 from gastown_tui.town.town import Town
 from tests import polecat_fixtures as pf
 from tests.conftest import ROOT, make_git_repo, run_gt, wait_until
@@ -60,7 +61,10 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.most = max(self.most, holdings(self.town).total)
+            # Under the scheduler's lock: no sling hooks while the rig files are read one
+            # after another, so a close in one and a hook in another cannot count twice.
+            with flocked(lock_path(self.town)):
+                self.most = max(self.most, holdings(self.town).total)
             self.samples += 1
             self.stop.wait(0.02)
 
@@ -112,7 +116,8 @@ def test_racing_slings_never_exceed_max_polecats(
 
     def drained() -> bool:
         dispatch_pending(rig_town, tmux)
-        return everything <= closed_ids(rig_town)
+        # `gt done` appends its event just after the close: wait for both.
+        return everything <= closed_ids(rig_town) and everything <= set(done_events(rig_town))
 
     wait_until(drained, timeout=180, what="all 24 beads done")
     sampler.stop.set()
