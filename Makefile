@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup tmux demo test lint format bench screenshots clean
+.PHONY: setup tmux demo test test-real agent-clis screens lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
@@ -34,6 +34,18 @@ format: setup
 
 test: setup tmux lint
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+# The real Claude Code, Codex and Gemini CLI at pinned versions (npm, into ~/.cache), for the
+# realcli tests; `make test` runs them too (skipped loudly when the programs are missing).
+agent-clis: setup
+	$(BIN)/python tests/agent_clis.py
+
+test-real: setup tmux agent-clis
+	$(BIN)/python -m pytest -q -n 2 -m realcli $(PYTEST_ARGS)
+
+# Capture the real programs' screens again into tests/data/screens/ (after a pin changes).
+screens: setup tmux agent-clis
+	$(BIN)/python -m tests.capture_screens
 
 bench: setup tmux
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -14,7 +14,11 @@ import pytest
 
 # Helper modules that test modules import directly: have pytest rewrite their asserts too.
 pytest.register_assert_rewrite(
-    "tests.polecat_fixtures", "tests.mail_fixtures", "tests.tui_fixtures", "tests.tmux_helpers"
+    "tests.polecat_fixtures",
+    "tests.mail_fixtures",
+    "tests.tui_fixtures",
+    "tests.tmux_helpers",
+    "tests.realcli",
 )
 
 from gastown_tui.town.town import Town  # noqa: E402

@@ -193,8 +193,11 @@ def test_closing_several_beads_checks_every_id_first(gt: GtRunner, rig_town: Tow
 def test_several_rigs_need_an_explicit_rig(gt: GtRunner, rig_town: Town, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     rig_town.rigs.add("bravo", str(tmp_path / "b"), no_git=True)
+    # Several rigs and no --rig: the first rig added, and it says so (issue 10: the README
+    # tour must work on a town with two rigs).
     proc = gt("bead", "create", "where?")
-    assert proc.returncode == 2 and "--rig" in proc.stderr
+    assert proc.returncode == 0 and proc.stdout.startswith("al-")
+    assert "rig alpha" in proc.stderr and "--rig" in proc.stderr
     proc = gt("bead", "create", "here", "--rig", "bravo")
     assert proc.returncode == 0 and proc.stdout.startswith("br-")
     inside = gt("bead", "create", "agent's own rig", env={"GT_RIG": "alpha"})
@@ -203,6 +206,8 @@ def test_several_rigs_need_an_explicit_rig(gt: GtRunner, rig_town: Town, tmp_pat
 
 def test_rig_remove_keeps_files_and_refuses_work_in_flight(gt: GtRunner, rig_town: Town) -> None:
     bead_id = gt("bead", "create", "in flight").stdout.strip()
+    with rig_town.beads.rig_txn("alpha") as tx:  # a polecat to hold it (hook invariants)
+        tx.put_polecat({"name": "furiosa", "rig": "alpha", "state": "idle"})
     rig_town.beads.update(bead_id, status="hooked", assignee="alpha/furiosa")
     refused = gt("rig", "remove", "alpha")
     assert refused.returncode == 2 and "in flight" in refused.stderr

@@ -20,7 +20,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("-p", "--priority", default="2", help="0 (highest) to 4; default 2")
     p.add_argument("-t", "--type", default="task", help="task, bug, feature, epic, chore, …")
     p.add_argument("-l", "--label", action="append", default=[], dest="labels")
-    p.add_argument("--rig", help="the rig (default: the agent's rig, or the only one)")
+    p.add_argument(
+        "--rig",
+        help="the rig (default: the agent's rig, the only one, the one whose folder you are"
+        " in, [town] default_rig, or the first rig added)",
+    )
     p.add_argument("--blocked-by", action="append", default=[], metavar="ID")
     add_json(p)
     p.set_defaults(func=cmd_create)
@@ -106,7 +110,12 @@ def _print_beads(beads: list[Any], empty: str) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     town = open_town(args)
-    rig = args.rig or town.rigs.default().name
+    why = None
+    if args.rig:
+        rig = args.rig
+    else:
+        picked, why = town.rigs.for_new_work()
+        rig = picked.name
     bead = town.beads.create(
         args.title,
         rig=rig,
@@ -116,6 +125,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         labels=args.labels,
         deps=[(on, "blocks") for on in args.blocked_by],
     )
+    if why:  # after the create: an error stays one line (tests/test_fuzz_cli.py)
+        print(f"gt: created the bead in {why}", file=sys.stderr)
     if args.json:
         emit_json(bead.to_dict())
     else:
@@ -148,25 +159,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(bead.to_dict())
         return 0
-    print(f"{bead.id}  {bead.title}")
-    print(f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}", end="")
-    print(f" · assignee {bead.assignee}" if bead.assignee else "")
-    print(f"  created {bead.created_at} by {bead.created_by or '-'} · updated {bead.updated_at}")
+    from gastown_tui.town.display import safe, safe_lines
+
+    # Stored text is shown, never obeyed by the terminal (town/display.py).
+    print(safe(f"{bead.id}  {bead.title}"))
+    print(safe(f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}"), end="")
+    print(safe(f" · assignee {bead.assignee}") if bead.assignee else "")
+    print(
+        safe(f"  created {bead.created_at} by {bead.created_by or '-'} · updated {bead.updated_at}")
+    )
     if bead.closed_at:
         print(
-            f"  closed {bead.closed_at}" + (f": {bead.close_reason}" if bead.close_reason else "")
+            safe(
+                f"  closed {bead.closed_at}"
+                + (f": {bead.close_reason}" if bead.close_reason else "")
+            )
         )
     if bead.labels:
-        print("  labels: " + ", ".join(bead.labels))
+        print(safe("  labels: " + ", ".join(bead.labels)))
     for dep in bead.deps:
-        print(f"  depends on {dep.on} ({dep.type})")
+        print(safe(f"  depends on {dep.on} ({dep.type})"))
     if bead.description:
         print()
-        print(bead.description.rstrip())
+        print(safe_lines(bead.description.rstrip()))
     for comment in bead.comments:
         print()
-        print(f"-- {comment.author} at {comment.created_at}")
-        print(comment.text.rstrip())
+        print(safe(f"-- {comment.author} at {comment.created_at}"))
+        print(safe_lines(comment.text.rstrip()))
     return 0
 
 
@@ -197,9 +216,18 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_close(args: argparse.Namespace) -> int:
+    from gastown_tui.town.errors import GtError
+
     town = open_town(args)
-    for bead_id in args.ids:  # validate all first: nothing closes if one id is wrong
-        town.beads.get(bead_id)
+    # Validate all first: nothing closes (no convoy lands, no mail goes) if one id is wrong.
+    seen: set[str] = set()
+    for bead_id in args.ids:
+        bead = town.beads.get(bead_id)
+        if bead.is_closed:
+            raise GtError(f"{bead.id} is already closed", hint="nothing was closed")
+        if bead.id in seen:
+            raise GtError(f"{bead.id} is named twice", hint="nothing was closed")
+        seen.add(bead.id)
     closed = [town.beads.close(bead_id, reason=args.reason) for bead_id in args.ids]
     if args.json:
         emit_json([b.to_dict() for b in closed])

@@ -8,6 +8,8 @@ import time
 
 from gastown_tui.commands.common import add_json, emit_json, open_town
 
+MAX_SINCE = 36500 * 86400.0
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("trail", parents=[common], help="recent activity")
@@ -35,7 +37,9 @@ def format_event(event) -> str:  # Event
     line = "  ".join(parts)
     if event.msg:
         line += "  " + event.msg.replace("\n", " ")
-    return line
+    from gastown_tui.town.display import safe
+
+    return safe(line)  # stored text is shown, never obeyed by the terminal
 
 
 def cmd_trail(args: argparse.Namespace) -> int:
@@ -46,6 +50,8 @@ def cmd_trail(args: argparse.Namespace) -> int:
         window = parse_duration(args.since)
     except ValueError:
         raise GtError(f"--since {args.since!r} is not a duration", hint="e.g. 30m, 1h, 2d")
+    if window > MAX_SINCE:
+        raise GtError(f"--since {args.since!r} is too far back", hint="at most 36500d (100 years)")
     if args.limit is not None and args.limit < 0:
         raise GtError("--limit must not be negative")
     town = open_town(args)

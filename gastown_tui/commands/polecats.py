@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("items", nargs="+", metavar="BEAD|TEXT… RIG")
     p.add_argument("--agent", dest="runtime", metavar="RUNTIME", help="claude, demo, shell, …")
     p.add_argument("--to", metavar="POLECAT", help="this polecat (created if new)")
+    p.add_argument("--rig", help="the rig (instead of naming it as the last word)")
     p.add_argument("--convoy", metavar="ID", help="track the beads in this convoy")
     p.add_argument("--force", action="store_true", help="re-sling hooked or closed beads")
     add_json(p)
@@ -278,7 +279,11 @@ def cmd_sling(args: argparse.Namespace) -> int:
     from gastown_tui.dispatch.sling import sling_many
 
     town = open_town(args)
-    targets, rig = _split_items(town, args.items)
+    if args.rig:
+        rig = town.rigs.get(args.rig).name
+        targets = args.items[:-1] if len(args.items) >= 2 and args.items[-1] == rig else args.items
+    else:
+        targets, rig = _split_items(town, args.items)
     batch = sling_many(
         town,
         _tmux(town),
@@ -314,8 +319,11 @@ def cmd_sling(args: argparse.Namespace) -> int:
             address = batch.results[0].address
             print(f"watch it: gt peek {address}   ·   take over: gt attach {address}")
         for failure in batch.failures:
+            undone = (
+                "" if "rollback could not be written" in failure.error else " and was rolled back"
+            )
             print(
-                f"gt: error: sling of {failure.bead} failed and was rolled back: {failure.error}",
+                f"gt: error: sling of {failure.bead} failed{undone}: {failure.error}",
                 file=sys.stderr,
             )
     return 0 if batch.ok else 1

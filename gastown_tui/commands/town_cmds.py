@@ -174,9 +174,10 @@ def status_lines(status: dict) -> list[str]:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    from gastown_tui.town.usage import budget_state, totals
+    from gastown_tui.town.usage import budget_state, collect_transcripts, totals
 
     town = open_town(args)
+    collect_transcripts(town)  # Claude Code's, Codex's and Gemini's own logs
     result = totals(town, by=args.by)
     budget = budget_state(town)
     if args.json:

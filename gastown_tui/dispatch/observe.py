@@ -336,7 +336,9 @@ def observe(
     gupp_after = town.config.seconds("thresholds.gupp")
     runtimes = all_runtimes(town)
     pairs = town.polecats.list_with_hooks(rig)
-    windows = {(w.session, w.window): w for w in tmux.list_windows()} if pairs else {}
+    # By identity (the agent option set at start), not by name: a renamed window is the same
+    # agent, not a missing one (tmux/server.py, WindowInfo.identity).
+    windows = {(w.session, w.identity): w for w in tmux.list_windows()} if pairs else {}
     return [
         observe_one(
             town,

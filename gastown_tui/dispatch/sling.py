@@ -38,6 +38,7 @@ from gastown_tui.runtimes.presets import (
     resolve_runtime,
 )
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
+from gastown_tui.tmux.server import TmuxCommandFailed
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town.beads import check_title
 from gastown_tui.town.clock import iso
@@ -51,7 +52,8 @@ from gastown_tui.town.polecats import (
     check_polecat_name,
     split_address,
 )
-from gastown_tui.town.store import flocked
+from gastown_tui.town.procs import pid_alive
+from gastown_tui.town.store import atomic_write_bytes, flocked
 from gastown_tui.town.usage import require_budget
 from gastown_tui.town.work import commit_all, is_git_worktree
 
@@ -158,11 +160,17 @@ class _Job:
 
 
 def pause_point(name: str) -> None:
-    """A test hook: stop here so a test can kill -9 this process at a known point."""
+    """A test hook: stop here so a test can kill -9 this process at a known point (or, with
+    GT_TEST_PAUSE_UNTIL=FILE, change the world, e.g. fill the disk, and let it go on)."""
     if os.environ.get(PAUSE_ENV) == name:
         sys.stderr.write(f"GT_TEST_PAUSED {name}\n")
         sys.stderr.flush()
-        time.sleep(float(os.environ.get("GT_TEST_PAUSE_SECONDS", "120")))
+        until = os.environ.get("GT_TEST_PAUSE_UNTIL")
+        deadline = time.monotonic() + float(os.environ.get("GT_TEST_PAUSE_SECONDS", "120"))
+        while time.monotonic() < deadline:
+            if until and os.path.exists(until):
+                return
+            time.sleep(0.02)
 
 
 # -- validation (no side effects) -----------------------------------------------------------------
@@ -362,6 +370,7 @@ def _hook_all(
             bead=job.bead.id,
             msg=f"hooked to {job.polecat.address}",
             polecat=job.polecat.address,
+            record=job.bead.to_dict(),  # for `gt doctor` (town/backup.py)
         )
     return jobs
 
@@ -463,6 +472,30 @@ def prepare_worktree(town: Town, rig: Rig, polecat: Polecat, bead: Bead) -> tupl
                 f"could not create the worktree {folder}: {detail[-1] if detail else '?'}"
             )
     return folder, branch
+
+
+START_ATTEMPTS = 3
+
+
+def _start_window(
+    tmux: TownTmux,
+    session: str,
+    window: str,
+    command: list[str],
+    folder: Path,
+    env: dict[str, str],
+) -> WindowInfo:
+    """Start the window; when the server was exiting at that moment (its last session just
+    closed: "server exited unexpectedly", "no server running"), start it again, on a new
+    server, rather than fail the sling."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return tmux.start_window(session, window, command, start_dir=folder, env=env)
+        except TmuxCommandFailed as exc:
+            if not exc.no_server or attempt == START_ATTEMPTS:
+                raise
+            time.sleep(0.1 * attempt)  # let the exiting server finish going away
+    raise AssertionError("unreachable")
 
 
 def _wait_ready(tmux: TownTmux, info: WindowInfo, runtime: Runtime) -> None:
@@ -576,7 +609,7 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
     argv = launch_argv(
         env, runtime.argv(job.beacon, resume=resume), unset_names(town, runtime, env)
     )
-    job.info = tmux.start_window(session, polecat.name, argv, start_dir=folder, env=env)
+    job.info = _start_window(tmux, session, polecat.name, argv, folder, env)
     job.window_started = True
     if runtime.prompt == "nudge":
         _wait_ready(tmux, job.info, runtime)
@@ -642,16 +675,19 @@ def _finish(town: Town, rig: str, jobs: list[_Job]) -> list[_Job]:
     return done
 
 
-def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> None:
+def _rollback(
+    town: Town, tmux: TownTmux, rig: str, job: _Job, error: str, owner: int | None = None
+) -> None:
     """Undo a sling that failed after its hook: bead open and unassigned, polecat idle (a
-    polecat created by this sling disappears), the window killed. Worktrees stay."""
+    polecat created by this sling disappears), the window killed. Worktrees stay. `owner` is
+    the pid of the sling being undone (this process, or a dead one: finish_rollbacks)."""
     if job.window_started and not job.keep_window:
         try:
             tmux.kill_window(f"gt-{rig}", job.polecat.name)
         except GtError:
             pass
     now = iso(town.clock.now())
-    mine = os.getpid()
+    mine = owner if owner is not None else os.getpid()
     with town.beads.rig_txn(rig) as tx:
         doc = tx.get_polecat(job.polecat.name)
         if doc is not None:
@@ -677,6 +713,9 @@ def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> No
             bead.assignee = None
             bead.updated_at = now
             tx.put_bead(bead)
+            record = bead.to_dict()
+        else:
+            record = None
     town.events.append(
         "polecat.sling_failed",
         actor=town.actor,
@@ -684,6 +723,7 @@ def _rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> No
         bead=job.bead.id,
         msg=f"{job.polecat.address}: {error}",
         polecat=job.polecat.address,
+        **({"record": record} if record else {}),
     )
 
 
@@ -722,7 +762,7 @@ def _track(town: Town, job: _Job, convoy: str | None) -> tuple[str | None, str |
                 return existing.id, None
         made = town.convoys.create(job.bead.title, [job.bead.id], quiet=True)
         return made.id, None
-    except (GtError, ImportError) as exc:
+    except (GtError, ImportError, OSError) as exc:
         return None, f"convoy not updated: {exc}"
 
 
@@ -789,9 +829,11 @@ def _run_jobs(
         if error is None or _done_meanwhile(town, job):
             good.append(job)
             continue
-        message = str(error) if isinstance(error, GtError) else f"{type(error).__name__}: {error}"
-        _rollback(town, tmux, rig.name, job, message)
-        batch.failures.append(SlingFailure(job.bead.id, job.polecat.address, message))
+        message = _describe(error)
+        undone = _safe_rollback(town, tmux, rig.name, job, message)
+        if not undone:
+            _drop_note(town, rig.name, job)
+        batch.failures.append(SlingFailure(job.bead.id, job.polecat.address, message + undone))
     try:
         finished = _finish(town, rig.name, good)
     except BaseException as exc:
@@ -799,6 +841,7 @@ def _run_jobs(
             _rollback(town, tmux, rig.name, job, f"could not record the window: {exc}")
         raise
     for job in finished:
+        _drop_note(town, rig.name, job)
         result = _result(job, rig.name, runtime)
         if job.displaced:
             note = _cleanup_displaced(town, tmux, rig, job.displaced)
@@ -819,6 +862,121 @@ def _run_jobs(
             convoy=result.convoy,
         )
         batch.results.append(result)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, GtError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror + (f": {error.filename}" if error.filename else "")
+    return f"{type(error).__name__}: {error}"
+
+
+def rollback_dir(town: Town) -> Path:
+    return town.paths.runtime / "rollbacks"
+
+
+NOTE_SIZE = 2048
+
+
+def _note_path(town: Town, rig: str, job: _Job) -> Path:
+    return rollback_dir(town) / f"{rig}~{job.polecat.name}~{job.bead.id}.json"
+
+
+def _write_note(town: Town, rig: str, job: _Job, state: str, error: str = "") -> None:
+    """A sling's note to the deacon, of a fixed size: written ("starting") right after the
+    hook, while the disk has room, and overwritten in place ("rollback") when the rollback
+    itself cannot be written, which needs no new space even on a full disk."""
+    import orjson
+
+    doc = {
+        "state": state,
+        "rig": rig,
+        "polecat": job.polecat.name,
+        "bead": job.bead.id,
+        "pid": os.getpid(),
+        "created": job.created,
+        "window_started": job.window_started,
+        "error": error[:1000],
+    }
+    payload = orjson.dumps(doc)[: NOTE_SIZE - 1].ljust(NOTE_SIZE - 1) + b"\n"
+    path = _note_path(town, rig, job)
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        try:
+            atomic_write_bytes(path, payload)
+        except OSError:
+            pass  # the deacon then finds the dead start mark and resumes the start
+        return
+    except OSError:
+        return
+    try:
+        os.pwrite(fd, payload, 0)
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _drop_note(town: Town, rig: str, job: _Job) -> None:
+    try:
+        _note_path(town, rig, job).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _safe_rollback(town: Town, tmux: TownTmux, rig: str, job: _Job, error: str) -> str:
+    """Roll back; if that cannot be written either (a full disk), leave a note for the
+    deacon, which rolls it back once it can (finish_rollbacks). Returns what to add to the
+    error message ("" when rolled back)."""
+    for attempt in range(2):
+        try:
+            _rollback(town, tmux, rig, job, error)
+            return ""
+        except (OSError, GtFailure) as exc:
+            failure = exc
+            if attempt == 0:
+                time.sleep(0.05)
+    _write_note(town, rig, job, "rollback", error)
+    return (
+        f"; the rollback could not be written either ({_describe(failure)}): the deacon"
+        " finishes it once it can (or run `gt polecat resume`)"
+    )
+
+
+def finish_rollbacks(town: Town, tmux: TownTmux) -> list[str]:
+    """Roll back the slings whose own rollback failed (see _safe_rollback). The deacon
+    runs this every patrol; a note is removed only once its rollback is written."""
+    import orjson
+
+    folder = rollback_dir(town)
+    if not folder.is_dir():
+        return []
+    done: list[str] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            note = orjson.loads(path.read_bytes())
+            rig, name, bead_id = str(note["rig"]), str(note["polecat"]), str(note["bead"])
+            owner = int(note["pid"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if note.get("state") != "rollback":
+            if not pid_alive(owner):
+                path.unlink(missing_ok=True)  # a start that ended (or died: resumed below)
+            continue
+        bead = town.beads.find(bead_id)
+        polecat = town.polecats.find(f"{rig}/{name}") if town.rigs.exists(rig) else None
+        if bead is not None and polecat is not None:
+            if polecat.is_starting and (polecat.starting or {}).get("pid") == owner:
+                continue  # that sling still runs (it is retrying): not ours yet
+            job = _Job(bead=bead, polecat=polecat, created=bool(note.get("created")))
+            job.window_started = bool(note.get("window_started"))
+            _rollback(town, tmux, rig, job, str(note.get("error") or "sling failed"), owner)
+            done.append(f"rolled back the failed sling of {bead_id} to {rig}/{name}")
+        path.unlink(missing_ok=True)
+    return done
 
 
 # -- public API -------------------------------------------------------------------------------
@@ -862,6 +1020,7 @@ def sling_many(
     for job in jobs:
         job.started = started
         job.wait_started = wait_started
+        _write_note(town, rig_record.name, job, "starting")
     pause_point("after_hook")
     if jobs:  # none when every target was queued
         _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
@@ -895,7 +1054,8 @@ def sling(
     )
     if batch.failures:
         failure = batch.failures[0]
-        raise GtFailure(f"sling of {failure.bead} failed (rolled back): {failure.error}")
+        undone = "" if "rollback could not be written" in failure.error else " (rolled back)"
+        raise GtFailure(f"sling of {failure.bead} failed{undone}: {failure.error}")
     return batch.results[0]
 
 

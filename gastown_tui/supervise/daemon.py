@@ -62,6 +62,9 @@ def run_daemon(
                     return 0
                 wait = min(tick, supervisor.next_due_in(town.clock.now()))
             else:
+                if lease.lost and recovered:
+                    log(f"stopped supervising: {lease.lost}")
+                    recovered = False
                 holder = current_holder(town)
                 if once:
                     who = holder.describe() if holder else "another process"

@@ -35,6 +35,7 @@ class Deacon:
         self._flagged_hooks: set[str] = set()
         self._stale_patrols: set[str] = set()
         self._flow_errors: dict[str, str] = {}
+        self._over_budget = False
 
     def _event(self, kind: str, msg: str, **extra: Any) -> None:
         self.town.events.append(f"deacon.{kind}", actor="deacon", msg=msg, **extra)
@@ -44,12 +45,32 @@ class Deacon:
         actions: list[str] = []
         actions += self._check_patrols()
         actions += self._check_store()
+        actions += self._finish_slings()
         for convoy in self.town.convoys.check_landings():
             actions.append(f"convoy {convoy.id} landed: {convoy.title}")
         actions += self._feed_stranded()
         actions += self._dispatch_flow()
         actions += self._old_hooks(now)
+        actions += self._count_tokens()
         return actions
+
+    def _count_tokens(self) -> list[str]:
+        """With a budget set, bring the agent programs' own token counts in every patrol
+        (town/transcripts.py), so the breaker sees running Claude Code / Codex / Gemini."""
+        from gastown_tui.town.usage import budget_state, collect_transcripts
+
+        budget = self.town.config.raw.get("budget", {})
+        if not (budget.get("max_tokens") or budget.get("max_usd")):
+            return []
+        collect_transcripts(self.town)
+        state = budget_state(self.town)
+        if state["over"] and not self._over_budget:
+            self._over_budget = True
+            text = f"over budget: {state['reason']}; new work is not dispatched"
+            self.notify(text, "error")
+            return [text]
+        self._over_budget = state["over"]
+        return []
 
     def _check_patrols(self) -> list[str]:
         actions = []
@@ -63,6 +84,22 @@ class Deacon:
                 self.notify(text, "error")
                 self._event("patrol_stale", text, patrol=name)
                 actions.append(text)
+        return actions
+
+    def _finish_slings(self) -> list[str]:
+        """What follows a sling's hook, when its process died or could not write it: a
+        rollback noted after a failed write (a full disk), and starts whose process is gone
+        (dispatch/sling.py: finish_rollbacks, resume_interrupted)."""
+        from gastown_tui.dispatch.sling import finish_rollbacks, resume_interrupted
+
+        actions = finish_rollbacks(self.town, self.tmux)
+        if not any(p.interrupted for p in self.town.polecats.list()):
+            return actions
+        report = resume_interrupted(self.town, self.tmux)
+        actions += [f"resumed interrupted sling of {r.bead} to {r.address}" for r in report.resumed]
+        actions += [f"rolled back interrupted sling of {f.bead}: {f.error}" for f in report.failed]
+        for text in actions:
+            self._event("sling_finished", text)
         return actions
 
     def _check_store(self) -> list[str]:

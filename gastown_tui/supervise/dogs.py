@@ -60,7 +60,7 @@ def gc(town: Town, tmux: TownTmux, now: float | None = None) -> list[str]:
         records = {p.name: (p, bead) for p, bead in town.polecats.list_with_hooks(rig_name)}
         # Windows: only in our own session, only named after one of our idle polecats.
         for info in tmux.list_windows(session) if tmux.available() else []:
-            entry = records.get(info.window)
+            entry = records.get(info.identity)
             if entry is None:
                 continue  # not a polecat's window: not ours to judge
             polecat, bead = entry
@@ -69,7 +69,7 @@ def gc(town: Town, tmux: TownTmux, now: float | None = None) -> list[str]:
             quiet = now - (info.activity or now)
             if not info.pane_dead and quiet < idle_window:
                 continue
-            tmux.kill_window(session, info.window)
+            tmux.kill_window(session, info.identity)
             why = "its agent exited" if info.pane_dead else f"idle for {int(quiet)}s"
             msg = f"closed the window of idle polecat {polecat.address} ({why})"
             town.events.append("dog.gc", actor="deacon", rig=rig_name, msg=msg)

@@ -34,10 +34,11 @@ NOTIFY_INTERVAL = 2.0  # seconds between looks at new events for [notify] sinks
 @dataclass
 class PatrolResult:
     name: str
-    started: float
+    started: float  # wall clock, for people
     duration: float
     actions: list[str] = field(default_factory=list)
     error: str | None = None
+    mono: float = 0.0  # monotonic clock: what schedules (a wall clock step must not)
 
     def summary(self) -> str:
         if self.error:
@@ -57,8 +58,9 @@ class Patrol:
     last: PatrolResult | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def due(self, now: float) -> bool:
-        return self.last is None or now - self.last.started >= self.interval
+    def due(self, mono: float) -> bool:
+        """Due on the monotonic clock (`Clock.monotonic`), never the wall clock."""
+        return self.last is None or mono - self.last.mono >= self.interval
 
 
 class Supervisor:
@@ -108,23 +110,23 @@ class Supervisor:
             self._patrols = wanted
         return list(self._patrols.values())
 
-    def due(self, now: float) -> list[Patrol]:
-        return [p for p in self.patrols() if p.due(now)]
+    def due(self, now: float | None = None) -> list[Patrol]:
+        mono = self.town.clock.monotonic()
+        return [p for p in self.patrols() if p.due(mono)]
 
-    def next_due_in(self, now: float) -> float:
-        waits = [
-            0.0 if p.last is None else p.last.started + p.interval - now for p in self.patrols()
-        ]
+    def next_due_in(self, now: float | None = None) -> float:
+        mono = self.town.clock.monotonic()
+        waits = [0.0 if p.last is None else p.last.mono + p.interval - mono for p in self.patrols()]
         return max(0.0, min(waits, default=1.0))
 
     def overdue(self) -> dict[str, float | None]:
         """For the deacon: seconds since each late patrol last ran; None when on time."""
-        now = self.town.clock.now()
+        mono = self.town.clock.monotonic()
         out: dict[str, float | None] = {}
         for patrol in self.patrols():
             if patrol.last is None or patrol.name in ("deacon", "notify"):
                 continue  # notify runs every 2 s: a pause of the app is no failure
-            late = now - patrol.last.started
+            late = mono - patrol.last.mono
             out[patrol.name] = late if late > STALE_FACTOR * patrol.interval else None
         return out
 
@@ -133,6 +135,7 @@ class Supervisor:
         """Run one patrol; its failure is caught, reported and recorded, never raised."""
         now = self.town.clock.now() if now is None else now
         clock_start = time.monotonic()
+        mono = self.town.clock.monotonic()
         with patrol.lock:  # the app may run a patrol from a worker while another is running
             try:
                 actions = patrol.run(now)
@@ -146,6 +149,7 @@ class Supervisor:
                     msg=f"{patrol.name} failed: {detail}",
                     traceback=traceback.format_exc(limit=5),
                 )
+            result.mono = mono
             patrol.last = result
         return result
 

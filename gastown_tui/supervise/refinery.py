@@ -263,6 +263,7 @@ class Refinery:
             msg=note,
             mr=mr_id,
             final=final,  # the last attempt: a person is told (supervise/notify_route.py)
+            **({"record": bead.to_dict()} if bead is not None else {}),
         )
         subject = f"REWORK_REQUEST {bead_id}: {status}"
         recipients = [polecat] if polecat else []

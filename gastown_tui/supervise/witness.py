@@ -30,7 +30,7 @@ from gastown_tui.dispatch.nudge import deliver_queued, nudge_agent
 from gastown_tui.dispatch.observe import PolecatView, observe
 from gastown_tui.dispatch.sling import last_output_path, restart, save_last_output
 from gastown_tui.runtimes.presets import all_runtimes
-from gastown_tui.town.clock import age, iso
+from gastown_tui.town.clock import age, elapsed_since, iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 from gastown_tui.town.store import atomic_write_bytes
@@ -214,7 +214,12 @@ class Witness:
         actions: list[str] = []
         last = memory.nudged.get(address)
         quiet = view.idle_for(now) or 0.0
-        if last is None or last.get("bead") != bead or now - float(last["at"]) >= settings.stalled:
+        mono = self.town.clock.monotonic()
+        if (
+            last is None
+            or last.get("bead") != bead
+            or elapsed_since(last, now, mono) >= settings.stalled
+        ):
             outcome = nudge_agent(
                 self.town,
                 self.tmux,
@@ -222,8 +227,9 @@ class Witness:
                 STALL_NUDGE.format(bead=bead, quiet=age(quiet)),
                 sender=self.address,
                 defer_if_waiting=True,
+                automatic=True,
             )
-            memory.nudged[address] = {"bead": bead, "at": now}
+            memory.nudged[address] = {"bead": bead, "at": now, "mono": mono}
             msg = f"{address} {view.state}: no activity for {age(quiet)}; nudge {outcome.status}"
             self._event("nudged", msg, bead=bead, polecat=address, outcome=outcome.status)
             actions.append(msg)
@@ -240,8 +246,10 @@ class Witness:
         polecat = self.town.polecats.find(view.address)
         if polecat is None or not polecat.restarts:
             return []
-        last = max(float(r.get("at", 0)) for r in polecat.restarts if isinstance(r, dict))
-        if now - last < settings.crash_decay:
+        mono = self.town.clock.monotonic()
+        entries = [r for r in polecat.restarts if isinstance(r, dict)]
+        quiet = min((elapsed_since(r, now, mono) for r in entries), default=float("inf"))
+        if quiet < settings.crash_decay:
             return []
         with self.town.beads.rig_txn(self.rig) as tx:
             record = tx.get_polecat(polecat.name)
@@ -249,7 +257,7 @@ class Witness:
                 return []
             record["restarts"] = []
             tx.put_polecat(record)
-        msg = f"{view.address} stable for {age(now - last)}: restart count reset"
+        msg = f"{view.address} stable for {age(min(quiet, 10**9))}: restart count reset"
         self._event("stable", msg, polecat=view.address)
         return [msg]
 
@@ -287,20 +295,22 @@ class Witness:
         restarts = [r for r in polecat.restarts if isinstance(r, dict)]
         # The loop check comes before the backoff: the death after the last allowed restart
         # is seen at the next patrol, long before another backoff delay would run out.
+        # Ages on the monotonic clock: a wall clock stepped back must not hold a restart off.
+        mono = self.town.clock.monotonic()
         recent_crashes = [
             r for r in restarts
-            if r.get("crash") and now - float(r.get("at", 0)) <= settings.crash_loop_window
+            if r.get("crash") and elapsed_since(r, now, mono) <= settings.crash_loop_window
         ]  # fmt: skip
         if crash and len(recent_crashes) >= settings.crash_loop_restarts:
             if window is not None and window.pane_dead:
                 self._keep_last_output(address, window.pane_id, why)
             return [self._crash_loop(view, polecat.name, len(recent_crashes) + 1, settings, why)]
         if restarts:
-            last_at = max(float(r.get("at", 0)) for r in restarts)
+            since_last = min(elapsed_since(r, now, mono) for r in restarts)
             delay = backoff_delay(
                 len(restarts), settings.restart_backoff, settings.restart_backoff_cap
             )
-            if now < last_at + delay:
+            if since_last < delay:
                 return []  # backing off; the next patrol looks again
         if window is not None and window.pane_dead:
             # Its last words go to disk before the pane is respawned or closed: `gt peek`
@@ -317,7 +327,10 @@ class Witness:
         with self.town.beads.rig_txn(self.rig) as tx:
             record = tx.get_polecat(polecat.name)
             if record is not None:
-                entry = {"at": now, "crash": crash, "reason": why, "bead": bead}
+                entry = {
+                    "at": now, "mono": self.town.clock.monotonic(), "crash": crash,
+                    "reason": why, "bead": bead,
+                }  # fmt: skip
                 record["restarts"] = [*(record.get("restarts") or []), entry]
                 tx.put_polecat(record)
         number = len(restarts) + 1
@@ -363,6 +376,7 @@ class Witness:
                     priority="urgent",
                     message_id=f"{message_id}-{recipient}",
                 )
+        record: dict[str, Any] | None = None
         with self.town.beads.rig_txn(self.rig) as tx:
             bead = tx.get_bead(bead_id)
             if bead is not None and bead.assignee == address:
@@ -371,6 +385,7 @@ class Witness:
                 bead.updated_at = now_text
                 bead.comments.append(Comment(self.address, now_text, note))
                 tx.put_bead(bead)
+                record = bead.to_dict()
             record = tx.get_polecat(name)
             if record is not None:
                 record["state"] = "idle"
@@ -382,7 +397,8 @@ class Witness:
                 ]
                 tx.put_polecat(record)
         self.notify(f"crash loop: {address} on {bead_id}; bead returned to ready", "error")
-        self._event("crash_loop", note, bead=bead_id, polecat=address, deaths=deaths)
+        extra = {"record": record} if record is not None else {}
+        self._event("crash_loop", note, bead=bead_id, polecat=address, deaths=deaths, **extra)
         return note
 
     def _keep_last_output(self, address: str, pane_id: str, why: str) -> None:

@@ -51,6 +51,9 @@ ESCAPE_TIME_MS = 10
 COMMAND_TIMEOUT = 10.0
 START_TIMEOUT = 5.0
 
+# The window option naming the agent a window was started for (`alpha/furiosa`): a window's
+# identity. Its name is only a label a person may change (`rename-window`).
+AGENT_OPTION = "@gt_agent"
 # ASCII unit separator between format fields: never in our validated names, and passed
 # through verbatim thanks to `-u`. A foreign name containing it fails to parse and is skipped.
 _SEP = "\x1f"
@@ -65,6 +68,7 @@ _WINDOW_FIELDS = (
     "pane_current_command",
     "window_activity",
     "pane_current_path",
+    AGENT_OPTION,
 )
 _SNAPSHOT_FIELDS = (
     "pane_id",
@@ -136,6 +140,18 @@ class WindowInfo:
     current_command: str
     activity: float | None  # epoch seconds of the window's last output (`window_activity`)
     current_path: str
+    agent: str = ""  # the AGENT_OPTION set at start ("" for windows started without one)
+
+    @property
+    def identity(self) -> str:
+        """The polecat (or role) name this window belongs to: from AGENT_OPTION when set, so
+        a renamed window is still found; else its name."""
+        if self.agent:
+            return self.agent.rsplit("/", 1)[-1]
+        return self.window
+
+    def is_for(self, session: str, window: str) -> bool:
+        return self.session == session and self.identity == window
 
     @property
     def target(self) -> str:
@@ -468,8 +484,9 @@ class TownTmux:
         shell_command = escape_arg("exec " + shlex.join(command))
         with flocked(self._window_lock(session)):
             dead: list[WindowInfo] = []
+            agent = env.get("GT_AGENT", "")
             for existing in self.list_windows(session):
-                if existing.window != window:
+                if not (existing.is_for(session, window) or (agent and existing.agent == agent)):
                     continue
                 if not existing.pane_dead:
                     raise GtError(
@@ -484,7 +501,7 @@ class TownTmux:
                     self.run("kill-window", "-t", extra.window_id, check=False)
                 pane_id = dead[0].pane_id
                 spawn = ["respawn-pane", "-k", "-t", pane_id, *process, shell_command]
-                result = self.run(*spawn, *self._window_options(pane_id), check=False)
+                result = self.run(*spawn, *self._window_options(pane_id, agent), check=False)
                 if result.returncode != 0:
                     raise TmuxCommandFailed(spawn, result.stderr)
                 return self._wait_for_pane(pane_id, not_pid=dead[0].pane_pid)
@@ -501,7 +518,7 @@ class TownTmux:
                 setup = self._server_options()
             # The new window's id is unknown until tmux answers, but the lock and the check
             # above make its name unique in the session.
-            options = self._window_options(f"={session}:={window}")
+            options = self._window_options(f"={session}:={window}", agent)
             result = self.run(*setup, *spawn, *options, check=False)
             pane_id = result.lines[0].strip() if result.lines else ""
             if result.returncode != 0 or not pane_id.startswith("%"):
@@ -511,17 +528,20 @@ class TownTmux:
             return self._wait_for_pane(pane_id)
 
     @staticmethod
-    def _window_options(target: str) -> list[str]:
+    def _window_options(target: str, agent: str = "") -> list[str]:
         """Per-window options, sent in the same client call as the spawn.
 
         tmux runs one call's command list without returning to its event loop, so even a
         command that exits at once cannot take its window away before remain-on-exit is on.
         """
-        return [
+        options = [
             *(";", "set-option", "-w", "-t", target, "remain-on-exit", "on"),
             *(";", "set-option", "-w", "-t", target, "automatic-rename", "off"),
             *(";", "set-option", "-w", "-t", target, "allow-rename", "off"),
         ]
+        if agent:
+            options += [";", "set-option", "-w", "-t", target, AGENT_OPTION, escape_arg(agent)]
+        return options
 
     def _server_options(self) -> list[str]:
         """Server-wide settings, sent with every session creation (the server may be new)."""
@@ -572,8 +592,10 @@ class TownTmux:
         return windows
 
     def find_window(self, session: str, window: str) -> WindowInfo | None:
+        """The window of `window` (a polecat's name) in `session`, by identity: renamed or
+        not (see WindowInfo.identity)."""
         for info in self.list_windows(session):
-            if info.window == window:
+            if info.is_for(session, window):
                 return info
         return None
 
@@ -593,7 +615,7 @@ class TownTmux:
         check_name(window, "window")
         killed = 0
         for info in self.list_windows(session):
-            if info.window == window:
+            if info.is_for(session, window):
                 self.run("kill-window", "-t", info.window_id, check=False)
                 killed += 1
         return killed
@@ -621,6 +643,7 @@ class TownTmux:
             current_command=fields["pane_current_command"],
             activity=float(activity) if activity is not None else None,
             current_path=fields["pane_current_path"],
+            agent=fields[AGENT_OPTION],
         )
 
     # -- reading panes ------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import iso
+from gastown_tui.town.display import first_unsafe
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import (
+    ACTIVE_STATUSES,
     BEAD_STATUSES,
     BEAD_TYPES,
     DEP_TYPES,
@@ -24,7 +26,7 @@ from gastown_tui.town.models import (
     Dependency,
 )
 from gastown_tui.town.store import StoreFile, Transaction
-from gastown_tui.town.validate import one_line, one_of
+from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -33,10 +35,15 @@ BEADS = "beads"
 POLECATS = "polecats"
 UNSET: Any = object()
 MAX_TITLE = 500
+MAX_DESCRIPTION = 1_000_000
 
 
 def check_title(title: str | None) -> str:
     return one_line(title, what="title", owner="a bead", limit=MAX_TITLE)
+
+
+def check_description(text: str | None, what: str = "description") -> str:
+    return text_block(text, what=what, limit=MAX_DESCRIPTION)
 
 
 def check_priority(value: int | str | None) -> int:
@@ -67,7 +74,7 @@ def check_dep_type(value: str) -> str:
 
 def check_label(value: str) -> str:
     label = value.strip()
-    if not label or any(c.isspace() or ord(c) < 32 for c in label) or "," in label:
+    if not label or any(c.isspace() for c in label) or first_unsafe(label) or "," in label:
         raise GtError(f"invalid label {value!r}", hint="labels are single words without commas")
     return label
 
@@ -171,6 +178,35 @@ class RigTxn:
         return self.txn.raw(name)
 
 
+def _check_hook(tx: RigTxn, bead: Bead) -> None:
+    """The invariants of a hook (DESIGN.md section 8): an active bead (hooked, in progress)
+    is on the hook of an existing polecat of its rig, and a polecat holds one at a time."""
+    if bead.status not in ACTIVE_STATUSES:
+        return
+    if not bead.assignee:
+        raise GtError(
+            f"a {bead.status} bead needs an assignee",
+            hint=f"pass --assignee {bead.rig}/POLECAT, or use `gt sling {bead.id}`",
+        )
+    rig, _, name = bead.assignee.partition("/")
+    if rig != bead.rig or not name or tx.get_polecat(name) is None:
+        names = ", ".join(sorted(p["name"] for p in tx.polecats())) or "none yet"
+        raise GtError(
+            f"{bead.assignee!r} is not a polecat of rig {bead.rig}, so it cannot hold {bead.id}",
+            hint=f"polecats of {bead.rig}: {names}; or use `gt sling {bead.id}`",
+        )
+    for doc in tx.bead_docs():
+        if (
+            doc.get("id") != bead.id
+            and doc.get("assignee") == bead.assignee
+            and doc.get("status") in ACTIVE_STATUSES
+        ):
+            raise GtError(
+                f"{bead.assignee} already holds {doc['id']} ({doc.get('status')})",
+                hint="a polecat works on one bead at a time; finish or unassign that one first",
+            )
+
+
 class BeadStore:
     def __init__(self, town: Town) -> None:
         self.town = town
@@ -191,12 +227,7 @@ class BeadStore:
         return self.rig_file(rig).table(BEADS).values()
 
     def _archive_files(self) -> list[StoreFile]:
-        folder = self.town.paths.archive_dir
-        if not folder.exists():
-            return []
-        months = sorted(
-            (p for p in folder.glob("*.json") if not p.name.startswith(".")), reverse=True
-        )
+        months = sorted(self.town.store.files_in(self.town.paths.archive_dir), reverse=True)
         return [self.town.store.file(p) for p in months]
 
     # lookups -----------------------------------------------------------------------------
@@ -352,6 +383,7 @@ class BeadStore:
     ) -> Bead:
         rig_record = self.town.rigs.get(rig)
         title = check_title(title)
+        description = check_description(description)
         number = check_priority(priority)
         check_type(type, self._extra_types)
         label_list = sorted({check_label(label) for label in labels})
@@ -378,8 +410,15 @@ class BeadStore:
                 metadata=dict(metadata or {}),
             )
             tx.add_new_bead(bead)
+        # Every bead event carries the record as written: `gt doctor` rebuilds from them
+        # what a file restored from an older backup is missing (town/backup.py).
         self.town.events.append(
-            "bead.created", actor=actor, rig=bead.rig, bead=bead.id, msg=bead.title
+            "bead.created",
+            actor=actor,
+            rig=bead.rig,
+            bead=bead.id,
+            msg=bead.title,
+            record=bead.to_dict(),
         )
         return bead
 
@@ -390,11 +429,14 @@ class BeadStore:
         *,
         event: str = "bead.updated",
         actor: str | None = None,
+        check: Callable[[RigTxn, Bead], None] | None = None,
     ) -> Bead:
         """Apply `change` to a bead inside its rig's transaction and record one event.
 
         `change` edits the bead in place and returns the event message, or None if nothing
         changed (then nothing is written). It may raise GtError to refuse; nothing is written.
+        `check` sees the changed bead and the transaction (the rig's other beads and its
+        polecats) and may refuse the same way.
         """
         actor = actor or self.town.actor
         rig = self.rig_of(bead_id)
@@ -411,6 +453,8 @@ class BeadStore:
             msg = change(bead)
             if msg is None:
                 return bead
+            if check is not None:
+                check(tx, bead)
             bead.updated_at = iso(self.town.clock.now())
             if bead.is_closed and not was_closed:
                 bead.closed_at = bead.updated_at
@@ -420,7 +464,9 @@ class BeadStore:
             tx.put_bead(bead)
             if closed_now is not None:
                 self._maybe_archive(tx)  # only a close can push the count over
-        self.town.events.append(event, actor=actor, rig=rig, bead=bead_id, msg=msg)
+        self.town.events.append(
+            event, actor=actor, rig=rig, bead=bead_id, msg=msg, record=bead.to_dict()
+        )
         if closed_now is not None:
             self.town.beads_closed([closed_now])
         return bead
@@ -441,6 +487,10 @@ class BeadStore:
         actor: str | None = None,
     ) -> Bead:
         new_title = check_title(title) if title is not None else None
+        if description is not None:
+            description = check_description(description)
+        if assignee not in (UNSET, None, ""):
+            assignee = one_line(assignee, what="assignee", owner="a bead", limit=200)
         new_priority = check_priority(priority) if priority is not None else None
         if type is not None:
             check_type(type, self._extra_types)
@@ -473,6 +523,10 @@ class BeadStore:
             if assignee is not UNSET and assignee != bead.assignee:
                 bead.assignee = assignee or None
                 changed.append(f"assignee={assignee or '-'}")
+                if not bead.assignee and status is None and bead.status in ACTIVE_STATUSES:
+                    # Off its hook, an active bead is open work again (no orphaned hook).
+                    bead.status = "open"
+                    changed.append("status=open")
             labels = set(bead.labels)
             new_labels = (labels | set(adds)) - set(removes)
             if new_labels != labels:
@@ -483,9 +537,11 @@ class BeadStore:
                 changed.append("metadata")
             return ", ".join(changed) if changed else None
 
-        return self.mutate(bead_id, change, actor=actor)
+        return self.mutate(bead_id, change, actor=actor, check=_check_hook)
 
     def close(self, bead_id: str, reason: str = "", actor: str | None = None) -> Bead:
+        reason = check_description(reason, "close reason")
+
         def change(bead: Bead) -> str | None:
             if bead.is_closed:
                 raise GtError(f"{bead.id} is already closed")
@@ -507,7 +563,7 @@ class BeadStore:
         return self.mutate(bead_id, change, event="bead.reopened", actor=actor)
 
     def comment(self, bead_id: str, text: str, actor: str | None = None) -> Bead:
-        body = (text or "").strip()
+        body = check_description(text, "comment").strip()
         if not body:
             raise GtError("a comment needs text")
         author = actor or self.town.actor
@@ -527,6 +583,14 @@ class BeadStore:
             raise GtError("a bead cannot depend on itself")
         if self.find(on) is None:
             raise GtError(f"unknown bead {on!r}")
+        if kind == "blocks":
+            path = self._blocking_path(on, bead_id)
+            if path is not None:
+                raise GtError(
+                    f"{bead_id} blocked by {on} would make a cycle: "
+                    + " -> ".join([bead_id, *path]),
+                    hint="neither bead could ever become ready; nothing was changed",
+                )
 
         def change(bead: Bead) -> str | None:
             if any(d.on == on and d.type == kind for d in bead.deps):
@@ -535,6 +599,31 @@ class BeadStore:
             return f"{kind} {on}"
 
         return self.mutate(bead_id, change, event="bead.dep_added", actor=actor)
+
+    def _blocking_path(self, start: str, target: str) -> list[str] | None:
+        """The chain of `blocks` dependencies from `start` to `target`, if there is one
+        (`start` waits on ... which waits on `target`)."""
+        parents: dict[str, str | None] = {start: None}
+        frontier = [start]
+        while frontier:
+            beads = self.get_many(frontier)
+            nxt: list[str] = []
+            for bead_id in frontier:
+                bead = beads.get(bead_id)
+                for on in bead.blockers if bead else []:
+                    if on in parents:
+                        continue
+                    parents[on] = bead_id
+                    if on == target:
+                        chain = [on]
+                        node: str | None = bead_id
+                        while node is not None:
+                            chain.append(node)
+                            node = parents[node]
+                        return list(reversed(chain))
+                    nxt.append(on)
+            frontier = nxt
+        return None
 
     # archive -----------------------------------------------------------------------------
     def _maybe_archive(self, tx: RigTxn) -> None:

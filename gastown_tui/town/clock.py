@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
     def now(self) -> float:
-        """Seconds since the epoch."""
+        """Seconds since the epoch (the wall clock: it may step back or jump)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps back (CLOCK_MONOTONIC: one per boot, shared by
+        every process of the machine). Backoffs and intervals are measured on it."""
         ...
 
 
@@ -17,21 +22,44 @@ class SystemClock:
     def now(self) -> float:
         return time.time()
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 class FakeClock:
-    """A clock that only moves when told to."""
+    """A clock that only moves when told to. `advance` moves both readings; `set` steps the
+    wall clock alone, as an NTP correction or a person changing the time does."""
 
     def __init__(self, start: float = 1_795_000_000.0) -> None:
         self._now = start
+        self._mono = 1000.0
 
     def now(self) -> float:
         return self._now
 
+    def monotonic(self) -> float:
+        return self._mono
+
     def advance(self, seconds: float) -> None:
         self._now += seconds
+        self._mono += seconds
 
     def set(self, value: float) -> None:
         self._now = value
+
+
+def elapsed_since(entry: dict[str, Any], now: float, mono: float) -> float:
+    """Seconds since a recorded moment `{"at": wall, "mono": monotonic}`: on the monotonic
+    clock when the record has it (and it is not from before a reboot), else on the wall
+    clock; a moment in the wall clock's future (it stepped back) counts as long ago."""
+    recorded = entry.get("mono")
+    if isinstance(recorded, int | float) and not isinstance(recorded, bool) and mono >= recorded:
+        return mono - recorded
+    try:
+        wall = now - float(entry.get("at") or 0)
+    except (TypeError, ValueError):
+        return float("inf")
+    return wall if wall >= 0 else float("inf")
 
 
 def iso(ts: float | None = None) -> str:

@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
         "crash_loop_restarts": 5,
         "crash_loop_window": "15m",
         "crash_decay": "30m",
+        # The supervisor lease (supervise/lease.py): a holder without a heartbeat this long
+        # is taken over; a main loop stuck this long stops its heartbeat.
+        "lease_stale": "30s",
+        "lease_hung": "15m",
     },
     "budget": {"max_tokens": 0, "max_usd": 0.0},
     "builtin": {"model": "claude-sonnet-4-6", "max_tokens": 4096, "max_turns": 40},
@@ -56,9 +60,12 @@ TEMPLATE = """\
 # Gas Town town configuration. Every key is optional; the defaults are shown.
 
 [town]
-name = "{name}"
+name = {name}
 # Runtime used by `gt sling` when --agent is not given (claude, codex, gemini, aider, shell, demo).
-default_runtime = "{runtime}"
+default_runtime = {runtime}
+# The rig of `gt bead create` without --rig when the town has several and you are not in one's
+# folder (default: the first rig added).
+# default_rig = "web"
 # Variables every agent window gets at its creation (not whatever the town's tmux server had
 # when it started), and names copied from the environment of the `gt` that starts a window.
 # env = {{ ANTHROPIC_MODEL = "claude-sonnet-4-6" }}
@@ -79,6 +86,7 @@ restart_backoff_cap = "10m"
 crash_loop_restarts = 5
 crash_loop_window = "15m"
 crash_decay = "30m"
+lease_stale = "30s" # a supervisor without a heartbeat this long (stopped, hung) is taken over
 
 [budget]
 max_tokens = 0      # 0 = no limit; over budget, new dispatch stops and agents pause
@@ -150,6 +158,12 @@ class TownConfig:
             raise GtError(f"{path} does not exist") from None
         except OSError as exc:
             raise GtError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise GtError(
+                f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start})",
+                hint="fix the file; TOML is UTF-8",
+            ) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -250,5 +264,24 @@ class TownConfig:
         return [str(n) for n in self.raw["names"].get("extra", [])]
 
 
+def toml_string(value: str) -> str:
+    """A TOML basic string. JSON's escapes (quote, backslash, n, uXXXX) are all valid TOML."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def check_town_name(value: str, what: str = "town name") -> str:
+    """A town's name (or a runtime's) is one plain line: it lands in town.toml and titles."""
+    text = (value or "").strip()
+    if not text:
+        raise GtError(f"the {what} is empty")
+    if len(text) > 100:
+        raise GtError(f"the {what} is {len(text)} characters; the limit is 100")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
+        raise GtError(f"the {what} {text!r} holds control characters", hint="use one plain line")
+    return text
+
+
 def render_template(name: str, runtime: str = "claude") -> str:
-    return TEMPLATE.format(name=name, runtime=runtime)
+    return TEMPLATE.format(name=toml_string(name), runtime=toml_string(runtime))

@@ -34,7 +34,7 @@ from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.store import Transaction
-from gastown_tui.town.validate import one_line
+from gastown_tui.town.validate import one_line, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -60,7 +60,11 @@ def _check_title(title: str | None) -> str:
 
 
 def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+    """De-duplicated, stripped. A blank entry is a mistake (`"$BEAD"` unset), never skipped."""
+    items = list(values)
+    if any(not (v or "").strip() for v in items):
+        raise GtError("an id or address is empty", hint="name each bead or address")
+    return list(dict.fromkeys(v.strip() for v in items))
 
 
 @dataclass
@@ -364,9 +368,10 @@ class ConvoyStore:
             convoy=convoy.id,
             beads=len(ids),
             auto=auto,
+            record=convoy.to_doc(),  # for `gt doctor` (town/backup.py)
         )
         if ids:
-            self.check_landings(ids)
+            self._land_after_commit(ids)
             return self.get(convoy.id)
         return convoy
 
@@ -398,19 +403,25 @@ class ConvoyStore:
             return convoy
         actor = self.town.actor
         self.town.events.append(
-            "convoy.added", actor=actor, msg=" ".join(fresh), convoy=convoy.id, beads=fresh
+            "convoy.added",
+            actor=actor,
+            msg=" ".join(fresh),
+            convoy=convoy.id,
+            beads=fresh,
+            record=convoy.to_doc(),
         )
         if reopened:
             self.town.events.append(
                 "convoy.reopened", actor=actor, msg=convoy.title, convoy=convoy.id
             )
         if convoy.is_open:
-            self.check_landings(fresh)
+            self._land_after_commit(fresh)
             return self.get(convoy.id)
         return convoy
 
     def close(self, convoy_id: str, reason: str = "") -> Convoy:
         """Stop tracking: the convoy will not land or mail. Closing twice is an error."""
+        reason = text_block(reason, what="reason", limit=MAX_TITLE * 10)
         now = iso(self.town.clock.now())
         with self.town.town_file.transaction() as txn:
             doc_id, doc = _locate(txn, convoy_id)
@@ -421,9 +432,24 @@ class ConvoyStore:
             txn.put(CONVOYS, doc_id, doc)
             convoy = Convoy.from_doc(doc)
         self.town.events.append(
-            "convoy.closed", actor=self.town.actor, msg=reason or convoy.title, convoy=convoy.id
+            "convoy.closed",
+            actor=self.town.actor,
+            msg=reason or convoy.title,
+            convoy=convoy.id,
+            record=convoy.to_doc(),
         )
         return convoy
+
+    def _land_after_commit(self, bead_ids: list[str]) -> None:
+        """A landing check after this process's own committed change: its failure (a full
+        disk) is a warning, never a failure of the change; the deacon lands it later."""
+        try:
+            self.check_landings(bead_ids)
+        except (OSError, GtError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.town.events.warn(
+                f"gt: warning: the landing check failed ({reason}); the deacon retries it"
+            )
 
     # landing -----------------------------------------------------------------------------
     def check_landings(self, bead_ids: Iterable[str] | None = None) -> list[Convoy]:
@@ -476,6 +502,7 @@ class ConvoyStore:
             convoy=convoy.id,
             landing=convoy.landings,
             beads=len(convoy.beads),
+            record=convoy.to_doc(),
         )
         return convoy
 

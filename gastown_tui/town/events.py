@@ -8,13 +8,15 @@ the log is a record of what happened, never the source of truth for beads or mai
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gastown_tui.town.clock import Clock, SystemClock, iso, parse_iso
+from gastown_tui.town.errors import LockTimeout
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths
 from gastown_tui.town.store import flocked
@@ -22,6 +24,14 @@ from gastown_tui.town.store import flocked
 
 def _encode(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(doc) + b"\n"
+
+
+def _stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def parse_line(line: bytes) -> Event | None:
@@ -42,6 +52,8 @@ class EventLog:
         self.paths = paths
         self.path = paths.events
         self.clock = clock or SystemClock()
+        self.failed: list[dict[str, Any]] = []  # events that could not be appended
+        self.warn: Callable[[str], None] = _stderr
 
     @property
     def lock_path(self) -> Path:
@@ -57,8 +69,25 @@ class EventLog:
         msg: str = "",
         **extra: Any,
     ) -> Event:
+        """Record that something happened. Never raises for a full disk or an unwritable log:
+        an event is appended after the store write it describes, so a failure here must not
+        turn a committed operation into a reported failure (which a retry would duplicate).
+        It is retried once, then reported as a warning on stderr and kept in `failed`."""
         event = Event(iso(self.clock.now()), type, actor, rig, bead, msg, dict(extra))
-        self.append_raw([event.to_dict()])
+        doc = event.to_dict()
+        for attempt in range(2):
+            try:
+                self.append_raw([doc])
+                return event
+            except (OSError, LockTimeout) as exc:
+                if attempt == 0:
+                    continue
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                self.failed.append(doc)
+                self.warn(
+                    f"gt: warning: the {type} event was not written to {self.path}: {reason}"
+                    " (the change itself is saved)"
+                )
         return event
 
     def append_raw(self, docs: Iterable[dict[str, Any]]) -> None:
@@ -67,7 +96,7 @@ class EventLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with flocked(self.lock_path):
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":

@@ -33,7 +33,7 @@ from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.paths import decode_address
 from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
-from gastown_tui.town.validate import one_line, one_of
+from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -62,10 +62,7 @@ def check_subject(subject: str | None) -> str:
 
 
 def check_body(body: str | None) -> str:
-    value = body or ""
-    if len(value) > MAX_BODY:
-        raise GtError(f"body is {len(value)} characters; the limit is {MAX_BODY}")
-    return value
+    return text_block(body, what="body", limit=MAX_BODY)
 
 
 def check_type(value: str) -> str:
@@ -257,20 +254,12 @@ class MailStore:
 
     def inboxes(self) -> list[str]:
         """Addresses that have an inbox file (sorted)."""
-        folder = self.town.paths.mail_dir
-        if not folder.exists():
-            return []
         return sorted(
-            decode_address(p.stem) for p in folder.glob("*.json") if not p.name.startswith(".")
+            decode_address(p.stem) for p in self.town.store.files_in(self.town.paths.mail_dir)
         )
 
     def _archive_files(self) -> list[StoreFile]:
-        folder = self.town.paths.archive_dir
-        if not folder.exists():
-            return []
-        months = sorted(
-            (p for p in folder.glob("*.json") if not p.name.startswith(".")), reverse=True
-        )
+        months = sorted(self.town.store.files_in(self.town.paths.archive_dir), reverse=True)
         return [self.town.store.file(p) for p in months]
 
     def _active(self, address: str) -> Iterator[Message]:
@@ -335,8 +324,15 @@ class MailStore:
             meta=check_meta(meta),
         )
         stored: list[Message] = []
+        failed: tuple[str, BaseException] | None = None
         for address in recipients:
-            copy = self._store_copy(address, template, idempotent=given_id is not None)
+            try:
+                copy = self._store_copy(address, template, idempotent=given_id is not None)
+            except (OSError, GtFailure) as exc:
+                if not stored:
+                    raise  # nothing stored: a plain failure, a retry sends it once
+                failed = (address, exc)  # some copies are stored: say exactly which
+                break
             if copy is None and given_id is None:
                 # A generated id already in this inbox (odds ~1e-15, but be exact): pick
                 # another while nothing is written; after that, refuse rather than mix.
@@ -360,8 +356,19 @@ class MailStore:
                 to=[m.inbox for m in stored],
                 mail_type=type,
                 priority=priority,
+                message=template.to_doc(),  # for `gt doctor` to rebuild a lost inbox
             )
             self._deliver(stored)
+        if failed is not None:
+            address, exc = failed
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            done = ", ".join(m.inbox for m in stored)
+            rest = [a for a in recipients if a not in {m.inbox for m in stored}]
+            raise GtFailure(
+                f"message {template.id} was stored for {done} but not for {', '.join(rest)}"
+                f" ({address}: {reason})",
+                hint="send it again to those only; the others have it",
+            )
         return stored
 
     def _store_copy(
@@ -380,6 +387,7 @@ class MailStore:
             try:
                 raw: bytes | None = inbox.path.read_bytes()
             except FileNotFoundError:
+                inbox.read()  # a lost inbox (the file index lists it) is an error, not new
                 raw = None
             plan = splice_insert(raw, doc, check_duplicate=idempotent)
             if plan is DUPLICATE:
@@ -388,6 +396,8 @@ class MailStore:
                 payload, copy.seq = plan
                 atomic_write_bytes(inbox.path, payload)
                 self.town.store.cache.drop(inbox.path)
+                if raw is None:
+                    inbox.record_created()
                 return copy
             # Not our plain layout (hand-edited, other tables, unknown key order): take the
             # general path, which parses the file (and reports it if it is corrupt).

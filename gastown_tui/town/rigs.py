@@ -60,6 +60,33 @@ class RigRegistry:
             hint="rigs: " + ", ".join(r.name for r in rigs),
         )
 
+    def for_new_work(self, cwd: Path | None = None) -> tuple[Rig, str]:
+        """The rig a new bead goes to when none is named, and why (empty when obvious): the
+        agent's own (GT_RIG) or the only one; else the rig whose folder holds `cwd`; else
+        `[town] default_rig`; else the first rig added. The README's tour relies on this."""
+        try:
+            return self.default(), ""
+        except GtError:
+            rigs = self.list()
+            if not rigs:
+                raise
+        here = (cwd or Path.cwd()).resolve()
+        for rig in rigs:
+            for folder in (Path(rig.path), self.town.paths.rig_dir(rig.name)):
+                try:
+                    if here.is_relative_to(folder.resolve()):
+                        return rig, f"rig {rig.name} (you are in its folder)"
+                except OSError:
+                    continue
+        wanted = str(self.town.config.raw.get("town", {}).get("default_rig") or "")
+        if wanted:
+            return self.get(wanted), f"rig {wanted} (the town's default_rig)"
+        first = min(rigs, key=lambda r: (r.added_at, r.name))
+        return first, (
+            f"rig {first.name} (the first rig added; choose with --rig,"
+            " or set [town] default_rig in town.toml)"
+        )
+
     def _pick_prefix(self, name: str, taken: set[str]) -> str:
         letters = re.sub(r"[^a-z0-9]", "", name)
         for length in range(2, len(letters) + 1):
@@ -152,7 +179,11 @@ class RigRegistry:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         self.town.events.append(
-            "rig.added", actor=self.town.actor, rig=name, msg=f"{source} (prefix {prefix})"
+            "rig.added",
+            actor=self.town.actor,
+            rig=name,
+            msg=f"{source} (prefix {prefix})",
+            record=rig.to_dict(),  # for `gt doctor` to rebuild a lost town.json
         )
         return rig
 
@@ -180,5 +211,6 @@ class RigRegistry:
                     moved = self.town.paths.store / "removed" / f"{name}-{stamp}.json"
                     moved.parent.mkdir(parents=True, exist_ok=True)
                     rig_file.path.replace(moved)
+                    self.town.store.index.remove(rig_file.path)  # moved on purpose
         self.town.events.append("rig.removed", actor=self.town.actor, rig=rig.name, msg=rig.path)
         return moved

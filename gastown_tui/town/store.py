@@ -11,8 +11,9 @@ object goes stale when another process writes. So every write here is a *transac
 
 Readers take no lock: `os.replace` means they see the old file or the new one, never a torn one.
 A parse is cached per file, keyed on (inode, size, mtime) so that a process which writes the
-same file repeatedly does not re-parse it. A file that does not parse raises `StoreCorrupt`
-naming the file; nothing is ever silently reset.
+same file repeatedly does not re-parse it. A file that does not parse, holds documents of the
+wrong shape (town/shapes.py), or is missing although the file index (`store/files.txt`) says
+the store made it, raises `StoreCorrupt` naming the file; nothing is ever silently reset.
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from typing import Any
 import orjson
 
 from gastown_tui.town.errors import LockTimeout, StoreCorrupt
+from gastown_tui.town.shapes import shape_problem
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 
 TEMP_SUFFIX = ".tmp"
+# A town holds agents' mail and code: its files are the owner's alone, whatever the umask.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+PRIVATE_UMASK = 0o077
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 _held = threading.local()
@@ -64,8 +70,8 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
         finally:
             held[key] -= 1
         return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_private_dirs(lock_path.parent)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         deadline = time.monotonic() + timeout
         pause = 0.0005
@@ -92,14 +98,38 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
 
 def try_flock(lock_path: Path) -> int | None:
     """Take an exclusive flock without waiting. Returns the fd to keep, or None if busy."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_private_dirs(lock_path.parent)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         return None
     return fd
+
+
+def private_umask() -> None:
+    """Make everything this process creates from now on private (git's files, tmux's server
+    and the agents it starts inherit it). Explicit modes below cover a process that did not
+    call this."""
+    os.umask(PRIVATE_UMASK)
+
+
+def make_private_dirs(folder: Path) -> None:
+    """`mkdir -p` with every folder it creates 0700, whatever the umask."""
+    missing: list[Path] = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(path, DIR_MODE)  # mkdir's mode is masked by the umask
 
 
 def fsync_dir(folder: Path) -> None:
@@ -116,7 +146,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
     The caller holds the file's lock, so a temp file left by a killed writer is an orphan
     that `sweep_orphans` may delete.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp_name = _create_temp(path)
     try:
         view = memoryview(payload)
@@ -146,7 +176,7 @@ def _create_temp(path: Path) -> tuple[int, str]:
     for _ in range(100):
         name = str(path.with_name(f".{path.name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"))
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), name
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), name
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temp file name beside {path}")
@@ -166,6 +196,9 @@ def parse_tables(path: Path, raw: bytes) -> Tables:
         raise StoreCorrupt(path, f"invalid JSON ({exc})") from None
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
         raise StoreCorrupt(path, "expected an object of tables")
+    problem = shape_problem(data)
+    if problem is not None:
+        raise StoreCorrupt(path, f"wrong shape: {problem}")
     return data
 
 
@@ -295,19 +328,29 @@ class Transaction:
 class StoreFile:
     """One TinyDB file of the town store."""
 
-    def __init__(self, path: Path, lock_path: Path, cache: StoreCache) -> None:
+    def __init__(
+        self, path: Path, lock_path: Path, cache: StoreCache, index: FileIndex | None = None
+    ) -> None:
         self.path = path
         self.lock_path = lock_path
         self._cache = cache
+        self._index = index
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def _missing(self) -> Tables:
+        """A file that does not exist is empty, unless the store made it once: then it was
+        lost (deleted, a bad restore) and reading it as empty would hide that."""
+        if self._index is not None and self._index.expects(self.path):
+            raise StoreCorrupt(self.path, "the file is missing")
+        return {}
 
     def _load(self, for_write: bool) -> Tables:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return {}
+            return self._missing()
         try:
             key = _stat_key(os.fstat(fd))
             entry = self._cache.get(self.path, key)
@@ -344,12 +387,96 @@ class StoreFile:
                 self._cache.drop(self.path)
                 raise
             if txn.dirty:
+                created = not self.path.exists()
                 try:
                     stat = atomic_write_bytes(self.path, orjson.dumps(txn.data))
                 except BaseException:
                     self._cache.drop(self.path)
                     raise
                 self._cache.put(self.path, _stat_key(stat), txn.data, lent=False)
+                if created:
+                    self.record_created()
+
+    def record_created(self) -> None:
+        """Note in the store's file index that this file now exists (see FileIndex)."""
+        if self._index is not None:
+            self._index.add(self.path)
+
+
+class FileIndex:
+    """`store/files.txt`: every store file the store ever created (one relative path a line;
+    `-path` when one is removed on purpose, e.g. `gt rig remove`). Append-only, like the id
+    index. A file it lists that is missing was lost: readers raise StoreCorrupt naming it
+    instead of reading it as empty, and `gt doctor` restores it."""
+
+    NAME = "files.txt"
+
+    def __init__(self, root: Path, lock_path: Path) -> None:
+        self.root = root
+        self.path = root / self.NAME
+        self.lock_path = lock_path
+
+    def _rel(self, path: Path) -> str | None:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def known(self) -> set[str]:
+        """Relative paths of the files that should exist."""
+        try:
+            text = self.path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return set()
+        out: set[str] = set()
+        for line in text.splitlines():
+            if line.startswith("-"):
+                out.discard(line[1:])
+            elif line:
+                out.add(line)
+        return out
+
+    def expects(self, path: Path) -> bool:
+        rel = self._rel(path)
+        return rel is not None and rel in self.known()
+
+    def _append(self, line: str) -> None:
+        with flocked(self.lock_path):
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                payload = line.encode() + b"\n"
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    payload = b"\n" + payload  # fence off a line torn by a killed writer
+                os.write(fd, payload)
+            finally:
+                os.close(fd)
+
+    def add(self, path: Path) -> None:
+        rel = self._rel(path)
+        if rel is None or rel.startswith(("corrupt/", "removed/")):
+            return
+        try:
+            self._append(rel)
+        except OSError:
+            pass  # the file itself is written; only the detection of its loss is weaker
+
+    def remove(self, path: Path) -> None:
+        rel = self._rel(path)
+        if rel is not None:
+            self._append("-" + rel)
+
+    def under(self, folder: Path) -> list[Path]:
+        """Files the index lists inside `folder` (directly), whether or not they exist."""
+        rel = self._rel(folder)
+        if rel is None:
+            return []
+        prefix = "" if rel == "." else rel + "/"
+        return [
+            self.root / name
+            for name in self.known()
+            if name.startswith(prefix) and "/" not in name[len(prefix) :]
+        ]
 
 
 class Store:
@@ -359,6 +486,14 @@ class Store:
         self.root = root
         self.lock_dir = lock_dir
         self.cache = StoreCache()
+        self.index = FileIndex(root, lock_dir / "files.lock")
+
+    def files_in(self, folder: Path) -> list[Path]:
+        """The `*.json` files of a store folder: those on disk and those the index says
+        should be there (so a lost one is reported when read, not skipped)."""
+        found = set(folder.glob("*.json")) if folder.exists() else set()
+        found.update(p for p in self.index.under(folder) if p.suffix == ".json")
+        return sorted(p for p in found if not p.name.startswith("."))
 
     def lock_path_for(self, path: Path) -> Path:
         try:
@@ -368,7 +503,7 @@ class Store:
         return self.lock_dir / (str(rel).replace(os.sep, "~") + ".lock")
 
     def file(self, path: Path) -> StoreFile:
-        return StoreFile(path, self.lock_path_for(path), self.cache)
+        return StoreFile(path, self.lock_path_for(path), self.cache, self.index)
 
     def all_files(self) -> list[Path]:
         if not self.root.exists():

@@ -6,6 +6,8 @@ Parts are created on first use so that a CLI call pays only for what it touches.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -15,8 +17,18 @@ from gastown_tui.town.clock import Clock, SystemClock, iso
 from gastown_tui.town.errors import GtError, NotATown, StoreCorrupt
 from gastown_tui.town.events import EventLog
 from gastown_tui.town.ids import IdIndex
+from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
-from gastown_tui.town.store import Store, StoreFile, atomic_write_bytes
+from gastown_tui.town.store import (
+    DIR_MODE,
+    FILE_MODE,
+    Store,
+    StoreFile,
+    atomic_write_bytes,
+    fsync_dir,
+    make_private_dirs,
+    private_umask,
+)
 
 if TYPE_CHECKING:
     from gastown_tui.town.beads import BeadStore
@@ -33,6 +45,7 @@ STORE_VERSION = 1
 
 class Town:
     def __init__(self, root: Path, clock: Clock | None = None, actor: str | None = None) -> None:
+        private_umask()  # everything a town process creates is private (town/store.py)
         self.root = root
         self.paths = TownPaths(root)
         self.clock: Clock = clock or SystemClock()
@@ -75,7 +88,45 @@ class Town:
             raise GtError(f"{path} exists and is not a directory")
         if path.exists() and any(path.iterdir()) and not force:
             raise GtError(f"{path} is not empty", hint="pick an empty folder or pass --force")
-        town = cls(path, clock)
+        from gastown_tui.town.config import check_town_name, render_template
+
+        town_name = check_town_name(name if name is not None else (path.name or "gastown"))
+        if name is not None:
+            name = town_name
+        toml = render_template(town_name, check_town_name(runtime, what="runtime"))
+        # Built aside and renamed into place, so a failed init (a full disk) leaves no
+        # half-made folder that a retry would refuse. A --force init into a folder that holds
+        # files cannot be renamed over: it is built in place and what it made is removed.
+        in_place = path.exists() and any(path.iterdir())
+        if in_place:
+            build = path
+            before = set(path.iterdir())
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            build = Path(tempfile.mkdtemp(prefix=f".{path.name}.init-", dir=path.parent))
+            before = set()
+        try:
+            cls._build(build, path, name, toml, clock)
+            if not in_place:
+                os.rename(build, path)  # onto a missing or an empty folder
+                fsync_dir(path.parent)
+        except BaseException:
+            if in_place:
+                for made in set(path.iterdir()) - before:
+                    if made.is_dir() and not made.is_symlink():
+                        shutil.rmtree(made, ignore_errors=True)
+                    else:
+                        made.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(build, ignore_errors=True)
+            raise
+        return cls(path, clock)
+
+    @classmethod
+    def _build(
+        cls, build: Path, final: Path, name: str | None, toml: str, clock: Clock | None
+    ) -> None:
+        town = cls(build, clock)
         for folder in (
             town.paths.store,
             town.paths.rig_store,
@@ -87,19 +138,20 @@ class Town:
             town.paths.rigs_dir,
             town.paths.backups,
         ):
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(folder)
+        os.chmod(build, DIR_MODE)  # a town holds mail and code: the owner's alone
         with town.town_file.transaction() as txn:
             txn.table("meta").insert(
                 {"version": STORE_VERSION, "created_at": iso(town.clock.now()), "name": name}
             )
-        # town.toml last: until it exists, the folder is not a town, so a killed init is
-        # simply redone.
-        from gastown_tui.town.config import render_template
-
-        toml = render_template(name or path.name or "gastown", runtime)
+        # town.toml last: until it exists, the folder is not a town.
         atomic_write_bytes(town.paths.town_toml, toml.encode())
-        town.events.append("town.created", actor=town.actor, msg=str(path))
-        return town
+        # Written directly (not town.events.append, which forgives a failed write): a town
+        # whose first write fails is not made at all.
+        town.events.append_raw(
+            [Event(iso(town.clock.now()), "town.created", town.actor, None, None, str(final), {})
+             .to_dict()]
+        )  # fmt: skip
 
     # parts -------------------------------------------------------------------------------
     @property
@@ -166,8 +218,19 @@ class Town:
         self.convoys.check_landings([b.id for b in beads])
 
     def beads_closed(self, beads: list[Bead]) -> None:
+        """What follows closing beads (a convoy landing, its mail). The close is committed
+        by now: a failure here is a warning, and the deacon's patrol lands the convoy later
+        (supervise/deacon.py runs check_landings), so a retried close is never needed."""
         for listener in list(self.close_listeners):
-            listener(beads)
+            try:
+                listener(beads)
+            except (OSError, GtError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                ids = ", ".join(b.id for b in beads)
+                self.events.warn(
+                    f"gt: warning: {ids} closed, but the convoy check failed ({reason});"
+                    " the deacon lands its convoy at its next patrol"
+                )
 
     def touch_heartbeat(self, agent: str, **fields: Any) -> None:
         """Record that `agent` just did something (any gt call it makes counts)."""
@@ -176,9 +239,13 @@ class Town:
         path = self.paths.heartbeat(agent)
         record = {"agent": agent, "ts": iso(self.clock.now()), "pid": os.getppid(), **fields}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(orjson.dumps(record))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                os.write(fd, orjson.dumps(record))
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError:
             pass  # a heartbeat is a hint, never a reason to fail the agent's command

@@ -38,6 +38,12 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "claude-sonnet": (3.0, 15.0),
     "claude-haiku": (1.0, 5.0),
     "claude-3-5-haiku": (0.8, 4.0),
+    # Codex and Gemini CLI models (their transcripts are read by town/transcripts.py); others
+    # fall back to FALLBACK_PRICE: set [budget.prices] for them.
+    "gpt-5": (1.25, 10.0),
+    "gpt-5-mini": (0.25, 2.0),
+    "gemini-2.5-pro": (1.25, 10.0),
+    "gemini-2.5-flash": (0.30, 2.50),
 }
 FALLBACK_PRICE = (3.0, 15.0)
 
@@ -99,7 +105,7 @@ def record_usage(
     }
     path = usage_path(town)
     with flocked(town.paths.lock("usage")):
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, orjson.dumps(record) + b"\n")
         finally:
@@ -173,8 +179,22 @@ def budget_state(town: Town) -> dict[str, Any]:
     }
 
 
+def collect_transcripts(town: Town) -> None:
+    """Bring the agent programs' own token counts (town/transcripts.py) into usage.jsonl.
+    Only when there is a budget or someone asks: it reads files."""
+    from gastown_tui.town.transcripts import collect
+
+    try:
+        collect(town)
+    except OSError:
+        pass  # accounting never blocks work; the next call reads on from the same offsets
+
+
 def require_budget(town: Town) -> None:
     """Refuse new dispatch when the town is over budget (GtError, nothing written)."""
+    budget = town.config.raw.get("budget", {})
+    if budget.get("max_tokens") or budget.get("max_usd"):
+        collect_transcripts(town)
     state = budget_state(town)
     if state["over"]:
         raise GtError(

@@ -19,6 +19,7 @@ import orjson
 
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town.clock import iso
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.models import Bead, Comment
@@ -188,17 +189,23 @@ def _unread(town: Town, address: str) -> int | None:
 
 
 def bead_text(bead: Bead) -> list[str]:
-    lines = [f"{bead.id}  {bead.title}"]
+    # Shown by `gt prime` in an agent's pane: stored text is escaped (town/display.py), or
+    # a description's OSC sequence would retitle the pane.
+    lines = [safe(f"{bead.id}  {bead.title}")]
     meta = f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}"
     if bead.labels:
         meta += " · labels: " + ", ".join(bead.labels)
-    lines.append(meta)
+    lines.append(safe(meta))
     for dep in bead.deps:
-        lines.append(f"  depends on {dep.on} ({dep.type})")
+        lines.append(safe(f"  depends on {dep.on} ({dep.type})"))
     if bead.description.strip():
-        lines += ["", bead.description.rstrip()]
+        lines += ["", safe_lines(bead.description.rstrip())]
     for comment in bead.comments:
-        lines += ["", f"-- {comment.author} at {comment.created_at}", comment.text.rstrip()]
+        lines += [
+            "",
+            safe(f"-- {comment.author} at {comment.created_at}"),
+            safe_lines(comment.text.rstrip()),
+        ]
     return lines
 
 
@@ -254,7 +261,7 @@ def prime_text(town: Town, address: str) -> str:
     nudges = take_queued_nudges(town, address)
     if nudges:
         out += ["", "== Nudges queued for you =="]
-        out += [f"- from {n.sender} at {n.queued_at}: {n.text}" for n in nudges]
+        out += [safe(f"- from {n.sender} at {n.queued_at}: {n.text}") for n in nudges]
     return "\n".join(out) + "\n"
 
 
@@ -301,6 +308,16 @@ def _new_mr_id(taken: set[str]) -> str:
     raise GtFailure("could not find a free merge request id")
 
 
+def _collect_usage(town: Town) -> None:
+    """Read the agent programs' transcripts (town/transcripts.py); accounting never blocks."""
+    from gastown_tui.town.transcripts import collect
+
+    try:
+        collect(town)
+    except OSError:
+        pass
+
+
 def complete(town: Town, address: str, status: str = "completed", note: str = "") -> DoneResult:
     """`gt done`: save the work, record the result, free the polecat.
 
@@ -322,6 +339,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
             f"nothing is on {address}'s hook", hint="check with `gt hook`; nothing was changed"
         )
     note = (note or "").strip()
+    _collect_usage(town)  # the program's tokens so far count against this bead
     worktree = Path(polecat.worktree) if polecat.worktree else None
     saved: str | None = None
     commit: str | None = None
@@ -357,6 +375,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
                 text += f"\n\nwork so far: branch {branch} at {commit[:12]}"
             current.comments.append(Comment(address, now, text))
         tx.put_bead(current)
+        record = current.to_dict()
         if status == "completed" and branch and commit:
             table = tx.table(MERGE_REQUESTS)
             taken = {str(d.get("id")) for d in tx.raw(MERGE_REQUESTS).values()}
@@ -392,10 +411,16 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
         commit=commit,
         branch=branch,
         merge_request=mr_id,
+        **({} if closed is not None else {"record": record}),
     )
     if closed is not None:
         town.events.append(
-            "bead.closed", actor=address, rig=rig, bead=bead.id, msg=closed.close_reason
+            "bead.closed",
+            actor=address,
+            rig=rig,
+            bead=bead.id,
+            msg=closed.close_reason,
+            record=record,
         )
         town.beads_closed([closed])
     return DoneResult(

@@ -1,0 +1,141 @@
+"""The codex preset against the real Codex CLI (pinned in tests/agent_clis.py), pointed at a
+scripted Responses API server (tests/model_servers.py) through town.toml: the whole loop with its
+own `exec_command` tool, nudges, a kill -9 restarted on the same hook."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gastown_tui.supervise.witness import Witness
+from gastown_tui.tmux import TownTmux
+from gastown_tui.town.town import Town
+from tests.model_servers import Turn, loop_script, say, shell
+from tests.polecat_fixtures import git_out, wait_until
+from tests.realcli import (
+    RealRig,
+    answer_until_closed,
+    codex_home,
+    make_real_rig,
+    require_program,
+    save_sample,
+    usage_by_bead,
+)
+
+pytest_plugins = ["tests.polecat_fixtures", "tests.realcli"]
+pytestmark = [pytest.mark.realcli, pytest.mark.tmux]
+PROGRAM = "codex"
+
+
+@pytest.fixture
+def exe(agent_clis_bin: Path | str) -> Path:
+    return require_program(agent_clis_bin, PROGRAM)
+
+
+@pytest.fixture
+def script() -> list[Turn]:
+    return loop_script()
+
+
+@pytest.fixture
+def rig(
+    exe: Path,
+    rig_town: Town,
+    tmux: TownTmux,
+    tmp_path: Path,
+    script: list[Turn],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[RealRig]:
+    yield from make_real_rig(PROGRAM, exe, rig_town, tmux, tmp_path, script, monkeypatch)
+
+
+def test_the_whole_loop_prime_commit_done(rig: RealRig) -> None:
+    bead, address = rig.sling("Say hello in a file")
+    rig.wait_seen(f"assigned {bead}", timeout=45, address=address)
+    wait_until(
+        lambda: rig.town.beads.get(bead).status == "closed",
+        timeout=60,
+        what=f"gt done to close {bead}",
+    )
+    # `gt prime`'s text went back to the model as the output of its exec_command call.
+    assert rig.server.seen("function_call_output")
+    assert rig.server.seen(f"You are {address}"), "gt prime ran with the window's PATH"
+    polecat = rig.town.polecats.get(address)
+    worktree = Path(polecat.worktree or "")
+    assert git_out(worktree, "log", "-1", "--format=%s", polecat.branch or "HEAD") == (
+        "add hello.txt"
+    )
+    assert git_out(worktree, "show", f"{polecat.branch}:hello.txt") == (
+        "hello from the real program"
+    )
+    # Tokens from the program's own transcript, on this bead (town/transcripts.py).
+    usage = wait_until(lambda: usage_by_bead(rig, bead), what="usage on the bead")
+    assert usage["calls"] >= 4
+    assert usage["input_tokens"] == 1000 * usage["calls"]
+    assert usage["output_tokens"] == 30 * usage["calls"]
+    save_sample(rig)
+
+
+def idle_script() -> list[Turn]:
+    return [shell("gt prime"), say("Primed. MARKER-BEFORE-KILL: waiting for word.")]
+
+
+@pytest.mark.parametrize("script", [idle_script()])
+def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_same_hook(
+    rig: RealRig,
+) -> None:
+    bead, address = rig.sling("Wait for a nudge, then survive a kill -9")
+    rig.wait_pane(address, "MARKER-BEFORE-KILL", timeout=45)
+    wait_until(lambda: "Ask Codex" in rig.pane(address) or "›" in rig.pane(address),
+               what="the idle prompt")  # fmt: skip
+    out = rig.gt("nudge", address, "NUDGE-IDLE-1: reply please")
+    assert out.returncode == 0, out.stderr + out.stdout
+    rig.wait_seen("NUDGE-IDLE-1", timeout=30, address=address)
+
+    # Mid-turn: the server holds its answer; the town sees the real busy line and queues the
+    # nudge; the witness types it in once the turn is over.
+    hold = threading.Event()
+    rig.server.add(shell("true", hold=hold), say("slow turn over"))
+    assert rig.gt("nudge", address, "NUDGE-START-SLOW").returncode == 0
+    wait_until(lambda: "esc to interrupt" in rig.pane(address), timeout=30, what="the busy line")
+    out = rig.gt("nudge", address, "NUDGE-BUSY-2: while you work")
+    assert out.returncode == 0, out.stderr
+    assert "queued" in out.stdout, out.stdout
+    hold.set()
+    rig.wait_pane(address, "slow turn over")
+    wait_until(lambda: "esc to interrupt" not in rig.pane(address), what="the turn to end")
+    Witness(rig.town, rig.tmux, "alpha").patrol()
+    rig.wait_seen("NUDGE-BUSY-2", timeout=30, address=address)
+
+    before = len(rig.server.main_requests())
+    name = address.split("/", 1)[1]
+    info = rig.tmux.find_window("gt-alpha", name)
+    assert info is not None and info.pane_pid
+    os.kill(info.pane_pid, signal.SIGKILL)
+    wait_until(
+        lambda: (w := rig.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
+        what="the pane to die",
+    )
+    actions = Witness(rig.town, rig.tmux, "alpha").patrol()
+    assert any("restarted" in a and bead in a for a in actions), actions
+    wait_until(
+        lambda: len(rig.server.main_requests()) > before,
+        timeout=45,
+        what="the restarted program's first request",
+    )
+    assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+    # Resumed with its own conversation (codex resume): the earlier turn is in it.
+    again = rig.server.main_requests()[before].body
+    assert "MARKER-BEFORE-KILL" in str(again.get("input")), rig.pane(address)
+
+
+def test_a_fresh_rig_waits_at_folder_trust_then_completes(rig: RealRig) -> None:
+    codex_home(rig.home, rig.server.url, [])  # nothing trusted yet
+    bead, address = rig.sling("Say hello in a file")
+    questions = answer_until_closed(rig, address, bead, {r"Trust this folder": "1"})
+    assert any("Trust this folder?" in q for q in questions), questions
