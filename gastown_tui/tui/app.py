@@ -42,6 +42,7 @@ from gastown_tui.tui.commands import (
     AgentsProvider,
     BeadsProvider,
     ConvoysProvider,
+    FormulasProvider,
     RigsProvider,
 )
 from gastown_tui.tui.data import (
@@ -153,6 +154,7 @@ class GasTownApp(ReviewActions, App[None]):
         ConvoysProvider,
         RigsProvider,
         ActionsProvider,
+        FormulasProvider,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sling", "Sling", id="sling"),
