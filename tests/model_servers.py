@@ -15,7 +15,9 @@ A turn is one model response of the main loop: `Shell(command)` (the program's o
 or `Say(text)` (a final answer). A turn may wait (`delay`, or `hold` until the test sets the
 event) before it answers: a slow turn, to catch the program mid-turn. When the script runs out
 every further main request is answered `Say("nothing more to do")`, so late nudges get a reply.
-Side requests (titles, token counts, classifiers) never consume a turn.
+Side requests (titles, token counts, classifiers) never consume a turn. ConversationServer
+(Anthropic) serves several agents at once: it picks each reply from the request's own
+conversation instead of one shared script.
 """
 
 from __future__ import annotations
@@ -117,6 +119,14 @@ class ScriptedServer:
     def next_turn(self) -> Turn:
         with self.lock:
             turn = self.script.pop(0) if self.script else Say(text="nothing more to do")
+        return self.wait(turn)
+
+    def turn_for(self, body: dict[str, Any]) -> Turn:
+        """The reply to a main request: the next turn of the one script (ConversationServer
+        chooses from the request instead)."""
+        return self.next_turn()
+
+    def wait(self, turn: Turn) -> Turn:
         if turn.hold is not None:
             turn.hold.wait(60.0)
         if turn.delay:
@@ -230,7 +240,7 @@ class AnthropicServer(ScriptedServer):
         main = bool(body.get("tools"))
         self.record(handler, body, main=main)
         if main:
-            turn = self.next_turn()
+            turn = self.turn_for(body)
             if isinstance(turn, Shell):
                 block: dict[str, Any] = {"type": "tool_use", "id": "toolu_" + self.new_call_id(),
                     "name": "Bash", "input": {"command": turn.command,
@@ -281,6 +291,49 @@ class AnthropicServer(ScriptedServer):
                        "usage": {"output_tokens": self.usage["output_tokens"]}}))  # fmt: skip
         events.append(("message_stop", {"type": "message_stop"}))
         return events
+
+
+class ConversationServer(AnthropicServer):
+    """An Anthropic server for several Claude Code agents at once (tests/test_real_support.py):
+    each reply is chosen from the request itself, so agents working in parallel cannot take
+    each other's turns. `scripts` maps a needle (e.g. `assigned BEAD-ID`, from the beacon of
+    dispatch/agents.py) to that conversation's turns. The conversation's current script is the
+    last needle in a user text block (a long-lived agent's later beacon starts its next
+    script); the turn index is how many tool results followed it."""
+
+    kind = "conversation"
+
+    def __init__(self, scripts: dict[str, list[Turn]]) -> None:
+        super().__init__([])
+        self.scripts = dict(scripts)
+
+    def position(self, body: dict[str, Any]) -> tuple[str | None, int]:
+        """(the needle this conversation is working on, tool results since its prompt)."""
+        key: str | None = None
+        results = 0
+        for message in body.get("messages") or []:
+            if message.get("role") != "user":
+                continue
+            content = message.get("content")
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            for block in blocks or []:
+                if block.get("type") == "tool_result":
+                    results += 1
+                elif block.get("type") == "text":
+                    text = str(block.get("text") or "")
+                    found = [k for k in self.scripts if k in text]
+                    if found:
+                        key, results = max(found, key=text.rfind), 0
+        return key, results
+
+    def step_of(self, body: dict[str, Any]) -> str | None:
+        return self.position(body)[0]
+
+    def turn_for(self, body: dict[str, Any]) -> Turn:
+        key, index = self.position(body)
+        script = self.scripts.get(key or "", [])
+        turn = script[index] if index < len(script) else Say(text="nothing more to do")
+        return self.wait(turn)
 
 
 # -- OpenAI Responses API (Codex) --------------------------------------------------------------
