@@ -73,6 +73,7 @@ INSTALL_HINTS = {
     "codex": "npm install -g @openai/codex",
     "gemini": "npm install -g @google/gemini-cli",
     "aider": "pipx install aider-chat",
+    "opencode": "npm install -g opencode-ai",
 }
 
 
@@ -276,6 +277,31 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="digit-enter",
             pass_env=("OPENAI_API_KEY", "OPENAI_API_BASE", "AIDER_MODEL"),
             description="aider",
+        ),
+        "opencode": Runtime(
+            name="opencode",
+            # --auto approves what its permission rules do not deny (no "Permission
+            # required" question for each command); --prompt submits the beacon at start.
+            command=["opencode", "--auto"],
+            prompt="arg",
+            prompt_flag="--prompt",
+            # Its question (seen in 1.18): "△ Permission required" / "# Shell command" /
+            # "Allow once   Allow always   Reject", choices side by side, without numbers.
+            waiting=[r"Permission required", r"Allow once\s+Allow always\s+Reject"],
+            busy=[r"esc interrupt"],
+            started=[r"ctrl\+p commands", r"tab agents"],
+            exe="opencode",  # a native binary (the npm package's bin is a symlink to it)
+            resumable=True,
+            # The folder's own latest session (a new one where there is none).
+            resume_args=("--continue",),
+            answer="arrows",
+            pass_env=(
+                "OPENCODE_CONFIG",
+                "OPENCODE_CONFIG_DIR",
+                "OPENCODE_CONFIG_CONTENT",
+                "OPENCODE_DISABLE_AUTOUPDATE",
+            ),  # fmt: skip
+            description="opencode",
         ),
         "shell": Runtime(
             name="shell",
