@@ -2,7 +2,7 @@
 tests/agent_clis.py), pointed at a scripted Chat Completions server with tools
 (tests/model_servers.py ToolChatServer) through a custom provider in its throwaway config: the
 whole loop with its own `bash` tool, nudges idle and mid-turn, a kill -9 restarted on the same
-hook with its own session (`--continue`), and its permission question seen as waiting."""
+hook from the beacon, and its permission question seen as waiting."""
 
 from __future__ import annotations
 
@@ -99,12 +99,16 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
     out = rig.gt("nudge", address, "NUDGE-IDLE-1: reply please")
     assert out.returncode == 0, out.stderr + out.stdout
     rig.wait_seen("NUDGE-IDLE-1", timeout=30, address=address)
+    rig.wait_pane(address, "nothing more to do")
+    wait_until(lambda: BUSY not in rig.pane(address), what="the turn to end")
 
     # Mid-turn: the server holds its answer; the town sees the real busy footer and queues
     # the nudge; the witness types it in once the turn is over.
     hold = threading.Event()
     rig.server.add(shell("true", hold=hold), say("slow turn over"))
-    assert rig.gt("nudge", address, "NUDGE-START-SLOW").returncode == 0
+    out = rig.gt("nudge", address, "NUDGE-START-SLOW")
+    assert out.returncode == 0 and "queued" not in out.stdout, out.stderr + out.stdout
+    rig.wait_seen("NUDGE-START-SLOW", timeout=30, address=address)
     wait_until(lambda: BUSY in rig.pane(address), timeout=30, what="the busy footer")
     out = rig.gt("nudge", address, "NUDGE-BUSY-2: while you work")
     assert out.returncode == 0, out.stderr
@@ -132,9 +136,9 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
         what="the restarted program's first request",
     )
     assert rig.town.polecats.hooked(address).id == bead, "the same hook"
-    # Resumed with its own session (opencode --continue): the earlier turns are in it.
+    # A new session from the beacon (with --continue, opencode 1.18 drops --prompt).
     again = rig.server.main_requests()[before].body
-    assert "MARKER-BEFORE-KILL" in str(again.get("messages")), rig.pane(address)
+    assert f"assigned {bead}" in str(again.get("messages")), rig.pane(address)
     no_internet(rig)
 
 

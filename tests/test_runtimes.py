@@ -44,9 +44,7 @@ def test_presets() -> None:
     assert claude.is_busy("✻ Thinking… (12s · esc to interrupt)")
     assert not claude.is_waiting("> write the tests") and not claude.is_busy("> ")
     assert presets["gemini"].argv("go") == ["gemini", "--yolo", "--prompt-interactive", "go"]
-    assert presets["opencode"].argv("go", resume=True) == [
-        "opencode", "--auto", "--continue", "--prompt", "go"
-    ]  # fmt: skip
+    assert presets["opencode"].argv("go", resume=True) == ["opencode", "--auto", "--prompt", "go"]
     assert presets["aider"].prompt == "nudge" and presets["aider"].argv("go")[-1] != "go"
     assert presets["shell"].prompt == "none"
     demo = presets["demo"]

@@ -291,16 +291,17 @@ def builtin_presets() -> dict[str, Runtime]:
             busy=[r"esc interrupt"],
             started=[r"ctrl\+p commands", r"tab agents"],
             exe="opencode",  # a native binary (the npm package's bin is a symlink to it)
+            # Restarted, it starts a new session from the beacon and `gt prime`: with
+            # `--continue` (the folder's own latest session) 1.18 ignores `--prompt`, so the
+            # beacon would never be sent.
             resumable=True,
-            # The folder's own latest session (a new one where there is none).
-            resume_args=("--continue",),
             answer="arrows",
             pass_env=(
                 "OPENCODE_CONFIG",
                 "OPENCODE_CONFIG_DIR",
                 "OPENCODE_CONFIG_CONTENT",
                 "OPENCODE_DISABLE_AUTOUPDATE",
-            ),  # fmt: skip
+            ),
             description="opencode",
         ),
         "shell": Runtime(
