@@ -180,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server_owner.record(self, {}, main=False)
+        if self.path.startswith("/npm/"):  # opencode's npm install: a 404 ends it at once
+            self.send_json({"error": "Not found"}, status=404)
+            return
         self.send_json({"data": [], "models": []})
 
     def do_POST(self) -> None:

@@ -235,6 +235,7 @@ PRESET_FLAGS = {
     "claude": ["--dangerously-skip-permissions"],
     "codex": ["--dangerously-bypass-approvals-and-sandbox"],
     "gemini": ["--yolo"],
+    "opencode": ["--auto"],
 }
 
 
