@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 # command word -> module under gastown_tui.commands that registers it
 COMMANDS: dict[str, str] = {
@@ -73,8 +74,103 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
+class UsageError(Exception):
+    """A command line argparse refused: shown on one line by `main` (exit 2)."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class GtArgumentParser(argparse.ArgumentParser):
+    """argparse prints the usage block and exits; we want one line naming the help to read.
+    Sub-parsers are made with the parent's class, so every command gets this."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+# Commands that hand the terminal to a full-screen program (Textual, tmux attach).
+# (`watch` homes and clears the screen itself and escapes what it shows: commands/watch.py.)
+RAW_TERMINAL = frozenset({"tui", "demo", "attach", "watch"})
+
+
+class _SafeWriter:
+    """stdout/stderr for a command: whatever text it prints goes through town/display.py's
+    `safe` (newlines and tabs kept), so no output path can hand stored ESC/OSC/bidi bytes to
+    the terminal. Commands escape their fields themselves too; this is the net under them."""
+
+    def __init__(self, stream: Any) -> None:
+        from gastown_tui.town.display import safe_lines
+
+        self._stream = stream
+        self._safe = safe_lines
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._safe(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _usage_line(exc: UsageError, word: str | None) -> str:
+    from gastown_tui.town.display import safe
+
+    prog = exc.prog if exc.prog != "gt" or not word or word not in COMMANDS else f"gt {word}"
+    message = " ".join(str(exc).split())  # argparse wraps long choices lists
+    return f"gt: error: {safe(message)} (see {prog} --help)"
+
+
+# Arguments that may be given as "" on purpose (an empty body, no reason). Elsewhere an empty
+# string is a mistake (`--rig "$RIG"` with RIG unset) that would otherwise read as "not given"
+# and quietly mean the default rig, inbox or town. Titles and subjects have their own errors.
+EMPTY_OK = frozenset(
+    {"description", "body", "reason", "note", "title", "subject", "message", "text"}
+    | {"token"}  # gt serve says "empty token" itself
+)
+
+
+def _empty_argument(
+    parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace
+) -> str | None:
+    """The first argument given as an empty string where that cannot be meant, named."""
+    if "" not in argv:
+        return None
+    for name, value in vars(args).items():
+        if name in EMPTY_OK:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if any(v == "" for v in values):
+            return f"--{name.replace('_', '-')}" if name in _option_dests(parser) else name
+    return None
+
+
+def _option_dests(parser: argparse.ArgumentParser) -> set[str]:
+    dests: set[str] = set()
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        for action in current._actions:
+            if action.option_strings:
+                dests.add(action.dest)
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return dests
+
+
+def _prog(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """The prog of the deepest sub-command named in `argv` (`gt mail send`), for a hint."""
+    current = parser
+    for token in argv:
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            current = subs[0].choices[token]
+    return current.prog
+
+
 def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = GtArgumentParser(add_help=False)
     common.add_argument(
         "--town",
         metavar="DIR",
@@ -87,7 +183,7 @@ def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="show tracebacks",
     )
-    parser = argparse.ArgumentParser(
+    parser = GtArgumentParser(
         prog="gt",
         parents=[common],
         description="Gas Town: run a town of AI agents. With no command, opens the app.",
@@ -108,21 +204,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     if word is None and not any(a in ("-h", "--help") for a in args_list) and _exists("app"):
         args_list.append("tui")  # `gt` alone opens the app
         module = "app"
+    # Bytes that are not UTF-8 arrive as lone surrogates: nothing could store or print them.
+    for arg in args_list:
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            from gastown_tui.town.display import safe
+
+            print(
+                f"gt: error: argument '{safe(arg)}' is not UTF-8 text (see gt --help)",
+                file=sys.stderr,
+            )
+            return 2
+    # A town holds agents' mail and code: whatever this process (and the tmux server and
+    # agents it starts) creates is private. town/store.py also sets modes explicitly.
+    os.umask(0o077)
     parser = build_parser([module] if module else None)
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except UsageError as exc:
+        print(_usage_line(exc, word), file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version: argparse printed what was asked
+        return exc.code if isinstance(exc.code, int) else 0
+    empty = _empty_argument(parser, args_list, args)
+    if empty is not None:
+        print(
+            f"gt: error: {empty} is empty (see {_prog(parser, args_list)} --help)", file=sys.stderr
+        )
+        return 2
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("GT_DEBUG"))
     handler = getattr(args, "func", None)
     if handler is None:
-        parser.print_help()
+        print("gt: error: no command given (see gt --help)", file=sys.stderr)
         return 2
+    from gastown_tui.town.display import safe
     from gastown_tui.town.errors import GtError
 
+    saved = sys.stdout, sys.stderr
+    if word not in RAW_TERMINAL:
+        sys.stdout, sys.stderr = _SafeWriter(sys.stdout), _SafeWriter(sys.stderr)
     try:
         result = handler(args)
     except GtError as exc:
         if debug:
             raise
-        print(f"gt: error: {exc}", file=sys.stderr)
+        print(f"gt: error: {safe(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("gt: interrupted", file=sys.stderr)
@@ -144,10 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"gt: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            f"gt: internal error: {type(exc).__name__}: {safe(exc)}"
+            " (rerun with --debug for details)",
             file=sys.stderr,
         )
         return 1
+    finally:
+        sys.stdout, sys.stderr = saved
     return int(result or 0)
 
 

@@ -108,6 +108,7 @@ def reader(rig_town: Town, tmp_path: Path) -> Path:
         [sys.executable, str(script), str(received), str(received) + ".env.json"],
         prompt="none",
         ready="READY",
+        takes_prompts=True,  # it reads typed lines as an agent reads prompts
         busy=["BUSY esc to interrupt"],
         waiting=["Do you want to proceed\\?"],
     )

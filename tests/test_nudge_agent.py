@@ -152,6 +152,7 @@ def test_busy_agent_gets_the_nudge_queued(
         "busybody",
         [sys.executable, str(script), str(reader), str(flag)],
         prompt="none",
+        takes_prompts=True,
         busy=["esc to interrupt"],
     )
     bead = rig_town.beads.create("busy work", rig="alpha")

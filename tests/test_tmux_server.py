@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -42,12 +43,19 @@ def test_start_window_creates_session_with_env_and_start_dir(
 ) -> None:
     workdir = tmp_path / "work tree #{pane_id} #1;"
     workdir.mkdir()
-    show = "import os; print('AGENT=' + os.environ['GT_AGENT']); print('NOTE=' + os.environ["
-    show += "'GT_NOTE']); print('CWD=' + os.getcwd(), flush=True); import time; time.sleep(120)"
+    # The program writes what it sees to a file: a pane wraps long lines at its width and
+    # drops the trailing space of a wrapped line, so the pane text depends on where the
+    # temporary folder is (tmp_path's length).
+    report = tmp_path / "seen.json"
+    show = (
+        "import json, os, sys, time; json.dump({'agent': os.environ['GT_AGENT'], "
+        "'note': os.environ['GT_NOTE'], 'cwd': os.getcwd()}, open(sys.argv[1] + '.tmp', 'w')); "
+        "os.rename(sys.argv[1] + '.tmp', sys.argv[1]); print('UP', flush=True); time.sleep(120)"
+    )
     env = {"GT_AGENT": "alpha/furiosa", "GT_RIG": "alpha", "GT_NOTE": 'it\'s a; "test";'}
 
     info = tmux.start_window(
-        "gt-alpha", "furiosa", [sys.executable, "-c", show], start_dir=workdir, env=env
+        "gt-alpha", "furiosa", [sys.executable, "-c", show, str(report)], start_dir=workdir, env=env
     )
 
     assert (info.session, info.window, info.target) == ("gt-alpha", "furiosa", "gt-alpha:furiosa")
@@ -56,10 +64,9 @@ def test_start_window_creates_session_with_env_and_start_dir(
     assert tmux.owned_sessions() == ["gt-alpha"]
     # The session's first window is the agent itself, not a stray shell.
     assert [w.window for w in tmux.list_windows("gt-alpha")] == ["furiosa"]
-    out = wait_until(lambda: (o := tmux.capture(info.pane_id)) and "CWD=" in o and o)
-    assert "AGENT=alpha/furiosa" in out
-    assert 'NOTE=it\'s a; "test";' in out
-    assert f"CWD={workdir}" in out.replace("\n", "")  # the long path wraps at 80 columns
+    wait_until(report.exists, what="the program to report")
+    seen = json.loads(report.read_text())
+    assert seen == {"agent": "alpha/furiosa", "note": 'it\'s a; "test";', "cwd": str(workdir)}
     assert Path(tmux.find_window("gt-alpha", "furiosa").current_path) == workdir  # type: ignore[union-attr]
     assert tmux.is_alive(info)
 

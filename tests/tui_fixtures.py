@@ -259,6 +259,12 @@ async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the app did not load its data in time")
         await pilot.pause(0.02)
+    # Every key typed has been handled (the app hands keys on one at a time: tui/keys.py).
+    while not getattr(getattr(app, "held_keys", None), "idle", True):
+        _raise_app_error(app)
+        if time.monotonic() > deadline:
+            raise AssertionError("the app did not handle the keys in time")
+        await pilot.pause(0.01)
     # The watcher, the polecat poller and the preview loop run until the app ends.
     while any(not w.is_finished for w in app.workers if w.group not in LIVE_GROUPS):
         _raise_app_error(app)

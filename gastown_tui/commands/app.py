@@ -126,6 +126,9 @@ def _run_in_town_tmux(town: Town, args: argparse.Namespace) -> int:
             if os.environ.get(name):
                 env[name] = os.environ[name]
         info = tmux.start_window("gt-hq", "app", argv, start_dir=town.root, env=env)
+    # The app's session has no status line: at 80x24 (the size over SSH) it would leave the
+    # app 80x23, below its minimum. Notices still show (tmux overlays them on the last line).
+    tmux.run("set-option", "-t", "gt-hq", "status", "off")
     plan = attach_plan(tmux, info)
     print(plan.message, file=sys.stderr)
     return run_attach(plan)

@@ -110,13 +110,12 @@ def _print_beads(beads: list[Any], empty: str) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     town = open_town(args)
+    why = None
     if args.rig:
         rig = args.rig
     else:
         picked, why = town.rigs.for_new_work()
         rig = picked.name
-        if why:
-            print(f"gt: creating the bead in {why}", file=sys.stderr)
     bead = town.beads.create(
         args.title,
         rig=rig,
@@ -126,6 +125,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         labels=args.labels,
         deps=[(on, "blocks") for on in args.blocked_by],
     )
+    if why:  # after the create: an error stays one line (tests/test_fuzz_cli.py)
+        print(f"gt: created the bead in {why}", file=sys.stderr)
     if args.json:
         emit_json(bead.to_dict())
     else:
@@ -158,25 +159,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(bead.to_dict())
         return 0
-    print(f"{bead.id}  {bead.title}")
-    print(f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}", end="")
-    print(f" · assignee {bead.assignee}" if bead.assignee else "")
-    print(f"  created {bead.created_at} by {bead.created_by or '-'} · updated {bead.updated_at}")
+    from gastown_tui.town.display import safe, safe_lines
+
+    # Stored text is shown, never obeyed by the terminal (town/display.py).
+    print(safe(f"{bead.id}  {bead.title}"))
+    print(safe(f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}"), end="")
+    print(safe(f" · assignee {bead.assignee}") if bead.assignee else "")
+    print(
+        safe(f"  created {bead.created_at} by {bead.created_by or '-'} · updated {bead.updated_at}")
+    )
     if bead.closed_at:
         print(
-            f"  closed {bead.closed_at}" + (f": {bead.close_reason}" if bead.close_reason else "")
+            safe(
+                f"  closed {bead.closed_at}"
+                + (f": {bead.close_reason}" if bead.close_reason else "")
+            )
         )
     if bead.labels:
-        print("  labels: " + ", ".join(bead.labels))
+        print(safe("  labels: " + ", ".join(bead.labels)))
     for dep in bead.deps:
-        print(f"  depends on {dep.on} ({dep.type})")
+        print(safe(f"  depends on {dep.on} ({dep.type})"))
     if bead.description:
         print()
-        print(bead.description.rstrip())
+        print(safe_lines(bead.description.rstrip()))
     for comment in bead.comments:
         print()
-        print(f"-- {comment.author} at {comment.created_at}")
-        print(comment.text.rstrip())
+        print(safe(f"-- {comment.author} at {comment.created_at}"))
+        print(safe_lines(comment.text.rstrip()))
     return 0
 
 

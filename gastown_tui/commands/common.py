@@ -26,15 +26,19 @@ def open_town(args: argparse.Namespace) -> Town:
 def emit_json(value: Any) -> None:
     import orjson
 
-    sys.stdout.buffer.write(
-        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
-    )
+    from gastown_tui.town.display import json_safe
+
+    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    sys.stdout.buffer.write(json_safe(data) + b"\n")
     sys.stdout.flush()
 
 
 def emit_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int = 60) -> None:
     """Plain aligned columns; the last column is never padded or cut."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    from gastown_tui.town.display import safe
+
+    # One line per row, and stored text shown, never obeyed by the terminal.
+    cells = [[("" if v is None else safe(v)) for v in row] for row in rows]
     if not cells:
         return
     widths = [len(h) for h in headers]

@@ -137,7 +137,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json(status)
         return 0
     done, total = status["done"], status["total"]
-    print(f"{status['id']}  {status['title']}")
+    from gastown_tui.town.display import safe
+
+    print(safe(f"{status['id']}  {status['title']}"))
     state = status["state"]
     when = ""
     if state == "landed":

@@ -37,7 +37,9 @@ def format_event(event) -> str:  # Event
     line = "  ".join(parts)
     if event.msg:
         line += "  " + event.msg.replace("\n", " ")
-    return line
+    from gastown_tui.town.display import safe
+
+    return safe(line)  # stored text is shown, never obeyed by the terminal
 
 
 def cmd_trail(args: argparse.Namespace) -> int:

@@ -117,20 +117,23 @@ def _age(created: str, now: float) -> str:
 
 
 def _print_message(message: Message) -> None:
-    print(f"{message.id}  {message.subject}")
-    print(f"  from {message.sender} · to {', '.join(message.to)}", end="")
-    print(f" · cc {', '.join(message.cc)}" if message.cc else "")
-    print(f"  {message.type} · {message.priority} · {message.created}", end="")
+    from gastown_tui.town.display import safe, safe_lines
+
+    # Stored text is shown, never obeyed by the terminal (town/display.py).
+    print(safe(f"{message.id}  {message.subject}"))
+    print(safe(f"  from {message.sender} · to {', '.join(message.to)}"), end="")
+    print(safe(f" · cc {', '.join(message.cc)}") if message.cc else "")
+    print(safe(f"  {message.type} · {message.priority} · {message.created}"), end="")
     if message.reply_to:
-        print(f" · reply to {message.reply_to}", end="")
+        print(safe(f" · reply to {message.reply_to}"), end="")
     if message.thread and message.thread != message.id:
-        print(f" · thread {message.thread}", end="")
-    print(f" · in {message.inbox}'s inbox" + (" (archived)" if message.archived else ""))
+        print(safe(f" · thread {message.thread}"), end="")
+    print(safe(f" · in {message.inbox}'s inbox" + (" (archived)" if message.archived else "")))
     if message.meta:
-        print("  " + " · ".join(f"{k} {v}" for k, v in sorted(message.meta.items())))
+        print(safe("  " + " · ".join(f"{k} {v}" for k, v in sorted(message.meta.items()))))
     if message.body:
         print()
-        print(message.body.rstrip())
+        print(safe_lines(message.body.rstrip()))
 
 
 def _print_sent(stored: list[Message], as_json: bool) -> None:

@@ -172,7 +172,10 @@ def frame(town: Town, width: int, rows: int | None = None) -> list[str]:
         items.append(f" {mark} {message['from']}: {message['subject']}")
     sections.append((f"MAIL {mail['overseer_unread']} unread", items))
     lines += _pack(sections, None if rows is None else rows - len(lines))
-    return [fit(line, width) for line in lines]
+    from gastown_tui.town.display import safe
+
+    # Stored text (titles, subjects) shown as written, escaped before it is cut to the width.
+    return [fit(safe(line), width) for line in lines]
 
 
 def _pack(sections: list[tuple[str, list[str]]], room: int | None) -> list[str]:

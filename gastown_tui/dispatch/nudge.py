@@ -26,8 +26,10 @@ from gastown_tui.town.work import nudge_queue_lock, queue_nudge, queued_nudges
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-NudgeStatus = Literal["delivered", "queued", "failed"]
+NudgeStatus = Literal["delivered", "queued", "failed", "skipped"]
 PANE_LINES = 40  # how much of the pane's bottom decides busy / waiting
+# What a pane runs when a person's shell has it: typed text there is a command line.
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "ash"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,16 @@ def _runtime(town: Town, address: str, info: WindowInfo) -> Runtime | None:
     return runtime_for_pane(town, polecat.runtime if polecat else None, info.current_command)
 
 
+def takes_prompts(runtime: Runtime | None, info: WindowInfo | None) -> bool:
+    """May the town type into this pane on its own? Only a runtime that reads typed text as a
+    prompt (runtimes/presets.py `takes_prompts`), and only while a shell is not what the pane
+    runs (an agent that exited to a shell, a window a person took over)."""
+    if runtime is None or not runtime.takes_prompts:
+        return False
+    current = Path(info.current_command or "").name if info is not None else ""
+    return not (current in SHELLS and runtime.exe != current)
+
+
 def pane_bottom(tmux: TownTmux, info: WindowInfo, lines: int = PANE_LINES) -> str:
     """The bottom of the pane's visible screen: what the agent shows now."""
     return screen_bottom(tmux, info.pane_id, lines)
@@ -80,6 +92,7 @@ def nudge_agent(
     queue: bool = False,
     sender: str | None = None,
     defer_if_waiting: bool = False,
+    automatic: bool = False,
 ) -> NudgeOutcome:
     """Nudge a polecat. Unknown agent or bad message: GtError (nothing typed or queued).
     No window or a dead pane: failed. Busy (its runtime's busy patterns show) or `queue`:
@@ -87,10 +100,27 @@ def nudge_agent(
 
     A nudge never answers a question by accident: a person's nudge to an agent that waits at
     one fails (GtFailure, nothing typed) and says how to answer it (`gt answer`, which sends
-    exactly the keys of one choice); automatic nudges pass `defer_if_waiting` and are queued."""
+    exactly the keys of one choice); automatic nudges pass `defer_if_waiting` and are queued.
+
+    `automatic` (the town nudging on its own: mail notices, stall nudges): only into a runtime
+    that takes prompts, never a person's shell, where the text (a mail subject, a bead title)
+    would run as a command; otherwise skipped, nothing typed or queued."""
     started = time.monotonic()
     address = town.polecats.resolve(agent)
     text = check_nudge(message)
+    if automatic:
+        polecat = town.polecats.find(address)
+        info = find_window(tmux, address) if tmux.available() else None
+        recorded = polecat.runtime if polecat else None
+        runtime = runtime_for_pane(town, recorded, info.current_command if info else None)
+        if not takes_prompts(runtime, info):
+            return NudgeOutcome(
+                address,
+                "skipped",
+                f"{address} runs {runtime.name if runtime else 'an unknown program'}, which does"
+                " not take prompts: nothing typed (it reads its mail with gt mail inbox)",
+                elapsed=time.monotonic() - started,
+            )
     if queue:
         queue_nudge(town, address, text, sender)
         return NudgeOutcome(
@@ -168,13 +198,15 @@ def deliver_queued(town: Town, tmux: TownTmux, agent: str) -> int:
             if info is None or info.pane_dead:
                 break
             runtime = _runtime(town, address, info)
-            if runtime is not None:
-                try:
-                    bottom = pane_bottom(tmux, info)
-                except GtError:
-                    break
-                if runtime.is_busy(bottom) or runtime.is_waiting(bottom):
-                    break
+            if not takes_prompts(runtime, info):
+                break  # a shell: queued text stays for `gt prime` to show, never typed
+            assert runtime is not None
+            try:
+                bottom = pane_bottom(tmux, info)
+            except GtError:
+                break
+            if runtime.is_busy(bottom) or runtime.is_waiting(bottom):
+                break
             result = nudge(tmux, info.pane_id, queued.text, lock_path=nudge_lock(town, address))
             if not result.delivered:
                 break
@@ -224,6 +256,7 @@ def install_mail_nudges(town: Town, tmux: TownTmux) -> Callable[[list[Any]], Non
                     mail_nudge_text(getattr(message, "sender", "?"), message.subject),
                     sender=getattr(message, "sender", None),
                     defer_if_waiting=True,
+                    automatic=True,
                 )
             except GtError:
                 continue  # a nudge is a courtesy: the mail itself is stored

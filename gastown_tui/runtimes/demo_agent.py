@@ -26,6 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gastown_tui.town.display import safe
+from gastown_tui.town.paths import child
+from gastown_tui.town.validate import check_bead_id
+
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
@@ -35,7 +39,7 @@ PROMPT_LINES = ("Do you want to proceed?", "❯ 1. Yes", "  2. No")
 
 
 def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(safe(text) + "\n")  # a bead title is shown in the pane, never obeyed
     sys.stdout.flush()
 
 
@@ -153,7 +157,8 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
         pauser.pause()
         polecat = town.polecats.find(address)
         worktree = Path(polecat.worktree) if polecat and polecat.worktree else Path.cwd()
-        notes = worktree / "notes" / f"{bead.id}.md"
+        # The id names a file: refuse one that could leave the folder (town/paths.py).
+        notes = child(worktree / "notes", "bead id", f"{check_bead_id(bead.id)}.md")
         say(f"[3/6] writing {notes.relative_to(worktree)}")
         notes.parent.mkdir(parents=True, exist_ok=True)
         notes.write_text(

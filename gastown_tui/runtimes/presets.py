@@ -103,6 +103,10 @@ class Runtime:
     description: str = ""
     # Environment variables of which at least one must be set (e.g. an API key).
     requires_env: tuple[str, ...] = ()
+    # It reads typed text as a prompt, so the town may type into it on its own (mail notices,
+    # stall nudges, queued nudges; dispatch/nudge.py). False for a person's shell, where typed
+    # text is run as a command, and for a user's runtime unless town.toml says so.
+    takes_prompts: bool = False
     # Variables set in every window of this runtime, and names copied from the environment
     # of the `gt` that starts the window (town.toml [runtimes.NAME] env / pass_env).
     env: dict[str, str] = field(default_factory=dict)
@@ -232,6 +236,7 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="digit",
             pass_env=("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "CLAUDE_CONFIG_DIR"),
             description="Claude Code CLI",
+            takes_prompts=True,
         ),
         "codex": Runtime(
             name="codex",
@@ -248,6 +253,7 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="arrows",
             pass_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"),
             description="OpenAI Codex CLI",
+            takes_prompts=True,
         ),
         "gemini": Runtime(
             name="gemini",
@@ -265,6 +271,7 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="digit",
             pass_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
             description="Google Gemini CLI",
+            takes_prompts=True,
         ),
         "aider": Runtime(
             name="aider",
@@ -277,6 +284,7 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="digit-enter",
             pass_env=("OPENAI_API_KEY", "OPENAI_API_BASE", "AIDER_MODEL"),
             description="aider",
+            takes_prompts=True,
         ),
         "opencode": Runtime(
             name="opencode",
@@ -328,6 +336,7 @@ def builtin_presets() -> dict[str, Runtime]:
             requires_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
             pass_env=("ANTHROPIC_MODEL",),
             description="built-in Claude agent (anthropic SDK; tokens count against [budget])",
+            takes_prompts=True,
         ),
         "demo": Runtime(
             name="demo",
@@ -341,12 +350,14 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="digit-enter",  # it reads a line
             demo=True,
             description="DEMO AGENT: offline, scripted, no API key",
+            takes_prompts=True,
         ),
     }
 
 
 RUNTIME_KEYS = {
     "base",
+    "takes_prompts",
     "command",
     "prompt",
     "prompt_flag",
@@ -462,6 +473,10 @@ def _from_table(
             else (base.resume_args if base else ())
         ),
         "prompt_flag": table.get("prompt_flag", base.prompt_flag if base else None),
+        # prompt = "nudge" says its first prompt is typed in: it takes prompts.
+        "takes_prompts": table.get(
+            "takes_prompts", base.takes_prompts if base else prompt == "nudge"
+        ),
         "settings_hook": bool(table.get("settings_hook", base.settings_hook if base else False)),
         "env": env,
         "pass_env": pass_env,
@@ -471,6 +486,8 @@ def _from_table(
         "refuses_root": bool(base and base.refuses_root)
         and "--dangerously-skip-permissions" in command,
     }
+    if not isinstance(fields["takes_prompts"], bool):
+        raise GtError(f"{where} takes_prompts must be true or false")
     for key in ("ready_timeout", "start_grace"):
         if key in table:
             fields[key] = _float(table, key, where)

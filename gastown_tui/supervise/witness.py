@@ -227,6 +227,7 @@ class Witness:
                 STALL_NUDGE.format(bead=bead, quiet=age(quiet)),
                 sender=self.address,
                 defer_if_waiting=True,
+                automatic=True,
             )
             memory.nudged[address] = {"bead": bead, "at": now, "mono": mono}
             msg = f"{address} {view.state}: no activity for {age(quiet)}; nudge {outcome.status}"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gastown_tui.tmux.server import PaneSnapshot, TownTmux
+from gastown_tui.town.display import safe
 from gastown_tui.town.errors import GtError, GtFailure, LockTimeout
 from gastown_tui.town.store import flocked
 
@@ -64,7 +65,8 @@ def sanitize(message: str) -> str:
     text = _STRING_OR_CONTROL_SEQUENCE.sub("", message)
     text = _BREAK_RUN.sub(" ", text)
     text = _CONTROL.sub("", text)
-    return text.strip()
+    # What is left that a reader could be fooled by (bidi overrides) shows as an escape.
+    return safe(text.strip())
 
 
 def chunk_utf8(text: str, max_bytes: int) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import iso
+from gastown_tui.town.display import first_unsafe
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import (
     ACTIVE_STATUSES,
@@ -25,7 +26,7 @@ from gastown_tui.town.models import (
     Dependency,
 )
 from gastown_tui.town.store import StoreFile, Transaction
-from gastown_tui.town.validate import one_line, one_of
+from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -34,10 +35,15 @@ BEADS = "beads"
 POLECATS = "polecats"
 UNSET: Any = object()
 MAX_TITLE = 500
+MAX_DESCRIPTION = 1_000_000
 
 
 def check_title(title: str | None) -> str:
     return one_line(title, what="title", owner="a bead", limit=MAX_TITLE)
+
+
+def check_description(text: str | None, what: str = "description") -> str:
+    return text_block(text, what=what, limit=MAX_DESCRIPTION)
 
 
 def check_priority(value: int | str | None) -> int:
@@ -68,7 +74,7 @@ def check_dep_type(value: str) -> str:
 
 def check_label(value: str) -> str:
     label = value.strip()
-    if not label or any(c.isspace() or ord(c) < 32 for c in label) or "," in label:
+    if not label or any(c.isspace() for c in label) or first_unsafe(label) or "," in label:
         raise GtError(f"invalid label {value!r}", hint="labels are single words without commas")
     return label
 
@@ -377,6 +383,7 @@ class BeadStore:
     ) -> Bead:
         rig_record = self.town.rigs.get(rig)
         title = check_title(title)
+        description = check_description(description)
         number = check_priority(priority)
         check_type(type, self._extra_types)
         label_list = sorted({check_label(label) for label in labels})
@@ -480,6 +487,10 @@ class BeadStore:
         actor: str | None = None,
     ) -> Bead:
         new_title = check_title(title) if title is not None else None
+        if description is not None:
+            description = check_description(description)
+        if assignee not in (UNSET, None, ""):
+            assignee = one_line(assignee, what="assignee", owner="a bead", limit=200)
         new_priority = check_priority(priority) if priority is not None else None
         if type is not None:
             check_type(type, self._extra_types)
@@ -529,6 +540,8 @@ class BeadStore:
         return self.mutate(bead_id, change, actor=actor, check=_check_hook)
 
     def close(self, bead_id: str, reason: str = "", actor: str | None = None) -> Bead:
+        reason = check_description(reason, "close reason")
+
         def change(bead: Bead) -> str | None:
             if bead.is_closed:
                 raise GtError(f"{bead.id} is already closed")
@@ -550,7 +563,7 @@ class BeadStore:
         return self.mutate(bead_id, change, event="bead.reopened", actor=actor)
 
     def comment(self, bead_id: str, text: str, actor: str | None = None) -> Bead:
-        body = (text or "").strip()
+        body = check_description(text, "comment").strip()
         if not body:
             raise GtError("a comment needs text")
         author = actor or self.town.actor

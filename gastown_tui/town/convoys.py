@@ -34,7 +34,7 @@ from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.store import Transaction
-from gastown_tui.town.validate import one_line
+from gastown_tui.town.validate import one_line, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -60,7 +60,11 @@ def _check_title(title: str | None) -> str:
 
 
 def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+    """De-duplicated, stripped. A blank entry is a mistake (`"$BEAD"` unset), never skipped."""
+    items = list(values)
+    if any(not (v or "").strip() for v in items):
+        raise GtError("an id or address is empty", hint="name each bead or address")
+    return list(dict.fromkeys(v.strip() for v in items))
 
 
 @dataclass
@@ -417,6 +421,7 @@ class ConvoyStore:
 
     def close(self, convoy_id: str, reason: str = "") -> Convoy:
         """Stop tracking: the convoy will not land or mail. Closing twice is an error."""
+        reason = text_block(reason, what="reason", limit=MAX_TITLE * 10)
         now = iso(self.town.clock.now())
         with self.town.town_file.transaction() as txn:
             doc_id, doc = _locate(txn, convoy_id)

@@ -96,7 +96,7 @@ class EventLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with flocked(self.lock_path):
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gastown_tui.town.beads import check_description, check_label, check_title
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import BEAD_STATUSES, Bead, Comment, Dependency
 from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.validate import check_bead_id, one_line
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -112,14 +114,43 @@ def _locate(source: Path) -> dict[str, Path]:
     return files
 
 
+def _checked(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """A town/validate.py check as a ValueError: the row is reported as bad, not imported."""
+    try:
+        return check(*args, **kwargs)
+    except GtError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _text(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _bead_from_row(row: dict[str, Any], rig: str) -> Bead:
-    """Map one bd issue row. Raises ValueError with a reason for a row we cannot keep."""
+    """Map one bd issue row. Raises ValueError with a reason for a row we cannot keep.
+
+    Ids, titles and text are checked as `gt bead create` checks them (town/validate.py): an id
+    ends up in paths and branch names, a title in terminals."""
     bead_id = row.get("id")
     if not isinstance(bead_id, str) or not bead_id.strip():
         raise ValueError("missing id")
+    bead_id = _checked(check_bead_id, bead_id.strip())
     title = row.get("title")
     if not isinstance(title, str) or not title.strip():
         raise ValueError(f"{bead_id}: missing title")
+    try:
+        title = check_title(title)
+        description = check_description(_text(row, "description"))
+        close_reason = check_description(_text(row, "close_reason"), "close reason")
+        assignee = row.get("assignee") or None
+        if assignee is not None:
+            assignee = one_line(str(assignee), what="assignee", owner="a bead", limit=200)
+        created_by = _text(row, "created_by")
+        if created_by:
+            created_by = one_line(created_by, what="creator", owner="a bead", limit=200)
+    except GtError as exc:
+        raise ValueError(f"{bead_id}: {exc}") from None
     status = row.get("status") or "open"
     if status not in BEAD_STATUSES:
         raise ValueError(f"{bead_id}: unknown status {status!r}")
@@ -141,21 +172,30 @@ def _bead_from_row(row: dict[str, Any], rig: str) -> Bead:
     if extra:
         metadata["bd"] = extra
     return Bead(
-        id=bead_id.strip(),
-        title=title.strip(),
+        id=bead_id,
+        title=title,
         rig=rig,
-        description=row.get("description") or "",
+        description=description,
         status=status,
         priority=priority,
         type=row.get("issue_type") or "task",
-        assignee=row.get("assignee") or None,
+        assignee=assignee,
         created_at=row.get("created_at") or "",
         updated_at=row.get("updated_at") or row.get("created_at") or "",
         closed_at=row.get("closed_at") or None,
-        close_reason=row.get("close_reason") or "",
-        created_by=row.get("created_by") or "",
+        close_reason=close_reason,
+        created_by=created_by,
         metadata=metadata,
     )
+
+
+def _bad(check: Any, *args: Any) -> str | None:
+    """Why `check` refuses its arguments, or None."""
+    try:
+        check(*args)
+    except GtError as exc:
+        return str(exc)
+    return None
 
 
 def _event_from_row(row: dict[str, Any], rig: str) -> dict[str, Any]:
@@ -212,6 +252,8 @@ def import_beads(
         label = row.get("label")
         if not isinstance(label, str) or not label:
             bad.append(BadLine(files["labels"], number, "missing label"))
+        elif bead is not None and _bad(check_label, label):
+            bad.append(BadLine(files["labels"], number, _bad(check_label, label) or ""))
         elif bead is not None and label not in bead.labels:
             bead.labels.append(label)
     for number, row in rel_rows["dependencies"]:
@@ -219,6 +261,8 @@ def import_beads(
         target = row.get("depends_on_id")
         if not isinstance(target, str) or not target:
             bad.append(BadLine(files["dependencies"], number, "missing depends_on_id"))
+        elif _bad(check_bead_id, target):
+            bad.append(BadLine(files["dependencies"], number, _bad(check_bead_id, target) or ""))
         elif bead is not None:
             bead.deps.append(Dependency(target, str(row.get("type") or "blocks")))
     comment_rows = sorted(
@@ -228,6 +272,12 @@ def import_beads(
         bead = beads.get(row.get("issue_id", ""))
         if not isinstance(row.get("text"), str):
             bad.append(BadLine(files["comments"], number, "missing text"))
+        elif _bad(check_description, row["text"], "comment"):
+            bad.append(
+                BadLine(
+                    files["comments"], number, _bad(check_description, row["text"], "comment") or ""
+                )
+            )
         elif bead is not None:
             bead.comments.append(
                 Comment(str(row.get("author") or ""), str(row.get("created_at") or ""), row["text"])

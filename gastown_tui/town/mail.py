@@ -33,7 +33,7 @@ from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.paths import decode_address
 from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
-from gastown_tui.town.validate import one_line, one_of
+from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -62,10 +62,7 @@ def check_subject(subject: str | None) -> str:
 
 
 def check_body(body: str | None) -> str:
-    value = body or ""
-    if len(value) > MAX_BODY:
-        raise GtError(f"body is {len(value)} characters; the limit is {MAX_BODY}")
-    return value
+    return text_block(body, what="body", limit=MAX_BODY)
 
 
 def check_type(value: str) -> str:

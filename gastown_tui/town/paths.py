@@ -22,6 +22,31 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def path_part(kind: str, value: str) -> str:
+    """`value` as one file-name component under a town folder: refused (never rewritten) if
+    it could leave the folder or hide ('/', '..', NUL, control characters, empty)."""
+    if (
+        not isinstance(value, str)
+        or value in ("", ".", "..")
+        or "/" in value
+        or "\\" in value
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        or len(value.encode("utf-8", "surrogatepass")) > 200
+    ):
+        from gastown_tui.town.display import safe
+
+        raise GtError(
+            f"invalid {kind} {safe(repr(value))[:80]}: it cannot name a file in the town",
+            hint="names are letters, digits, '-', '_' and '.', without '/' or '..'",
+        )
+    return value
+
+
+def child(folder: Path, kind: str, name: str) -> Path:
+    """`folder / name`, checked to stay inside `folder` (see path_part)."""
+    return folder / path_part(kind, name)
+
+
 def encode_address(address: str) -> str:
     """An agent address (`alpha/furiosa`) as a file name (`alpha~furiosa`)."""
     return address.replace("/", "~")
@@ -73,21 +98,21 @@ class TownPaths:
         return self.store / "rigs"
 
     def rig_file(self, rig: str) -> Path:
-        return self.rig_store / f"{rig}.json"
+        return child(self.rig_store, "rig name", f"{rig}.json")
 
     @property
     def mail_dir(self) -> Path:
         return self.store / "mail"
 
     def mail_file(self, address: str) -> Path:
-        return self.mail_dir / f"{encode_address(address)}.json"
+        return child(self.mail_dir, "address", f"{encode_address(address)}.json")
 
     @property
     def archive_dir(self) -> Path:
         return self.store / "archive"
 
     def archive_file(self, month: str) -> Path:
-        return self.archive_dir / f"{month}.json"
+        return child(self.archive_dir, "archive month", f"{month}.json")
 
     @property
     def ids_file(self) -> Path:
@@ -106,21 +131,21 @@ class TownPaths:
         return self.runtime / "locks"
 
     def lock(self, name: str) -> Path:
-        return self.locks / f"{name}.lock"
+        return child(self.locks, "lock name", f"{name}.lock")
 
     @property
     def heartbeats(self) -> Path:
         return self.runtime / "heartbeats"
 
     def heartbeat(self, agent: str) -> Path:
-        return self.heartbeats / f"{encode_address(agent)}.json"
+        return child(self.heartbeats, "agent", f"{encode_address(agent)}.json")
 
     @property
     def nudge_queue_root(self) -> Path:
         return self.runtime / "nudge-queue"
 
     def nudge_queue(self, agent: str) -> Path:
-        return self.nudge_queue_root / encode_address(agent)
+        return child(self.nudge_queue_root, "agent", encode_address(agent))
 
     @property
     def supervisor_lock(self) -> Path:
@@ -131,13 +156,13 @@ class TownPaths:
         return self.root / "rigs"
 
     def rig_dir(self, rig: str) -> Path:
-        return self.rigs_dir / rig
+        return child(self.rigs_dir, "rig name", rig)
 
     def rig_repo(self, rig: str) -> Path:
         return self.rig_dir(rig) / "repo"
 
     def polecat_dir(self, rig: str, polecat: str) -> Path:
-        return self.rig_dir(rig) / "polecats" / polecat
+        return child(self.rig_dir(rig) / "polecats", "polecat name", polecat)
 
     @property
     def backups(self) -> Path:

@@ -36,6 +36,10 @@ from gastown_tui.town.shapes import shape_problem
 Tables = dict[str, dict[str, dict[str, Any]]]
 
 TEMP_SUFFIX = ".tmp"
+# A town holds agents' mail and code: its files are the owner's alone, whatever the umask.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+PRIVATE_UMASK = 0o077
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 _held = threading.local()
@@ -66,8 +70,8 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
         finally:
             held[key] -= 1
         return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_private_dirs(lock_path.parent)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         deadline = time.monotonic() + timeout
         pause = 0.0005
@@ -94,14 +98,38 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
 
 def try_flock(lock_path: Path) -> int | None:
     """Take an exclusive flock without waiting. Returns the fd to keep, or None if busy."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_private_dirs(lock_path.parent)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         return None
     return fd
+
+
+def private_umask() -> None:
+    """Make everything this process creates from now on private (git's files, tmux's server
+    and the agents it starts inherit it). Explicit modes below cover a process that did not
+    call this."""
+    os.umask(PRIVATE_UMASK)
+
+
+def make_private_dirs(folder: Path) -> None:
+    """`mkdir -p` with every folder it creates 0700, whatever the umask."""
+    missing: list[Path] = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(path, DIR_MODE)  # mkdir's mode is masked by the umask
 
 
 def fsync_dir(folder: Path) -> None:
@@ -118,7 +146,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
     The caller holds the file's lock, so a temp file left by a killed writer is an orphan
     that `sweep_orphans` may delete.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp_name = _create_temp(path)
     try:
         view = memoryview(payload)
@@ -148,7 +176,7 @@ def _create_temp(path: Path) -> tuple[int, str]:
     for _ in range(100):
         name = str(path.with_name(f".{path.name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"))
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), name
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), name
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temp file name beside {path}")

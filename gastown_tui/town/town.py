@@ -19,7 +19,16 @@ from gastown_tui.town.events import EventLog
 from gastown_tui.town.ids import IdIndex
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
-from gastown_tui.town.store import Store, StoreFile, atomic_write_bytes, fsync_dir
+from gastown_tui.town.store import (
+    DIR_MODE,
+    FILE_MODE,
+    Store,
+    StoreFile,
+    atomic_write_bytes,
+    fsync_dir,
+    make_private_dirs,
+    private_umask,
+)
 
 if TYPE_CHECKING:
     from gastown_tui.town.beads import BeadStore
@@ -36,6 +45,7 @@ STORE_VERSION = 1
 
 class Town:
     def __init__(self, root: Path, clock: Clock | None = None, actor: str | None = None) -> None:
+        private_umask()  # everything a town process creates is private (town/store.py)
         self.root = root
         self.paths = TownPaths(root)
         self.clock: Clock = clock or SystemClock()
@@ -128,7 +138,8 @@ class Town:
             town.paths.rigs_dir,
             town.paths.backups,
         ):
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(folder)
+        os.chmod(build, DIR_MODE)  # a town holds mail and code: the owner's alone
         with town.town_file.transaction() as txn:
             txn.table("meta").insert(
                 {"version": STORE_VERSION, "created_at": iso(town.clock.now()), "name": name}
@@ -228,9 +239,13 @@ class Town:
         path = self.paths.heartbeat(agent)
         record = {"agent": agent, "ts": iso(self.clock.now()), "pid": os.getppid(), **fields}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(orjson.dumps(record))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                os.write(fd, orjson.dumps(record))
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError:
             pass  # a heartbeat is a hint, never a reason to fail the agent's command

@@ -105,7 +105,7 @@ def record_usage(
     }
     path = usage_path(town)
     with flocked(town.paths.lock("usage")):
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, orjson.dumps(record) + b"\n")
         finally:

@@ -19,6 +19,7 @@ import orjson
 
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town.clock import iso
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.models import Bead, Comment
@@ -188,17 +189,23 @@ def _unread(town: Town, address: str) -> int | None:
 
 
 def bead_text(bead: Bead) -> list[str]:
-    lines = [f"{bead.id}  {bead.title}"]
+    # Shown by `gt prime` in an agent's pane: stored text is escaped (town/display.py), or
+    # a description's OSC sequence would retitle the pane.
+    lines = [safe(f"{bead.id}  {bead.title}")]
     meta = f"  rig {bead.rig} · P{bead.priority} · {bead.type} · {bead.status}"
     if bead.labels:
         meta += " · labels: " + ", ".join(bead.labels)
-    lines.append(meta)
+    lines.append(safe(meta))
     for dep in bead.deps:
-        lines.append(f"  depends on {dep.on} ({dep.type})")
+        lines.append(safe(f"  depends on {dep.on} ({dep.type})"))
     if bead.description.strip():
-        lines += ["", bead.description.rstrip()]
+        lines += ["", safe_lines(bead.description.rstrip())]
     for comment in bead.comments:
-        lines += ["", f"-- {comment.author} at {comment.created_at}", comment.text.rstrip()]
+        lines += [
+            "",
+            safe(f"-- {comment.author} at {comment.created_at}"),
+            safe_lines(comment.text.rstrip()),
+        ]
     return lines
 
 
@@ -253,7 +260,7 @@ def prime_text(town: Town, address: str) -> str:
     nudges = take_queued_nudges(town, address)
     if nudges:
         out += ["", "== Nudges queued for you =="]
-        out += [f"- from {n.sender} at {n.queued_at}: {n.text}" for n in nudges]
+        out += [safe(f"- from {n.sender} at {n.queued_at}: {n.text}") for n in nudges]
     return "\n".join(out) + "\n"
 
 

@@ -34,6 +34,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui import data as data_mod
 from gastown_tui.tui.commands import (
@@ -55,6 +56,7 @@ from gastown_tui.tui.data import (
     change_scope,
     find_problems,
 )
+from gastown_tui.tui.keys import FlushKeys, HeldKeys
 from gastown_tui.tui.layouts import DEFAULT_LAYOUT, layout_folders, load_layouts
 from gastown_tui.tui.messages import (
     AttachPlanned,
@@ -203,6 +205,7 @@ class GasTownApp(App[None]):
         theme: str | None = None,
     ) -> None:
         super().__init__()
+        self.held_keys = HeldKeys(self)  # a burst of keys lands in order (tui/keys.py)
         self.town = town
         self.data = data
         self.clock = clock or town.clock
@@ -500,9 +503,9 @@ class GasTownApp(App[None]):
             self.pane(pane_name).set_class(pane_name == name, "-active")
         self.town_screen.query_one(PaneTabs).set_active(name)
         if focus:
-            pane = self.pane(name)
-            # After the refresh: a layout may only now be showing the pane.
-            self.call_after_refresh(pane.focus_main)
+            # At once (focus_now): keys typed right behind the pane's key go to it. A pane a
+            # layout is only now showing can take the focus (Widget.focusable ignores display).
+            self.pane(name).focus_main()
 
     def action_focus_pane(self, name: str) -> None:
         self.activate_pane(name, focus=True)
@@ -663,9 +666,50 @@ class GasTownApp(App[None]):
         if trouble:
             self.notify(trouble, title="town.toml", severity="warning")
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        # Notices carry stored text (a convoy's title, an error naming a bead): shown as
+        # written, escaped (town/display.py), never parsed as markup.
+        super().notify(
+            safe_lines(message), title=safe(title), severity=severity, timeout=timeout, markup=False
+        )
+
+    async def on_event(self, event: events.Event) -> None:
+        # A burst of keys is handled one key at a time, in order (tui/keys.py).
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.held_keys.hold(event):
+                return
+            await self._handle_key(event)
+            return
+        await super().on_event(event)
+
+    async def _handle_key(self, event: events.Key) -> None:
+        target = self.focused or self.screen
+        try:
+            await super().on_event(event)
+        finally:
+            self.held_keys.follow(target, event)
+
+    async def on_flush_keys(self, message: FlushKeys) -> None:
+        key = self.held_keys.next_key()
+        if key is not None:
+            await self._handle_key(key)
+
     def _refresh_ages(self) -> None:
-        if self.showing and "convoys" in self._loaded:
-            self.town_screen.query_one(ConvoysPane).show(self.convoys, self.now)
+        # A timer's exception ends a Textual app, and supervision with it: a stale "3m ago"
+        # is not worth that (tests/test_tui_faults.py).
+        try:
+            if self.showing and "convoys" in self._loaded:
+                self.town_screen.query_one(ConvoysPane).show(self.convoys, self.now)
+        except Exception as exc:
+            self.log.error(f"age refresh failed: {exc!r}")
 
     def on_rigs_loaded(self, message: RigsLoaded) -> None:
         if not self.showing:
@@ -1045,7 +1089,8 @@ class GasTownApp(App[None]):
 
     def action_search(self) -> None:
         self.activate_pane("feed")
-        self.call_after_refresh(self.feed_pane.start_search)
+        # At once, not after a refresh: the keys typed right behind `/` are the search.
+        self.feed_pane.start_search()
 
     def action_filter(self) -> None:
         from gastown_tui.tui.screens.feed_filter import FilterScreen

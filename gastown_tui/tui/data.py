@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import parse_iso
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 
 if TYPE_CHECKING:
@@ -144,14 +145,14 @@ class BeadRow:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> BeadRow:
         return cls(
-            id=str(doc["id"]),
-            title=str(doc.get("title", "")),
+            id=safe(doc["id"]),
+            title=safe(doc.get("title", "")),
             rig=str(doc.get("rig", "")),
             status=str(doc.get("status", "open")),
             priority=int(doc.get("priority", 2) or 0),
-            type=str(doc.get("type", "task")),
-            labels=tuple(doc.get("labels") or ()),
-            assignee=doc.get("assignee"),
+            type=safe(doc.get("type", "task")),
+            labels=tuple(safe(label) for label in doc.get("labels") or ()),
+            assignee=safe(doc["assignee"]) if doc.get("assignee") else None,
             created_at=str(doc.get("created_at", "")),
         )
 
@@ -358,11 +359,11 @@ def polecat_from_view(view: Any) -> PolecatRow:
     hook_obj = _field(view, "hook", "hooked", "bead", "hooked_bead")
     hook: HookedBead | None = None
     if isinstance(hook_obj, str):
-        hook = HookedBead(hook_obj, str(_field(view, "bead_title", default="")))
+        hook = HookedBead(hook_obj, safe(_field(view, "bead_title", default="")))
     elif hook_obj is not None:
         hook = HookedBead(
             str(_field(hook_obj, "id", default="")),
-            str(_field(hook_obj, "title", default="")),
+            safe(_field(hook_obj, "title", default="")),
             str(_field(hook_obj, "status", default="hooked")),
         )
     window = _field(view, "window", "window_info")
@@ -398,10 +399,10 @@ def polecat_from_view(view: Any) -> PolecatRow:
 def mail_row(message: Any) -> MailRow:
     return MailRow(
         id=message.id,
-        sender=message.sender,
-        subject=message.subject,
-        body=message.body,
-        to=tuple(message.to),
+        sender=safe(message.sender),
+        subject=safe(message.subject),
+        body=safe_lines(message.body),
+        to=tuple(safe(a) for a in message.to),
         type=message.type,
         priority=message.priority,
         created=message.created,
@@ -523,7 +524,7 @@ class TownData:
                         (rig, str(doc["name"]), str(doc.get("runtime", "")), None, "", None)
                     )
         for rig, name, runtime, bead_id, title, bead in pairs:
-            hook = HookedBead(bead_id, title, bead.status) if bead_id and bead else None
+            hook = HookedBead(bead_id, safe(title), bead.status) if bead_id and bead else None
             rows.append(
                 PolecatRow(
                     address=f"{rig}/{name}",
@@ -540,12 +541,19 @@ class TownData:
     def load_convoys(self) -> ConvoysSnapshot:
         summary = self.town.convoys.status_summary()
         flying = tuple(
-            ConvoyRow(c["id"], c["title"], int(c["done"]), int(c["total"]), auto=c.get("auto"))
+            ConvoyRow(
+                c["id"], safe(c["title"]), int(c["done"]), int(c["total"]), auto=c.get("auto")
+            )
             for c in summary["in_flight"]
         )
         landed = tuple(
             ConvoyRow(
-                c["id"], c["title"], int(c["total"]), int(c["total"]), "landed", c["landed_at"]
+                c["id"],
+                safe(c["title"]),
+                int(c["total"]),
+                int(c["total"]),
+                "landed",
+                c["landed_at"],
             )
             for c in summary["recently_landed"]
         )

@@ -18,7 +18,9 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.messages import FormDone
 
 T = TypeVar("T")
@@ -41,7 +43,8 @@ class Dialog(ModalScreen[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.dialog_title(), classes="dialog-title")
+            # A title holds stored text (a bead's title): shown as written, never as markup.
+            yield Label(Content(safe(self.dialog_title())), classes="dialog-title")
             yield from self.compose_body()
             yield Static("", classes="form-error")
             with Horizontal(classes="dialog-buttons"):
@@ -116,14 +119,14 @@ class ConfirmScreen(Dialog[bool]):
         return self.title_text
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.text, classes="confirm-text")
+        yield Static(Content(safe_lines(self.text)), classes="confirm-text")
 
     def compose_buttons(self) -> ComposeResult:
         yield Button(self.yes, variant="primary", id="yes", compact=True)
         yield Button(self.no, id="no", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
+        focus_now(self.query_one("#yes", Button))
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Label, Static
 
+from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.tui.screens.base import Dialog
 
 
@@ -27,8 +28,10 @@ class BeadScreen(Dialog[str]):
 
     def compose_body(self) -> ComposeResult:
         b = self.bead
-        labels = ", ".join(b.get("labels") or []) or "none"
-        deps = ", ".join(f"{d['type']} {d['on']}" for d in b.get("deps") or []) or "none"
+        # Stored text, shown as written: escaped (town/display.py), and never parsed as markup
+        # (Content.assemble and markup=False).
+        labels = safe(", ".join(b.get("labels") or []) or "none")
+        deps = safe(", ".join(f"{d['type']} {d['on']}" for d in b.get("deps") or []) or "none")
         yield Label(
             Content.assemble(
                 ("status ", "$text-muted"),
@@ -38,22 +41,22 @@ class BeadScreen(Dialog[str]):
                 ("  priority ", "$text-muted"),
                 f"P{b['priority']}",
                 ("  type ", "$text-muted"),
-                b["type"],
+                safe(b["type"]),
                 ("  assignee ", "$text-muted"),
-                b.get("assignee") or "-",
+                safe(b.get("assignee") or "-"),
             )
         )
         yield Label(
             Content.assemble(("labels ", "$text-muted"), labels, ("  deps ", "$text-muted"), deps)
         )
         with VerticalScroll(classes="bead-body"):
-            yield Static(b.get("description") or "(no description)", markup=False)
+            yield Static(safe_lines(b.get("description") or "(no description)"), markup=False)
             for comment in b.get("comments") or []:
                 yield Static(
                     Content.assemble(
-                        ("\n" + comment["author"], "bold"),
-                        (f"  {comment['created_at'][:16]}", "$text-muted"),
-                        "\n" + comment["text"],
+                        ("\n" + safe(comment["author"]), "bold"),
+                        (f"  {safe(comment['created_at'][:16])}", "$text-muted"),
+                        "\n" + safe_lines(comment["text"]),
                     )
                 )
 

@@ -11,7 +11,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
+from gastown_tui.town.display import safe
 from gastown_tui.tui.format import clip
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ class ConvoyCreateScreen(Dialog[Any]):
         yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#convoy-title", Input).focus()
+        focus_now(self.query_one("#convoy-title", Input))
 
     @on(Input.Submitted, "#convoy-title")
     def _enter(self, _event: Input.Submitted) -> None:
@@ -118,13 +120,14 @@ class ConvoyScreen(Dialog[None]):
                 blocked = (
                     f"  blocked by {', '.join(row['blocked_by'])}" if row.get("blocked_by") else ""
                 )
+                # Content.assemble takes text as written (no markup); escape what it stores.
                 yield Static(
                     Content.assemble(
                         (f"{row['status']:<12}", style),
-                        (row["id"], "$text-muted"),
+                        (safe(row["id"]), "$text-muted"),
                         " ",
-                        row.get("title") or "",
-                        (f"  [{row.get('rig') or '?'}]{who}{blocked}", "$text-muted"),
+                        safe(row.get("title") or ""),
+                        (safe(f"  [{row.get('rig') or '?'}]{who}{blocked}"), "$text-muted"),
                     )
                 )
 
@@ -133,4 +136,4 @@ class ConvoyScreen(Dialog[None]):
 
     def on_mount(self) -> None:
         self.query_one("#convoy-progress", ProgressBar).update(progress=int(self.status["done"]))
-        self.query_one(VerticalScroll).focus()
+        focus_now(self.query_one(VerticalScroll))

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, Select
 
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 from gastown_tui.tui.widgets.feed import FeedFilter
 
@@ -53,7 +54,7 @@ class FilterScreen(Dialog[FeedFilter]):
         yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#filter-rig", Select).focus()
+        focus_now(self.query_one("#filter-rig", Select))
 
     def _value(self, id: str) -> str | None:
         value = self.query_one(f"#{id}", Select).value

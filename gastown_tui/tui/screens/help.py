@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Label, Static
 
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 
@@ -67,4 +68,4 @@ class HelpScreen(Dialog[None]):
         yield Button("Close", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        focus_now(self.query_one(VerticalScroll))

@@ -15,6 +15,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class ComposeScreen(Dialog[int]):
         yield Button("Discard", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#mail-subject" if self.to else "#mail-to", Input).focus()
+        focus_now(self.query_one("#mail-subject" if self.to else "#mail-to", Input))
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
@@ -133,7 +134,7 @@ class ReadScreen(Dialog[str]):
         yield Button("Close", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        focus_now(self.query_one(VerticalScroll))
 
     def action_reply(self) -> None:
         self.dismiss("reply")
@@ -168,7 +169,7 @@ class ReplyScreen(Dialog[int]):
         yield Button("Discard", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#reply-body", TextArea).focus()
+        focus_now(self.query_one("#reply-body", TextArea))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "send":
@@ -205,7 +206,7 @@ class InboxScreen(Dialog[str]):
 
     def on_mount(self) -> None:
         self._fill("")
-        self.query_one("#inbox-filter", Input).focus()
+        focus_now(self.query_one("#inbox-filter", Input))
 
     def _fill(self, query: str) -> None:
         listing = self.query_one("#inbox-list", OptionList)
@@ -236,7 +237,7 @@ class InboxScreen(Dialog[str]):
     def action_to_list(self) -> None:
         listing = self.query_one("#inbox-list", OptionList)
         if self.focused is self.query_one("#inbox-filter") and listing.option_count:
-            listing.focus()
+            focus_now(listing)
 
     def submitted(self, result: Any) -> None:
         self.dismiss(result)

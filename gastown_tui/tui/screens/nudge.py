@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import Button, Input, Label
 
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class NudgeScreen(Dialog["NudgeReport"]):
             self.show_note("Nudging is not available yet in this build (dispatch.nudge).")
         if self.polecat.state == "zombie":
             self.show_error(f"{self.polecat.address} is dead: a nudge cannot reach it.")
-        self.query_one("#nudge-text", Input).focus()
+        focus_now(self.query_one("#nudge-text", Input))
 
     @on(Input.Submitted, "#nudge-text")
     def _enter(self, _event: Input.Submitted) -> None:

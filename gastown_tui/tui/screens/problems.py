@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Button, Label, OptionList
 
 from gastown_tui.tui.data import Problem
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 from gastown_tui.tui.widgets.problems import ProblemsList
 
@@ -39,7 +40,7 @@ class ProblemsScreen(Dialog[tuple[str, Problem]]):
         yield Button("Close", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(ProblemsList).focus()
+        focus_now(self.query_one(ProblemsList))
 
     def update_problems(self, problems: list[Problem], now: float) -> None:
         self.problems = problems

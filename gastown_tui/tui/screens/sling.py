@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
 from gastown_tui.tui.format import clip
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class SlingScreen(Dialog[str]):
             self.query_one("#sling", Button).disabled = True
         elif not self.available:
             self.show_note("Slinging is not available yet in this build (dispatch.sling).")
-        self.query_one("#sling-target", Input).focus()
+        focus_now(self.query_one("#sling-target", Input))
 
     # -- picking a bead ------------------------------------------------------------------
     def _filter(self, query: str) -> None:
@@ -172,7 +173,7 @@ class SlingScreen(Dialog[str]):
             not listing.get_option_at_index(i).disabled for i in range(listing.option_count)
         )
         if self.picked is None and has_matches:
-            listing.focus()
+            focus_now(listing)
             listing.highlighted = 0
             return
         self.action_sling()
@@ -180,7 +181,7 @@ class SlingScreen(Dialog[str]):
     def action_to_beads(self) -> None:
         listing = self.query_one("#sling-beads", OptionList)
         if self.focused is self.query_one("#sling-target") and listing.option_count:
-            listing.focus()
+            focus_now(listing)
             if listing.highlighted is None:
                 listing.highlighted = 0
 
@@ -196,7 +197,7 @@ class SlingScreen(Dialog[str]):
         if bead.rig in self.rigs:
             self.query_one("#sling-rig", Select).value = bead.rig
         self._show_picked()
-        self.query_one("#sling", Button).focus()
+        focus_now(self.query_one("#sling", Button))
 
     # -- slinging ------------------------------------------------------------------------
     def action_sling(self) -> None:

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import Button, OptionList
 from textual.widgets.option_list import Option
 
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 
@@ -32,7 +33,7 @@ class ThemeScreen(Dialog[str]):
         names = [*self.ours, *self.others]
         if self.original in names:
             listing.highlighted = names.index(self.original)
-        listing.focus()
+        focus_now(listing)
 
     @on(OptionList.OptionHighlighted)
     def _preview(self, event: OptionList.OptionHighlighted) -> None:

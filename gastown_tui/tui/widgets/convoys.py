@@ -53,13 +53,19 @@ class ConvoyItem(ListItem):
             bar.update(total=max(self.row.total, 1), progress=self.row.done)
 
     def refresh_row(self, row: ConvoyRow, now: float) -> None:
+        """Update in place. The item may not be composed yet (the list was just rebuilt) or
+        be on its way out: then there is nothing to update (compose reads `self.row`), so
+        query without `query_one`, which raised NoMatches and ended the app."""
         self.row = row
         self.now = now
-        self.query_one(".convoy-title", Label).update(self._title())
+        for label in self.query(".convoy-title").results(Label):
+            label.update(self._title())
         if row.state == "landed":
-            self.query_one(".convoy-landed", Label).update(self._landed())
+            for label in self.query(".convoy-landed").results(Label):
+                label.update(self._landed())
         else:
-            self.query_one(".convoy-count", Label).update(self._count())
+            for label in self.query(".convoy-count").results(Label):
+                label.update(self._count())
             self._update_bar()
 
 

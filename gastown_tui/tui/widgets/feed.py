@@ -24,8 +24,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input
 
+from gastown_tui.town.display import safe
 from gastown_tui.town.models import Event
 from gastown_tui.tui.format import clock_time
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.widgets.pane import Pane
 
 MAX_KEPT = 5000
@@ -181,13 +183,14 @@ class FeedView(ScrollView, can_focus=True):
         segments = [
             Segment(clock_time(event.ts), self._style("feed--time")),
             Segment("  "),
-            Segment(f"{event.type[:kind]:<{kind}}", self._style(event_class(event.type))),
+            # Segments go to the terminal as they are: stored text is escaped first.
+            Segment(f"{safe(event.type)[:kind]:<{kind}}", self._style(event_class(event.type))),
             Segment(" "),
-            Segment(f"{event.actor[:who]:<{who}}", self._style("feed--actor")),
+            Segment(f"{safe(event.actor)[:who]:<{who}}", self._style("feed--actor")),
             Segment(" "),
-            Segment(f"{where[:at]:<{at}}", self._style("feed--where")),
+            Segment(f"{safe(where)[:at]:<{at}}", self._style("feed--where")),
             Segment(" "),
-            Segment(" ".join(event.msg.split()), self._style("feed--msg")),
+            Segment(safe(" ".join(event.msg.split())), self._style("feed--msg")),
         ]
         strip = Strip(segments).apply_style(self.rich_style)
         strip = strip.adjust_cell_length(max(width, 0), self.rich_style)
@@ -254,7 +257,7 @@ class FeedPane(Pane):
         search = self.query_one("#feed-search", Input)
         search.display = True
         search.value = self.view.filter.text
-        search.focus()
+        focus_now(search)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -265,7 +268,7 @@ class FeedPane(Pane):
         search = self.query_one("#feed-search", Input)
         if not search.value.strip():
             search.display = False
-        self.view.focus()
+        focus_now(self.view)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filters":
@@ -278,7 +281,7 @@ class FeedPane(Pane):
             search.value = ""
         search.display = False
         self.apply_filter(FeedFilter())
-        self.view.focus()
+        focus_now(self.view)
 
     def values(self) -> tuple[list[str], list[str], list[str]]:
         """Rigs, agents and types seen in the kept events (for the filter dialog)."""

@@ -13,6 +13,7 @@ from textual.color import Color, ColorParseError
 from textual.containers import Vertical
 from textual.widget import Widget
 
+from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.messages import PaneActivated
 
 PANES: tuple[str, ...] = ("rigs", "convoys", "mail", "feed", "preview")
@@ -66,4 +67,4 @@ class Pane(Vertical):
     def focus_main(self) -> None:
         target = self.main_widget()
         if target is not self:
-            target.focus()
+            focus_now(target)
