@@ -116,8 +116,18 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
     hold.set()
     rig.wait_pane(address, "slow turn over")
     wait_until(lambda: BUSY not in rig.pane(address), what="the turn to end")
-    Witness(rig.town, rig.tmux, "alpha").patrol()
-    rig.wait_seen("NUDGE-BUSY-2", timeout=30, address=address)
+
+    def patrolled_in() -> bool:
+        # The witness patrols again and again: one patrol may still catch the turn's last frame.
+        Witness(rig.town, rig.tmux, "alpha").patrol()
+        return rig.server.seen("NUDGE-BUSY-2")
+
+    try:
+        wait_until(patrolled_in, timeout=30, what="the queued nudge typed in by the witness")
+    except BaseException:
+        info = rig.tmux.find_window("gt-alpha", address.split("/", 1)[1])
+        print(f"--- current command {info and info.current_command}:\n{rig.pane(address)}")
+        raise
 
     before = len(rig.server.main_requests())
     name = address.split("/", 1)[1]

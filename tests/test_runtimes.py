@@ -45,6 +45,7 @@ def test_presets() -> None:
     assert not claude.is_waiting("> write the tests") and not claude.is_busy("> ")
     assert presets["gemini"].argv("go") == ["gemini", "--yolo", "--prompt-interactive", "go"]
     assert presets["opencode"].argv("go", resume=True) == ["opencode", "--auto", "--prompt", "go"]
+    assert presets["opencode"].takes_prompts
     assert presets["aider"].prompt == "nudge" and presets["aider"].argv("go")[-1] != "go"
     assert presets["shell"].prompt == "none"
     demo = presets["demo"]

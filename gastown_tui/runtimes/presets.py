@@ -311,6 +311,7 @@ def builtin_presets() -> dict[str, Runtime]:
                 "OPENCODE_DISABLE_AUTOUPDATE",
             ),
             description="opencode",
+            takes_prompts=True,
         ),
         "shell": Runtime(
             name="shell",
