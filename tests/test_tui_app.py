@@ -19,6 +19,7 @@ from gastown_tui.tui.app import GasTownApp, make_app
 from gastown_tui.tui.data import OVERSEER, HookedBead, PolecatRow, TownData
 from gastown_tui.tui.messages import EventsAppended
 from gastown_tui.tui.screens.base import ConfirmScreen
+from gastown_tui.tui.screens.bead import BeadScreen
 from gastown_tui.tui.screens.convoy import ConvoyCreateScreen
 from gastown_tui.tui.screens.feed_filter import FilterScreen
 from gastown_tui.tui.screens.help import HelpScreen
@@ -531,8 +532,11 @@ async def test_sling_prefills_the_bead_under_the_cursor(two_rig_town: Town) -> N
         await settle(pilot)
         while app.rigs_pane.tree.cursor_ref() != NodeRef("bead", ready[1].id):
             await pilot.press("down")
-        await pilot.press("enter")  # enter on a ready bead slings it (so does `s`)
-        await pilot.pause()
+        await pilot.press("enter")  # enter on a ready bead opens it; `s` there slings it
+        await wait_for(pilot, lambda: isinstance(app.screen, BeadScreen), what="the bead")
+        assert app.screen.bead["id"] == ready[1].id
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SlingScreen), what="the sling")
         assert isinstance(app.screen, SlingScreen)
         assert app.screen.picked is not None and app.screen.picked.id == ready[1].id
         assert app.screen.query_one("#sling-rig", Select).value == "alpha"

@@ -276,6 +276,8 @@ def cmd_escalate(args: argparse.Namespace) -> int:
     check_body(body)
     town = open_town(args)
     actor = _me(town)
+    if (by_role := _escalate_by_role(town, args, actor, subject, body)) is not None:
+        return by_role
     bead = town.beads.get(args.bead) if args.bead else None
     if bead is not None and bead.is_closed:
         raise GtError(f"{bead.id} is closed", hint="reopen it first, or escalate without --bead")
@@ -343,4 +345,44 @@ def cmd_escalate(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"gt: note: {note}", file=sys.stderr)
     _report_hook_errors(town)
+    return 0
+
+
+def _escalate_by_role(
+    town: Town, args: argparse.Namespace, actor: str, subject: str, body: str
+) -> int | None:
+    """An agent with a role escalates along its role's chain (town/roles.py): its step (the
+    hooked bead, or --bead) is blocked and handed to the next in the chain. None: no role."""
+    from gastown_tui.town.errors import GtError
+    from gastown_tui.town.roles import escalate, get_role, load_roles, role_of_agent
+
+    name = role_of_agent(town, actor) if "/" in actor else None
+    if not name:
+        return None
+    roles = load_roles(town)
+    role = get_role(town, name, roles)
+    bead = town.beads.get(args.bead) if args.bead else town.polecats.hooked(actor)
+    if bead is not None and bead.is_closed:
+        raise GtError(f"{bead.id} is closed", hint="reopen it first, or escalate without --bead")
+    install_delivery_hooks(town)
+    result = escalate(
+        town, actor, role, subject, body, bead=bead, severity=args.severity, roles=roles
+    )
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print(f"escalated to {result.target} ({role.name}'s chain: {' -> '.join(role.escalation)})")
+        if result.recipients:
+            print(f"mailed {', '.join(result.recipients)}")
+        if bead is not None:
+            print(f"{bead.id} blocked until it is answered; stop now, it comes back to you")
+        if result.answer_bead:
+            print(f"answer bead {result.answer_bead} for {result.target}")
+    for note in result.notes:
+        print(f"gt: note: {note}", file=sys.stderr)
+    _report_hook_errors(town)
+    if result.answer_bead:
+        from gastown_tui.commands.formulas import kick_scheduler
+
+        kick_scheduler(town)  # the answer bead goes to its role now, not at the next patrol
     return 0

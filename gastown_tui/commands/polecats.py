@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     add_json(p)
     p.set_defaults(func=cmd_polecat_resume)
+    from gastown_tui.commands.control import register_actions
+
+    register_actions(psub, common)  # stop, kill, restart, pause, thaw, release
 
     p = sub.add_parser(
         "sling",
@@ -144,10 +147,13 @@ def cmd_polecat_list(args: argparse.Namespace) -> int:
         if "tmux" not in str(exc):
             raise
         return _list_stored(town, args, str(exc))
+    from gastown_tui.town.scheduler import queued_rows
+
+    queued = queued_rows(town, args.rig)
     if args.json:
-        emit_json([v.to_dict() for v in views])
+        emit_json([v.to_dict() for v in views] + queued)
         return 0
-    if not views:
+    if not views and not queued:
         print("no polecats yet (sling work to create some: gt sling BEAD RIG)", file=sys.stderr)
         return 0
     rows = []
@@ -168,6 +174,10 @@ def cmd_polecat_list(args: argparse.Namespace) -> int:
                 _age(now, view.last_activity),
                 view.hint,
             )
+        )
+    for row in queued:  # slings waiting for a slot (town/scheduler.py)
+        rows.append(
+            (row["name"] or "-", row["rig"], "queued", row["bead"]["id"], "-", "-", row["hint"])
         )
     emit_table(["NAME", "RIG", "STATE", "BEAD", "WINDOW", "ACTIVITY", "NOTE"], rows)
     return 0
@@ -195,6 +205,9 @@ def _list_stored(town: Town, args: argparse.Namespace, why: str) -> int:
                 "hint": no_window_hint(bead.id if bead else None) if state == "no_window" else "",
             }
         )
+    from gastown_tui.town.scheduler import queued_rows
+
+    rows += queued_rows(town, args.rig)  # slings waiting for a slot
     print(f"gt: note: {why}; showing the stored state only", file=sys.stderr)
     if args.json:
         emit_json(rows)
@@ -202,7 +215,13 @@ def _list_stored(town: Town, args: argparse.Namespace, why: str) -> int:
         emit_table(
             ["NAME", "RIG", "STATE", "BEAD", "NOTE"],
             [
-                (r["name"], r["rig"], r["state"], (r["bead"] or {}).get("id", "-"), r["hint"])
+                (
+                    r["name"] or "-",
+                    r["rig"],
+                    r["state"],
+                    (r["bead"] or {}).get("id", "-"),
+                    r["hint"],
+                )
                 for r in rows
             ],
         )
@@ -283,9 +302,12 @@ def cmd_sling(args: argparse.Namespace) -> int:
             {
                 "slung": [r.to_dict() for r in batch.results],
                 "failed": [f.to_dict() for f in batch.failures],
+                "queued": batch.queued,
             }
         )
     else:
+        for item in batch.queued:  # past max_polecats or a role's capacity (town/scheduler.py)
+            print(f"queued {item['bead']}: {item['why']}; dispatched when a slot frees")
         for result in batch.results:
             made = " (new bead)" if result.created_bead else ""
             print(
@@ -342,6 +364,9 @@ def cmd_done(args: argparse.Namespace) -> int:
     town = open_town(args)
     address = _agent(town, args.agent, "done")
     result = complete(town, address, args.status, args.note)
+    from gastown_tui.commands.formulas import kick_scheduler
+
+    kick_scheduler(town, result.bead)  # a freed slot or a finished step: dispatch now
     if args.json:
         emit_json(result.to_dict())
         return 0

@@ -151,6 +151,7 @@ def status_lines(status: dict) -> list[str]:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(rig["beads"].items())) or "no beads"
         lines.append(f"  rig {rig['name']} ({rig['prefix']}): {counts}")
     lines.extend(summary_lines(status["polecats"]))
+    lines.extend(scheduler_lines(status.get("scheduler")))
     mail = status["mail"]
     unread = mail["overseer_unread"]
     urgent = f" ({mail['overseer_urgent']} urgent)" if mail.get("overseer_urgent") else ""
@@ -208,3 +209,14 @@ def cmd_version(args: argparse.Namespace) -> int:
 
     print(f"gt {__version__}")
     return 0
+
+
+def scheduler_lines(scheduler: dict | None) -> list[str]:
+    """Slots held against `[scheduler] max_polecats`, and slings queued for a slot."""
+    if not scheduler or (not scheduler.get("max_polecats") and not scheduler.get("queued")):
+        return []
+    limit = scheduler["max_polecats"] or "no limit"
+    lines = [f"  scheduler: {scheduler['holding']} holding work (max_polecats {limit})"]
+    if scheduler.get("queued"):
+        lines.append(f"    queued: {' '.join(scheduler['queued'])}")
+    return lines

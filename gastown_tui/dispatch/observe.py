@@ -306,6 +306,10 @@ def observe_one(
             hint = f"agent exited; restart with `gt sling --force {bead.id if bead else ''}`"
     elif state == "waiting" and prompt is not None:
         hint = waiting_hint(polecat.address, prompt)
+    if polecat.extra.get("paused") and window is not None and not window.pane_dead:
+        # Stopped on purpose (dispatch/control.py pause): never stalled, zombie or waiting.
+        state, prompt = "paused", None
+        hint = f"paused; resume with `gt polecat thaw {polecat.address}`"
     stored = town.polecats.stored_state(polecat, bead)
     return PolecatView(
         address=polecat.address,

@@ -125,6 +125,7 @@ class SlingFailure:
 class SlingBatch:
     results: list[SlingResult] = field(default_factory=list)
     failures: list[SlingFailure] = field(default_factory=list)
+    queued: list[dict[str, Any]] = field(default_factory=list)  # past a limit: {bead, why}
 
     @property
     def ok(self) -> bool:
@@ -136,6 +137,9 @@ class _Target:
     bead_id: str | None = None
     text: str | None = None
     bead: Bead | None = None
+    to: str | None = None  # a long-lived role's polecat (dispatch/scheduler.py)
+    role: str | None = None
+    long_lived: bool = False
 
 
 @dataclass
@@ -173,7 +177,7 @@ def pause_point(name: str) -> None:
 def _looks_like_id(town: Town, value: str) -> bool:
     """A bead id, as opposed to the text of a new bead. Any one word shaped like an id counts
     (an unknown one is then an error, not a bead titled after a typo)."""
-    return value in town.ids or bool(ID_RE.match(value))
+    return value in town.ids or bool(ID_RE.match(value.lower()))  # upper case: same id
 
 
 def _check_bead_for_sling(bead: Bead, rig: str, force: bool) -> None:
@@ -243,7 +247,10 @@ def _validate(
             if bead is None:
                 raise GtError(
                     f"unknown bead {value!r}",
-                    hint="list beads with `gt bead list`; to sling new work, describe it in words",
+                    hint=town.beads.did_you_mean(value).replace(
+                        "list beads with `gt bead list --all`", "list beads with `gt bead list`"
+                    )
+                    + "; to sling new work, describe it in words",
                 )
             _check_bead_for_sling(bead, rig_record.name, force)
             if bead.id not in in_rig:
@@ -320,12 +327,13 @@ def _hook_all(
                 tx,
                 runtime=runtime.name,
                 bead_id=bead.id,
-                to=to,
+                to=target.to or to,
                 prefer=prefer,
                 exclude=taken,
                 avoid=avoid,
             )
             taken.append(polecat.name)
+            _set_role(polecat, bead, target.role, target.long_lived)
             displaced = previous if previous and previous != polecat.address else None
             if displaced:
                 _release(tx, displaced, bead.id, now, "reassigned")
@@ -368,6 +376,17 @@ def _hook_all(
             record=job.bead.to_dict(),  # for `gt doctor` (town/backup.py)
         )
     return jobs
+
+
+def _set_role(polecat: Polecat, bead: Bead, role: str | None, long_lived: bool) -> None:
+    """The polecat records the role it works as (GT_ROLE); the bead leaves the queue."""
+    if role:
+        polecat.extra["role"] = role
+    else:
+        polecat.extra.pop("role", None)
+    if long_lived:
+        polecat.extra["long_lived"] = True  # kept out of the pool (town/polecats.py)
+    bead.metadata.pop("queued", None)
 
 
 def _release(tx: RigTxn, address: str, bead_id: str, now: str, result: str) -> None:
@@ -585,7 +604,8 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
     if runtime.settings_hook and branch is not None:
         install_claude_hook(folder)
     job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
-    env = window_env(town, polecat.address, job.bead.id, job.beacon, runtime=runtime)
+    role = str(polecat.extra.get("role") or "polecat")
+    env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role, runtime=runtime)
     # Restarted on the same branch in the same worktree: continue the program's own
     # conversation where it has one, so its context survives (`claude --continue`).
     resume = continuing and bool(runtime.resume_args) and _has_conversation(runtime, env, folder)
@@ -629,6 +649,11 @@ def _finish(town: Town, rig: str, jobs: list[_Job]) -> list[_Job]:
             record = Polecat.from_dict(doc)
             starting = record.starting or {}
             if starting and (starting.get("pid") != mine or starting.get("bead") != job.bead.id):
+                # A fast agent already ran `gt done`, and the freed polecat was slung again:
+                # this sling worked; the record now belongs to the newer one.
+                ran = tx.get_bead(job.bead.id)
+                if ran is not None and ran.is_closed and ran.assignee == record.address:
+                    done.append(job)
                 continue
             bead = tx.get_bead(job.bead.id)
             still_hooked = (
@@ -765,6 +790,13 @@ def _result(job: _Job, rig: str, runtime: Runtime) -> SlingResult:
     )
 
 
+def _done_meanwhile(town: Town, job: _Job) -> bool:
+    """The agent already finished the bead (`gt done`) and its freed polecat's window was
+    reused by a newer sling before this one confirmed it: the sling worked."""
+    bead = town.beads.find(job.bead.id)
+    return bead is not None and bead.is_closed and bead.assignee == job.polecat.address
+
+
 def _run_jobs(
     town: Town,
     tmux: TownTmux,
@@ -797,7 +829,7 @@ def _run_jobs(
         raise
     good: list[_Job] = []
     for job, error in zip(jobs, errors, strict=True):
-        if error is None:
+        if error is None or _done_meanwhile(town, job):
             good.append(job)
             continue
         message = _describe(error)
@@ -969,6 +1001,9 @@ def sling_many(
     hook are rolled back and listed in `failures`; the others run.
     """
     started = time.monotonic()
+    from gastown_tui.dispatch.scheduler import admitted, role_runtime
+
+    runtime = runtime or role_runtime(town, targets)
     rig_record, chosen, parsed = _validate(
         town, tmux, targets, rig, runtime=runtime, to=to, convoy=convoy, force=force
     )
@@ -976,14 +1011,22 @@ def sling_many(
     session = f"gt-{rig_record.name}"
     avoid = {w.window for w in tmux.list_windows() if w.session == session and not w.pane_dead}
     pause_point("before_hook")
-    jobs = _hook_all(town, rig_record, parsed, chosen, to=to, force=force, avoid=avoid)
+    batch = SlingBatch()
+    # Past a limit (max_polecats, a role's capacity) a target is queued, not hooked; the
+    # count and the hook share one town-wide lock so racing slings never exceed a limit.
+    with admitted(town, rig_record, parsed, chosen.name, to, convoy, batch.queued) as admit:
+        jobs = (
+            _hook_all(town, rig_record, admit, chosen, to=to, force=force, avoid=avoid)
+            if admit
+            else []
+        )
     for job in jobs:
         job.started = started
         job.wait_started = wait_started
         _write_note(town, rig_record.name, job, "starting")
     pause_point("after_hook")
-    batch = SlingBatch()
-    _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
+    if jobs:  # none when every target was queued
+        _run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
     return batch
 
 

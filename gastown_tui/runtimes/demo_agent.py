@@ -11,7 +11,11 @@ new user the whole town move with no API key, and lets tests drive the real mach
   an answer (what the app shows as the `waiting` state); `crash` makes it exit non-zero
   without calling `gt done` (for supervisor tests);
 - mails `<rig>/witness` "POLECAT_DONE <bead>" (when this build has mail) and finishes with
-  the real `gt done`, then exits.
+  the real `gt done`, then exits;
+- a formula step follows its role's script (the step's `demo` table, town/formulas.py):
+  escalate once along its role's chain before finishing, close a bead with its note (the
+  customer's answer), and finish with the scripted closing note; an escalation's answer bead
+  mails the answer to the agent who asked.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.display import safe
 from gastown_tui.town.paths import child
@@ -153,6 +157,9 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
             say(f"{LABEL}: nothing on my hook; exiting")
             return 0
         pauser.pause()
+        script = role_script(bead)
+        if script.get("escalate") and not answered(bead):
+            return escalate_step(address, script["escalate"], pauser)
         say(f"[2/6] planning {bead.id}: {bead.title}")
         pauser.pause()
         polecat = town.polecats.find(address)
@@ -204,8 +211,10 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
         else:
             say("[5/6] (no mail in this build; skipping the POLECAT_DONE note)")
         pauser.pause()
+        note = script.get("note") or f"{LABEL}: wrote notes/{bead.id}.md"
+        finish_script(town, address, bead, script, note)
         say("[6/6] gt done")
-        done = run_gt(["done", "-m", f"{LABEL}: wrote notes/{bead.id}.md"])
+        done = run_gt(["done", "-m", note])
         for line in (done.stdout + done.stderr).strip().splitlines():
             say(f"    {line}")
         if done.returncode != 0:
@@ -215,6 +224,49 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
     except GtError as exc:
         say(f"{LABEL}: error: {exc}")
         return exc.exit_code
+
+
+def role_script(bead: Any) -> dict[str, str]:
+    """What this step's role does in the demo: the step's `demo` table; an escalation's
+    answer bead answers."""
+    script = dict(bead.metadata.get("demo") or {})
+    if bead.metadata.get("escalation_for") and "note" not in script:
+        script["note"] = (
+            "ANSWER: that is not the documented behaviour: it is a bug. Reproduce it and fix "
+            "it; the customer can use a default config until then."
+        )
+        script["mail"] = bead.created_by
+    return script
+
+
+def answered(bead: Any) -> bool:
+    return any(c.text.startswith("ANSWER") for c in bead.comments)
+
+
+def escalate_step(address: str, subject: str, pauser: Pauser) -> int:
+    say(f"[2/6] {address}: I cannot settle this alone; escalating along my role's chain")
+    result = run_gt(["escalate", "-s", subject, "-m", f"{LABEL} asks: {subject}"])
+    for line in (result.stdout + result.stderr).strip().splitlines():
+        say(f"    {line}")
+    pauser.pause()
+    say(f"=== {LABEL}: step escalated; it comes back to me with the answer ===")
+    return result.returncode
+
+
+def finish_script(town: Town, address: str, bead: Any, script: dict[str, str], note: str) -> None:
+    """The scripted side effects before `gt done`: close a bead (tell the customer), mail."""
+    target = (script.get("close") or "").strip()
+    if target:
+        say(f"    closing {target} with the answer (the customer is told)")
+        result = run_gt(["bead", "close", target, "-r", note])
+        say(f"    {(result.stdout + result.stderr).strip()}")
+        if has_mail():
+            run_gt(["mail", "send", "overseer", "-s", f"Customer answered: {target}", "-m", note])
+    to = (script.get("mail") or "").strip()
+    if to and has_mail():
+        say(f"    mailing {to}: {note[:60]}")
+        result = run_gt(["mail", "send", to, "-s", f"Answer for {bead.title}"[:200], "-m", note])
+        say(f"    {(result.stdout + result.stderr).strip()}")
 
 
 if __name__ == "__main__":

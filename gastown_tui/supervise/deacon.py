@@ -34,6 +34,7 @@ class Deacon:
         self.patrol_ages = patrol_ages or dict
         self._flagged_hooks: set[str] = set()
         self._stale_patrols: set[str] = set()
+        self._flow_errors: dict[str, str] = {}
         self._over_budget = False
 
     def _event(self, kind: str, msg: str, **extra: Any) -> None:
@@ -48,6 +49,7 @@ class Deacon:
         for convoy in self.town.convoys.check_landings():
             actions.append(f"convoy {convoy.id} landed: {convoy.title}")
         actions += self._feed_stranded()
+        actions += self._dispatch_flow()
         actions += self._old_hooks(now)
         actions += self._count_tokens()
         return actions
@@ -144,6 +146,13 @@ class Deacon:
                     self._event("fed", text, convoy=convoy.id, bead=result.bead)
                     actions.append(text)
         return actions
+
+    def _dispatch_flow(self) -> list[str]:
+        """Formula steps whose needs closed, answer beads and queued slings, to agents of
+        their roles as slots free (dispatch/scheduler.py)."""
+        from gastown_tui.dispatch.scheduler import dispatch_pending
+
+        return dispatch_pending(self.town, self.tmux, self._flow_errors)
 
     def _old_hooks(self, now: float) -> list[str]:
         limit = self.town.config.seconds("thresholds.hook_age")

@@ -40,6 +40,9 @@ class RefinerySettings:
     verify_timeout: float
     max_attempts: int
     push: bool
+    require_review: bool = False  # nothing merges before a person approves (gt mr approve)
+    merge_strategy: str = "merge"  # "merge" (fast-forward main) | "pr" (push, open a PR)
+    remote: str = "origin"
 
     @classmethod
     def for_rig(cls, town: Town, rig: str) -> RefinerySettings:
@@ -60,7 +63,16 @@ class RefinerySettings:
             verify_timeout=seconds,
             max_attempts=int(base.get("max_attempts", 3)),
             push=bool(base.get("push", False)),
+            require_review=bool(base.get("require_review", False)),
+            merge_strategy=_strategy(base.get("merge_strategy", "merge"), rig),
+            remote=str(base.get("remote") or "origin"),
         )
+
+
+def _strategy(value: Any, rig: str) -> str:
+    if value not in ("merge", "pr"):
+        raise GtError(f'town.toml: merge_strategy {value!r} for rig {rig} is not "merge" or "pr"')
+    return str(value)
 
 
 @dataclass
@@ -93,6 +105,9 @@ class Refinery:
     def pending(self) -> list[dict[str, Any]]:
         docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
         waiting = [dict(d) for d in docs if d.get("status") == "pending"]
+        if RefinerySettings.for_rig(self.town, self.rig).require_review:
+            # [refinery] require_review: held until a person approves (town/merge_requests.py)
+            waiting = [d for d in waiting if d.get("approved_at")]
         beads = self.town.beads.get_many(d["bead"] for d in waiting)
 
         def order(mr: dict[str, Any]) -> tuple[int, str]:
@@ -106,12 +121,39 @@ class Refinery:
         if not rig.git:
             return []
         actions = []
-        for mr in self.pending():
-            outcome = self.merge(rig, mr)
-            actions.append(outcome.describe())
-            if outcome.status == "retry":
-                break  # main moved under us or the repo is busy: try again next patrol
+        with flocked(self.lock):
+            for mr in self.pending():
+                outcome = self.merge_marked(rig, mr)
+                actions.append(outcome.describe())
+                if outcome.status == "retry":
+                    break  # main moved under us or the repo is busy: try again next patrol
         return actions
+
+    @property
+    def lock(self) -> Path:
+        """One merge at a time per rig: the patrol and `gt mr approve` share the scratch."""
+        return self.town.paths.lock(f"refinery~{self.rig}")
+
+    def merge_now(self, mr_id: str) -> MergeOutcome | None:
+        """Merge one approved request at once (`gt mr approve`), if it is still pending."""
+        rig = self.town.rigs.get(self.rig)
+        if not rig.git:
+            return None
+        with flocked(self.lock):
+            for mr in self.pending():
+                if mr.get("id") == mr_id:
+                    return self.merge_marked(rig, mr)
+        return None
+
+    def merge_marked(self, rig: Rig, mr: dict[str, Any]) -> MergeOutcome:
+        """`merge`, with the request marked `verifying` meanwhile and its attempts counted
+        (the app's merge queue shows both)."""
+        mr_id = str(mr["id"])
+        self._record(mr_id, verifying=True, attempts=int(mr.get("attempts") or 0) + 1)
+        try:
+            return self.merge(rig, mr)
+        finally:
+            self._record(mr_id, verifying=False)
 
     # one merge -----------------------------------------------------------------------------
     def _prepare_scratch(self, repo: Path, main: str) -> Path:
@@ -154,11 +196,15 @@ class Refinery:
             return self._blocked(mr, kind, f"rebase onto {main} failed: {detail}")
         if settings.verify:
             ok, output = self._verify(scratch, settings)
+            self._record(mr_id, verify_log=output[-OUTPUT_TAIL:])
             if not ok:
                 return self._failed(mr, "verify_failed", output, settings)
         head = git.head_commit(scratch)
+        if settings.merge_strategy == "pr":
+            return self._push_for_pr(rig, mr, scratch, work_branch, settings)
         if git.is_dirty(repo):
             return MergeOutcome(mr_id, bead_id, "retry", f"{repo} has uncommitted changes")
+        onto = git.head_commit(repo, main)  # kept so a merged request's diff can be shown
         merged = git.git(["merge", "--ff-only", "--quiet", work_branch], cwd=repo, check=False)
         if merged.returncode != 0:
             return MergeOutcome(mr_id, bead_id, "retry", "main moved; will rebase again")
@@ -169,8 +215,9 @@ class Refinery:
             push = git.git(["push", "--quiet", "origin", main], cwd=repo, check=False)
             pushed = "; pushed" if push.returncode == 0 else f"; push failed: {push.stderr.strip()}"
         self._record(
-            mr_id, status="merged", merged_commit=head, merged_at=iso(self.town.clock.now())
-        )
+            mr_id, status="merged", merged_commit=head, merged_at=iso(self.town.clock.now()),
+            merged_onto=onto,
+        )  # fmt: skip
         msg = f"merged {mr.get('branch')} ({bead_id}) into {main} at {str(head)[:10]}{pushed}"
         self.town.events.append(
             "refinery.merged", actor=self.address, rig=self.rig, bead=bead_id, msg=msg, mr=mr_id
@@ -195,9 +242,64 @@ class Refinery:
                 f"verify `{settings.verify}` timed out after {settings.verify_timeout:.0f}s",
             )
         if proc.returncode == 0:
-            return True, ""
+            out = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
+            return True, f"verify `{settings.verify}` passed" + (f":\n{out}" if out else "")
         tail = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
         return False, f"verify `{settings.verify}` failed (exit {proc.returncode}):\n{tail}"
+
+    def _push_for_pr(
+        self,
+        rig: Rig,
+        mr: dict[str, Any],
+        scratch: Path,
+        work_branch: str,
+        settings: RefinerySettings,
+    ) -> MergeOutcome:
+        """[refinery] merge_strategy = "pr": the rebased, verified branch goes to the rig's
+        remote under the polecat's branch name, and `gh` opens a pull request where it is
+        installed. Main is not touched here; the pull request lands it."""
+        import shutil
+
+        mr_id, bead_id = str(mr["id"]), str(mr["bead"])
+        repo, main, branch = Path(rig.path), rig.branch or "main", str(mr.get("branch"))
+        push = git.git(
+            ["push", "--quiet", "--force-with-lease", settings.remote,
+             f"{work_branch}:refs/heads/{branch}"],
+            cwd=scratch, check=False,
+        )  # fmt: skip
+        git.git(["checkout", "--quiet", "--detach"], cwd=scratch, check=False)
+        git.git(["branch", "-D", work_branch], cwd=repo, check=False)
+        if push.returncode != 0:
+            kind, detail = git.explain_failure(push)
+            return self._blocked(mr, kind, f"push to {settings.remote} failed: {detail}")
+        bead = self.town.beads.get_many([bead_id]).get(bead_id)
+        title = f"{bead_id}: {bead.title}" if bead else f"{bead_id}: {branch}"
+        pr_url, note = "", ""
+        gh = shutil.which("gh")
+        if gh is None:
+            note = f"gh is not installed: open the pull request for {branch} on {settings.remote}"
+        else:
+            proc = subprocess.run(
+                [gh, "pr", "create", "--head", branch, "--base", main, "--title", title,
+                 "--body", f"Merge request {mr_id} from {mr.get('polecat')} (Gas Town)."],
+                cwd=repo, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            if proc.returncode == 0:
+                pr_url = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+            else:
+                lines = (proc.stderr or proc.stdout).strip().splitlines()
+                note = f"gh pr create failed: {lines[-1] if lines else proc.returncode}"
+        self._record(
+            mr_id, status="pushed", pushed_branch=branch, remote=settings.remote, pr_url=pr_url,
+            pr_note=note, pushed_at=iso(self.town.clock.now()),
+        )  # fmt: skip
+        msg = f"pushed {branch} ({bead_id}) to {settings.remote}" + (
+            f"; pull request {pr_url}" if pr_url else f"; {note}" if note else ""
+        )
+        self.town.events.append(
+            "refinery.pushed", actor=self.address, rig=self.rig, bead=bead_id, msg=msg, mr=mr_id
+        )
+        return MergeOutcome(mr_id, bead_id, "pushed", pr_url or note)
 
     def _record(self, mr_id: str, **fields: Any) -> None:
         with self.town.beads.rig_txn(self.rig) as tx:

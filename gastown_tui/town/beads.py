@@ -241,7 +241,25 @@ class BeadStore:
                 return name
         return None
 
+    def canonical(self, bead_id: str) -> str:
+        """Ids are lower case; `AL-K9P34` (or with stray spaces) names `al-k9p34`."""
+        text = (bead_id or "").strip()
+        if text != bead_id or text != text.lower():
+            lower = text.lower()
+            if self.town.ids.rig_of(text) is None and self.town.ids.rig_of(lower) is not None:
+                return lower
+        return text
+
+    def did_you_mean(self, bead_id: str) -> str:
+        """A hint for an unknown id: the closest known one, if any is close."""
+        import difflib
+
+        known = list(self.town.ids._refresh())
+        close = difflib.get_close_matches((bead_id or "").strip().lower(), known, n=1, cutoff=0.75)
+        return f"did you mean {close[0]}?" if close else "list beads with `gt bead list --all`"
+
     def find(self, bead_id: str) -> Bead | None:
+        bead_id = self.canonical(bead_id)
         rig = self.rig_of(bead_id)
         if rig is not None and self.town.rigs.exists(rig):
             for doc in self._rig_docs(rig):
@@ -256,7 +274,7 @@ class BeadStore:
     def get(self, bead_id: str) -> Bead:
         bead = self.find(bead_id)
         if bead is None:
-            raise GtError(f"unknown bead {bead_id!r}", hint="list beads with `gt bead list --all`")
+            raise GtError(f"unknown bead {bead_id!r}", hint=self.did_you_mean(bead_id))
         return bead
 
     def get_many(self, bead_ids: Iterable[str]) -> dict[str, Bead]:
@@ -439,9 +457,10 @@ class BeadStore:
         polecats) and may refuse the same way.
         """
         actor = actor or self.town.actor
+        bead_id = self.canonical(bead_id)
         rig = self.rig_of(bead_id)
         if rig is None:
-            raise GtError(f"unknown bead {bead_id!r}", hint="list beads with `gt bead list --all`")
+            raise GtError(f"unknown bead {bead_id!r}", hint=self.did_you_mean(bead_id))
         if not self.town.rigs.exists(rig):
             raise GtError(f"bead {bead_id} belongs to the removed rig {rig!r}")
         closed_now: Bead | None = None

@@ -104,6 +104,9 @@ verify = ""          # command run on a rebased branch before it lands on main, 
 verify_timeout = "10m"
 max_attempts = 3     # failed merges of one bead before it is escalated
 push = false         # push main to the rig's origin after each merge
+# require_review = true   # nothing merges until a person approves it (gt mr approve, the app)
+# merge_strategy = "pr"   # push the verified branch to `remote` and open a PR with gh
+# remote = "origin"
 
 # [rigs.alpha]
 # verify = "pytest -q"   # per-rig override of [refinery]

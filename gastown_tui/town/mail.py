@@ -451,6 +451,11 @@ class MailStore:
         if original.inbox == sender and not original.read and not original.archived:
             with contextlib.suppress(GtError):
                 self.mark_read(original.id, sender)
+        if original.type == "escalation":
+            # A reply answers the escalated step: it is unblocked (town/roles.py).
+            from gastown_tui.town.roles import answer_from_reply
+
+            answer_from_reply(self.town, original, body, sender)
         return sent
 
     # reading -----------------------------------------------------------------------------

@@ -393,6 +393,7 @@ class PolecatRegistry:
                 and busy_with(name) is None
                 and not hooks.get(f"{rig}/{name}")
                 and not d.get("starting")
+                and not d.get("long_lived")  # a long-lived role's agent is only named
             ]
             if idle:
                 # The longest idle first: spreads work and leaves fresh windows to finish.

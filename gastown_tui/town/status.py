@@ -32,7 +32,15 @@ def town_status(town: Town) -> dict[str, Any]:
         "convoys": town.convoys.status_summary(),
         "supervisor": supervisor_summary(town),
         "budget": budget_state(town),
+        "scheduler": _scheduler(town),
     }
+
+
+def _scheduler(town: Town) -> dict[str, Any]:
+    """{max_polecats, holding, by_role, queued: [bead ids]} (town/scheduler.py)."""
+    from gastown_tui.town.scheduler import summary
+
+    return summary(town)
 
 
 def supervisor_summary(town: Town) -> dict[str, Any] | None:

@@ -239,6 +239,7 @@ def prime_text(town: Town, address: str) -> str:
         ]
     else:
         out += ["== Your hook ==", *bead_text(bead)]
+    out += coordination_lines(town, address, bead)
     out += [
         "",
         "== The rules (GUPP: if there is work on your hook, you run it) ==",
@@ -262,6 +263,15 @@ def prime_text(town: Town, address: str) -> str:
         out += ["", "== Nudges queued for you =="]
         out += [safe(f"- from {n.sender} at {n.queued_at}: {n.text}") for n in nudges]
     return "\n".join(out) + "\n"
+
+
+def coordination_lines(town: Town, address: str, bead: Bead | None) -> list[str]:
+    """The role's directive and what earlier formula steps handed over (town/roles.py,
+    town/formulas.py): only for agents and beads that have them."""
+    from gastown_tui.town.formulas import handoff_lines
+    from gastown_tui.town.roles import prime_lines
+
+    return prime_lines(town, address) + handoff_lines(town, bead)
 
 
 # -- done -------------------------------------------------------------------------------------

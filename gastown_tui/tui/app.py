@@ -42,6 +42,7 @@ from gastown_tui.tui.commands import (
     AgentsProvider,
     BeadsProvider,
     ConvoysProvider,
+    FormulasProvider,
     RigsProvider,
 )
 from gastown_tui.tui.data import (
@@ -77,6 +78,7 @@ from gastown_tui.tui.messages import (
     StoreChanged,
     SupervisorStatus,
 )
+from gastown_tui.tui.review_actions import ReviewActions, review_binding_owners
 from gastown_tui.tui.screens.base import ConfirmScreen
 from gastown_tui.tui.screens.help import HelpScreen, KeyHelp
 from gastown_tui.tui.themes import DEFAULT_THEME, load_themes, theme_folders
@@ -143,7 +145,7 @@ class TownScreen(Screen[None]):
             )
 
 
-class GasTownApp(App[None]):
+class GasTownApp(ReviewActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Gas Town"
     COMMANDS = App.COMMANDS | {
@@ -152,6 +154,7 @@ class GasTownApp(App[None]):
         ConvoysProvider,
         RigsProvider,
         ActionsProvider,
+        FormulasProvider,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sling", "Sling", id="sling"),
@@ -168,6 +171,12 @@ class GasTownApp(App[None]):
         Binding("t", "pick_theme", "Theme", id="theme"),
         Binding("L", "cycle_layout", "Layout", id="layout"),
         Binding("q", "request_quit", "Quit", id="quit"),
+        # Review and control (tui/screens/review.py, control.py); in help and the palette.
+        Binding("M", "merge_queue", "Merges", show=False, id="merge-queue"),
+        Binding("v", "review", "Review", show=False, id="review"),
+        Binding("z", "control", "Control", show=False, id="control"),
+        Binding("b", "new_bead", "New bead", show=False, id="new-bead"),
+        Binding("u", "undo", "Undo", show=False, id="undo"),
         *(
             Binding(
                 str(n), f"focus_pane('{pane}')", pane.title(), id=f"pane-{pane}", group=PANE_GROUP
@@ -191,6 +200,11 @@ class GasTownApp(App[None]):
         "pick_theme": "Pick a theme",
         "cycle_layout": "Next layout",
         "request_quit": "Quit (agents keep running)",
+        "merge_queue": "Merge queue: requests, states, verify logs (Enter reviews)",
+        "review": "Review the selected polecat's branch or merge request",
+        "control": "Control the selected polecat: stop, pause, thaw, restart, kill, release",
+        "new_bead": "New bead: title, text, priority, type, labels, rig, dependencies",
+        "undo": "Undo the last close or edit of a bead",
     }
 
     def __init__(
@@ -307,7 +321,7 @@ class GasTownApp(App[None]):
 
         owners: list[Any] = [type(self), FeedPane, RigsTree, Dialog, ConfirmScreen, BeadScreen]
         owners += [ConvoyCreateScreen, ComposeScreen, InboxScreen, ReadScreen, ReplyScreen]
-        owners += [ProblemsScreen, SlingScreen]
+        owners += [ProblemsScreen, SlingScreen, *review_binding_owners()]
         return {
             binding.id
             for owner in owners
@@ -836,7 +850,7 @@ class GasTownApp(App[None]):
         self.refresh_bindings()
 
     def on_bead_chosen(self, message: BeadChosen) -> None:
-        self.action_sling(message.bead_id)
+        self.action_show_bead(message.bead_id)  # sling stays on its own key (s)
 
     def on_message_opened(self, message: MessageOpened) -> None:
         self.action_read(message.message_id)
@@ -845,7 +859,7 @@ class GasTownApp(App[None]):
         self.action_show_convoy(message.convoy_id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("nudge", "attach"):
+        if action in ("nudge", "attach", "review", "control"):
             return self.selected_polecat() is not None
         if action == "reply":
             return self.selected_message_id is not None and self.mail_pane.selected() is not None
@@ -1075,11 +1089,13 @@ class GasTownApp(App[None]):
     def fetch_bead(self, bead_id: str) -> None:
         from gastown_tui.tui.screens.bead import BeadScreen
 
-        bead = self.data.bead(bead_id)
+        bead = self.bead_view(bead_id)
 
         def done(answer: str | None) -> None:
             if answer == "sling":
                 self.action_sling(bead_id)
+            elif answer:
+                self.bead_action(answer, bead)
 
         self.call_from_thread(self.push_screen, BeadScreen(bead), done)
 
@@ -1138,7 +1154,7 @@ class GasTownApp(App[None]):
             why = ""
             if action in ("sling", "nudge") and not self.capabilities.has(action):
                 why, available = "not available yet", False
-            elif action in ("nudge", "attach") and not available:
+            elif action in ("nudge", "attach", "review", "control") and not available:
                 why = "select a polecat"
             elif action == "reply" and not available:
                 why = "select a message"
@@ -1160,7 +1176,7 @@ class GasTownApp(App[None]):
         from gastown_tui.tui.screens.theme import ThemeScreen
 
         others = sorted(n for n in self.available_themes if n not in self.our_themes)
-        self.push_screen(ThemeScreen(self.our_themes, others, self.theme))
+        self.push_screen(ThemeScreen(self.our_themes, others, self.theme), self.save_theme)
 
     def action_request_quit(self) -> None:
         running = sum(1 for p in self.polecats if p.alive or p.state in ("working", "waiting"))

@@ -147,6 +147,21 @@ class RigsProvider(TownProvider):
         ]
 
 
+class FormulasProvider(TownProvider):
+    """ "Run formula …": a form for the formula's variables (screens/formula.py)."""
+
+    def commands(self) -> list[Command]:
+        from gastown_tui.town.formulas import formula_paths
+        from gastown_tui.tui.screens.formula import open_run_formula
+
+        app = self.town_app
+        town = app.data.town
+        return [
+            (f"Run formula {name}…", partial(open_run_formula, app, town, name), "formula")
+            for name in formula_paths(town)
+        ]
+
+
 class ActionsProvider(TownProvider):
     """Every key's action, by what it does, with its current key."""
 

@@ -124,6 +124,7 @@ class PolecatRow:
     last_activity: float | None = None
     detail: str = ""
     prompt: Any = None  # runtimes.screens.Prompt: what it waits at (state "waiting")
+    role: str = ""  # the role it works as (town/roles.py); "" for a plain polecat
 
     @property
     def needs_attention(self) -> bool:
@@ -141,6 +142,7 @@ class BeadRow:
     labels: tuple[str, ...] = ()
     assignee: str | None = None
     created_at: str = ""
+    queued: bool = False  # a sling waits for a slot (town/scheduler.py)
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> BeadRow:
@@ -154,6 +156,7 @@ class BeadRow:
             labels=tuple(safe(label) for label in doc.get("labels") or ()),
             assignee=safe(doc["assignee"]) if doc.get("assignee") else None,
             created_at=str(doc.get("created_at", "")),
+            queued=bool((doc.get("metadata") or {}).get("queued")),
         )
 
 
@@ -504,8 +507,8 @@ class TownData:
         observe = getattr(observe_mod, "observe", None) if observe_mod else None
         if callable(observe) and self.tmux is not None:
             views = observe(self.town, self.tmux, now=self.town.clock.now())
-            return [polecat_from_view(v) for v in views]
-        return self._polecats_from_store()
+            return with_roles(self.town, [polecat_from_view(v) for v in views])
+        return with_roles(self.town, self._polecats_from_store())
 
     def _polecats_from_store(self) -> list[PolecatRow]:
         """Without tmux (or dispatch.observe): identities and hooks from the store only. The
@@ -560,7 +563,12 @@ class TownData:
         return ConvoysSnapshot(flying, landed)
 
     def convoy_status(self, convoy_id: str) -> dict[str, Any]:
-        return self.town.convoys.status(convoy_id)
+        status = self.town.convoys.status(convoy_id)
+        from gastown_tui.town.formulas import step_tree
+
+        # A formula run's convoy: its steps as a dependency tree (screens/convoy.py).
+        status["steps"] = step_tree(self.town, [row["id"] for row in status["beads"]])
+        return status
 
     def open_convoys(self) -> list[tuple[str, str]]:
         return [(c.id, c.title) for c in self.town.convoys.list()]
@@ -844,3 +852,17 @@ def find_problems(
     # Within a rank, whoever has waited longest comes first.
     out.sort(key=lambda p: (p.rank, p.since if p.since is not None else float("inf"), p.title))
     return out
+
+
+def with_roles(town: Any, rows: list[PolecatRow]) -> list[PolecatRow]:
+    """The role each polecat records (its `role` key), for the Rigs tree's role groups."""
+    from dataclasses import replace
+
+    roles: dict[str, str] = {}
+    for rig in town.rigs.names():
+        for doc in town.rig_file(rig).table("polecats").values():
+            if doc.get("role"):
+                roles[f"{rig}/{doc['name']}"] = str(doc["role"])
+    if not roles:
+        return rows
+    return [replace(r, role=roles[r.address]) if r.address in roles else r for r in rows]

@@ -120,6 +120,7 @@ class DemoReport:
     town: Town
     bead_ids: dict[str, str] = field(default_factory=dict)
     convoy_id: str | None = None
+    support_convoy: str | None = None
     slung: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -220,9 +221,56 @@ def build_demo_town(
         sender="deacon",
     )
 
+    _support_desk(report, root)
     if start_agents:
         _start_agents(report, tmux)
     return report
+
+
+# The essay's customer-support team beside the coding rigs: a plain-directory desk rig, a
+# ticket bead, and the customer-support formula run on it. The deacon dispatches its steps to
+# DEMO AGENTS of each role (gastown_tui/formulas/customer-support.toml), so the ticket moves
+# from arrival to the customer's answer with no person acting.
+SUPPORT_RIG = "desk"
+SUPPORT_TICKET = "Customer: `warrig status` crashes on an empty config file"
+
+
+SUPPORT_INTAKE = """
+# The support desk's intake: an open bead labelled `ticket` on the desk rig starts the
+# customer-support formula (the deacon runs it), with engineering working in war-rig.
+[intake.tickets]
+formula = "customer-support"
+rig = "desk"
+label = "ticket"
+var = "ticket"
+vars = { code = "war-rig" }
+"""
+
+
+def _support_desk(report: DemoReport, root: Path) -> None:
+    from gastown_tui.town.formulas import run_intake
+
+    town = report.town
+    desk = root / "support-desk"
+    desk.mkdir(parents=True, exist_ok=True)
+    town.rigs.add(SUPPORT_RIG, str(desk), no_git=True)
+    toml = town.paths.town_toml.read_text(encoding="utf-8")
+    atomic_write_bytes(town.paths.town_toml, (toml + SUPPORT_INTAKE).encode())
+    town.__dict__.pop("config", None)
+    ticket = town.beads.create(
+        SUPPORT_TICKET,
+        rig=SUPPORT_RIG,
+        type="bug",
+        priority=1,
+        labels=["ticket"],
+        description="From the Citadel's water office: `warrig status` dies with a traceback "
+        "when ~/.warrig.toml is empty. They need it working today.",
+        actor="overseer",
+    )
+    report.bead_ids["ticket"] = ticket.id
+    run_intake(town)  # what the deacon does for every new ticket
+    taken = town.beads.get(ticket.id).metadata.get("intake") or {}
+    report.support_convoy = taken.get("convoy")
 
 
 def _start_agents(report: DemoReport, tmux: TownTmux | None) -> None:

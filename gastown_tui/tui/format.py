@@ -15,6 +15,7 @@ STATE_GLYPHS: dict[str, str] = {
     "stalled": "▲",
     "gupp": "▲",
     "zombie": "✖",
+    "paused": "‖",  # held by a person (gt polecat pause)
 }
 # Shown in words too: the states a person must notice.
 LOUD_STATES = {"waiting": "WAITING", "stalled": "stalled", "gupp": "GUPP", "zombie": "ZOMBIE"}

@@ -1,4 +1,6 @@
-"""One bead in full (from the palette's "show" or the problems view). `s` slings it."""
+"""One bead in full (Enter on a bead in Rigs, the palette's "show", the problems view):
+text, dependencies both ways, comments and history. `s` slings it; `e` edit, `c` comment,
+`x` close, `o` reopen (tui/screens/bead_edit.py does the writing)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,13 @@ from gastown_tui.tui.screens.base import Dialog
 class BeadScreen(Dialog[str]):
     """Dismisses with "sling" when the person asks to sling this bead."""
 
-    BINDINGS = [Binding("s", "sling", "Sling it", id="bead-sling")]
+    BINDINGS = [
+        Binding("s", "sling", "Sling it", id="bead-sling"),
+        Binding("e", "act('edit')", "Edit", id="bead-edit"),
+        Binding("c", "act('comment')", "Comment", id="bead-comment"),
+        Binding("x", "act('close')", "Close bead", id="bead-close"),
+        Binding("o", "act('reopen')", "Reopen", id="bead-reopen"),
+    ]
 
     def __init__(self, bead: dict[str, Any]) -> None:
         super().__init__(classes="bead-view")
@@ -31,7 +39,7 @@ class BeadScreen(Dialog[str]):
         # Stored text, shown as written: escaped (town/display.py), and never parsed as markup
         # (Content.assemble and markup=False).
         labels = safe(", ".join(b.get("labels") or []) or "none")
-        deps = safe(", ".join(f"{d['type']} {d['on']}" for d in b.get("deps") or []) or "none")
+        deps = safe(", ".join(dep_words(d) for d in b.get("deps") or []) or "none")
         yield Label(
             Content.assemble(
                 ("status ", "$text-muted"),
@@ -47,8 +55,14 @@ class BeadScreen(Dialog[str]):
             )
         )
         yield Label(
-            Content.assemble(("labels ", "$text-muted"), labels, ("  deps ", "$text-muted"), deps)
+            Content.assemble(("labels ", "$text-muted"), labels, ("  needs ", "$text-muted"), deps)
         )
+        dependents = b.get("dependents") or []
+        if dependents:
+            needed = ", ".join(
+                f"{'blocks' if d['type'] == 'blocks' else d['type']} {d['id']}" for d in dependents
+            )
+            yield Label(Content.assemble(("needed by ", "$text-muted"), needed))
         with VerticalScroll(classes="bead-body"):
             yield Static(safe_lines(b.get("description") or "(no description)"), markup=False)
             for comment in b.get("comments") or []:
@@ -59,6 +73,18 @@ class BeadScreen(Dialog[str]):
                         "\n" + safe_lines(comment["text"]),
                     )
                 )
+            history = b.get("history") or []
+            if history:
+                yield Static(Content.styled("\nhistory", "bold"))
+                for event in history:
+                    yield Static(
+                        Content.assemble(
+                            (str(event["ts"])[:16].replace("T", " "), "$text-muted"),
+                            f" {safe(str(event['type']))} ",
+                            (safe(str(event["actor"])), "$text-muted"),
+                            f" {safe(str(event.get('msg') or ''))}",
+                        )
+                    )
 
     def compose_buttons(self) -> ComposeResult:
         if self.bead["status"] == "open" and not self.bead.get("assignee"):
@@ -68,7 +94,16 @@ class BeadScreen(Dialog[str]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "sling":
             return self.bead["status"] == "open" and not self.bead.get("assignee")
+        if action == "act" and parameters:
+            closed = self.bead["status"] == "closed"
+            if parameters[0] == "close":
+                return not closed
+            if parameters[0] == "reopen":
+                return closed
         return True
+
+    def action_act(self, what: str) -> None:
+        self.dismiss(what)
 
     def action_sling(self) -> None:
         self.dismiss("sling")
@@ -77,3 +112,10 @@ class BeadScreen(Dialog[str]):
         if event.button.id == "sling":
             event.stop()
             self.dismiss("sling")
+
+
+def dep_words(dep: dict[str, Any]) -> str:
+    """`blocked by wr-abc12` for a blocking dependency (the bead waits for it)."""
+    if dep.get("type") == "blocks":
+        return f"blocked by {dep['on']}"
+    return f"{dep.get('type')} {dep['on']}"

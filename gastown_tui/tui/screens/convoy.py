@@ -24,6 +24,7 @@ STATUS_STYLES = {
     "hooked": "$accent",
     "in_progress": "$accent",
     "blocked": "$gt-stalled",
+    "queued": "$gt-stalled",
     "missing": "$error",
 }
 
@@ -91,6 +92,30 @@ class ConvoyCreateScreen(Dialog[Any]):
         self.submit(lambda: data.create_convoy(title, ids))
 
 
+def step_lines(steps: list[dict[str, Any]]) -> list[Static]:
+    """A formula run's steps as a dependency tree (town/formulas.py step_tree): each step
+    under the step it needs, with its state, role and who holds it."""
+    lines = []
+    for row in steps:
+        indent = "   " * row["depth"] + ("└─ " if row["depth"] else "")
+        holder = f"  {row['assignee']}" if row.get("assignee") else ""
+        also = f"  also needs {', '.join(row['also'])}" if row.get("also") else ""
+        lines.append(
+            Static(
+                Content.assemble(
+                    indent,
+                    (f"{row['step']}", "bold"),
+                    (f" [{row['role']}] ", "$text-muted"),
+                    (row["status"], STATUS_STYLES.get(row["status"], "")),
+                    (f"  {row['id']}", "$text-muted"),
+                    (f"{holder}{also}", "$text-muted"),
+                ),
+                classes="convoy-step",
+            )
+        )
+    return lines
+
+
 class ConvoyScreen(Dialog[None]):
     """A convoy's beads and where each one is."""
 
@@ -114,7 +139,12 @@ class ConvoyScreen(Dialog[None]):
         bar = ProgressBar(total=max(int(s["total"]), 1), show_eta=False, id="convoy-progress")
         yield bar
         with VerticalScroll(classes="convoy-beads"):
+            steps = s.get("steps") or []
+            yield from step_lines(steps)
+            in_tree = {row["id"] for row in steps}
             for row in s["beads"]:
+                if row["id"] in in_tree:
+                    continue
                 style = STATUS_STYLES.get(row["status"], "")
                 who = f"  {row['assignee']}" if row.get("assignee") else ""
                 blocked = (

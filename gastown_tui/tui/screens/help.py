@@ -47,6 +47,7 @@ class HelpScreen(Dialog[None]):
                     ),
                     classes="help-row",
                 )
+            yield Static(glyph_legend(), classes="help-legend")
             yield Static(
                 Content.styled(
                     '\nRemap any key in town.toml, e.g.\n  [keymap]\n  sling = "ctrl+s"\n'
@@ -69,3 +70,14 @@ class HelpScreen(Dialog[None]):
 
     def on_mount(self) -> None:
         focus_now(self.query_one(VerticalScroll))
+
+
+def glyph_legend() -> Content:
+    """What the state glyphs of the Rigs tree and the status line mean."""
+    from gastown_tui.tui.format import STATE_GLYPHS
+
+    parts: list[Content | str | tuple[str, str]] = [("\nglyphs ", "bold")]
+    for state, mark in STATE_GLYPHS.items():
+        parts += [(f" {mark}", f"$gt-{state}" if state != "paused" else "$text-muted"), f" {state}"]
+    parts += ["  ", ("✉", "bold"), " unread mail  ", ("⚠", "bold"), " problems"]
+    return Content.assemble(*parts)

@@ -51,7 +51,7 @@ class ComposeScreen(Dialog[int]):
             yield Label("to", classes="form-label")
             yield Input(
                 value=self.to,
-                placeholder="mayor, alpha/furiosa, @rig/alpha …",
+                placeholder=to_placeholder(self.addresses),
                 suggester=SuggestFromList(self.addresses, case_sensitive=False),
                 id="mail-to",
                 compact=True,
@@ -241,3 +241,17 @@ class InboxScreen(Dialog[str]):
 
     def submitted(self, result: Any) -> None:
         self.dismiss(result)
+
+
+def to_placeholder(addresses: list[str]) -> str:
+    """An example made of this town's own addresses (a rig that exists, one of its polecats)."""
+    rigs = [a.split("/")[0] for a in addresses if a.endswith("/witness")]
+    if not rigs:
+        return "mayor, overseer …"
+    rig = rigs[0]
+    polecat = next(
+        (a for a in addresses if a.startswith(f"{rig}/") and a.split("/")[1] not in
+         ("witness", "refinery")),
+        f"{rig}/witness",
+    )  # fmt: skip
+    return f"mayor, {polecat}, @rig/{rig} …"

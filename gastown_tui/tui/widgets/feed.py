@@ -90,6 +90,10 @@ def event_class(event_type: str) -> str:
 
 
 class FeedView(ScrollView, can_focus=True):
+    BINDINGS = [
+        Binding("j", "scroll_down", "Down", show=False, id="feed-down"),
+        Binding("k", "scroll_up", "Up", show=False, id="feed-up"),
+    ]
     COMPONENT_CLASSES = {
         "feed--time",
         "feed--type",

@@ -4,6 +4,7 @@ Enter reads a message; `r` replies, `m` composes, `i` switches to another agent'
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
@@ -39,6 +40,11 @@ def mail_prompt(message: MailRow, now: float) -> Content:
 
 class MailList(OptionList):
     """The messages of one inbox; option ids are message ids."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="mail-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="mail-up"),
+    ]
 
 
 class MailPane(Pane):

@@ -21,7 +21,7 @@ READY_SHOWN = 40  # ready beads listed per rig (by priority); the palette finds 
 
 @dataclass(frozen=True)
 class NodeRef:
-    kind: str  # rig | polecat | ready | bead | more | empty
+    kind: str  # rig | role | polecat | ready | bead | more | empty
     key: str  # rig name, polecat address, bead id
 
 
@@ -29,6 +29,8 @@ class RigsTree(Tree[NodeRef]):
     BINDINGS = [
         # Tree's own space toggles a node; here it marks a ready bead (for `c`, new convoy).
         Binding("space", "toggle_mark", "Mark bead", id="mark"),
+        Binding("j", "cursor_down", "Down", show=False, id="rigs-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="rigs-up"),
     ]
 
     def __init__(self) -> None:
@@ -106,6 +108,8 @@ class RigsTree(Tree[NodeRef]):
         text.append("☑ " if marked else "☐ ", style="bold" if marked else self._muted())
         text.append(bead.id, style=self._muted())
         tail = Text(f"  P{bead.priority}", style=self._muted())
+        if bead.queued:
+            tail.append("  queued", style=theme_style(self.app, "gt-stalled"))
         space = room - text.cell_len - tail.cell_len - 1
         text.append(f" {clip(bead.title, max(4, min(space, TITLE_WIDTH)))}")
         text.append_text(tail)
@@ -128,8 +132,10 @@ class RigsTree(Tree[NodeRef]):
             )
             rows.append((0, NodeRef("rig", rig.name), label, True))
             for pole in poles:
-                label = self._polecat_label(pole, self._room(1))
-                rows.append((1, NodeRef("polecat", pole.address), label, False))
+                if not pole.role:
+                    label = self._polecat_label(pole, self._room(1))
+                    rows.append((1, NodeRef("polecat", pole.address), label, False))
+            rows.extend(self._role_groups(rig.name, poles))
             if rig.ready:
                 group = Text(f"ready ({len(rig.ready)})", style=self._muted())
                 rows.append((1, NodeRef("ready", rig.name), group, True))
@@ -141,6 +147,25 @@ class RigsTree(Tree[NodeRef]):
                     more = len(rig.ready) - READY_SHOWN
                     hint = Text(f"… {more} more: ctrl+p, sling", style=self._muted())
                     rows.append((2, NodeRef("more", rig.name), hint, False))
+        return rows
+
+    def _role_groups(
+        self, rig: str, poles: list[PolecatRow]
+    ) -> list[tuple[int, NodeRef, Text, bool]]:
+        """Agents that work as a role (town/roles.py), grouped under the role's name."""
+        by_role: dict[str, list[PolecatRow]] = {}
+        for pole in poles:
+            if pole.role:
+                by_role.setdefault(pole.role, []).append(pole)
+        rows: list[tuple[int, NodeRef, Text, bool]] = []
+        for role, members in sorted(by_role.items()):
+            busy = sum(1 for p in members if p.hook is not None)
+            head = Text(role, style="bold")
+            head.append(f"  role · {busy}/{len(members)} working", style=self._muted())
+            rows.append((1, NodeRef("role", f"{rig}:{role}"), head, True))
+            for pole in members:
+                label = self._polecat_label(pole, self._room(2))
+                rows.append((2, NodeRef("polecat", pole.address), label, False))
         return rows
 
     def _fit(self, rows: list[tuple[int, NodeRef, Text, bool]]) -> None:

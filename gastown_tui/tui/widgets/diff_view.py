@@ -1,0 +1,330 @@
+"""A git diff, highlighted, unified or side by side, drawn line by line.
+
+The diff is parsed once into rows; only the rows on screen are rendered (Textual's line API,
+`render_line`), each highlighted with Pygments the first time it shows and then cached, so a
+diff of thousands of lines opens as fast as a short one. Side by side from SPLIT_WIDTH columns:
+deleted and added lines of a hunk pair up, left old, right new.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.color import Color
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from gastown_tui.town.display import safe
+
+SPLIT_WIDTH = 160
+HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
+
+
+@dataclass
+class DiffLine:
+    kind: str  # file | hunk | ctx | add | del | meta
+    text: str
+    old: int | None = None
+    new: int | None = None
+    file: int = 0
+
+
+@dataclass
+class ParsedDiff:
+    lines: list[DiffLine] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    # side by side: (left, right) pairs of indexes into `lines` (None: blank half)
+    pairs: list[tuple[int | None, int | None]] = field(default_factory=list)
+
+
+def parse_diff(text: str) -> ParsedDiff:
+    out = ParsedDiff()
+    old = new = 0
+    pending_del: list[int] = []
+    pending_add: list[int] = []
+
+    def flush() -> None:
+        for i in range(max(len(pending_del), len(pending_add))):
+            left = pending_del[i] if i < len(pending_del) else None
+            right = pending_add[i] if i < len(pending_add) else None
+            out.pairs.append((left, right))
+        pending_del.clear()
+        pending_add.clear()
+
+    def add(line: DiffLine) -> int:
+        out.lines.append(line)
+        return len(out.lines) - 1
+
+    in_header = False
+    for raw in text.splitlines():
+        if raw.startswith("diff --git "):
+            flush()
+            path = raw.split(" b/", 1)[-1] if " b/" in raw else raw[11:]
+            out.files.append(path)
+            index = add(DiffLine("file", path, file=len(out.files) - 1))
+            out.pairs.append((index, index))
+            in_header = True
+            continue
+        file_no = max(0, len(out.files) - 1)
+        match = HUNK_RE.match(raw)
+        if match:
+            flush()
+            in_header = False
+            old, new = int(match.group(1)), int(match.group(2))
+            index = add(DiffLine("hunk", raw, file=file_no))
+            out.pairs.append((index, index))
+            continue
+        if in_header:
+            if raw.startswith(("new file", "deleted file", "rename ", "Binary files")):
+                index = add(DiffLine("meta", raw, file=file_no))
+                out.pairs.append((index, index))
+            continue
+        if raw.startswith("+"):
+            pending_add.append(add(DiffLine("add", raw[1:], None, new, file_no)))
+            new += 1
+        elif raw.startswith("-"):
+            pending_del.append(add(DiffLine("del", raw[1:], old, None, file_no)))
+            old += 1
+        elif raw.startswith("\\"):
+            flush()
+            index = add(DiffLine("meta", raw, file=file_no))
+            out.pairs.append((index, index))
+        else:
+            flush()
+            index = add(DiffLine("ctx", raw[1:], old, new, file_no))
+            out.pairs.append((index, index))
+            old += 1
+            new += 1
+    flush()
+    return out
+
+
+def _lexer(path: str) -> Any:
+    name = path.rsplit("/", 1)[-1]
+    return _lexer_for(name.rsplit(".", 1)[-1] if "." in name else name)
+
+
+@functools.lru_cache(maxsize=64)
+def _lexer_for(suffix: str) -> Any:
+    """Finding a lexer scans every Pygments lexer's patterns: once per file suffix."""
+    from pygments.lexers import get_lexer_for_filename
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_for_filename(f"x.{suffix}", stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
+
+
+@functools.lru_cache(maxsize=2)
+def _syntax_theme(dark: bool) -> Any:
+    from rich.syntax import Syntax
+
+    return Syntax.get_theme("ansi_dark" if dark else "ansi_light")
+
+
+class DiffView(ScrollView, can_focus=True):
+    """j/k scroll, n/N next/previous hunk, ]/[ next/previous file."""
+
+    DEFAULT_CSS = """
+    DiffView { background: $surface; overflow-x: hidden; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j,down", "scroll_down", "Down", show=False, id="diff-down"),
+        Binding("k,up", "scroll_up", "Up", show=False, id="diff-up"),
+        Binding("n", "hunk(1)", "Next hunk", show=False, id="diff-next-hunk"),
+        Binding("N", "hunk(-1)", "Prev hunk", show=False, id="diff-prev-hunk"),
+        Binding("right_square_bracket", "file(1)", "Next file", show=False, id="diff-next-file"),
+        Binding("left_square_bracket", "file(-1)", "Prev file", show=False, id="diff-prev-file"),
+        Binding("space,pagedown", "page_down", "Page", show=False, id="diff-page-down"),
+        Binding("b,pageup", "page_up", "Page up", show=False, id="diff-page-up"),
+        Binding("g,home", "scroll_home", "Top", show=False, id="diff-top"),
+        Binding("G,end", "scroll_end", "Bottom", show=False, id="diff-bottom"),
+    ]
+
+    def __init__(self, text: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._cache: dict[tuple[int, int, bool], Strip] = {}
+        self._lexers: dict[int, Any] = {}
+        self._styles: dict[str, Style] = {}
+        self.set_diff(text)
+
+    # -- the model -----------------------------------------------------------------------
+    def set_diff(self, text: str) -> None:
+        self.diff = parse_diff(text)
+        self._cache.clear()
+        self._lexers.clear()
+        self._update_size()
+        self.refresh()
+
+    @property
+    def split(self) -> bool:
+        width = self.app.size.width if self.is_attached else self.size.width
+        return width >= SPLIT_WIDTH
+
+    @property
+    def rows(self) -> int:
+        return len(self.diff.pairs) if self.split else len(self.diff.lines)
+
+    def _update_size(self) -> None:
+        # No horizontal scrolling: long lines are cut at the edge (a review reads hunks).
+        self.virtual_size = Size(self.size.width, self.rows)
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self._update_size()
+
+    def _row_line(self, row: int) -> int | None:
+        if self.split:
+            left, right = self.diff.pairs[row]
+            return left if left is not None else right
+        return row
+
+    def _starts(self, kind: str) -> list[int]:
+        rows = range(self.rows)
+        return [
+            r
+            for r in rows
+            if (i := self._row_line(r)) is not None and self.diff.lines[i].kind == kind
+        ]
+
+    def row_of_file(self, index: int) -> int | None:
+        for row in self._starts("file"):
+            line = self._row_line(row)
+            if line is not None and self.diff.lines[line].file == index:
+                return row
+        return None
+
+    def action_hunk(self, step: int) -> None:
+        self._jump(self._starts("hunk"), step)
+
+    def action_file(self, step: int) -> None:
+        self._jump(self._starts("file"), step)
+
+    def _jump(self, starts: list[int], step: int) -> None:
+        top = int(self.scroll_y)
+        if step > 0:
+            target = next((r for r in starts if r > top), None)
+        else:
+            target = next((r for r in reversed(starts) if r < top), None)
+        if target is not None:
+            self.scroll_to(y=target, animate=False)
+
+    def jump_to_file(self, index: int) -> None:
+        row = self.row_of_file(index)
+        if row is not None:
+            self.scroll_to(y=row, animate=False)
+
+    def action_scroll_down(self) -> None:
+        self.scroll_to(y=self.scroll_y + 1, animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.scroll_to(y=self.scroll_y - 1, animate=False)
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", lambda _theme: self._restyle(), init=False)
+
+    def _restyle(self) -> None:
+        self._styles.clear()
+        self._cache.clear()
+        self.refresh()
+
+    # -- drawing -------------------------------------------------------------------------
+    def _style(self, kind: str) -> Style:
+        if kind in self._styles:
+            return self._styles[kind]
+        theme = self.app.current_theme
+        background = Color.parse(theme.background or ("#121212" if theme.dark else "#efefef"))
+        muted = Color.parse(theme.foreground or "#e0e0e0").blend(background, 0.5)
+        colors = {
+            "add": Color.parse(theme.success or "#4EBF71"),
+            "del": Color.parse(theme.error or "#BA3C5B"),
+            "hunk": Color.parse(theme.accent or theme.primary),
+            "file": Color.parse(theme.primary),
+        }
+        if kind in ("add", "del"):
+            style = Style(bgcolor=colors[kind].blend(background, 0.78).rich_color)
+        elif kind == "sign-add":
+            style = Style(color=colors["add"].rich_color, bold=True)
+        elif kind == "sign-del":
+            style = Style(color=colors["del"].rich_color, bold=True)
+        elif kind in ("hunk", "file"):
+            style = Style(color=colors[kind].rich_color, bold=kind == "file")
+        elif kind == "gutter":
+            style = Style(color=muted.rich_color)
+        else:
+            style = Style()
+        self._styles[kind] = style
+        return style
+
+    def _code(self, line: DiffLine) -> list[Segment]:
+        lexer = self._lexers.get(line.file, False)
+        if lexer is False:
+            path = self.diff.files[line.file] if line.file < len(self.diff.files) else ""
+            lexer = _lexer(path)
+            self._lexers[line.file] = lexer
+        text = safe(line.text.expandtabs(4))  # a diff may hold terminal escapes: show them
+        if lexer is None:
+            return [Segment(text)]
+        theme = _syntax_theme(self.app.current_theme.dark)
+        out = []
+        for token_type, value in lexer.get_tokens(text):
+            value = value.rstrip("\n")
+            if value:
+                out.append(Segment(value, theme.get_style_for_token(token_type)))
+        return out
+
+    def _half(self, index: int | None, width: int) -> list[Segment]:
+        """One side (or the whole, unified) of a row: gutter, sign, highlighted code."""
+        if index is None:
+            return [Segment(" " * width)]
+        line = self.diff.lines[index]
+        if line.kind in ("file", "hunk", "meta"):
+            text = safe(("▶ " + line.text) if line.kind == "file" else line.text)
+            segs = [Segment(text, self._style(line.kind if line.kind != "meta" else "gutter"))]
+        else:
+            number = line.new if line.new is not None else line.old
+            gutter = Segment(f"{number if number is not None else '':>5} ", self._style("gutter"))
+            sign = {"add": "+", "del": "-"}.get(line.kind, " ")
+            sign_seg = Segment(sign, self._style(f"sign-{line.kind}") if sign != " " else Style())
+            segs = [gutter, sign_seg, Segment(" "), *self._code(line)]
+        strip = Strip(segs).crop(0, width).extend_cell_length(width)
+        if line.kind in ("add", "del"):
+            strip = strip.apply_style(self._style(line.kind))
+        return list(strip)
+
+    def render_line(self, y: int) -> Strip:
+        _, scroll_y = self.scroll_offset
+        row = y + scroll_y
+        width = self.size.width
+        if row >= self.rows or width <= 0:
+            return Strip.blank(width, self.rich_style)
+        split = self.split
+        key = (row, width, split)
+        strip = self._cache.get(key)
+        if strip is None:
+            if split:
+                left, right = self.diff.pairs[row]
+                half = (width - 1) // 2
+                if left is not None and self.diff.lines[left].kind in ("file", "hunk", "meta"):
+                    segs = self._half(left, width)
+                else:
+                    segs = [
+                        *self._half(left, half),
+                        Segment("│", self._style("gutter")),
+                        *self._half(right, width - half - 1),
+                    ]
+            else:
+                segs = self._half(row, width)
+            strip = Strip(segs).crop(0, width)
+            if len(self._cache) > 4000:
+                self._cache.clear()
+            self._cache[key] = strip
+        return strip.crop(0, width).apply_style(self.rich_style)

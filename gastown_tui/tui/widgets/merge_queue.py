@@ -1,0 +1,151 @@
+"""The merge queue: every merge request in the order the refinery takes them (open ones by bead
+priority then age, then the finished, newest first), with its state (review, queued,
+verifying, conflict, failed, changes, rejected, pushed, merged), its tries, and the verify log
+of the highlighted one. Enter opens its review (screens/review.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from gastown_tui.town.display import safe, safe_lines
+from gastown_tui.town.errors import GtError
+
+if TYPE_CHECKING:
+    from gastown_tui.town.town import Town
+
+REFRESH = 2.0  # seconds between reads while the queue is on screen (the states move)
+STATE_STYLE = {
+    "review": "$warning bold",
+    "queued": "$text",
+    "verifying": "$accent bold",
+    "conflict": "$error bold",
+    "failed": "$error bold",
+    "changes": "$warning",
+    "rejected": "$text-muted",
+    "pushed": "$success",
+    "merged": "$success",
+}
+
+
+def queue_rows(town: Town) -> list[dict[str, Any]]:
+    from gastown_tui.town.merge_requests import MergeRequests
+
+    requests = MergeRequests(town).list()
+    titles = town.beads.get_many(str(m.doc.get("bead")) for m in requests if m.doc.get("bead"))
+    out = []
+    for mr in requests:
+        row = mr.to_dict()
+        bead = titles.get(str(mr.doc.get("bead")))
+        row["title"] = bead.title if bead else ""
+        out.append(row)
+    return out
+
+
+class MergeQueue(Vertical):
+    """The list and the log. Posts `MergeQueue.Open(mr_id)` on Enter."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor(1)", "Down", show=False, id="mq-down"),
+        Binding("k", "cursor(-1)", "Up", show=False, id="mq-up"),
+    ]
+
+    class Open(Message):
+        def __init__(self, mr_id: str) -> None:
+            super().__init__()
+            self.mr_id = mr_id
+
+    def __init__(self, town: Town, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="merge-queue")
+        self.town = town
+        self.rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield OptionList(id="mq-list", compact=True)
+        with VerticalScroll(id="mq-log-box"):
+            yield Static("", id="mq-log", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.reload()
+        self.set_interval(REFRESH, self.reload)
+
+    @work(thread=True, group="mq-load", exclusive=True, exit_on_error=False)
+    def reload(self) -> None:
+        try:
+            rows = queue_rows(self.town)
+        except GtError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.show, rows)
+
+    def show(self, rows: list[dict[str, Any]]) -> None:
+        if rows == self.rows:
+            return
+        self.rows = rows
+        listing = self.query_one(OptionList)
+        highlighted = listing.highlighted
+        listing.clear_options()
+        if not rows:
+            listing.add_option(Option("no merge requests yet: a polecat's gt done records one"))
+            listing.disabled = True
+            self._show_log(None)
+            return
+        listing.disabled = False
+        listing.add_options(Option(self._line(r), id=str(r["id"])) for r in rows)
+        listing.highlighted = min(highlighted or 0, len(rows) - 1)
+
+    @staticmethod
+    def _line(row: dict[str, Any]) -> Content:
+        state = str(row.get("state"))
+        tries = int(row.get("attempts") or 0)
+        return Content.assemble(
+            (f"{state:<10}", STATE_STYLE.get(state, "")),
+            (f"{row['id']:<9} ", "$text-muted"),
+            (f"{row.get('bead')} ", "bold"),
+            safe(str(row.get("title") or row.get("branch") or "")),
+            (f"  ×{tries}" if tries else "", "$text-muted"),
+        )
+
+    def selected(self) -> dict[str, Any] | None:
+        listing = self.query_one(OptionList)
+        index = listing.highlighted
+        if index is None or not self.rows or index >= len(self.rows):
+            return None
+        return self.rows[index]
+
+    def _show_log(self, row: dict[str, Any] | None) -> None:
+        text = ""
+        if row is not None:
+            text = f"{row['id']} · {row.get('branch')} · from {row.get('polecat')}\n"
+            log = row.get("verify_log") or row.get("detail") or row.get("blocked_by") or ""
+            text += str(log) if log else "no verify output yet"
+            for key in ("pr_url", "pr_note", "comment"):
+                if row.get(key):
+                    text += f"\n{key.replace('_', ' ')}: {row[key]}"
+        self.query_one("#mq-log", Static).update(safe_lines(text))
+
+    @on(OptionList.OptionHighlighted, "#mq-list")
+    def highlighted(self, _event: OptionList.OptionHighlighted) -> None:
+        self._show_log(self.selected())
+
+    @on(OptionList.OptionSelected, "#mq-list")
+    def opened(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Open(event.option.id))
+
+    def action_cursor(self, step: int) -> None:
+        listing = self.query_one(OptionList)
+        if step > 0:
+            listing.action_cursor_down()
+        else:
+            listing.action_cursor_up()
