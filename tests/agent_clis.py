@@ -1,6 +1,6 @@
-"""Install the real agent programs (Claude Code, Codex, Gemini CLI from npm; aider from PyPI)
-at pinned versions into a cache folder, for the tests that drive them (tests/test_real_*.py)
-and for CI (.ci/run).
+"""Install the real agent programs (Claude Code, Codex, Gemini CLI, opencode from npm; aider
+from PyPI) at pinned versions into a cache folder, for the tests that drive them
+(tests/test_real_*.py) and for CI (.ci/run).
 
     python tests/agent_clis.py            # install (fast when present), print the bin folder
     python tests/agent_clis.py --check    # only say what is installed
@@ -28,6 +28,8 @@ PINS: dict[str, tuple[str, str]] = {
     "claude": ("@anthropic-ai/claude-code", "2.1.197"),
     "codex": ("@openai/codex", "0.171.0"),
     "gemini": ("@google/gemini-cli", "0.61.0"),
+    # A native binary (~185 MB, from the optional package opencode-linux-x64).
+    "opencode": ("opencode-ai", "1.18.33"),
 }
 # Programs from PyPI, each in its own venv under the cache (aider: ~700 MB, ~30 s).
 PY_PINS: dict[str, tuple[str, str]] = {

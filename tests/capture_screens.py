@@ -2,7 +2,7 @@
 widths into tests/data/screens/<program>/<screen>-<width>.txt, the fixtures that
 tests/test_real_screens.py classifies.
 
-    .venv/bin/python -m tests.capture_screens [claude|codex|gemini ...] [--screen NAME]
+    .venv/bin/python -m tests.capture_screens [claude|codex|gemini|opencode ...] [--screen NAME]
 
 Each screen is produced for real: the pinned program (tests/agent_clis.py) in its own tmux
 server, a throwaway HOME set up so that the wanted screen is the one shown, and a scripted model
@@ -38,6 +38,8 @@ from tests.realcli import (
     gemini_env,
     gemini_home,
     kill_leftovers,
+    opencode_env,
+    opencode_home,
 )
 
 HEIGHT = 40
@@ -56,6 +58,7 @@ class Scene:
     script: Callable[[threading.Event], list[Turn]] = lambda hold: [say("ok")]
     keys: list[tuple[str, str]] = field(default_factory=list)  # (wait regex, keys) first
     git: bool = True  # the folder is a git repository
+    timeout: float = 45.0  # seconds to wait for `until`
 
 
 def _claude(onboarded: bool = True, approved: bool = True, trusted: bool = True,
@@ -95,6 +98,17 @@ def _gemini(trusted: bool = True, folder_trust: bool = False):
     return setup
 
 
+def _opencode(permission: dict[str, str] | None = None):
+    def setup(home: Path, folder: Path, url: str) -> dict[str, str]:
+        opencode_home(home, url, permission=permission)
+        return opencode_env(home, url, home / "tmp")
+
+    return setup
+
+
+# The flag before the first prompt (else it is the last argument).
+PROMPT_FLAGS = {"gemini": "--prompt-interactive", "opencode": "--prompt"}
+
 SCENES: list[Scene] = [
     # -- Claude Code ---------------------------------------------------------------------------
     Scene("claude", "theme", r"Choose the text style", _claude(False, False, False, False, True)),
@@ -128,6 +142,13 @@ SCENES: list[Scene] = [
     Scene("gemini", "busy", r"esc to cancel", _gemini(), script=_held),
     Scene("gemini", "idle", r"SCRIPTED-IDLE", _gemini(),
           script=lambda hold: [say("SCRIPTED-IDLE: nothing to do.")]),
+    # -- opencode --------------------------------------------------------------------------
+    Scene("opencode", "permission", r"Allow once", _opencode({"bash": "ask"}), flags=[],
+          script=lambda hold: [shell("touch approval-probe.txt")]),
+    Scene("opencode", "busy", r"esc interrupt", _opencode(), script=_held),
+    # The turn is over once its footer has the time it took ("▣  Build · gpt-test · 6.5s").
+    Scene("opencode", "idle", r"SCRIPTED-IDLE[\s\S]*▣.* · [\d.]+m?s", _opencode(),
+          script=lambda hold: [say("SCRIPTED-IDLE: nothing to do.")], timeout=120),
 ]  # fmt: skip
 
 
@@ -167,8 +188,8 @@ def capture(scene: Scene, exe: Path, width: int, work: Path) -> str | None:
     with serving(scene.program, scene.script(hold)) as server:
         env = scene.setup(home, folder, server.url)
         flags = PRESET_FLAGS[scene.program] if scene.flags is None else scene.flags
-        prompt_args = ["--prompt-interactive", scene.prompt] if scene.program == "gemini" else [
-            scene.prompt]  # fmt: skip
+        flag = PROMPT_FLAGS.get(scene.program)
+        prompt_args = [flag, scene.prompt] if flag else [scene.prompt]
         argv = ["env", *(f"{k}={v}" for k, v in env.items()), str(exe), *flags, *prompt_args]
         socket = f"gt-capture-{os.getpid()}-{width}-{scene.program}-{scene.name}"
         target = "s:0"
@@ -180,7 +201,7 @@ def capture(scene: Scene, exe: Path, width: int, work: Path) -> str | None:
                 if wait_screen(socket, target, wait) is None:
                     return None
                 tmux(socket, "send-keys", "-t", target, keys)
-            return wait_screen(socket, target, scene.until)
+            return wait_screen(socket, target, scene.until, scene.timeout)
         finally:
             hold.set()
             tmux(socket, "kill-server")

@@ -10,6 +10,8 @@ path, JSON body) and plays a script of turns:
   `exec_command` as `function_call` items.
 - Gemini API (Gemini CLI): `POST /v1beta/models/MODEL:streamGenerateContent?alt=sse`, the shell
   tool `run_shell_command` as `functionCall` parts; non-streamed side requests get JSON.
+- OpenAI Chat Completions (aider: shell commands in the reply's text; opencode: the shell tool
+  `bash` as streamed `tool_calls`).
 
 A turn is one model response of the main loop: `Shell(command)` (the program's own shell tool)
 or `Say(text)` (a final answer). A turn may wait (`delay`, or `hold` until the test sets the
@@ -188,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server_owner.record(self, {}, main=False)
+        if self.path.startswith("/npm/"):  # opencode's npm install: a 404 ends it at once
+            self.send_json({"error": "Not found"}, status=404)
+            return
         self.send_json({"data": [], "models": []})
 
     def do_POST(self) -> None:
@@ -478,11 +483,56 @@ class ChatServer(ScriptedServer):
         handler.send_sse(chunks, done=True)
 
 
+# -- OpenAI Chat Completions with tools (opencode, through @ai-sdk/openai-compatible) ----------
+class ToolChatServer(ScriptedServer):
+    """opencode's main loop offers tools (its shell tool is `bash` with `{command, description,
+    workdir, timeout}`) and gets tool results back as `{"role": "tool"}` messages; its side
+    requests (the session title: `You are a title generator`) come without tools."""
+
+    kind = "toolchat"
+
+    def handle(self, handler: _Handler, body: dict[str, Any]) -> None:
+        path = handler.path.split("?", 1)[0]
+        if not path.endswith("/chat/completions"):
+            self.record(handler, body, main=False)
+            handler.send_json({"error": {"message": "not scripted"}}, status=404)
+            return
+        main = bool(body.get("tools"))
+        self.record(handler, body, main=main)
+        turn = self.next_turn() if main else Say(text="Scripted test session")
+        model = str(body.get("model") or "gpt-test")
+        cid = f"chatcmpl-{len(self.log):05d}"
+        usage = {"prompt_tokens": 1000, "completion_tokens": 30, "total_tokens": 1030}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **more: Any) -> Any:
+            return (None, {"id": cid, "object": "chat.completion.chunk", "model": model,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                           **more})  # fmt: skip
+
+        if isinstance(turn, Shell):
+            args = json.dumps({"command": turn.command, "description": "Run a command",
+                               **turn.extra})  # fmt: skip
+            call = {"index": 0, "id": self.new_call_id(), "type": "function",
+                    "function": {"name": "bash", "arguments": ""}}  # fmt: skip
+            chunks = [
+                chunk({"role": "assistant", "content": None, "tool_calls": [call]}),
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": args}}]}),
+                chunk({}, "tool_calls", usage=usage),
+            ]
+        else:
+            chunks = [
+                chunk({"role": "assistant", "content": getattr(turn, "text", "")}),
+                chunk({}, "stop", usage=usage),
+            ]
+        handler.send_sse(chunks, done=True)
+
+
 SERVERS: dict[str, Callable[[list[Turn]], ScriptedServer]] = {
     "claude": AnthropicServer,
     "codex": ResponsesServer,
     "gemini": GeminiServer,
     "aider": ChatServer,
+    "opencode": ToolChatServer,
 }
 
 

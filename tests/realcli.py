@@ -189,10 +189,53 @@ def aider_env(home: Path, url: str, tmp: Path) -> dict[str, str]:
     }
 
 
+def opencode_home(home: Path, url: str, permission: dict[str, str] | None = None) -> Path:
+    """~/.config/opencode/opencode.json: a custom provider on the scripted Chat Completions
+    server (@ai-sdk/openai-compatible ships inside the binary: nothing is installed)."""
+    folder = home / ".config" / "opencode"
+    folder.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {
+        "$schema": "https://opencode.ai/config.json",
+        "autoupdate": False,
+        "share": "disabled",
+        "model": "scripted/gpt-test",
+        "small_model": "scripted/gpt-test",
+        "provider": {"scripted": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "Scripted",
+            "options": {"baseURL": f"{url}/v1", "apiKey": "{env:GT_TEST_OPENAI_KEY}"},
+            "models": {"gpt-test": {"name": "gpt-test"}},
+        }},
+    }  # fmt: skip
+    if permission is not None:
+        config["permission"] = permission
+    (folder / "opencode.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def opencode_env(home: Path, url: str, tmp: Path) -> dict[str, str]:
+    return {
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        # It keeps config, sessions, logs and caches in the XDG folders: all in this HOME.
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "GT_TEST_OPENAI_KEY": API_KEY,
+        "OPENCODE_DISABLE_AUTOUPDATE": "1",
+        "OPENCODE_DISABLE_MODELS_FETCH": "1",  # no models.dev: the provider is in the config
+        # At start it installs @opencode-ai/plugin into its config folder with npm, in the
+        # background: pointed at the scripted server, that fails at once and stays local.
+        "npm_config_registry": f"{url}/npm/",
+    }
+
+
 PRESET_FLAGS = {
     "claude": ["--dangerously-skip-permissions"],
     "codex": ["--dangerously-bypass-approvals-and-sandbox"],
     "gemini": ["--yolo"],
+    "opencode": ["--auto"],
 }
 
 
@@ -301,6 +344,9 @@ def make_real_rig(
             elif program == "gemini":
                 gemini_home(home, trusted)
                 env = gemini_env(home, server.url, scratch)
+            elif program == "opencode":
+                opencode_home(home, server.url)
+                env = opencode_env(home, server.url, scratch)
             else:
                 env = aider_env(home, server.url, scratch)
             write_town_env(rig_town, env)
@@ -339,7 +385,8 @@ def no_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
     process: what a window gets, it gets from town.toml."""
     for name in ("IS_SANDBOX", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
                  "ANTHROPIC_MODEL", "CODEX_HOME", "OPENAI_API_KEY", "GEMINI_API_KEY",
-                 "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):  # fmt: skip
+                 "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "OPENCODE_CONFIG",
+                 "OPENCODE_CONFIG_DIR", "OPENCODE_CONFIG_CONTENT"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 

@@ -30,11 +30,15 @@ WAITING: dict[str, dict[str, str]] = {
         "trust": "Do you trust the files in this folder?",
         "approval": "Allow execution of [Shell]?",
     },
+    "opencode": {
+        "permission": "Permission required",
+    },
 }
-BUSY = {"claude": ["busy"], "codex": ["busy"], "gemini": ["busy"]}
-IDLE = {"claude": ["idle"], "codex": ["idle"], "gemini": ["idle"]}
+BUSY = {"claude": ["busy"], "codex": ["busy"], "gemini": ["busy"], "opencode": ["busy"]}
+IDLE = {"claude": ["idle"], "codex": ["idle"], "gemini": ["idle"], "opencode": ["idle"]}
 # The program exited (the town must say so, not show it as busy or waiting).
-EXITED = {"claude": ["root-refusal", "offline-onboarding"], "codex": [], "gemini": []}
+EXITED = {"claude": ["root-refusal", "offline-onboarding"], "codex": [], "gemini": [],
+          "opencode": []}  # fmt: skip
 
 
 # Screens the presets do not read right yet: strict, so a fix shows up.
@@ -52,6 +56,8 @@ FIRST_CHOICE: dict[tuple[str, str], str | None] = {
     ("codex", "approval"): "Yes, proceed",
     ("gemini", "trust"): "Trust folder",
     ("gemini", "approval"): "Allow once",
+    # Side by side, without numbers ("Allow once   Allow always   Reject"): not read yet.
+    ("opencode", "permission"): None,
 }
 
 

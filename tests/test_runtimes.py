@@ -23,7 +23,16 @@ from tests.polecat_fixtures import add_runtime, git_out
 
 def test_presets() -> None:
     presets = builtin_presets()
-    assert set(presets) == {"claude", "codex", "gemini", "aider", "shell", "builtin", "demo"}
+    assert set(presets) == {
+        "claude",
+        "codex",
+        "gemini",
+        "aider",
+        "opencode",
+        "shell",
+        "builtin",
+        "demo",
+    }
     claude = presets["claude"]
     assert claude.command == ["claude", "--dangerously-skip-permissions"]
     assert claude.prompt == "arg" and claude.settings_hook and claude.resumable
@@ -35,6 +44,8 @@ def test_presets() -> None:
     assert claude.is_busy("✻ Thinking… (12s · esc to interrupt)")
     assert not claude.is_waiting("> write the tests") and not claude.is_busy("> ")
     assert presets["gemini"].argv("go") == ["gemini", "--yolo", "--prompt-interactive", "go"]
+    assert presets["opencode"].argv("go", resume=True) == ["opencode", "--auto", "--prompt", "go"]
+    assert presets["opencode"].takes_prompts
     assert presets["aider"].prompt == "nudge" and presets["aider"].argv("go")[-1] != "go"
     assert presets["shell"].prompt == "none"
     demo = presets["demo"]

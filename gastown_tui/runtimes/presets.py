@@ -73,6 +73,7 @@ INSTALL_HINTS = {
     "codex": "npm install -g @openai/codex",
     "gemini": "npm install -g @google/gemini-cli",
     "aider": "pipx install aider-chat",
+    "opencode": "npm install -g opencode-ai",
 }
 
 
@@ -283,6 +284,33 @@ def builtin_presets() -> dict[str, Runtime]:
             answer="digit-enter",
             pass_env=("OPENAI_API_KEY", "OPENAI_API_BASE", "AIDER_MODEL"),
             description="aider",
+            takes_prompts=True,
+        ),
+        "opencode": Runtime(
+            name="opencode",
+            # --auto approves what its permission rules do not deny (no "Permission
+            # required" question for each command); --prompt submits the beacon at start.
+            command=["opencode", "--auto"],
+            prompt="arg",
+            prompt_flag="--prompt",
+            # Its question (seen in 1.18): "△ Permission required" / "# Shell command" /
+            # "Allow once   Allow always   Reject", choices side by side, without numbers.
+            waiting=[r"Permission required", r"Allow once\s+Allow always\s+Reject"],
+            busy=[r"esc interrupt"],
+            started=[r"ctrl\+p commands", r"tab agents"],
+            exe="opencode",  # a native binary (the npm package's bin is a symlink to it)
+            # Restarted, it starts a new session from the beacon and `gt prime`: with
+            # `--continue` (the folder's own latest session) 1.18 ignores `--prompt`, so the
+            # beacon would never be sent.
+            resumable=True,
+            answer="arrows",
+            pass_env=(
+                "OPENCODE_CONFIG",
+                "OPENCODE_CONFIG_DIR",
+                "OPENCODE_CONFIG_CONTENT",
+                "OPENCODE_DISABLE_AUTOUPDATE",
+            ),
+            description="opencode",
             takes_prompts=True,
         ),
         "shell": Runtime(
