@@ -163,7 +163,7 @@ def test_windows_get_town_env_and_pass_through_and_never_the_servers_leftovers(
     dump = tmp_path / "env.txt"
     show = (
         "import os,sys,time; open(sys.argv[1],'w').write(repr({k: os.environ.get(k) for k in "
-        "('ANTHROPIC_MODEL','HTTPS_PROXY','MY_TOKEN','ANTHROPIC_BASE_URL','GT_AGENT')})); "
+        "('ANTHROPIC_MODEL','HTTPS_PROXY','MY_TOKEN','ANTHROPIC_BASE_URL','GT_AGENT','CI')})); "
         "print('UP', flush=True); time.sleep(60)"
     )
     add_runtime(
@@ -178,6 +178,7 @@ def test_windows_get_town_env_and_pass_through_and_never_the_servers_leftovers(
     # The server starts with a stale proxy and base URL in its environment...
     monkeypatch.setenv("HTTPS_PROXY", "http://stale.invalid:1")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://stale.invalid:2")
+    monkeypatch.setenv("CI", "true")  # a town started inside a CI job
     first = rig_town.beads.create("start the server", rig="alpha")
     add_runtime(rig_town, "sleeper", ["sleep", "60"], prompt="none")
     sling(rig_town, tmux, first.id, "alpha", runtime="sleeper")
@@ -191,6 +192,7 @@ def test_windows_get_town_env_and_pass_through_and_never_the_servers_leftovers(
     assert seen["ANTHROPIC_MODEL"] == "claude-from-town-toml"
     assert seen["MY_TOKEN"] == "t0ken"
     assert seen["HTTPS_PROXY"] is None and seen["ANTHROPIC_BASE_URL"] is None
+    assert seen["CI"] is None  # agents run interactively: no CI marker reaches them
     assert seen["GT_AGENT"].startswith("alpha/")
 
 

@@ -154,9 +154,29 @@ def passed_names(town: Town, runtime: Runtime | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+# Agents run interactively in their windows, whatever started the town: with these set (say,
+# the town runs inside a CI job) Gemini CLI and others switch to headless mode and exit.
+# Unset in every window unless [town.env] or the runtime's env sets them.
+CI_MARKERS = (
+    "CI",
+    "CONTINUOUS_INTEGRATION",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "CIRCLECI",
+    "TRAVIS",
+    "TF_BUILD",
+    "JENKINS_URL",
+    "BUILD_NUMBER",
+    "RUN_ID",
+)
+
+
 def unset_names(town: Town, runtime: Runtime | None, env: dict[str, str]) -> tuple[str, ...]:
-    """Pass-through names the window must not inherit from the tmux server: not set here."""
-    return tuple(n for n in passed_names(town, runtime) if n not in env)
+    """Names the window must not inherit from the tmux server: pass-through names not set
+    here, and CI markers."""
+    names = dict.fromkeys([*passed_names(town, runtime), *CI_MARKERS])
+    return tuple(n for n in names if n not in env)
 
 
 def launch_argv(env: dict[str, str], argv: list[str], unset: tuple[str, ...] = ()) -> list[str]:
