@@ -25,7 +25,7 @@ from gastown_tui.tmux import TownTmux
 from gastown_tui.town.town import Town
 from tests import agent_clis
 from tests.conftest import ROOT, run_gt, wait_until
-from tests.model_servers import ScriptedServer, Turn, serving
+from tests.model_servers import ScriptedServer, Turn, loop_script, serving
 
 API_KEY = "sk-gt-test-0123456789abcdefghijklmnopqrstuv"
 
@@ -471,3 +471,27 @@ def answer_until_closed(
         )
         seen.append(question)
     return seen
+
+
+# -- the fixtures every real-program test module shares: it names its `program` ---------------
+@pytest.fixture
+def exe(agent_clis_bin: Path | str, program: str) -> Path:
+    return require_program(agent_clis_bin, program)
+
+
+@pytest.fixture
+def script() -> list[Turn]:
+    return loop_script()
+
+
+@pytest.fixture
+def rig(
+    program: str,
+    exe: Path,
+    rig_town: Town,
+    tmux: TownTmux,
+    tmp_path: Path,
+    script: list[Turn],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[RealRig]:
+    yield from make_real_rig(program, exe, rig_town, tmux, tmp_path, script, monkeypatch)

@@ -4,45 +4,34 @@ town.toml: the beacon typed in once it is ready, its edit committed on the polec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gastown_tui.tmux import TownTmux
-from gastown_tui.town.town import Town
 from tests.model_servers import Turn, say, shell
 from tests.polecat_fixtures import git_out, wait_until
-from tests.realcli import RealRig, make_real_rig, require_program
+from tests.realcli import RealRig
 
 pytest_plugins = ["tests.polecat_fixtures", "tests.realcli"]
+
+
 pytestmark = [pytest.mark.realcli, pytest.mark.tmux]
 PROGRAM = "aider"
+
+
+@pytest.fixture
+def program() -> str:
+    return PROGRAM
+
+
 # aider has no shell tool: it applies edits written in its "whole" format (the default for an
 # unknown model) and offers to run the commands of ```bash blocks.
 EDIT = "hello.txt\n```\nhello from aider\n```\n"
 
 
 @pytest.fixture
-def exe() -> Path:
-    return require_program("", PROGRAM)
-
-
-@pytest.fixture
 def script() -> list[Turn]:
     return [say(EDIT), shell("gt done")]
-
-
-@pytest.fixture
-def rig(
-    exe: Path,
-    rig_town: Town,
-    tmux: TownTmux,
-    tmp_path: Path,
-    script: list[Turn],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[RealRig]:
-    yield from make_real_rig(PROGRAM, exe, rig_town, tmux, tmp_path, script, monkeypatch)
 
 
 def test_the_beacon_reaches_the_model_and_the_edit_is_committed(rig: RealRig) -> None:

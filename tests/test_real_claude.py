@@ -7,52 +7,32 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gastown_tui.supervise.witness import Witness
-from gastown_tui.tmux import TownTmux
-from gastown_tui.town.town import Town
-from tests.model_servers import Turn, loop_script, say, shell
+from tests.model_servers import Turn, say, shell
 from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
     answer_until_closed,
     claude_home,
-    make_real_rig,
     polecat_row,
-    require_program,
     save_sample,
     usage_by_bead,
     write_runtime,
 )
 
 pytest_plugins = ["tests.polecat_fixtures", "tests.realcli"]
+
+
 pytestmark = [pytest.mark.realcli, pytest.mark.tmux]
 
 
 @pytest.fixture
-def claude_exe(agent_clis_bin: Path | str) -> Path:
-    return require_program(agent_clis_bin, "claude")
-
-
-@pytest.fixture
-def script() -> list[Turn]:
-    return loop_script()
-
-
-@pytest.fixture
-def rig(
-    claude_exe: Path,
-    rig_town: Town,
-    tmux: TownTmux,
-    tmp_path: Path,
-    script: list[Turn],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[RealRig]:
-    yield from make_real_rig("claude", claude_exe, rig_town, tmux, tmp_path, script, monkeypatch)
+def program() -> str:
+    return "claude"
 
 
 def test_the_whole_loop_prime_commit_done(rig: RealRig) -> None:

@@ -9,51 +9,33 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gastown_tui.supervise.witness import Witness
-from gastown_tui.tmux import TownTmux
-from gastown_tui.town.town import Town
-from tests.model_servers import Turn, loop_script, say, shell
+from tests.model_servers import Turn, say, shell
 from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
-    make_real_rig,
     opencode_home,
     polecat_row,
-    require_program,
     write_runtime,
 )
 
 pytest_plugins = ["tests.polecat_fixtures", "tests.realcli"]
+
+
 pytestmark = [pytest.mark.realcli, pytest.mark.tmux]
 PROGRAM = "opencode"
+
+
+@pytest.fixture
+def program() -> str:
+    return PROGRAM
+
+
 BUSY = "esc interrupt"  # its footer mid-turn (1.18)
-
-
-@pytest.fixture
-def exe(agent_clis_bin: Path | str) -> Path:
-    return require_program(agent_clis_bin, PROGRAM)
-
-
-@pytest.fixture
-def script() -> list[Turn]:
-    return loop_script()
-
-
-@pytest.fixture
-def rig(
-    exe: Path,
-    rig_town: Town,
-    tmux: TownTmux,
-    tmp_path: Path,
-    script: list[Turn],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[RealRig]:
-    yield from make_real_rig(PROGRAM, exe, rig_town, tmux, tmp_path, script, monkeypatch)
 
 
 def no_internet(rig: RealRig) -> None:
