@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -294,6 +295,34 @@ class RealRig:
         except BaseException:
             print(f"--- pane of {address}:\n{self.pane(address)}")
             raise
+
+    def kill_9_and_restart(
+        self, address: str, bead: str, before_patrol: Any = None, timeout: float = 60
+    ) -> dict[str, Any]:
+        """kill -9 the agent's program; one witness patrol restarts it on the same hook.
+        Returns the body of the restarted program's first main request."""
+        from gastown_tui.supervise.witness import Witness
+
+        before = len(self.server.main_requests())
+        name = address.split("/", 1)[1]
+        info = self.tmux.find_window("gt-alpha", name)
+        assert info is not None and info.pane_pid
+        os.kill(info.pane_pid, signal.SIGKILL)
+        wait_until(
+            lambda: (w := self.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
+            what="the pane to die",
+        )
+        if before_patrol is not None:
+            before_patrol()
+        actions = Witness(self.town, self.tmux, "alpha").patrol()
+        assert any("restarted" in a and bead in a for a in actions), actions
+        wait_until(
+            lambda: len(self.server.main_requests()) > before,
+            timeout=timeout,
+            what="the restarted program's first request",
+        )
+        assert self.town.polecats.hooked(address).id == bead, "the same hook"
+        return self.server.main_requests()[before].body
 
     def wait_seen(self, needle: str, timeout: float, address: str | None = None) -> None:
         """Wait until a main request of the program contains `needle`; on failure show the pane."""

@@ -5,7 +5,6 @@ a kill -9 restarted with its own conversation."""
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from pathlib import Path
 
@@ -110,25 +109,12 @@ def test_kill_9_restarts_on_the_same_hook_and_continues_the_conversation(
         ),
         what="the turn in Claude Code's transcript",
     )
-    before = len(rig.server.main_requests())
-    name = address.split("/", 1)[1]
-    info = rig.tmux.find_window("gt-alpha", name)
-    assert info is not None and info.pane_pid
-    os.kill(info.pane_pid, signal.SIGKILL)
-    wait_until(
-        lambda: (w := rig.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
-        what="the pane to die",
-    )
-    rig.server.add(shell("gt hook"), say("Back after the restart."))
-    actions = Witness(rig.town, rig.tmux, "alpha").patrol()
-    assert any("restarted" in a and bead in a for a in actions), actions
-    wait_until(
-        lambda: len(rig.server.main_requests()) > before,
+    again = rig.kill_9_and_restart(
+        address,
+        bead,
         timeout=30,
-        what="the restarted program's first request",
+        before_patrol=lambda: rig.server.add(shell("gt hook"), say("Back after the restart.")),
     )
-    again = rig.server.main_requests()[before].body
-    assert rig.town.polecats.hooked(address).id == bead, "the same hook"
     # Resumed with its own conversation (claude --continue): the earlier turn is in it.
     assert "MARKER-BEFORE-KILL" in str(again["messages"]), rig.pane(address)
 

@@ -6,8 +6,6 @@ same hook with the program's own conversation, and each program's folder-trust s
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,26 +113,9 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
     Witness(rig.town, rig.tmux, "alpha").patrol()
     rig.wait_seen("NUDGE-BUSY-2", timeout=30, address=address)
 
-    before = len(rig.server.main_requests())
-    name = address.split("/", 1)[1]
-    info = rig.tmux.find_window("gt-alpha", name)
-    assert info is not None and info.pane_pid
-    os.kill(info.pane_pid, signal.SIGKILL)
-    wait_until(
-        lambda: (w := rig.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
-        what="the pane to die",
-    )
-    actions = Witness(rig.town, rig.tmux, "alpha").patrol()
-    assert any("restarted" in a and bead in a for a in actions), actions
-    wait_until(
-        lambda: len(rig.server.main_requests()) > before,
-        timeout=45,
-        what="the restarted program's first request",
-    )
-    assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+    again = rig.kill_9_and_restart(address, bead, timeout=45)
     # Resumed with its own conversation (codex resume --last, gemini --resume latest): the
     # earlier turn is in the restarted program's first request.
-    again = rig.server.main_requests()[before].body
     assert "MARKER-BEFORE-KILL" in str(again.get(facts.history)), rig.pane(address)
 
 

@@ -6,8 +6,6 @@ hook from the beacon, and its permission question seen as waiting."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 from pathlib import Path
 
@@ -111,25 +109,8 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
         print(f"--- current command {info and info.current_command}:\n{rig.pane(address)}")
         raise
 
-    before = len(rig.server.main_requests())
-    name = address.split("/", 1)[1]
-    info = rig.tmux.find_window("gt-alpha", name)
-    assert info is not None and info.pane_pid
-    os.kill(info.pane_pid, signal.SIGKILL)
-    wait_until(
-        lambda: (w := rig.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
-        what="the pane to die",
-    )
-    actions = Witness(rig.town, rig.tmux, "alpha").patrol()
-    assert any("restarted" in a and bead in a for a in actions), actions
-    wait_until(
-        lambda: len(rig.server.main_requests()) > before,
-        timeout=60,
-        what="the restarted program's first request",
-    )
-    assert rig.town.polecats.hooked(address).id == bead, "the same hook"
+    again = rig.kill_9_and_restart(address, bead, timeout=60)
     # A new session from the beacon (with --continue, opencode 1.18 drops --prompt).
-    again = rig.server.main_requests()[before].body
     assert f"assigned {bead}" in str(again.get("messages")), rig.pane(address)
     no_internet(rig)
 
