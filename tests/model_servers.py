@@ -141,6 +141,19 @@ class ScriptedServer:
                 Logged(handler.command, handler.path, body, dict(handler.headers.items()), main)
             )
 
+    def take_turn(self, handler: _Handler, body: dict[str, Any], endpoint: str) -> Turn | None:
+        """The turn for a request to `endpoint` (None: anything else, answered 404). A request
+        that offers tools is the program's main loop; one without (a session title) gets a
+        fixed text and uses up no turn."""
+        path = handler.path.split("?", 1)[0]
+        if not path.endswith(endpoint):
+            self.record(handler, body, main=False)
+            handler.send_json({"error": {"message": "not scripted"}}, status=404)
+            return None
+        main = bool(body.get("tools"))
+        self.record(handler, body, main=main)
+        return self.next_turn() if main else Say(text="Scripted test session")
+
     def new_call_id(self) -> str:
         with self.lock:
             self.calls += 1
@@ -346,14 +359,9 @@ class ResponsesServer(ScriptedServer):
     kind = "openai"
 
     def handle(self, handler: _Handler, body: dict[str, Any]) -> None:
-        path = handler.path.split("?", 1)[0]
-        if not path.endswith("/responses"):
-            self.record(handler, body, main=False)
-            handler.send_json({"error": {"message": "not scripted"}}, status=404)
+        turn = self.take_turn(handler, body, "/responses")
+        if turn is None:
             return
-        main = bool(body.get("tools"))
-        self.record(handler, body, main=main)
-        turn = self.next_turn() if main else Say(text="Scripted test session")
         rid = f"resp_{len(self.log):05d}"
         if isinstance(turn, Shell):
             item: dict[str, Any] = {"type": "function_call", "id": "fc_" + self.new_call_id(),
@@ -492,14 +500,9 @@ class ToolChatServer(ScriptedServer):
     kind = "toolchat"
 
     def handle(self, handler: _Handler, body: dict[str, Any]) -> None:
-        path = handler.path.split("?", 1)[0]
-        if not path.endswith("/chat/completions"):
-            self.record(handler, body, main=False)
-            handler.send_json({"error": {"message": "not scripted"}}, status=404)
+        turn = self.take_turn(handler, body, "/chat/completions")
+        if turn is None:
             return
-        main = bool(body.get("tools"))
-        self.record(handler, body, main=main)
-        turn = self.next_turn() if main else Say(text="Scripted test session")
         model = str(body.get("model") or "gpt-test")
         cid = f"chatcmpl-{len(self.log):05d}"
         usage = {"prompt_tokens": 1000, "completion_tokens": 30, "total_tokens": 1030}
