@@ -83,6 +83,18 @@ def test_kill_9_of_a_working_demo_agent_is_restarted_on_the_same_hook(
     polecat = rig_town.polecats.get(result.address)
     assert [r["crash"] for r in polecat.restarts] == [True]
     assert any(e.type == "witness.restarted" for e in rig_town.events.iter_all())
+    # The feed says who restarted it: the witness, not a sling by the overseer.
+    starts = [
+        e
+        for e in rig_town.events.iter_all()
+        if e.type.startswith("polecat.")
+        and e.bead == bead.id
+        and e.type in ("polecat.slung", "polecat.restarted")
+    ]
+    assert [(e.type, e.actor) for e in starts] == [
+        ("polecat.slung", "overseer"),
+        ("polecat.restarted", "alpha/witness"),
+    ]
 
 
 def test_crash_loop_backs_off_then_stops_and_reports_once(rig_town: Town, tmux: TownTmux) -> None:

@@ -216,7 +216,7 @@ def restart(town: Town, tmux: TownTmux, agent: str) -> ControlResult:
     _close_window(town, tmux, polecat)
     if is_paused(polecat):
         _set_paused(town, polecat, None)
-    result = sling_restart(town, tmux, polecat.address)
+    result = sling_restart(town, tmux, polecat.address, by=town.actor)
     msg = f"{polecat.address} restarted on {result.bead}"
     if saved:
         msg += f"; uncommitted work saved as {saved[:10]}"

@@ -157,6 +157,7 @@ class _Job:
     # False for a supervisor's restart: a death then is the witness's to count (crash loops),
     # not a failed sling that returns the bead to ready.
     wait_started: bool = True
+    restarted_by: str | None = None  # a supervisor's restart: its address, in the feed
 
 
 def pause_point(name: str) -> None:
@@ -292,6 +293,7 @@ def _hook_all(
     to: str | None,
     force: bool,
     avoid: set[str],
+    actor: str | None = None,
 ) -> list[_Job]:
     """Step 2: in ONE rig transaction, re-check each bead (or create it from its text), hook
     it and allocate its polecat."""
@@ -368,7 +370,7 @@ def _hook_all(
             )
         town.events.append(
             "bead.hooked",
-            actor=town.actor,
+            actor=actor or town.actor,
             rig=rig.name,
             bead=job.bead.id,
             msg=f"hooked to {job.polecat.address}",
@@ -854,8 +856,8 @@ def _run_jobs(
         if note:
             result.notes.append(note)
         town.events.append(
-            "polecat.slung",
-            actor=town.actor,
+            "polecat.restarted" if job.restarted_by else "polecat.slung",
+            actor=job.restarted_by or town.actor,
             rig=rig.name,
             bead=job.bead.id,
             msg=f"{job.bead.id} -> {job.polecat.address} ({runtime.name})",
@@ -994,6 +996,7 @@ def sling_many(
     convoy: str | None = None,
     force: bool = False,
     wait_started: bool = True,
+    restarted_by: str | None = None,
 ) -> SlingBatch:
     """Sling several beads (ids, or texts of new beads) to distinct polecats of `rig`.
 
@@ -1016,13 +1019,16 @@ def sling_many(
     # count and the hook share one town-wide lock so racing slings never exceed a limit.
     with admitted(town, rig_record, parsed, chosen.name, to, convoy, batch.queued) as admit:
         jobs = (
-            _hook_all(town, rig_record, admit, chosen, to=to, force=force, avoid=avoid)
+            _hook_all(
+                town, rig_record, admit, chosen, to=to, force=force, avoid=avoid, actor=restarted_by
+            )
             if admit
             else []
         )
     for job in jobs:
         job.started = started
         job.wait_started = wait_started
+        job.restarted_by = restarted_by
         _write_note(town, rig_record.name, job, "starting")
     pause_point("after_hook")
     if jobs:  # none when every target was queued
@@ -1041,6 +1047,7 @@ def sling(
     convoy: str | None = None,
     force: bool = False,
     wait_started: bool = True,
+    restarted_by: str | None = None,
 ) -> SlingResult:
     """Sling one bead (id or new text). Raises GtError on bad input, GtFailure if it could
     not start (after rolling back)."""
@@ -1054,6 +1061,7 @@ def sling(
         convoy=convoy,
         force=force,
         wait_started=wait_started,
+        restarted_by=restarted_by,
     )
     if batch.failures:
         failure = batch.failures[0]
@@ -1062,10 +1070,11 @@ def sling(
     return batch.results[0]
 
 
-def restart(town: Town, tmux: TownTmux, agent: str) -> SlingResult:
+def restart(town: Town, tmux: TownTmux, agent: str, by: str | None = None) -> SlingResult:
     """Start a polecat's agent again on the bead its hook holds, in the same worktree and
     branch (for the supervisor, and `gt sling --force BEAD`). It does not touch `restarts`:
-    counting and backing off is the supervisor's business."""
+    counting and backing off is the supervisor's business. The feed shows it as
+    `polecat.restarted` by `by` (default: the rig's witness)."""
     address = town.polecats.resolve(agent)
     polecat = town.polecats.get(address)
     bead = town.polecats.hooked(address)
@@ -1080,6 +1089,7 @@ def restart(town: Town, tmux: TownTmux, agent: str) -> SlingResult:
         to=polecat.name,
         force=True,
         wait_started=False,
+        restarted_by=by or f"{polecat.rig}/witness",
     )
 
 

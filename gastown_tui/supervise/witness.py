@@ -323,7 +323,7 @@ class Witness:
             saved = commit_all(
                 address, worktree, f"gt witness: save uncommitted work on {bead} before restart"
             )
-        result = restart(self.town, self.tmux, address)
+        result = restart(self.town, self.tmux, address, by=self.address)
         with self.town.beads.rig_txn(self.rig) as tx:
             record = tx.get_polecat(polecat.name)
             if record is not None:
