@@ -29,6 +29,7 @@ from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.color import Color, ColorParseError
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -241,6 +242,7 @@ class GasTownApp(ReviewActions, App[None]):
         self._follower: EventFollower | None = None
         self._watch_stop = asyncio.Event()
         self._observe_requested = threading.Event()
+        self._feed_backlog: list[Any] = []
         self._supervisor: Supervision | None = None  # while this app holds the lease
         self._patrols_running: set[str] = set()
         self._loaded: set[str] = set()
@@ -774,12 +776,26 @@ class GasTownApp(ReviewActions, App[None]):
     def on_feed_loaded(self, message: FeedLoaded) -> None:
         if not self.showing:
             return
-        self.feed_pane.add(message.events)
+        self._feed_add(list(message.events))
+
+    def _feed_add(self, new: list[Any]) -> None:
+        """Events for the feed pane; kept until it is mounted (a watcher may post before the
+        town screen's panes are composed, or while a layout change recomposes them)."""
+        self._feed_backlog.extend(new)
+        if not self._feed_backlog or not self.showing:
+            return
+        try:
+            feed = self.town_screen.query_one(FeedPane)
+        except NoMatches:
+            self.set_timer(0.1, lambda: self._feed_add([]))
+            return
+        backlog, self._feed_backlog = self._feed_backlog, []
+        feed.add(backlog)
 
     def on_events_appended(self, message: EventsAppended) -> None:
         if not self.showing:
             return
-        self.feed_pane.add(message.events)
+        self._feed_add(list(message.events))
         for event in message.events:
             if event.type == "convoy.landed":
                 self.notify(f"Convoy landed: {event.msg}", title="🏁 convoy", timeout=8)
