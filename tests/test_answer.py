@@ -209,8 +209,9 @@ def _fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @real_tmux
 @pytest.mark.skipif(os.geteuid() != 0, reason="root refusal: runs where the tests run as root")
 def test_claude_as_root_is_refused_before_the_hook_with_the_fix(
-    rig_town: Town, gt: GtRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rig_town: Town, tmux: TownTmux, gt: GtRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # `tmux` (the town's own server) is killed after the test: the last sling starts one.
     _fake_claude(tmp_path, monkeypatch)
     monkeypatch.delenv("IS_SANDBOX", raising=False)
     bead = rig_town.beads.create("Write the docs", rig="alpha")
