@@ -61,6 +61,11 @@ def say(text: str, **kw: Any) -> Say:
 
 # The script that proves the loop: prime, do the work, commit, done. `{file}` in a command is
 # the file name the test expects.
+def idle_script() -> list[Turn]:
+    """Prime, then end the turn with a marker and wait: for nudge and restart tests."""
+    return [shell("gt prime"), say("Primed. MARKER-BEFORE-KILL: waiting for word.")]
+
+
 def loop_script(
     file: str = "hello.txt", content: str = "hello from the real program"
 ) -> list[Turn]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gastown_tui.supervise.witness import Witness
-from tests.model_servers import Turn, say, shell
+from tests.model_servers import idle_script, say, shell
 from tests.polecat_fixtures import git_out, wait_until
 from tests.realcli import (
     RealRig,
@@ -80,10 +80,6 @@ def test_the_whole_loop_prime_commit_done(rig: RealRig) -> None:
     assert usage["input_tokens"] == FACTS[rig.program].input_tokens * usage["calls"]
     assert usage["output_tokens"] == FACTS[rig.program].output_tokens * usage["calls"]
     save_sample(rig)
-
-
-def idle_script() -> list[Turn]:
-    return [shell("gt prime"), say("Primed. MARKER-BEFORE-KILL: waiting for word.")]
 
 
 @pytest.mark.parametrize("script", [idle_script()])

@@ -412,7 +412,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
     town = open_town(args)
     tmux = _tmux(town)
     if args.choice is None:
-        address, _, prompt = waiting_prompt(town, tmux, args.agent)
+        address, _, prompt, _ = waiting_prompt(town, tmux, args.agent)
         if args.json:
             emit_json({"agent": address, **prompt.to_dict()})
         else:

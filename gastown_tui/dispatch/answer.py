@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown_tui.dispatch.agents import find_window, screen_bottom
 from gastown_tui.dispatch.nudge import PANE_LINES, nudge_lock
-from gastown_tui.runtimes.presets import runtime_for_pane
+from gastown_tui.runtimes.presets import Runtime, runtime_for_pane
 from gastown_tui.runtimes.screens import Prompt
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.errors import GtError, GtFailure
@@ -47,8 +47,9 @@ class AnswerOutcome:
         }
 
 
-def waiting_prompt(town: Town, tmux: TownTmux, agent: str) -> tuple[str, str, Prompt]:
-    """(address, pane id, prompt) of an agent that waits at a question; GtError otherwise."""
+def waiting_prompt(town: Town, tmux: TownTmux, agent: str) -> tuple[str, str, Prompt, Runtime]:
+    """(address, pane id, prompt, runtime) of an agent that waits at a question; GtError
+    otherwise."""
     address = town.polecats.resolve(agent)
     tmux.require()
     info = find_window(tmux, address)
@@ -59,16 +60,16 @@ def waiting_prompt(town: Town, tmux: TownTmux, agent: str) -> tuple[str, str, Pr
     prompt = None
     if runtime is not None:
         prompt = runtime.waiting_prompt(screen_bottom(tmux, info.pane_id, PANE_LINES))
-    if prompt is None:
+    if prompt is None or runtime is None:
         raise GtError(
             f"{address} is not waiting at a question",
             hint=f"see its screen with `gt peek {address}`; to tell it something: gt nudge",
         )
-    return address, info.pane_id, prompt
+    return address, info.pane_id, prompt, runtime
 
 
 def answer_agent(town: Town, tmux: TownTmux, agent: str, wanted: str) -> AnswerOutcome:
-    address, pane_id, prompt = waiting_prompt(town, tmux, agent)
+    address, pane_id, prompt, runtime = waiting_prompt(town, tmux, agent)
     if not prompt.choices:
         raise GtError(
             f"{address} waits at {prompt.question!r}, which has no numbered choices",
@@ -81,12 +82,6 @@ def answer_agent(town: Town, tmux: TownTmux, agent: str, wanted: str) -> AnswerO
             f"{wanted!r} is not a choice of {address}'s question {prompt.question!r}",
             hint=f"it offers {offered}",
         )
-    polecat = town.polecats.find(address)
-    info = find_window(tmux, address)
-    runtime = runtime_for_pane(
-        town, polecat.runtime if polecat else None, info.current_command if info else None
-    )
-    assert runtime is not None  # waiting_prompt found it
     with flocked(nudge_lock(town, address)):
         # The screen may have moved since it was read: answer only the question still shown.
         bottom = screen_bottom(tmux, pane_id, PANE_LINES)
@@ -123,7 +118,7 @@ def _without_cursor(screen: str) -> str:
 
 
 def _wait_answered(
-    tmux: TownTmux, pane_id: str, runtime: Any, before: str, prompt: Prompt
+    tmux: TownTmux, pane_id: str, runtime: Runtime, before: str, prompt: Prompt
 ) -> Prompt | None:
     """The prompt that shows after the answer (None: no question now). GtFailure if the
     same question still shows, unchanged, after VERIFY_SECONDS."""

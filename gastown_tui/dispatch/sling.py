@@ -33,7 +33,6 @@ from gastown_tui.dispatch.agents import beacon as make_beacon
 from gastown_tui.dispatch.agents import launch_argv, screen_bottom, unset_names, window_env
 from gastown_tui.runtimes.presets import (
     Runtime,
-    claude_has_conversation,
     install_claude_hook,
     resolve_runtime,
 )
@@ -610,7 +609,7 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
     env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role, runtime=runtime)
     # Restarted on the same branch in the same worktree: continue the program's own
     # conversation where it has one, so its context survives (`claude --continue`).
-    resume = continuing and bool(runtime.resume_args) and _has_conversation(runtime, env, folder)
+    resume = continuing and runtime.can_resume(env, folder)
     argv = launch_argv(
         env, runtime.argv(job.beacon, resume=resume), unset_names(town, runtime, env)
     )
@@ -629,12 +628,6 @@ def _start(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: _Job) ->
             job.keep_window = True
             raise
     pause_point("after_window")
-
-
-def _has_conversation(runtime: Runtime, env: dict[str, str], folder: Path) -> bool:
-    if (runtime.base or runtime.name) == "claude":
-        return claude_has_conversation(env.get("HOME") or os.environ.get("HOME"), str(folder))
-    return True
 
 
 def _finish(town: Town, rig: str, jobs: list[_Job]) -> list[_Job]:

@@ -175,6 +175,15 @@ class Runtime:
     def is_ready(self, pane_text: str) -> bool:
         return self.ready is None or bool(_compiled(self.ready).search(pane_text))
 
+    def can_resume(self, env: dict[str, str], worktree: Path) -> bool:
+        """Whether `resume_args` can continue a conversation in `worktree`: Claude Code's
+        `--continue` exits with an error where it has none; the others start fresh."""
+        if not self.resume_args:
+            return False
+        if (self.base or self.name) == "claude":
+            return claude_has_conversation(env.get("HOME") or os.environ.get("HOME"), str(worktree))
+        return True
+
     def shows_started(self, pane_text: str) -> bool:
         return self.matches([*self.started, *self.waiting, *self.busy], pane_text)
 
