@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -387,9 +388,13 @@ def test_desktop_sink_runs_notify_send_without_a_shell_or_says_it_is_missing(
     bindir.mkdir()
     record = tmp_path / "argv.json"
     fake = bindir / "notify-send"  # a stand-in for libnotify's, recording its arguments
+    recorder = tmp_path / "record_argv.py"
+    recorder.write_text(
+        f"import json, sys\nopen({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    # Through sh: a `#!` line cannot hold an interpreter path with a space in it.
     fake.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(recorder))} "$@"\n'
     )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")

@@ -4,6 +4,7 @@ clock; the supervisor lease across real processes."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -163,7 +164,8 @@ def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "claude"
-    fake.write_text(f"#!/bin/sh\ncat {PANES / 'claude_permission.txt'}\nread answer\nsleep 3600\n")
+    screen = shlex.quote(str(PANES / "claude_permission.txt"))  # the clone's path may hold a space
+    fake.write_text(f"#!/bin/sh\ncat {screen}\nread answer\nsleep 3600\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     # This test machine is a sandbox (and may be root, where Claude Code wants IS_SANDBOX).
