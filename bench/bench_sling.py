@@ -76,6 +76,9 @@ def build_town(root: Path) -> Town:
     with open(town.paths.town_toml, "a") as handle:
         handle.write(
             f'\n[runtimes.reader]\ncommand = ["{sys.executable}", "{script}"]\nprompt = "none"\n'
+            # Like every preset, it says when it is up: a sling returns then (without it, once
+            # the program has lived start_grace seconds).
+            'started = "READY"\n'
         )
     town.rigs.add("alpha", str(make_repo(root / "alpha-upstream")), prefix="al")
     town.rigs.add("bulk", str(make_repo(root / "bulk-upstream")), prefix="bk")
