@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "watch": "watch",
     "notify": "notify",
+    "mayor": "mayor",
 }
 
 
@@ -206,6 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is not None and not _exists(module):
         module = None
     if word is None and not any(a in ("-h", "--help") for a in args_list) and _exists("app"):
+        if _exists("mayor"):  # no town yet: offer one, with the mayor (commands/mayor.py)
+            from gastown_tui.commands.mayor import first_run
+
+            town_at = (
+                args_list[args_list.index("--town") + 1] if "--town" in args_list[:-1] else None
+            )
+            code = first_run(town_at)
+            if code is not None:
+                return code
         args_list.append("tui")  # `gt` alone opens the app
         module = "app"
     # Bytes that are not UTF-8 arrive as lone surrogates: nothing could store or print them.

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="the rig (default: the agent's rig, the only one, the one whose folder you are"
         " in, [town] default_rig, or the first rig added)",
     )
-    p.add_argument("--blocked-by", action="append", default=[], metavar="ID")
+    p.add_argument("--blocked-by", "--dep", action="append", default=[], metavar="ID")
     add_json(p)
     p.set_defaults(func=cmd_create)
 

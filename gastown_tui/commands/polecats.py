@@ -7,6 +7,7 @@ and never import the tmux layer. The others import dispatch (and so libtmux) in 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -337,6 +338,11 @@ def cmd_prime(args: argparse.Namespace) -> int:
     from gastown_tui.town.work import prime_text
 
     town = open_town(args)
+    if (args.agent or os.environ.get("GT_AGENT", "")).strip() == "mayor":
+        from gastown_tui.town import mayor  # the mayor's own prime (town/mayor.py)
+
+        sys.stdout.write(mayor.prime_text(town))
+        return 0
     address = _agent(town, args.agent, "prime")
     sys.stdout.write(prime_text(town, address))
     return 0

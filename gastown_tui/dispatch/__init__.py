@@ -31,6 +31,8 @@ def install_mail_hooks(town: Town) -> None:
     state: dict[str, Any] = {}
 
     def on_delivered(messages: list[Any]) -> None:
+        if any(getattr(m, "inbox", None) == "mayor" for m in messages):
+            _wake_mayor(town, messages)
         wanted = []
         for message in messages:
             address = getattr(message, "inbox", None) or getattr(message, "to", None)
@@ -51,3 +53,15 @@ def install_mail_hooks(town: Town) -> None:
         state["callback"](wanted)
 
     town.mail.on_delivered.append(on_delivered)
+
+
+def _wake_mayor(town: Town, messages: list[Any]) -> None:
+    """Mail from an agent to a running mayor wakes it (dispatch/mayor.py wake_for_mail)."""
+    from gastown_tui.town.mayor import load_state
+
+    if load_state(town).desired != "running":
+        return  # it reads its mail with gt prime when it starts
+    from gastown_tui.dispatch.mayor import wake_for_mail
+    from gastown_tui.dispatch.tmuxfor import tmux_for
+
+    wake_for_mail(town, tmux_for(town), messages)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown_tui.supervise import dogs
 from gastown_tui.supervise.deacon import Deacon
+from gastown_tui.supervise.mayor import MayorPatrol
 from gastown_tui.supervise.notify import Notifier
 from gastown_tui.supervise.notify_route import NotifyRouter
 from gastown_tui.supervise.refinery import Refinery
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 STALE_FACTOR = 3  # a patrol this many intervals late is reported by the deacon
 NOTIFY_INTERVAL = 2.0  # seconds between looks at new events for [notify] sinks
+MAYOR_INTERVAL = 2.0  # the mayor's patrol: a store read and a tmux query when it runs
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Supervisor:
         self._rigs: tuple[str, ...] | None = None
         self.deacon = Deacon(town, tmux, self.notifier, self.overdue)
         self.notify_router = NotifyRouter(town, tmux, self.notifier)
+        self.mayor = MayorPatrol(town, tmux)
 
     # schedule ----------------------------------------------------------------------------
     def _interval(self, key: str) -> float:
@@ -103,6 +106,7 @@ class Supervisor:
                 Patrol("dog/rotate", "dogs", deacon_every * 5,
                        lambda now: dogs.rotate_events(self.town)),
                 Patrol("dog/backup", "dogs", backup_every, lambda now: dogs.backup(self.town)),
+                Patrol("mayor", "deacon", MAYOR_INTERVAL, self.mayor.patrol),
                 # Last, so a notice made by this round's patrols goes out in the same round.
                 Patrol("notify", "notify", NOTIFY_INTERVAL, self.notify_router.patrol),
             ):  # fmt: skip
@@ -124,7 +128,7 @@ class Supervisor:
         mono = self.town.clock.monotonic()
         out: dict[str, float | None] = {}
         for patrol in self.patrols():
-            if patrol.last is None or patrol.name in ("deacon", "notify"):
+            if patrol.last is None or patrol.name in ("deacon", "notify", "mayor"):
                 continue  # notify runs every 2 s: a pause of the app is no failure
             late = mono - patrol.last.mono
             out[patrol.name] = late if late > STALE_FACTOR * patrol.interval else None
