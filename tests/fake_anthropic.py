@@ -39,14 +39,16 @@ class Reply:
 
 @dataclass
 class FakeAnthropic:
-    replies: list[Reply]
+    replies: list[Any]  # Reply, or a callable(requests) -> Reply
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
     def next_reply(self) -> Reply:
         if not self.replies:
             return Reply(status=500, content=[text("the test script ran out of replies")])
-        return self.replies.pop(0)
+        reply = self.replies.pop(0)
+        # A callable reply is made from the requests so far (it can use ids the tools made).
+        return reply(self.requests) if callable(reply) else reply
 
 
 def _message(reply: Reply, model: str, index: int) -> dict[str, Any]:
@@ -143,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(replies: list[Reply]) -> Iterator[FakeAnthropic]:
+def serve(replies: list[Any]) -> Iterator[FakeAnthropic]:
     fake = FakeAnthropic(list(replies))
     handler = type("Handler", (_Handler,), {"fake": fake})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -105,7 +105,8 @@ def test_a_goal_becomes_beads_with_deps_a_convoy_and_working_polecats(
     assert len(beads) == 4, [b.title for b in beads]
     by_title = {b.title.split(":")[0]: b for b in beads}
     sketch, tests_, build, review = (
-        by_title[t] for t in ("Sketch the approach", "Write the tests", "Build it", "Review and land")
+        by_title[t]
+        for t in ("Sketch the approach", "Write the tests", "Build it", "Review and land")
     )
     assert {d.on for d in build.deps} == {sketch.id, tests_.id}
     assert {d.on for d in review.deps} == {build.id}

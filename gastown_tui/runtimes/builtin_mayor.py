@@ -101,8 +101,7 @@ def run_turn(
             model=final.model or str(config["model"]),
             input_tokens=final.usage.input_tokens,
             output_tokens=final.usage.output_tokens,
-            cache_creation_input_tokens=getattr(final.usage, "cache_creation_input_tokens", 0)
-            or 0,
+            cache_creation_input_tokens=getattr(final.usage, "cache_creation_input_tokens", 0) or 0,
             cache_read_input_tokens=getattr(final.usage, "cache_read_input_tokens", 0) or 0,
         )
         town.touch_heartbeat("mayor", command="builtin-mayor")
@@ -128,9 +127,7 @@ def run_turn(
     return text or "I ran out of tool rounds for this turn.", replied, True
 
 
-def answer_unanswered(
-    town: Town, batch: list[Message], text: str, replied: set[str]
-) -> None:
+def answer_unanswered(town: Town, batch: list[Message], text: str, replied: set[str]) -> None:
     """The overseer always gets an answer in the thread: the model's final words."""
     from gastown_tui.town.mayor import OVERSEER
 
@@ -144,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     from gastown_tui.town.errors import GtError
     from gastown_tui.town.mayor import prime_text
 
-    started = agent_start(LABEL, "Claude via the anthropic SDK; tokens count against [budget]", argv)
+    started = agent_start(
+        LABEL, "Claude via the anthropic SDK; tokens count against [budget]", argv
+    )
     if isinstance(started, int):
         return started
     address, town = started
