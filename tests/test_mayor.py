@@ -221,14 +221,16 @@ def test_tools_with_bad_arguments_return_the_clis_error_and_write_nothing(
     cases = [
         ("bead_create", {"title": "x", "rig": "alpha", "deps": ["al-nosuch"]},
          ("bead", "create", "x", "--rig", "alpha", "--dep", "al-nosuch")),
-        ("bead_create", {"title": "x", "rig": "nowhere"}, ("bead", "create", "x", "--rig", "nowhere")),
+        ("bead_create", {"title": "x", "rig": "nowhere"},
+         ("bead", "create", "x", "--rig", "nowhere")),
         ("convoy_create", {"title": "c", "beads": [bead, "al-nosuch"]},
          ("convoy", "create", "c", bead, "al-nosuch")),
         ("formula_run", {"name": "nosuch"}, ("formula", "run", "nosuch")),
         ("sling", {"bead": "al-nosuch", "rig": "alpha"}, ("sling", "al-nosuch", "alpha")),
         ("mail_send", {"to": "nobody", "subject": "s", "body": "b"},
          ("mail", "send", "nobody", "-s", "s", "-m", "b")),
-        ("mail_reply", {"id": "msg-nosuch", "body": "b"}, ("mail", "reply", "msg-nosuch", "-m", "b")),
+        ("mail_reply", {"id": "msg-nosuch", "body": "b"},
+         ("mail", "reply", "msg-nosuch", "-m", "b")),
     ]  # fmt: skip
     for name, args, cli in cases:
         text, is_error = mayor_tools.call(name, args)

@@ -86,13 +86,14 @@ def test_a_sentence_becomes_beads_a_convoy_and_a_sling(
 
     def convoy(requests: list[dict[str, Any]]) -> Reply:
         ids["build"] = json.loads(last_result(requests)["content"])["id"]
-        return Reply([tool_use("convoy_create", {"title": "Greeting",
-                               "beads": [ids["plan"], ids["build"]]}, "tu_4")], "tool_use", 400, 30)  # fmt: skip
+        beads = [ids["plan"], ids["build"]]
+        call = tool_use("convoy_create", {"title": "Greeting", "beads": beads}, "tu_4")
+        return Reply([call], "tool_use", 400, 30)
 
     def sling(requests: list[dict[str, Any]]) -> Reply:
         ids["convoy"] = json.loads(last_result(requests)["content"])["id"]
-        return Reply([tool_use("sling", {"bead": ids["plan"], "rig": "alpha",
-                               "convoy": ids["convoy"], "agent": "demo"}, "tu_5")], "tool_use", 500, 30)  # fmt: skip
+        args = {"bead": ids["plan"], "rig": "alpha", "convoy": ids["convoy"], "agent": "demo"}
+        return Reply([tool_use("sling", args, "tu_5")], "tool_use", 500, 30)
 
     def finish(requests: list[dict[str, Any]]) -> Reply:
         assert "slung " + ids["plan"] in last_result(requests)["content"]
