@@ -136,7 +136,10 @@ def test_demo_starts_demo_agents(tmp_path: Path) -> None:
             if "slung " in line
         }
         assert slung == {p.address for p in town.polecats.list()}
-        assert {w.session for w in tmux.list_windows()} == {"gt-war-rig", "gt-citadel"}
+        # ... and the DEMO MAYOR, the one agent to talk to (runtimes/demo_mayor.py).
+        assert {w.session for w in tmux.list_windows()} == {"gt-war-rig", "gt-citadel", "gt-hq"}
+        assert tmux.find_window("gt-hq", "mayor") is not None
+        assert "the mayor is running (demo)" in proc.stderr
     finally:
         tmux.kill_server()
         tmux.socket_path().unlink(missing_ok=True)

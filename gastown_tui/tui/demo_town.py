@@ -311,3 +311,16 @@ def _start_agents(report: DemoReport, tmux: TownTmux | None) -> None:
                 continue
             report.slung.extend(f"{r.bead} -> {r.address}" for r in batch.results)
             report.notes.extend(f"{f.bead}: {f.error}" for f in batch.failures)
+    _start_mayor(report, tmux)
+
+
+def _start_mayor(report: DemoReport, tmux: TownTmux) -> None:
+    """The DEMO MAYOR (runtimes/demo_mayor.py) in gt-hq:mayor: the one agent to talk to."""
+    from gastown_tui.dispatch.mayor import start
+
+    try:
+        what, _ = start(report.town, tmux, "demo")
+    except GtError as exc:
+        report.notes.append(f"the mayor did not start: {exc}")
+        return
+    report.notes.append(f"{what}: DEMO MAYOR; tell it a goal in the Mayor pane (or gt mayor tell)")
