@@ -159,6 +159,7 @@ def test_an_api_failure_is_reported_to_the_overseer_and_the_process_fails(
     assert answer == "BUILTIN MAYOR: the model call failed (400)"
     info = wait_until(
         lambda: (i := dispatch_mayor.find(tmux)) is not None and i.pane_dead and i,
+        timeout=30,
         what="the mayor to exit",
     )
     assert info.dead_status == 4  # the supervisor restarts it with backoff (test_mayor.py)
