@@ -83,8 +83,18 @@ def test_tell_while_not_running_is_kept_and_answered_once_it_starts(
     assert "the mayor is not running" in told.stdout and "gt mayor start" in told.stdout
     [message] = rig_town.mail.inbox(MAYOR)
     assert message.body == "what's going on?" and message.sender == OVERSEER
+    assert dispatch_mayor.status(rig_town, tmux).queued_nudges == 1
     assert pgt("mayor", "start", "--agent", "demo").returncode == 0
     [answer] = wait_until(lambda: mayor_answers(rig_town), timeout=30, what="the mayor's answer")
+    # The nudge queued while it was down is typed in by the patrol once it is idle.
+    patrol = MayorPatrol(rig_town, tmux)
+    wait_until(
+        lambda: any("delivered 1 queued" in a for a in patrol.patrol(rig_town.clock.now())),
+        timeout=20,
+        what="the queued nudge delivered",
+    )
+    wait_until(lambda: "nudge received: [mail" in pane(tmux), what="the nudge in its window")
+    assert dispatch_mayor.status(rig_town, tmux).queued_nudges == 0
     # The answer is in the conversation's thread, and it is true: computed from the store.
     reply = next(m for m in rig_town.mail.inbox(OVERSEER) if m.sender == MAYOR)
     assert reply.thread == message.thread == load_state(rig_town).thread
@@ -142,8 +152,16 @@ def test_mail_from_an_agent_wakes_the_mayor_and_it_tells_the_overseer_in_the_thr
         "--type", "escalation", agent="alpha/refinery",
     )  # fmt: skip
     assert sent.returncode == 0, sent.stderr
-    # The sender's delivery hook nudged it (typed into its window) ...
-    wait_until(lambda: "nudge received: [mail" in pane(tmux), timeout=20, what="the nudge")
+    message_id = sent.stdout.split()[1]
+    # The sender's delivery hook nudged it: typed in, or queued while it was busy and then
+    # typed in by the patrol (the supervisor runs it every 2 s).
+    patrol = MayorPatrol(rig_town, tmux)
+
+    def nudged() -> bool:
+        patrol.patrol(rig_town.clock.now())
+        return f"nudge received: [mail {message_id} from alpha/refinery]" in pane(tmux)
+
+    wait_until(nudged, timeout=20, what="the nudge in its window")
     # ... and it told the overseer, in the same thread as the conversation.
     wait_until(lambda: len(mayor_answers(rig_town)) == 2, timeout=30, what="the notice")
     notice = next(
@@ -151,8 +169,15 @@ def test_mail_from_an_agent_wakes_the_mayor_and_it_tells_the_overseer_in_the_thr
     )
     assert notice.thread == load_state(rig_town).thread
     assert "alpha/refinery" in notice.body
-    # The patrol does not wake it a second time for the same message.
-    assert not any("woke" in a for a in MayorPatrol(rig_town, tmux).patrol(rig_town.clock.now()))
+    # The patrol does not wake it a second time for the same message ...
+    assert not any("woke" in a for a in patrol.patrol(rig_town.clock.now()))
+    # ... but it does for mail stored without a delivery hook (the witness's crash-loop mail).
+    rig_town.mail.send(["mayor"], "ESCALATION: crash loop of alpha/nux on al-y", "dead again",
+                       sender="alpha/witness", type="escalation")  # fmt: skip
+    woke = patrol.patrol(rig_town.clock.now())
+    assert any(a.startswith("woke the mayor for msg-") for a in woke), woke
+    wait_until(lambda: len(mayor_answers(rig_town)) == 3, timeout=30, what="the second notice")
+    assert any("crash loop of alpha/nux" in body for body in mayor_answers(rig_town))
 
 
 def test_the_patrol_restarts_a_dead_mayor_and_stops_a_crash_loop(
