@@ -177,11 +177,11 @@ def first_run(town_arg: str | None) -> int | None:
         return None
     runtime = _suggested_runtime()
     where = "" if town_arg is None and not os.environ.get("GT_TOWN") else f" {root}"
-    steps = [
-        f"gt init{where} --runtime {runtime}",
-        f"gt mayor start --agent {runtime}",
-        "gt",
-    ]
+    repo = _this_repo()
+    steps = [f"gt init{where} --runtime {runtime}"]
+    if repo is not None:
+        steps.append(f"gt rig add {repo[0]} {repo[1]}")
+    steps += [f"gt mayor start --agent {runtime}", "gt"]
     print(f"Welcome to Gas Town. There is no town at {root} yet.")
     print("A town runs AI agents in tmux; the mayor is the one you talk to.")
     if not sys.stdin.isatty():
@@ -191,8 +191,7 @@ def first_run(town_arg: str | None) -> int | None:
         if runtime == "demo":
             print("(demo: an offline, scripted mayor and agents; no API key needed)")
         return 2
-    answer = input(f"Make a town at {root} and start the mayor ({runtime})? [Y/n] ").strip()
-    if answer.lower() not in ("", "y", "yes"):
+    if not _yes(f"Make a town at {root} and start the mayor ({runtime})?"):
         print("Nothing made. Later: " + " && ".join(steps))
         return 0
     from gastown_tui.dispatch.mayor import start
@@ -200,9 +199,41 @@ def first_run(town_arg: str | None) -> int | None:
 
     town = Town.init(Path(root), runtime=runtime)
     print(f"town made at {root}")
+    if repo is not None and _yes(f"Add this repository ({repo[1]}) as rig {repo[0]!r}?"):
+        from gastown_tui.town.errors import GtError
+
+        try:
+            town.rigs.add(repo[0], str(repo[1]))
+            print(f"rig {repo[0]} added")
+        except GtError as exc:
+            print(f"rig not added: {exc} (later: gt rig add NAME PATH)")
     print(start(town, _tmux(town), runtime)[0])
     print('Say what you want in the Mayor pane, or: gt mayor tell "what\'s going on?"')
     return None  # go on into the app
+
+
+def _yes(question: str) -> bool:
+    return input(f"{question} [Y/n] ").strip().lower() in ("", "y", "yes")
+
+
+def _this_repo() -> tuple[str, Path] | None:
+    """(a rig name, the folder) of the git repository this shell is in, if any."""
+    import re
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    top = Path(proc.stdout.strip())
+    name = re.sub(r"[^a-z0-9-]+", "-", top.name.lower()).strip("-")[:32] or "project"
+    if not name[0].isalpha():
+        name = f"r-{name}"[:32]
+    return name, top
 
 
 def _suggested_runtime() -> str:
