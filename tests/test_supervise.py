@@ -433,7 +433,7 @@ def test_supervisor_schedule_follows_the_intervals(rig_town: Town, tmux: TownTmu
     first = {r.name for r in supervisor.run_due()}
     assert {"witness/alpha", "refinery/alpha", "deacon", "dog/backup"} <= first
     clock.advance(31)
-    due = {r.name for r in supervisor.run_due()} - {"notify"}  # notify: every 2 s
+    due = {r.name for r in supervisor.run_due()} - {"notify", "mayor"}  # every 2 s
     assert due == {"witness/alpha", "refinery/alpha"}
     clock.advance(30)
     assert "deacon" in {r.name for r in supervisor.run_due()}
