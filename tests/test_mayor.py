@@ -280,7 +280,7 @@ def test_first_run_without_a_town_says_what_to_run(tmp_path: Path) -> None:
         text=True, stdin=subprocess.DEVNULL, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
-    out = proc.stdout
-    assert f"There is no town at {where}" in out
-    assert re.search(r"gt init \S+ --runtime \w+", out) and "gt mayor start --agent" in out
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"gt: error: {where} is not a town yet; make one and start the mayor")
+    assert re.search(r"gt init \S+ --runtime \w+ && ", line) and "gt mayor start --agent" in line
     assert not where.exists()  # nothing made without a yes

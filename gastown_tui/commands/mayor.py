@@ -173,8 +173,22 @@ def first_run(town_arg: str | None) -> int | None:
     from gastown_tui.town.paths import default_town_root
 
     root = default_town_root(town_arg)
-    if (root / "town.toml").is_file():
-        return None
+    if (root / "town.toml").is_file() or (root.exists() and any(root.iterdir())):
+        return None  # a town, or a folder of something else: the app says which
+    try:
+        return _first_run(root, town_arg)
+    except (EOFError, KeyboardInterrupt):
+        print("\nnothing more made", file=sys.stderr)
+        return 130
+    except Exception as exc:  # cli.main's handlers are not around this: one line, never a trace
+        from gastown_tui.town.display import safe
+        from gastown_tui.town.errors import GtError
+
+        print(f"gt: error: {safe(exc)}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, GtError) else 1
+
+
+def _first_run(root: Path, town_arg: str | None) -> int | None:
     runtime = _suggested_runtime()
     where = "" if town_arg is None and not os.environ.get("GT_TOWN") else f" {root}"
     repo = _this_repo()
@@ -182,15 +196,17 @@ def first_run(town_arg: str | None) -> int | None:
     if repo is not None:
         steps.append(f"gt rig add {repo[0]} {repo[1]}")
     steps += [f"gt mayor start --agent {runtime}", "gt"]
+    if not sys.stdin.isatty():
+        # No one to ask: one line naming what is missing and what to run (exit 2).
+        demo = " (demo: offline and scripted, no API key)" if runtime == "demo" else ""
+        print(
+            f"gt: error: {root} is not a town yet; make one and start the mayor{demo}: "
+            + " && ".join(steps),
+            file=sys.stderr,
+        )
+        return 2
     print(f"Welcome to Gas Town. There is no town at {root} yet.")
     print("A town runs AI agents in tmux; the mayor is the one you talk to.")
-    if not sys.stdin.isatty():
-        print("Make one and start the mayor:")
-        for step in steps:
-            print(f"  {step}")
-        if runtime == "demo":
-            print("(demo: an offline, scripted mayor and agents; no API key needed)")
-        return 2
     if not _yes(f"Make a town at {root} and start the mayor ({runtime})?"):
         print("Nothing made. Later: " + " && ".join(steps))
         return 0
