@@ -37,7 +37,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
-from gastown_tui.tui import data as data_mod
 from gastown_tui.tui.commands import (
     ActionsProvider,
     AgentsProvider,
@@ -45,18 +44,6 @@ from gastown_tui.tui.commands import (
     ConvoysProvider,
     FormulasProvider,
     RigsProvider,
-)
-from gastown_tui.tui.data import (
-    OVERSEER,
-    ConvoysSnapshot,
-    MailSnapshot,
-    PolecatRow,
-    Problem,
-    RigsSnapshot,
-    Supervision,
-    TownData,
-    change_scope,
-    find_problems,
 )
 from gastown_tui.tui.keys import FlushKeys, HeldKeys
 from gastown_tui.tui.layouts import DEFAULT_LAYOUT, layout_folders, load_layouts
@@ -82,6 +69,7 @@ from gastown_tui.tui.messages import (
 from gastown_tui.tui.review_actions import ReviewActions, review_binding_owners
 from gastown_tui.tui.screens.base import ConfirmScreen
 from gastown_tui.tui.screens.help import HelpScreen, KeyHelp
+from gastown_tui.tui.supervision import Supervision
 from gastown_tui.tui.themes import DEFAULT_THEME, load_themes, theme_folders
 from gastown_tui.tui.widgets.convoys import ConvoysPane
 from gastown_tui.tui.widgets.feed import FeedFilter, FeedPane
@@ -91,6 +79,11 @@ from gastown_tui.tui.widgets.pane import PANES, Pane
 from gastown_tui.tui.widgets.preview import PreviewPane
 from gastown_tui.tui.widgets.rigs import RigsPane
 from gastown_tui.tui.widgets.status import PaneTabs, StatusBar
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.changes import change_scope, watch_filter
+from gastown_tui.views.problems import Problem, find_problems
+from gastown_tui.views.queries import default_tmux, preload
+from gastown_tui.views.rows import OVERSEER, ConvoysSnapshot, MailSnapshot, PolecatRow, RigsSnapshot
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import AttachPlan, TownTmux
@@ -227,7 +220,6 @@ class GasTownApp(ReviewActions, App[None]):
         self.watching = watch
         self.supervise = supervise
         self.suspended = False
-        self.capabilities = data.capabilities()
         self.warnings: list[str] = []
         # State the panes, palette and problems view share; replaced whole by loaders.
         self.rigs_snapshot = RigsSnapshot()
@@ -430,9 +422,8 @@ class GasTownApp(ReviewActions, App[None]):
         process holds the lease this app is a viewer and says who supervises; when that
         process dies, this one takes over at its next tick (DESIGN.md section 2)."""
         worker = get_current_worker()
-        reason = Supervision.unavailable(self.data.tmux)
-        if reason is not None or self.data.tmux is None:
-            self.post_message(SupervisorStatus(reason or "not supervising", warn=True))
+        if self.data.tmux is None:
+            self.post_message(SupervisorStatus("not supervising: no tmux", warn=True))
             return
         supervision = Supervision(self.town, self.data.tmux, self._supervisor_says)
         shown = ""
@@ -628,7 +619,7 @@ class GasTownApp(ReviewActions, App[None]):
         prefix = str(root)
         async for changes in awatch(
             root,
-            watch_filter=data_mod.watch_filter(root),
+            watch_filter=watch_filter(root),
             debounce=DEBOUNCE_MS,
             step=WATCH_STEP_MS,
             rust_timeout=RUST_TIMEOUT_MS,
@@ -905,7 +896,6 @@ class GasTownApp(ReviewActions, App[None]):
             convoys=[(c.id, c.title) for c in self.convoys.in_flight],
             rig=rigs_pane.cursor_rig(),
             bead=bead or None,
-            available=self.capabilities.has("sling"),
         )
 
         def done(summary: str | None) -> None:
@@ -933,9 +923,7 @@ class GasTownApp(ReviewActions, App[None]):
                 extra = f" ({report.detail})" if report.detail else ""
                 self.notify(f"nudge {word} {polecat.address}{extra}", title="nudge")
 
-        self.push_screen(
-            NudgeScreen(self.data, polecat, available=self.capabilities.has("nudge")), done
-        )
+        self.push_screen(NudgeScreen(self.data, polecat), done)
 
     def action_attach(self, address: str = "") -> None:
         polecat = self.polecat(address) if address else self.selected_polecat()
@@ -1168,9 +1156,7 @@ class GasTownApp(ReviewActions, App[None]):
             description = self.ACTION_HELP.get(action) or f"Show the {binding.description} pane"
             available = self.check_action(action, ()) is not False
             why = ""
-            if action in ("sling", "nudge") and not self.capabilities.has(action):
-                why, available = "not available yet", False
-            elif action in ("nudge", "attach", "review", "control") and not available:
+            if action in ("nudge", "attach", "review", "control") and not available:
                 why = "select a polecat"
             elif action == "reply" and not available:
                 why = "select a message"
@@ -1184,9 +1170,7 @@ class GasTownApp(ReviewActions, App[None]):
         return rows
 
     def action_help(self) -> None:
-        self.push_screen(
-            HelpScreen(self.key_help(), self.capabilities.missing(), self.layout_name, self.theme)
-        )
+        self.push_screen(HelpScreen(self.key_help(), self.layout_name, self.theme))
 
     def action_pick_theme(self) -> None:
         from gastown_tui.tui.screens.theme import ThemeScreen
@@ -1252,9 +1236,9 @@ def make_app(
     """Build the app over `town`. `tmux=None` uses the town's own tmux server when tmux is
     installed. `watch=False` turns off the file watcher, the polecat poller and the live
     preview loop (snapshot tests); `data` replaces the town adapter (tests)."""
-    data_mod.preload()
+    preload()
     if data is None:
-        data = TownData(town, tmux if tmux is not None else data_mod.default_tmux(town))
+        data = TownData(town, tmux if tmux is not None else default_tmux(town))
         data.install_hooks()
     return GasTownApp(
         town,

@@ -16,12 +16,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from gastown_tui.tmux import AttachPlan
     from gastown_tui.town.models import Event
-    from gastown_tui.tui.data import (
-        ConvoysSnapshot,
-        MailSnapshot,
-        PolecatRow,
-        RigsSnapshot,
-    )
+    from gastown_tui.views.rows import ConvoysSnapshot, MailSnapshot, PolecatRow, RigsSnapshot
 
 
 @dataclass

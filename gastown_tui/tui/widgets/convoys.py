@@ -8,10 +8,10 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Label, ListItem, ListView, ProgressBar
 
-from gastown_tui.tui.data import ConvoyRow, ConvoysSnapshot
 from gastown_tui.tui.format import clip, iso_ago
 from gastown_tui.tui.messages import ConvoyOpened
 from gastown_tui.tui.widgets.pane import Pane
+from gastown_tui.views.rows import ConvoyRow, ConvoysSnapshot
 
 
 class ConvoyItem(ListItem):

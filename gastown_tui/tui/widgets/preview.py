@@ -19,7 +19,8 @@ from gastown_tui.tui.messages import PreviewCaptured
 from gastown_tui.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import PolecatRow, TownData
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.rows import PolecatRow
 
 INTERVAL = 0.5
 
@@ -50,7 +51,7 @@ class PreviewPane(Pane):
     def _placeholder(self) -> None:
         if self.polecat is None:
             message = "Select a polecat in Rigs (1) to watch its window here."
-        elif not self.data.capabilities().tmux:
+        elif self.data.tmux is None:
             message = "tmux is not installed: there are no agent windows to show."
         else:
             message = f"{self.polecat.address}: waiting for its window…"

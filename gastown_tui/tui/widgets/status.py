@@ -14,7 +14,7 @@ from textual.widgets import Label, Static
 from gastown_tui.tui.format import glyph
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import ConvoysSnapshot, PolecatRow, RigsSnapshot
+    from gastown_tui.views.rows import ConvoysSnapshot, PolecatRow, RigsSnapshot
 
 PANE_LABELS = (("rigs", "1 Rigs"), ("convoys", "2 Convoys"), ("mail", "3 Mail"), ("feed", "4 Feed"))
 PANE_LABELS += (("preview", "5 Preview"),)
