@@ -93,11 +93,11 @@ def test_load_themes_collects_every_failure(tmp_path: Path) -> None:
 
 # -- layouts -----------------------------------------------------------------------------------
 def test_shipped_layouts_parse() -> None:
-    from gastown_tui.tui.app import _FALLBACK_VARIABLES
+    from gastown_tui.tui.themes import FALLBACK_VARIABLES
     from gastown_tui.tui.themes import load_themes as themes
 
     variables = themes([REPO / "themes"]).themes["wasteland"].to_color_system().generate()
-    variables.update(_FALLBACK_VARIABLES)
+    variables.update(FALLBACK_VARIABLES)
     loaded = load_layouts([REPO / "layouts"], variables)
     assert loaded.errors == []
     assert loaded.names()[:3] == ["default", "compact", "focus"]

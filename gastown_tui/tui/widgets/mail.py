@@ -49,7 +49,6 @@ class MailList(OptionList):
 
 class MailPane(Pane):
     PANE = "mail"
-    NUMBER = 3
     TITLE = "Mail"
 
     def __init__(self) -> None:

@@ -287,8 +287,8 @@ class RigsTree(Tree[NodeRef]):
 
 class RigsPane(Pane):
     PANE = "rigs"
-    NUMBER = 1
     TITLE = "Rigs"
+    KEY_OWNERS = (RigsTree,)
 
     def compose(self):  # type: ignore[override]
         yield RigsTree()
