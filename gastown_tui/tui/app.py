@@ -15,24 +15,22 @@ them.
 
 from __future__ import annotations
 
-import os
-import shlex
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events, work
-from textual.app import App, ComposeResult, SuspendNotSupported
+from textual import events
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui import keymap, panes
+from gastown_tui.tui.actions import AppActions
 from gastown_tui.tui.commands import (
     ActionsProvider,
     AgentsProvider,
@@ -44,7 +42,6 @@ from gastown_tui.tui.commands import (
 from gastown_tui.tui.keys import FlushKeys, HeldKeys
 from gastown_tui.tui.layouts import DEFAULT_LAYOUT, layout_folders, load_layouts
 from gastown_tui.tui.messages import (
-    AttachPlanned,
     BeadChosen,
     ConvoyOpened,
     EventsAppended,
@@ -54,26 +51,22 @@ from gastown_tui.tui.messages import (
     MessageSelected,
     PaneActivated,
     PaneLoaded,
-    PatrolsDue,
     PolecatChosen,
     PolecatSelected,
     PolecatsObserved,
     RigsLoaded,
-    SupervisorStatus,
 )
 from gastown_tui.tui.panes import build_panes, loading_panes, pane_labels, pane_names
 from gastown_tui.tui.refresh import Refreshing
 from gastown_tui.tui.review_actions import ReviewActions
-from gastown_tui.tui.screens.base import ConfirmScreen
-from gastown_tui.tui.screens.help import HelpScreen, KeyHelp
-from gastown_tui.tui.supervision import Supervision
+from gastown_tui.tui.supervision import Supervising, Supervision
 from gastown_tui.tui.themes import (
     DEFAULT_THEME,
     load_themes,
     theme_folders,
     theme_variable_defaults,
 )
-from gastown_tui.tui.widgets.feed import FeedFilter, FeedPane
+from gastown_tui.tui.widgets.feed import FeedPane
 from gastown_tui.tui.widgets.footer import TownFooter
 from gastown_tui.tui.widgets.mail import MailPane
 from gastown_tui.tui.widgets.pane import Pane
@@ -86,12 +79,11 @@ from gastown_tui.views.queries import default_tmux, preload
 from gastown_tui.views.rows import OVERSEER, ConvoysSnapshot, MailSnapshot, PolecatRow, RigsSnapshot
 
 if TYPE_CHECKING:
-    from gastown_tui.tmux import AttachPlan, TownTmux
+    from gastown_tui.tmux import TownTmux
     from gastown_tui.town.clock import Clock
     from gastown_tui.town.town import Town
 
 AGE_REFRESH = 20.0  # seconds between re-renders of ages shown without new data
-SUPERVISE_TICK = 1.0  # how often the supervisor worker checks the schedule and the lease
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 
 
@@ -125,7 +117,7 @@ class TownScreen(Screen[None]):
             )
 
 
-class GasTownApp(ReviewActions, Refreshing, App[None]):
+class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # also for subclasses made elsewhere
     TITLE = "Gas Town"
     COMMANDS = App.COMMANDS | {
@@ -297,88 +289,6 @@ class GasTownApp(ReviewActions, Refreshing, App[None]):
             self.set_interval(AGE_REFRESH, self._refresh_ages)
         if self.supervise:
             self.supervise_loop()
-
-    def _initial_supervisor_text(self) -> str:
-        if not self.supervise:
-            return "viewer"
-        return "supervisor: starting…"
-
-    def set_supervisor_status(self, text: str, *, warn: bool = False) -> None:
-        """What the status line says about supervision ("supervised by app pid 4242")."""
-        self.town_screen.query_one(StatusBar).set_supervisor(text, warn=warn)
-
-    def on_supervisor_status(self, message: SupervisorStatus) -> None:
-        if self.showing:
-            self.set_supervisor_status(message.text, warn=message.warn)
-
-    # -- supervision ---------------------------------------------------------------------
-    @work(thread=True, group="supervisor", exit_on_error=False, name="supervisor")
-    def supervise_loop(self) -> None:
-        """Hold the town's supervisor lease while it is free and keep the patrols on their
-        schedule; each due patrol runs in a thread worker of its own group (witness,
-        refinery, deacon, dogs), so a slow merge never holds up a witness. While another
-        process holds the lease this app is a viewer and says who supervises; when that
-        process dies, this one takes over at its next tick (DESIGN.md section 2)."""
-        worker = get_current_worker()
-        if self.data.tmux is None:
-            self.post_message(SupervisorStatus("not supervising: no tmux", warn=True))
-            return
-        supervision = Supervision(self.town, self.data.tmux, self._supervisor_says)
-        shown = ""
-        try:
-            while not worker.is_cancelled:
-                if supervision.try_acquire():
-                    if self._supervisor is None:
-                        self._supervisor = supervision
-                        self.post_message(
-                            SupervisorStatus(f"supervised by this app (pid {os.getpid()})")
-                        )
-                        supervision.recover()  # what a reboot or a crash left behind
-                    now = self.town.clock.now()
-                    due = supervision.due(now)
-                    if due:
-                        self.post_message(PatrolsDue(due))
-                    supervision.publish()
-                    wait = min(SUPERVISE_TICK, supervision.next_due_in(now))
-                else:
-                    self._supervisor = None  # never held, or taken over while stopped
-                    text = supervision.holder()
-                    if text != shown:
-                        shown = text
-                        self.post_message(SupervisorStatus(f"viewer: {text}"))
-                    wait = SUPERVISE_TICK
-                worker.cancelled_event.wait(max(0.05, wait))
-        finally:
-            supervision.release()
-            self._supervisor = None
-
-    def _supervisor_says(self, text: str, severity: str) -> None:
-        # Called from patrol threads; App.notify posts a message, which is thread-safe.
-        self.notify(text, title="supervisor", severity=severity)  # type: ignore[arg-type]
-
-    def on_patrols_due(self, message: PatrolsDue) -> None:
-        supervisor = self._supervisor
-        if supervisor is None or not self.showing:
-            return
-        for patrol in message.patrols:
-            if patrol.name in self._patrols_running:
-                continue  # still running from last time: never two of one patrol
-            self._patrols_running.add(patrol.name)
-            self.run_worker(
-                partial(supervisor.run, patrol),
-                thread=True,
-                group=patrol.group,
-                name=f"patrol {patrol.name}",
-                exit_on_error=False,
-            )
-
-    def _patrol_finished(self, worker: Worker[Any]) -> None:
-        name = (worker.name or "").removeprefix("patrol ")
-        self._patrols_running.discard(name)
-        result = worker.result if worker.state == WorkerState.SUCCESS else None
-        error = getattr(result, "error", None)
-        if error:
-            self.notify(f"{name}: {error}", title="patrol failed", severity="warning")
 
     # -- layouts and panes ---------------------------------------------------------------
     def set_layout(self, name: str, *, announce: bool = True) -> None:
@@ -660,314 +570,6 @@ class GasTownApp(ReviewActions, Refreshing, App[None]):
             out += [f"{rig.name}/witness", f"{rig.name}/refinery"]
             out += sorted(p.address for p in self.polecats if p.rig == rig.name)
         return out
-
-    # -- actions: dispatch ---------------------------------------------------------------
-    def action_sling(self, bead: str = "") -> None:
-        from gastown_tui.tui.screens.sling import SlingScreen
-
-        rigs_pane = self.rigs_pane
-        if not bead:
-            picked = rigs_pane.selected_beads()
-            bead = picked[0].id if len(picked) == 1 else ""
-        screen = SlingScreen(
-            self.data,
-            beads=self.rigs_snapshot.ready,
-            rigs=[r.name for r in self.rigs_snapshot.rigs],
-            runtimes=self.data.runtimes(),
-            convoys=[(c.id, c.title) for c in self.convoys.in_flight],
-            rig=rigs_pane.cursor_rig(),
-            bead=bead or None,
-        )
-
-        def done(summary: str | None) -> None:
-            if summary:
-                self.notify(summary, title="sling")
-                self.load_rigs()
-                self.request_observe()
-                self.load_convoys()
-
-        self.push_screen(screen, done)
-
-    def action_nudge(self, address: str = "") -> None:
-        from gastown_tui.tui.screens.nudge import NudgeScreen
-
-        polecat = self.polecat(address) if address else self.selected_polecat()
-        if polecat is None:
-            self.notify("Select a polecat in Rigs first.", severity="warning")
-            return
-
-        def done(report: Any) -> None:
-            if report is not None and report.status == "answered":
-                self.notify(f"answered {polecat.address}: {report.detail}", title="answer")
-            elif report is not None:
-                word = "queued for" if report.status == "queued" else "delivered to"
-                extra = f" ({report.detail})" if report.detail else ""
-                self.notify(f"nudge {word} {polecat.address}{extra}", title="nudge")
-
-        self.push_screen(NudgeScreen(self.data, polecat), done)
-
-    def action_attach(self, address: str = "") -> None:
-        polecat = self.polecat(address) if address else self.selected_polecat()
-        if polecat is None:
-            self.notify("Select a polecat in Rigs first.", severity="warning")
-            return
-        self.plan_attach(polecat)
-
-    @work(thread=True, group="attach", exclusive=True, exit_on_error=False, name="attach")
-    def plan_attach(self, polecat: PolecatRow) -> None:
-        plan = self.data.attach_plan(polecat)
-        self.post_message(AttachPlanned(polecat.address, plan))
-
-    def on_attach_planned(self, message: AttachPlanned) -> None:
-        if not self.showing:
-            return
-        plan = message.plan
-        if plan.mode == "switch":
-            # Inside the town's own tmux: switch this client, no need to suspend.
-            self._thread("attach-switch", self.data.run_attach, plan)
-            self.notify(plan.message, title="attach", timeout=4)
-            return
-        if plan.mode == "nested":
-
-            def answer(yes: bool | None) -> None:
-                if yes:
-                    self._attach_suspended(plan)
-
-            self.push_screen(
-                ConfirmScreen("Nest tmux?", plan.message, yes="Attach anyway", no="Cancel"), answer
-            )
-            return
-        self._attach_suspended(plan)
-
-    def _attach_suspended(self, plan: AttachPlan) -> None:
-        """Hand the terminal to tmux until the person detaches, then redraw."""
-        self.suspended = True
-        self.preview_pane.restart()
-        try:
-            with self.suspend():
-                code = self.data.run_attach(plan)
-        except SuspendNotSupported:
-            self.notify(
-                "This terminal cannot hand over to tmux (headless or web). "
-                f"Attach from a shell: {shlex.join(plan.argv)}",
-                title="attach",
-                severity="warning",
-                timeout=10,
-            )
-            return
-        except GtError as exc:
-            self.notify(str(exc), title="attach", severity="error")
-            return
-        finally:
-            self.suspended = False
-            self.preview_pane.restart()
-        if code != 0:
-            self.notify(f"tmux exited with status {code}", title="attach", severity="warning")
-        self.refresh(layout=True)
-        self.request_observe()
-
-    def action_peek(self, address: str) -> None:
-        """Show a polecat in the preview (palette)."""
-        self.activate_pane("rigs")
-        if self.rigs_pane.select_polecat(address):
-            self.selected_address = address
-            self.preview_pane.follow(self.polecat(address))
-        self.activate_pane("preview", focus=True)
-
-    # -- actions: mail -------------------------------------------------------------------
-    def action_compose(self, to: str = "") -> None:
-        from gastown_tui.tui.screens.mail import ComposeScreen
-
-        def done(count: int | None) -> None:
-            if count:
-                word = "copy" if count == 1 else "copies"
-                self.notify(f"mail sent ({count} {word})", title="mail")
-
-        self.push_screen(ComposeScreen(self.data, self.addresses(), to=to), done)
-
-    def _message(self, message_id: str) -> Any:
-        found = self.mail_pane.message(message_id)
-        if found is None:
-            found = next((m for m in self.overseer_mail.messages if m.id == message_id), None)
-        return found
-
-    def action_read(self, message_id: str) -> None:
-        from gastown_tui.tui.screens.mail import ReadScreen
-
-        message = self._message(message_id)
-        if message is None:
-            return
-        if not message.read:
-            self._thread("mark-read", self.data.mark_read, message.id, message.inbox)
-
-        def done(answer: str | None) -> None:
-            if answer == "reply":
-                self.action_reply(message.id)
-
-        self.push_screen(ReadScreen(message), done)
-
-    def action_reply(self, message_id: str = "") -> None:
-        from gastown_tui.tui.screens.mail import ReplyScreen
-
-        message = self._message(message_id) if message_id else self.mail_pane.selected()
-        if message is None:
-            self.notify("Select a message in Mail first.", severity="warning")
-            return
-
-        def done(count: int | None) -> None:
-            if count:
-                self.notify(f"reply sent to {message.sender}", title="mail")
-
-        self.push_screen(ReplyScreen(self.data, message), done)
-
-    def action_switch_inbox(self, address: str = "") -> None:
-        from gastown_tui.tui.screens.mail import InboxScreen
-
-        def done(choice: str | None) -> None:
-            if choice:
-                self.show_inbox(choice)
-
-        if address:
-            done(address)
-            return
-        current = self.mail_pane.address
-        if current != OVERSEER:
-            # `i` in someone else's inbox goes back to yours.
-            done(OVERSEER)
-            return
-        self.push_screen(InboxScreen(self.addresses(), current), done)
-
-    def show_inbox(self, address: str) -> None:
-        pane = self.mail_pane
-        pane.show(MailSnapshot(address), self.now)
-        self.load_mail(address)
-        self.activate_pane("mail", focus=True)
-
-    # -- actions: convoys, beads, feed -----------------------------------------------------
-    def action_new_convoy(self) -> None:
-        from gastown_tui.tui.screens.convoy import ConvoyCreateScreen
-
-        beads = self.rigs_pane.selected_beads()
-
-        def done(convoy: Any) -> None:
-            if convoy is not None:
-                self.rigs_pane.clear_marks()
-                self.notify(f"convoy {convoy.id} tracks {len(convoy.beads)} beads", title="convoy")
-                self.load_convoys()
-
-        self.push_screen(ConvoyCreateScreen(self.data, beads), done)
-
-    def action_show_convoy(self, convoy_id: str) -> None:
-        self.fetch_convoy(convoy_id)
-
-    @work(thread=True, group="show-convoy", exclusive=True, exit_on_error=False, name="convoy")
-    def fetch_convoy(self, convoy_id: str) -> None:
-        from gastown_tui.tui.screens.convoy import ConvoyScreen
-
-        status = self.data.convoy_status(convoy_id)
-        self.call_from_thread(self.push_screen, ConvoyScreen(status))
-
-    def action_show_bead(self, bead_id: str) -> None:
-        self.fetch_bead(bead_id)
-
-    @work(thread=True, group="show-bead", exclusive=True, exit_on_error=False, name="bead")
-    def fetch_bead(self, bead_id: str) -> None:
-        from gastown_tui.tui.screens.bead import BeadScreen
-
-        bead = self.bead_view(bead_id)
-
-        def done(answer: str | None) -> None:
-            if answer == "sling":
-                self.action_sling(bead_id)
-            elif answer:
-                self.bead_action(answer, bead)
-
-        self.call_from_thread(self.push_screen, BeadScreen(bead), done)
-
-    def action_show_rig(self, rig: str) -> None:
-        self.activate_pane("rigs", focus=True)
-        self.rigs_pane.select_rig(rig)
-
-    def action_search(self) -> None:
-        self.activate_pane("feed")
-        # At once, not after a refresh: the keys typed right behind `/` are the search.
-        self.feed_pane.start_search()
-
-    def action_filter(self) -> None:
-        from gastown_tui.tui.screens.feed_filter import FilterScreen
-
-        feed = self.feed_pane
-        rigs, actors, types = feed.values()
-        rigs = sorted(set(rigs) | {r.name for r in self.rigs_snapshot.rigs})
-
-        def done(feed_filter: FeedFilter | None) -> None:
-            if feed_filter is not None:
-                feed.apply_filter(feed_filter)
-                self.activate_pane("feed", focus=True)
-
-        self.push_screen(FilterScreen(rigs, actors, types, feed.view.filter), done)
-
-    # -- actions: views ------------------------------------------------------------------
-    def action_problems(self) -> None:
-        from gastown_tui.tui.screens.problems import ProblemsScreen
-
-        def done(choice: tuple[str, Problem] | None) -> None:
-            if choice is None:
-                return
-            action, problem = choice
-            if problem.polecat is not None:
-                self.rigs_pane.select_polecat(problem.polecat.address)
-                self.selected_address = problem.polecat.address
-                if action == "nudge":
-                    self.action_nudge(problem.polecat.address)
-                else:
-                    self.action_attach(problem.polecat.address)
-            elif problem.message is not None:
-                self.action_read(problem.message.id)
-            elif problem.bead is not None:
-                self.action_show_bead(problem.bead.id)
-
-        self.push_screen(ProblemsScreen(self.problems, self.now), done)
-
-    def key_help(self) -> list[KeyHelp]:
-        return keymap.key_help_rows(self)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_help(), self.layout_name, self.theme))
-
-    def action_pick_theme(self) -> None:
-        from gastown_tui.tui.screens.theme import ThemeScreen
-
-        others = sorted(n for n in self.available_themes if n not in self.our_themes)
-        self.push_screen(ThemeScreen(self.our_themes, others, self.theme), self.save_theme)
-
-    def action_request_quit(self) -> None:
-        running = sum(1 for p in self.polecats if p.alive or p.state in ("working", "waiting"))
-        if running:
-            word = "polecat keeps" if running == 1 else "polecats keep"
-            text = (
-                f"{running} {word} running in tmux after you quit: agents never stop with "
-                "the app. Run `gt` again to pick up where you left off."
-            )
-        else:
-            text = (
-                "Agents run in tmux and keep running after you quit; none is running now. "
-                "Run `gt` again to pick up where you left off."
-            )
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self.exit()
-
-        self.push_screen(ConfirmScreen("Quit Gas Town?", text, yes="Quit", no="Stay"), answer)
-
-    def _restyle_labels(self) -> None:
-        # Rich labels (tree, feed) take their colours from the theme when built.
-        self.rigs_pane.show(force=True)
-
-    def watch_theme(self, _theme: str) -> None:
-        if self.is_mounted and self.screen_stack:
-            self.call_after_refresh(self._restyle_labels)
 
 
 def make_app(
