@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
+from gastown_tui.town.paths import session_for
 from gastown_tui.views.rows import (
     MAIL_LIMIT,
     OVERSEER,
@@ -276,7 +277,7 @@ class TownQueries:
             return polecat.pane_id
         if self.tmux is None:
             return None
-        info = self.tmux.find_window(f"gt-{polecat.rig}", polecat.name)
+        info = self.tmux.find_window(session_for(polecat.rig), polecat.name)
         return info.pane_id if info is not None else None
 
     def attach_plan(self, polecat: PolecatRow) -> AttachPlan:

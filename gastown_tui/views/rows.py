@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.display import safe
+from gastown_tui.town.polecats import ATTENTION_STATES
 
 if TYPE_CHECKING:
     from gastown_tui.runtimes.screens import Prompt
 
 OVERSEER = "overseer"
-POLECAT_STATES = ("working", "idle", "waiting", "stalled", "gupp", "zombie", "starting")
-# States that need a person, most urgent first (a waiting agent must never look idle).
-ATTENTION_STATES = ("waiting", "zombie", "gupp", "stalled")
 NEEDS_HUMAN_LABEL = "needs-human"
 MAIL_LIMIT = 300
 
