@@ -73,13 +73,14 @@ async def test_a_registered_pane_is_composed_numbered_loaded_and_refreshed(town:
         await wait_for(pilot, lambda: app.loaded, what="every pane's first data")
         pane = app.pane("tally")
         assert isinstance(pane, TallyPane)
-        assert pane.border_title == "6 Tally"
-        assert ("tally", "6 Tally") in app.town_screen.query_one(PaneTabs).labels
+        key = str(len(panes.PANES) + 1)  # the next number after the registry's panes
+        assert pane.border_title == f"{key} Tally"
+        assert ("tally", f"{key} Tally") in app.town_screen.query_one(PaneTabs).labels
         text = pane.query_one("#tally-text", Static)
         assert str(text.render()) == "alpha=1"
         # Its number key focuses it, through the keymap like every pane's.
         assert "pane-tally" in app.binding_ids()
-        await pilot.press("6")
+        await pilot.press(key)
         await settle(pilot)
         assert app.active_pane == "tally" and pane.has_class("-active")
         # A change in one of its scopes reloads it; one outside them does not.
@@ -119,4 +120,5 @@ def test_panes_compose_in_screen_order_and_number_in_key_order() -> None:
         ("mail", "3 Mail"),
         ("feed", "4 Feed"),
         ("preview", "5 Preview"),
+        ("mayor", "6 Mayor"),
     )

@@ -24,6 +24,7 @@ SESSION = "gt-hq"
 WINDOW = "mayor"
 TABLE = "agents"  # store/town.json: the town-level agents' records
 RUNTIMES = ("claude", "codex", "gemini", "builtin", "demo")
+EVENTS_LOOKED_AT = 5000  # the conversation shows what the mayor did among the newest events
 # Events by the mayor that the conversation shows as "what it did", with the link they carry.
 DID = {
     "bead.created": "bead",
@@ -295,9 +296,10 @@ def conversation(town: Town, limit: int = 200) -> list[Entry]:
                 entries.append(
                     Entry(message.created, "mayor", message.body.strip(), message=message.id)
                 )
-    for event in town.events.read(actor=MAYOR):
+    # The log's tail, not all of it: a big town's events.jsonl must not be read per refresh.
+    for event in town.events.tail(EVENTS_LOOKED_AT):
         kind = DID.get(event.type)
-        if kind is None:
+        if kind is None or event.actor != MAYOR:
             continue
         ident = event.bead if kind == "bead" else str(event.extra.get("convoy") or "")
         if event.type == "polecat.slung":

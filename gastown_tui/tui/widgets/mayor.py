@@ -1,0 +1,125 @@
+"""The Mayor pane: the conversation with the town's mayor (what you wrote, what it answered,
+what it did and what woke it) and your input line. Enter on something it did opens it (a bead
+or a convoy). What you type goes to the mayor as mail plus a nudge (views/mayor.py,
+dispatch/mayor.py); its answers come back as mail and show here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.widgets import Input, Label, ListItem, ListView
+
+from gastown_tui.town.display import safe_lines
+from gastown_tui.tui.messages import BeadChosen, ConvoyOpened
+from gastown_tui.tui.widgets.pane import Pane
+from gastown_tui.views.mayor import MayorSnapshot, load_mayor, tell_mayor
+
+if TYPE_CHECKING:
+    from gastown_tui.town.mayor import Entry
+    from gastown_tui.tui.app import GasTownApp
+    from gastown_tui.views.actions import TownData
+
+WHO = {"you": ("you", "$accent"), "mayor": ("mayor", "$success"),
+       "did": ("  did", "$text-muted"), "notice": (" mail", "$warning")}  # fmt: skip
+PLACEHOLDER = "Tell the mayor what you want (Enter sends)"
+
+
+class EntryItem(ListItem):
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(classes=f"mayor-entry -{entry.who}")
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        who, style = WHO.get(self.entry.who, (self.entry.who, "$text"))
+        text = safe_lines(self.entry.text)  # stored text: shown, never obeyed
+        link = ""
+        if self.entry.link:
+            link = f"  ⏎ open {self.entry.link[0]} {self.entry.link[1]}"
+        yield Label(
+            Content.assemble(
+                (self.entry.ts[11:16] + " ", "$text-muted"),
+                (f"{who}: ", style),
+                text,
+                (link, "$text-muted"),
+            ),
+            markup=False,
+        )
+
+
+class MayorPane(Pane):
+    PANE = "mayor"
+    TITLE = "Mayor"
+    # Its answers (mail:overseer) follow what it did, so rig changes need not reload it.
+    SCOPES = ("mail:mayor", "mail:overseer", "town")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot = MayorSnapshot()
+        self._shape: tuple[tuple[str, str, str], ...] | None = None
+        self.data: TownData | None = None
+
+    @classmethod
+    def build(cls, app: GasTownApp) -> Pane:
+        pane = cls()
+        pane.data = app.data
+        return pane
+
+    @staticmethod
+    def load(data: TownData) -> MayorSnapshot:
+        return load_mayor(data.town, data.tmux)
+
+    def compose(self) -> ComposeResult:
+        yield ListView(id="mayor-log")
+        yield Label("", id="mayor-empty")
+        yield Input(placeholder=PLACEHOLDER, id="mayor-input")
+
+    def show_loaded(self, snapshot: MayorSnapshot, now: float) -> None:
+        self.snapshot = snapshot
+        self.set_border(subtitle=snapshot.status_line)
+        empty = self.query_one("#mayor-empty", Label)
+        empty.display = not snapshot.entries
+        empty.update(snapshot.hint)
+        listing = self.query_one("#mayor-log", ListView)
+        listing.display = bool(snapshot.entries)
+        shape = tuple((e.ts, e.who, e.text) for e in snapshot.entries)
+        if shape == self._shape:
+            return
+        self._shape = shape
+        listing.clear()
+        listing.extend(EntryItem(e) for e in snapshot.entries)
+        listing.index = len(snapshot.entries) - 1 if snapshot.entries else None
+        listing.scroll_end(animate=False)
+
+    def main_widget(self) -> Input:
+        return self.query_one("#mayor-input", Input)
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        event.stop()
+        item = event.item
+        if not isinstance(item, EntryItem) or item.entry.link is None:
+            return
+        kind, ident = item.entry.link
+        self.post_message(BeadChosen(ident) if kind == "bead" else ConvoyOpened(ident))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text or self.data is None:
+            return
+        event.input.value = ""
+        self.send(text)
+
+    @work(thread=True, group="mayor-tell", exit_on_error=False)
+    def send(self, text: str) -> None:
+        """Mail and nudge the mayor off the UI thread (it types into tmux)."""
+        assert self.data is not None
+        try:
+            notice, severity = tell_mayor(self.data.town, self.data.tmux, text), "information"
+        except Exception as exc:  # a failed tell is reported, never fatal
+            notice, severity = f"not sent: {exc}", "error"
+        self.app.call_from_thread(self.app.notify, notice, title="mayor", severity=severity)
+        snapshot = load_mayor(self.data.town, self.data.tmux)
+        self.app.call_from_thread(self.show_loaded, snapshot, 0.0)
