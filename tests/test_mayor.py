@@ -135,7 +135,7 @@ def test_a_goal_becomes_beads_with_deps_a_convoy_and_working_polecats(
     # gt mayor log: what you wrote, what it answered, what it did (with links).
     log = pgt("mayor", "log").stdout
     assert "you: Add a greeting command to the CLI" in log
-    assert f"convoy created {convoy.id}" in log and f"slung {sketch.id}" in log
+    assert f"made convoy {convoy.id}" in log and f"slung {sketch.id}" in log
     assert "mayor: DEMO MAYOR" in log
     links = {e.link for e in conversation(rig_town) if e.link}
     assert ("convoy", convoy.id) in links and ("bead", build.id) in links

@@ -94,7 +94,7 @@ async def test_one_sentence_in_the_mayor_pane_makes_beads_a_convoy_and_working_a
         [convoy] = [c for c in town.convoys.list(include_landed=True) if GOAL[:20] in c.title]
         assert set(convoy.beads) == {b.id for b in new}
         assert all(e.actor == MAYOR for e in town.events.read(types=["convoy.created"])[-1:])
-        # Enter on "convoy created" opens the convoy.
+        # Enter on "made convoy" opens the convoy.
         index = next(n for n, i in enumerate(items()) if i.entry.link == ("convoy", convoy.id))
         listing.focus()
         listing.index = index

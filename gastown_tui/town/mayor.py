@@ -36,6 +36,7 @@ DID = {
     "bead.updated": "bead",
     "scheduler.queued": "bead",
 }
+WORDS = {"bead.created": "made bead", "convoy.created": "made convoy", "bead.closed": "closed"}
 
 DIRECTIVE = """\
 You are the mayor: the one agent the overseer talks to. Turn the overseer's words into work and \
@@ -307,6 +308,8 @@ def conversation(town: Town, limit: int = 200) -> list[Entry]:
             text = f"slung {event.bead} to {polecat}".strip()
         elif event.type == "formula.run":
             text = f"ran formula {event.extra.get('formula', '')}: {event.msg}"
+        elif event.type in WORDS:
+            text = f"{WORDS[event.type]} {ident}: {event.msg}"
         else:
             text = f"{event.type.replace('.', ' ')} {ident}: {event.msg}"
         entries.append(Entry(event.ts, "did", text, (kind, ident) if ident else None))

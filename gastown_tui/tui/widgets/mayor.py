@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 WHO = {"you": ("you", "$accent"), "mayor": ("mayor", "$success"),
        "did": ("  did", "$text-muted"), "notice": (" mail", "$warning")}  # fmt: skip
-PLACEHOLDER = "Tell the mayor what you want (Enter sends)"
+PLACEHOLDER = "Tell the mayor what you want…"
 
 
 class EntryItem(ListItem):
@@ -35,9 +35,7 @@ class EntryItem(ListItem):
     def compose(self) -> ComposeResult:
         who, style = WHO.get(self.entry.who, (self.entry.who, "$text"))
         text = safe_lines(self.entry.text)  # stored text: shown, never obeyed
-        link = ""
-        if self.entry.link:
-            link = f"  ⏎ open {self.entry.link[0]} {self.entry.link[1]}"
+        link = " ⏎" if self.entry.link else ""  # Enter opens it
         yield Label(
             Content.assemble(
                 (self.entry.ts[11:16] + " ", "$text-muted"),
