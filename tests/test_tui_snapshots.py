@@ -74,7 +74,7 @@ def test_preview_of_selected_polecat(snap_compare: Any, snap_town: Town, layout:
     assert snap_compare(app, terminal_size=LAYOUTS[layout], run_before=run_before(*steps))
 
 
-@pytest.mark.parametrize("pane", ["2", "3", "4"])
+@pytest.mark.parametrize("pane", ["2", "3", "4", "6"])
 def test_compact_panes(snap_compare: Any, snap_town: Town, pane: str) -> None:
     app = snapshot_app(snap_town, layout="compact")
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before(pane))
