@@ -284,3 +284,23 @@ def test_first_run_without_a_town_says_what_to_run(tmp_path: Path) -> None:
     assert line.startswith(f"gt: error: {where} is not a town yet; make one and start the mayor")
     assert re.search(r"gt init \S+ --runtime \w+ && ", line) and "gt mayor start --agent" in line
     assert not where.exists()  # nothing made without a yes
+
+
+def test_a_failed_merge_is_mailed_to_a_running_mayor(rig_town: Town, tmux: TownTmux) -> None:
+    from gastown_tui.supervise.refinery import Refinery
+    from gastown_tui.town.work import complete
+    from tests.polecat_fixtures import hook_without_window
+
+    path = rig_town.paths.town_toml
+    config = re.sub(r"(?m)^max_attempts = \d+", "max_attempts = 1", path.read_text(), count=1)
+    path.write_text(config + '\n[rigs.alpha]\nverify = "false"\n')
+    town = Town.open(rig_town.root)
+    with edit_state(town) as state:
+        state.desired = "running"  # as `gt mayor start` leaves it
+    bead = town.beads.create("Break the build", rig="alpha")
+    address = hook_without_window(town, bead.id)
+    (Path(town.polecats.get(address).worktree) / "x.txt").write_text("x\n")
+    complete(town, address)
+    Refinery(town, "alpha").patrol()
+    [failed] = town.mail.inbox(MAYOR)
+    assert failed.subject.startswith(f"MERGE_FAILED {bead.id}") and failed.type == "escalation"

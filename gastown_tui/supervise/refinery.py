@@ -372,6 +372,10 @@ class Refinery:
         if final:
             subject = f"MERGE_FAILED {bead_id}: {status} after {attempts} attempts"
             recipients = [f"{self.rig}/witness", "overseer"]
+            from gastown_tui.town.mayor import load_state
+
+            if load_state(self.town).desired == "running":
+                recipients.append("mayor")  # it is woken to re-sling, split or ask
             self.notify(f"merge of {bead_id} failed {attempts} times ({status})", "error")
         for recipient in recipients:
             with contextlib.suppress(GtError):
