@@ -50,10 +50,15 @@ def test_two_racing_starts_give_one_mayor_and_stop_stops_it(
     status = json.loads(pgt("mayor", "status", "--json").stdout)
     assert status["running"] and status["runtime"] == "demo" and status["desired"] == "running"
     wait_until(lambda: "DEMO MAYOR" in pane(tmux), what="the DEMO label on its pane")
+    # gt mayor attach puts a terminal on exactly that pane.
+    plan = dispatch_mayor.attach(rig_town, tmux, environ={})
+    assert plan.mode == "attach" and plan.argv[-3:] == ["attach-session", "-t", windows[0].pane_id]
     assert pgt("mayor", "stop").stdout.strip() == "the mayor is stopped"
     assert not dispatch_mayor.is_running(tmux)
     text = pgt("mayor", "status").stdout
     assert text.startswith("mayor: stopped: gt mayor stop")
+    attach = pgt("mayor", "attach")
+    assert attach.returncode == 1 and "the mayor has no window" in attach.stderr
     # Stopped on purpose: the supervisor does not bring it back.
     assert MayorPatrol(rig_town, tmux).patrol(rig_town.clock.now()) == []
     assert not dispatch_mayor.is_running(tmux)
