@@ -1,5 +1,5 @@
-"""The Mayor pane: the conversation with the town's mayor (what you wrote, what it answered,
-what it did and what woke it) and your input line. Enter on something it did opens it (a bead
+"""The Mayor pane: your input line, and under it the conversation with the town's mayor,
+newest first (what you wrote, what it answered, what it did and what woke it). Enter on something it did opens it (a bead
 or a convoy). What you type goes to the mayor as mail plus a nudge (views/mayor.py,
 dispatch/mayor.py); its answers come back as mail and show here."""
 
@@ -70,9 +70,11 @@ class MayorPane(Pane):
         return load_mayor(data.town, data.tmux)
 
     def compose(self) -> ComposeResult:
+        # Your line on top, the conversation under it newest first (like the Feed): what just
+        # happened is always in view, at any height, with no scrolling to chase.
+        yield Input(placeholder=PLACEHOLDER, id="mayor-input")
         yield ListView(id="mayor-log")
         yield Label("", id="mayor-empty")
-        yield Input(placeholder=PLACEHOLDER, id="mayor-input")
 
     def show_loaded(self, snapshot: MayorSnapshot, now: float) -> None:
         self.snapshot = snapshot
@@ -87,9 +89,7 @@ class MayorPane(Pane):
             return
         self._shape = shape
         listing.clear()
-        listing.extend(EntryItem(e) for e in snapshot.entries)
-        listing.index = len(snapshot.entries) - 1 if snapshot.entries else None
-        listing.scroll_end(animate=False)
+        listing.extend(EntryItem(e) for e in reversed(snapshot.entries))
 
     def main_widget(self) -> Input:
         return self.query_one("#mayor-input", Input)
