@@ -1,7 +1,7 @@
 """The Mayor pane: your input line, and under it the conversation with the town's mayor,
-newest first (what you wrote, what it answered, what it did and what woke it). Enter on something it did opens it (a bead
-or a convoy). What you type goes to the mayor as mail plus a nudge (views/mayor.py,
-dispatch/mayor.py); its answers come back as mail and show here."""
+newest first (what you wrote, what it answered, what it did and what woke it). Enter on
+something it did opens it (a bead or a convoy). What you type goes to the mayor as mail plus
+a nudge (views/mayor.py, dispatch/mayor.py); its answers come back as mail and show here."""
 
 from __future__ import annotations
 
