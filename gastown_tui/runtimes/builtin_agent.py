@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 LABEL = "BUILTIN AGENT"
 FAILED = 4
 MAX_OUTPUT = 10_000
-DEFAULTS = {
-    "model": "claude-sonnet-4-6",
-    "max_tokens": 4096,
-    "max_turns": 40,
-    "command_timeout": 300,
-    "budget_poll": 30.0,
-}
 
 SYSTEM = """\
 You are {address}, a polecat (worker agent) in a Gas Town: a town of AI agents supervised by \
@@ -110,12 +103,6 @@ TOOLS: list[dict[str, Any]] = [
         "input_schema": {"type": "object", "properties": {"note": {"type": "string"}}},
     },
 ]
-
-
-def settings(town: Town) -> dict[str, Any]:
-    out = dict(DEFAULTS)
-    out.update(town.config.raw.get("builtin") or {})
-    return out
 
 
 class Workspace:
@@ -245,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return started
     address, town = started
     try:
-        config = settings(town)
+        config = town.config.builtin  # [builtin] in town.toml (town/config.py)
         bead = hooked_bead(town, address)
         if bead is None:
             say("nothing on my hook; exiting")
@@ -259,12 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     import anthropic
 
     client = anthropic.Anthropic()  # ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL from the env
-    workspace = Workspace(worktree, float(config["command_timeout"]))
+    workspace = Workspace(worktree, config.command_timeout)
     system = SYSTEM.format(address=address, worktree=worktree)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prime_text(town, address)}]
     reminders = 0
-    for turn in range(1, int(config["max_turns"]) + 1):
-        wait_for_budget(town, float(config["budget_poll"]))
+    for turn in range(1, config.max_turns + 1):
+        wait_for_budget(town, config.budget_poll)
         for nudge in read_nudges():
             say(f"nudge received: {nudge}")
             messages.append({"role": "user", "content": f"[nudge from a person] {nudge}"})
@@ -273,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             last = messages.pop()
             prev = messages.pop()
             messages.append({"role": "user", "content": _as_blocks(prev) + _as_blocks(last)})
-        say(f"--- turn {turn}: asking {config['model']}")
+        say(f"--- turn {turn}: asking {config.model}")
         try:
             with client.messages.stream(
-                model=str(config["model"]),
-                max_tokens=int(config["max_tokens"]),
+                model=config.model,
+                max_tokens=config.max_tokens,
                 system=system,
                 tools=TOOLS,
                 messages=messages,
@@ -309,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         record_usage(
             town,
             agent=address,
-            model=final.model or str(config["model"]),
+            model=final.model or config.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,

@@ -99,10 +99,7 @@ def step_seconds(town: object) -> float:
             return max(0.0, float(env))
         except ValueError:
             pass
-    try:
-        return max(0.0, float(town.config.get("demo.step_seconds")))  # type: ignore[attr-defined]
-    except (KeyError, TypeError, ValueError):
-        return 2.0
+    return max(0.0, town.config.demo.step_seconds)  # type: ignore[attr-defined]
 
 
 def has_mail() -> bool:

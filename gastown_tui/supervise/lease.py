@@ -118,7 +118,7 @@ def process_state(pid: int) -> str | None:
 
 def _seconds(town: Town, key: str, default: float) -> float:
     try:
-        return town.config.seconds(f"supervise.{key}")
+        return float(getattr(town.config.supervise, key))
     except Exception:  # a missing key or a bad town.toml must not stop supervision
         return default
 
