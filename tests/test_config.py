@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import fields
+from dataclasses import FrozenInstanceError, asdict, fields
 
 import pytest
 
@@ -20,7 +20,7 @@ def test_the_template_and_the_defaults_agree() -> None:
     parsed = TownConfig.from_data(tomllib.loads(text))
     defaults = TownConfig.from_data({})
     # Every value the template sets is its default (raw keeps the file as written).
-    assert {**parsed.__dict__, "raw": None} == {**defaults.__dict__, "raw": None}
+    assert {**asdict(parsed), "raw": None} == {**asdict(defaults), "raw": None}
     # And every key of every section is in it, set or commented out, under its section.
     for name, cls, _, _ in SECTIONS:
         match = re.search(rf"^(# )?\[{name}\]\n(.*?)(?=^(# )?\[|\Z)", text, re.M | re.S)
@@ -47,7 +47,7 @@ def test_commented_sections_hold_the_defaults_too() -> None:
     assert set(data) == commented
     parsed, defaults = TownConfig.from_data(data), TownConfig.from_data({})
     for name in commented:
-        assert getattr(parsed, name) == getattr(defaults, name), name
+        assert asdict(getattr(parsed, name)) == asdict(getattr(defaults, name)), name
 
 
 def test_init_writes_the_generated_template(tmp_path) -> None:
@@ -76,8 +76,10 @@ def test_sections_are_parsed_once_and_typed() -> None:
     assert config.refinery_for("beta").verify == "make test"
     assert config.budget.max_usd == 5.0 and config.budget.prices == {"my-model": (1.0, 2.0)}
     assert config.pass_env() == ("HTTPS_PROXY",) and config.town_env() == {"A": "b"}
-    with pytest.raises(AttributeError):
+    with pytest.raises(FrozenInstanceError):  # read-only once made
         config.supervise.witness_interval = 1.0  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        config.refinery = alpha  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
