@@ -50,8 +50,8 @@ def mayor_server(rig_town: Town, tmux: TownTmux) -> Iterator[Any]:
         servers.append(context)
         set_town_env(rig_town, ANTHROPIC_BASE_URL=fake.url, ANTHROPIC_API_KEY="sk-test-mayor")
         toml = rig_town.paths.town_toml
-        config = toml.read_text().replace("[builtin]\n", "[builtin]\nbudget_poll = 0.1\n", 1)
-        config = config.replace('model = "claude-sonnet-4-6"', 'model = "claude-test"', 1)
+        config = re.sub(r"(?m)^budget_poll = .*$", "budget_poll = 0.1", toml.read_text(), count=1)
+        config = re.sub(r"(?m)^model = .*$", 'model = "claude-test"', config, count=1)
         for key, value in budget.items():  # [budget] is the template's first table with it
             config = re.sub(rf"(?m)^{key} = \S+", f"{key} = {value}", config, count=1)
         toml.write_text(config)

@@ -19,8 +19,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.runtimes import mayor_tools
-from gastown_tui.runtimes.builtin_agent import _as_blocks, _brief, settings, wait_for_budget
-from gastown_tui.runtimes.demo_agent import agent_start, say
+from gastown_tui.runtimes.agent_kit import say, start_agent
+from gastown_tui.runtimes.builtin_agent import _as_blocks, _brief, wait_for_budget
 
 if TYPE_CHECKING:
     from gastown_tui.town.mail import Message
@@ -57,7 +57,7 @@ def mail_text(messages: list[Message]) -> str:
 def run_turn(
     client: Any,
     town: Town,
-    config: dict[str, Any],
+    config: Any,  # [builtin] of town.toml (town/config.py BuiltinSection)
     messages: list[dict[str, Any]],
 ) -> tuple[str, set[str], bool]:
     """One turn to end_turn: (the final text, message ids answered with mail_reply, ok)."""
@@ -68,11 +68,11 @@ def run_turn(
     replied: set[str] = set()
     text = ""
     for _ in range(MAX_ROUNDS):
-        wait_for_budget(town, float(config["budget_poll"]))
+        wait_for_budget(town, config.budget_poll)
         try:
             with client.messages.stream(
-                model=str(config["model"]),
-                max_tokens=int(config["max_tokens"]),
+                model=config.model,
+                max_tokens=config.max_tokens,
                 system=SYSTEM,
                 tools=mayor_tools.TOOLS,
                 messages=messages,
@@ -98,7 +98,7 @@ def run_turn(
         record_usage(
             town,
             agent="mayor",
-            model=final.model or str(config["model"]),
+            model=final.model or config.model,
             input_tokens=final.usage.input_tokens,
             output_tokens=final.usage.output_tokens,
             cache_creation_input_tokens=getattr(final.usage, "cache_creation_input_tokens", 0) or 0,
@@ -141,19 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     from gastown_tui.town.errors import GtError
     from gastown_tui.town.mayor import prime_text
 
-    started = agent_start(
+    started = start_agent(
         LABEL, "Claude via the anthropic SDK; tokens count against [budget]", argv
     )
     if isinstance(started, int):
         return started
-    address, town = started
+    address, town = started.address, started.town
     if address != "mayor":
         say(f"{LABEL}: GT_AGENT must be mayor, not {address!r}")
         return 2
     import anthropic
 
     client = anthropic.Anthropic()  # ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL from the env
-    config = settings(town)
+    config = town.config.builtin
     messages: list[dict[str, Any]] = []
     say("idle: waiting for mail")
     while True:

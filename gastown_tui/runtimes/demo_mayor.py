@@ -23,7 +23,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from gastown_tui.runtimes import mayor_tools
-from gastown_tui.runtimes.demo_agent import agent_start, say
+from gastown_tui.runtimes.agent_kit import say, start_agent
 
 if TYPE_CHECKING:
     from gastown_tui.town.mail import Message
@@ -99,7 +99,13 @@ def plan_goal(town: Town, text: str) -> str:
             "sling", {"bead": ids[index], "rig": rig, "convoy": convoy, "agent": "demo"}
         )
         first = result.splitlines()[0] if result else ""
-        slung.append(f"{ids[index]}: {first}" if not failed else f"{ids[index]} NOT slung: {first}")
+        holder = town.beads.get(ids[index]).assignee if failed else None
+        if holder:  # the deacon fed the auto convoy first: it is at work all the same
+            slung.append(f"{ids[index]}: dispatched by the deacon to {holder}")
+        else:
+            slung.append(
+                f"{ids[index]}: {first}" if not failed else f"{ids[index]} NOT slung: {first}"
+            )
         say(f"    {slung[-1]}")
     lines = [
         f"{LABEL} (scripted): I turned your goal into {len(ids)} beads in rig {rig}, tracked by "
@@ -150,10 +156,10 @@ def handle(town: Town, message: Message) -> None:
 def main(argv: list[str] | None = None) -> int:
     from gastown_tui.town.errors import GtError
 
-    started = agent_start(LABEL, "offline and scripted: no AI, no API key", argv)
+    started = start_agent(LABEL, "offline and scripted: no AI, no API key", argv)
     if isinstance(started, int):
         return started
-    address, town = started
+    address, town = started.address, started.town
     if address != "mayor":
         say(f"{LABEL}: GT_AGENT must be mayor, not {address!r}")
         return 2
