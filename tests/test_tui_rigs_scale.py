@@ -1,0 +1,224 @@
+"""The Rigs tree with hundreds of agents (issue 12): collapse and expand rigs, filter by
+state, jump to the next waiting agent, all driven by keys with Textual's pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gastown_tui.town.clock import FakeClock
+from gastown_tui.town.town import Town
+from gastown_tui.tui.app import GasTownApp, make_app
+from gastown_tui.tui.data import HookedBead, PolecatRow, TownData
+from gastown_tui.tui.widgets.rigs import NodeRef, RigsTree, _walk
+from tests.tui_fixtures import anyio_backend, settle
+
+__all__ = ["anyio_backend"]  # fixture, used by name
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (120, 40)
+RIGS = ("alpha", "beta", "gamma")
+PER_RIG = 70  # 210 agents
+# Every seventh agent waits, every eleventh is dead, every thirteenth is idle.
+WAITING = {f"{rig}/p{n:03d}" for rig in RIGS for n in range(PER_RIG) if n % 7 == 3}
+
+
+def state_of(n: int) -> str:
+    if n % 7 == 3:
+        return "waiting"
+    if n % 11 == 5:
+        return "zombie"
+    if n % 13 == 6:
+        return "idle"
+    return "working"
+
+
+def many_polecats() -> list[PolecatRow]:
+    rows = []
+    for rig in RIGS:
+        for n in range(PER_RIG):
+            state = state_of(n)
+            hook = None if state == "idle" else HookedBead(f"{rig[:2]}-{n}", f"job {n}")
+            rows.append(PolecatRow(f"{rig}/p{n:03d}", rig, f"p{n:03d}", state, "demo", hook))
+    return rows
+
+
+@pytest.fixture
+def big_town(tmp_path: Path) -> Town:
+    town = Town.init(tmp_path / "town", name="bigtown", clock=FakeClock())
+    for rig in RIGS:
+        folder = tmp_path / rig
+        folder.mkdir()
+        town.rigs.add(rig, str(folder), prefix=rig[:2], no_git=True)
+        town.beads.create(f"ready work in {rig}", rig=rig)
+    return town
+
+
+def app_for(town: Town) -> GasTownApp:
+    rows = many_polecats()
+    app = make_app(town, watch=False, data=TownData(town, None, observe=lambda: rows))
+    app.animation_level = "none"
+    return app
+
+
+def tree_of(app: GasTownApp) -> RigsTree:
+    return app.rigs_pane.tree
+
+
+def shown(app: GasTownApp) -> list[NodeRef]:
+    return [n.data for n in _walk(tree_of(app).root) if n.data is not None]
+
+
+def shown_polecats(app: GasTownApp) -> list[str]:
+    return [r.key for r in shown(app) if r.kind == "polecat"]
+
+
+def label_of(app: GasTownApp, ref: NodeRef) -> str:
+    node = next(n for n in _walk(tree_of(app).root) if n.data == ref)
+    return node.label.plain
+
+
+async def started(pilot: Any) -> GasTownApp:
+    await settle(pilot)
+    app = pilot.app
+    assert len(shown_polecats(app)) == len(RIGS) * PER_RIG
+    assert tree_of(app).cursor_ref() == NodeRef("rig", "alpha")
+    return app
+
+
+async def test_rigs_collapse_and_expand_with_keys(big_town: Town) -> None:
+    app = app_for(big_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("left")  # fold alpha, under the cursor
+        await pilot.pause()
+        polecats = shown_polecats(app)
+        assert not any(a.startswith("alpha/") for a in polecats)
+        assert len(polecats) == 2 * PER_RIG
+        waiting_in_alpha = sum(1 for a in WAITING if a.startswith("alpha/"))
+        assert f"◆{waiting_in_alpha} waiting" in label_of(app, NodeRef("rig", "alpha"))
+        assert tree_of(app).cursor_ref() == NodeRef("rig", "alpha")
+        await pilot.press("right")
+        await pilot.pause()
+        assert len(shown_polecats(app)) == len(RIGS) * PER_RIG
+        assert "waiting" not in label_of(app, NodeRef("rig", "alpha"))
+
+        # `left` on a polecat folds the rig it is in and leaves the cursor on that rig.
+        await pilot.press("down", "down")
+        assert tree_of(app).cursor_ref() == NodeRef("polecat", "alpha/p001")
+        await pilot.press("left")
+        await pilot.pause()
+        assert tree_of(app).cursor_ref() == NodeRef("rig", "alpha")
+        assert not any(a.startswith("alpha/") for a in shown_polecats(app))
+
+        await pilot.press("plus")  # every rig open again
+        await pilot.pause()
+        assert len(shown_polecats(app)) == len(RIGS) * PER_RIG
+        await pilot.press("minus")  # every rig folded: three rows
+        await pilot.pause()
+        assert shown(app) == [NodeRef("rig", r) for r in RIGS]
+        # A folded rig opens again where it was (space toggles a rig, as in any tree).
+        await pilot.press("down", "space")
+        await pilot.pause()
+        assert {a.split("/")[0] for a in shown_polecats(app)} == {"beta"}
+
+
+async def test_filter_by_state_cycles_with_o(big_town: Town) -> None:
+    app = app_for(big_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        rows = many_polecats()
+        expected = {
+            "waiting": {p.address for p in rows if p.state == "waiting"},
+            "working": {p.address for p in rows if p.state == "working"},
+            "stuck": set(),
+            "idle": {p.address for p in rows if p.state == "idle"},
+            "dead": {p.address for p in rows if p.state == "zombie"},
+        }
+        for name, addresses in expected.items():
+            await pilot.press("o")
+            await pilot.pause()
+            assert tree_of(app).state_filter == name
+            assert set(shown_polecats(app)) == addresses, name
+            # The ready beads are work, not agents: a state filter hides them.
+            assert not any(r.kind in ("ready", "bead") for r in shown(app))
+            subtitle = str(app.rigs_pane.border_subtitle)
+            assert f"only {name}: {len(addresses)} of {len(rows)}" in subtitle
+        await pilot.press("o")  # back to everything
+        await pilot.pause()
+        assert tree_of(app).state_filter == ""
+        assert len(shown_polecats(app)) == len(rows)
+        assert NodeRef("ready", "alpha") in shown(app)
+        assert "only" not in str(app.rigs_pane.border_subtitle)
+
+
+async def test_w_jumps_to_each_waiting_agent_in_turn(big_town: Town) -> None:
+    app = app_for(big_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        order = [a for a in shown_polecats(app) if a in WAITING]
+        visited = []
+        for _ in range(len(order) + 1):
+            await pilot.press("w")
+            await pilot.pause()
+            ref = tree_of(app).cursor_ref()
+            assert ref is not None and ref.kind == "polecat"
+            visited.append(ref.key)
+        assert visited == [*order, order[0]]  # every waiting agent in tree order, then round
+        # The selected agent is followed by the app (preview, nudge, attach).
+        assert app.selected_address == order[0]
+
+
+async def test_w_opens_a_folded_rig_and_drops_a_hiding_filter(big_town: Town) -> None:
+    app = app_for(big_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("minus")  # every rig folded
+        await pilot.press("down")  # cursor on beta: the next waiting agent is beta's first
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        first_beta = min(a for a in WAITING if a.startswith("beta/"))
+        assert tree_of(app).cursor_ref() == NodeRef("polecat", first_beta)
+        assert {a.split("/")[0] for a in shown_polecats(app)} == {"beta"}
+
+        await pilot.press("o", "o")  # only working: waiting agents are hidden
+        await pilot.pause()
+        assert tree_of(app).state_filter == "working"
+        await pilot.press("w")
+        await pilot.pause()
+        assert tree_of(app).state_filter == ""
+        ref = tree_of(app).cursor_ref()
+        assert ref is not None and ref.key in WAITING
+
+
+async def test_no_waiting_agent_says_so(big_town: Town) -> None:
+    rows = [PolecatRow("alpha/p000", "alpha", "p000", "working", "demo")]
+    app = make_app(big_town, watch=False, data=TownData(big_town, None, observe=lambda: rows))
+    app.animation_level = "none"
+    seen: list[str] = []
+    original = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(message)
+        original(message, *args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("w")
+        await pilot.pause()
+        assert "No agent is waiting for you." in seen
+        assert tree_of(app).cursor_ref() == NodeRef("rig", "alpha")
+
+
+async def test_the_new_keys_are_remappable_ids(big_town: Town) -> None:
+    app = app_for(big_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        ids = app.binding_ids()
+        for binding_id in ("rigs-next-waiting", "rigs-filter", "rigs-collapse", "rigs-expand"):
+            assert binding_id in ids
