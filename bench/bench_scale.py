@@ -37,15 +37,16 @@ daemon-run town has it. Rows:
   Also per agent.
 
 Part `writes`: app CPU per store write at 1k/10k/100k beads (BENCH_SCALE_BEADS). A town with
-one rig `gastown` holding N open beads cloned from the real Gas Town ledger in
-tests/data/gastown-beads (issues.jsonl cycled: titles, priorities, types, labels and `blocks`
-dependencies kept, ids renumbered, every copy open: the app lists open beads, closed ones live
-in the archive). The app (viewer, watcher on) runs on a pty as above. After SETTLE s its idle
-rate is measured over IDLE_WRITES s; then WRITES times this script (another process) changes
-the title of the first ready bead (`town.beads.update`, one store write) to a unique marker,
-waits until the marker is painted in the Rigs tree and the app has gone quiet again (no CPU
-used for QUIET s), and charges the app's CPU over that window minus its idle rate. Median CPU
-ms per write, and the write -> painted latency.
+one rig `gastown` holding N beads cloned from the real Gas Town ledger in
+tests/data/gastown-beads: issues.jsonl cycled (copy k of bead `gt-abc` is `gt-abc-sk`), with
+its labels and dependencies, imported by the real importer (town/interop.py: open beads into
+the rig file, closed ones into the archive, as `gt bead import` does), so the mix of
+statuses is the real one (about 5 % open). The app (viewer, watcher on) runs on a pty as
+above. After SETTLE s its idle rate is measured over IDLE_WRITES s; then, WRITES times, this
+script (another process) changes the title of the first ready bead (`town.beads.update`, one
+store write) to a unique marker, waits until the marker is painted in the Rigs tree and the
+app has gone quiet again (no CPU used for QUIET s), and charges the app's CPU over that
+window minus its idle rate. Median CPU ms per write, and the write -> painted latency.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,7 +74,7 @@ from benchlib import pct  # noqa: E402
 
 from gastown_tui.dispatch.sling import sling_many  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
-from gastown_tui.town.interop import _bead_from_row  # noqa: E402
+from gastown_tui.town.interop import import_beads  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
 from gastown_tui.tui.format import glyph  # noqa: E402
 
@@ -292,51 +294,40 @@ def part_agents(tmp: Path) -> None:
 
 
 # -- part 2: app CPU per store write -----------------------------------------------------------
-def ledger_rows() -> list[dict[str, object]]:
-    rows = [json.loads(line) for line in (DATA / "issues.jsonl").read_text().splitlines() if line]
-    deps: dict[str, list[tuple[str, str]]] = {}
-    for line in (DATA / "dependencies.jsonl").read_text().splitlines():
-        if line:
-            dep = json.loads(line)
-            deps.setdefault(dep["issue_id"], []).append(
-                (dep["depends_on_id"], dep.get("type") or "")
-            )
-    labels: dict[str, list[str]] = {}
-    for line in (DATA / "labels.jsonl").read_text().splitlines():
-        if line:
-            row = json.loads(line)
-            labels.setdefault(row["issue_id"], []).append(row["label"])
-    for row in rows:
-        row["_deps"] = deps.get(row["id"], [])
-        row["_labels"] = labels.get(row["id"], [])
-    return rows
-
-
 def build_ledger_town(root: Path, count: int) -> Town:
-    """`count` open beads in rig `gastown`, cloned from the real ledger (see the docstring)."""
-    from gastown_tui.town.models import Dependency
+    """A town whose rig `gastown` holds `count` beads cloned from the real ledger and
+    imported as `gt bead import` imports them (see the module docstring)."""
+    source = root / "ledger"
+    source.mkdir(parents=True)
+    rows = [json.loads(line) for line in (DATA / "issues.jsonl").open() if line.strip()]
+    copies = -(-count // len(rows))
 
+    def renamed(old: str, copy: int) -> str:
+        return f"{old}-s{copy}"
+
+    with (source / "issues.jsonl").open("w") as out:
+        for n in range(count):
+            copy, row = divmod(n, len(rows))
+            out.write(json.dumps({**rows[row], "id": renamed(rows[row]["id"], copy)}) + "\n")
+    ids = {row["id"]: n for n, row in enumerate(rows)}
+    for name, keys in (("dependencies", ("issue_id", "depends_on_id")), ("labels", ("issue_id",))):
+        related = [json.loads(line) for line in (DATA / f"{name}.jsonl").open() if line.strip()]
+        with (source / f"{name}.jsonl").open("w") as out:
+            for copy in range(copies):
+                for rel in related:
+                    if any(rel.get(k) not in ids for k in keys):
+                        continue
+                    if any(copy * len(rows) + ids[rel[k]] >= count for k in keys):
+                        continue
+                    out.write(json.dumps({**rel, **{k: renamed(rel[k], copy) for k in keys}}))
+                    out.write("\n")
+    for name in ("comments", "events", "config"):
+        (source / f"{name}.jsonl").write_text("")
     town = Town.init(root / "town", name="ledgertown")
-    (root / "gastown").mkdir(parents=True)
+    (root / "gastown").mkdir()
     town.rigs.add("gastown", str(root / "gastown"), prefix="gt", no_git=True)
-    rows = ledger_rows()
-    index = {row["id"]: n for n, row in enumerate(rows)}
-    beads = []
-    for n in range(count):
-        copy, row = divmod(n, len(rows))
-        src = rows[row]
-        fresh = {k: v for k, v in src.items() if not k.startswith("_")}
-        fresh.update(id=f"gt-s{copy}x{row}", status="open", assignee=None, close_reason="")
-        bead = _bead_from_row(fresh, "gastown")
-        bead.labels = sorted(set(src["_labels"]))  # type: ignore[arg-type]
-        for target, kind in src["_deps"]:  # type: ignore[union-attr]
-            if target in index and kind == "blocks" and copy * len(rows) + index[target] < count:
-                bead.deps.append(Dependency(f"gt-s{copy}x{index[target]}", "blocks"))
-        beads.append(bead)
-    with town.beads.rig_txn("gastown") as tx:
-        for bead in beads:
-            tx.put_bead(bead)
-    town.ids.record((b.id, "gastown") for b in beads)
+    import_beads(town, source, rig="gastown", skip_bad=True)
+    shutil.rmtree(source)
     return town
 
 
