@@ -41,7 +41,8 @@ one rig `gastown` holding N beads cloned from the real Gas Town ledger in
 tests/data/gastown-beads: issues.jsonl cycled (copy k of bead `gt-abc` is `gt-abc-sk`), with
 its labels and dependencies, imported by the real importer (town/interop.py: open beads into
 the rig file, closed ones into the archive, as `gt bead import` does), so the mix of
-statuses is the real one (about 5 % open). The app (viewer, watcher on) runs on a pty as
+statuses is the real one (about 5 % open; BENCH_SCALE_ALL_OPEN=1 opens every bead, the worst
+case: all of them in the one rig file the write rewrites). The app (viewer, watcher on) runs on a pty as
 above. After SETTLE s its idle rate is measured over IDLE_WRITES s; then, WRITES times, this
 script (another process) changes the title of the first ready bead (`town.beads.update`, one
 store write) to a unique marker, waits until the marker is painted in the Rigs tree and the
@@ -87,6 +88,7 @@ IDLE_WRITES = float(os.environ.get("BENCH_SCALE_IDLE_WRITES", "10"))
 KEYS = int(os.environ.get("BENCH_SCALE_KEYS", "20"))
 WAITS = int(os.environ.get("BENCH_SCALE_WAITS", "8"))
 WRITES = int(os.environ.get("BENCH_SCALE_WRITES", "8"))
+ALL_OPEN = os.environ.get("BENCH_SCALE_ALL_OPEN") == "1"  # every bead open: the worst case
 QUIET = 0.6
 WAIT_TIMEOUT = 240.0
 WAITING_TEXT = "Do you want to proceed?"
@@ -308,7 +310,10 @@ def build_ledger_town(root: Path, count: int) -> Town:
     with (source / "issues.jsonl").open("w") as out:
         for n in range(count):
             copy, row = divmod(n, len(rows))
-            out.write(json.dumps({**rows[row], "id": renamed(rows[row]["id"], copy)}) + "\n")
+            fresh = {**rows[row], "id": renamed(rows[row]["id"], copy)}
+            if ALL_OPEN:
+                fresh.update(status="open", assignee=None, closed_at=None)
+            out.write(json.dumps(fresh) + "\n")
     ids = {row["id"]: n for n, row in enumerate(rows)}
     for name, keys in (("dependencies", ("issue_id", "depends_on_id")), ("labels", ("issue_id",))):
         related = [json.loads(line) for line in (DATA / f"{name}.jsonl").open() if line.strip()]
@@ -356,6 +361,7 @@ def measure_writes(tmp: Path, count: int) -> dict[str, float]:
     finally:
         term.close()
     return {
+        "open": len(town.beads.list_docs(rig="gastown")),
         "cpu": statistics.median(cpus) * 1000,
         "cpu_max": max(cpus) * 1000,
         "lag": statistics.median(lags) * 1000,
@@ -375,7 +381,7 @@ def part_writes(tmp: Path) -> None:
         f = measure_writes(tmp, count)
         target = {10_000: "  (target <= 20 ms)", 100_000: "  (target <= 50 ms)"}.get(count, "")
         print(
-            f"{count:>7,} open beads: app CPU per write median {f['cpu']:.0f} ms (max "
+            f"{count:>7,} beads ({f['open']:,} open): app CPU per write median {f['cpu']:.0f} ms (max "
             f"{f['cpu_max']:.0f} ms){target}; write -> painted median {f['lag']:.0f} ms; app "
             f"start -> ledger painted {f['start']:.1f} s; app idle {f['idle']:.1f} % of a core",
             flush=True,
