@@ -41,13 +41,14 @@ one rig `gastown` holding N beads cloned from the real Gas Town ledger in
 tests/data/gastown-beads: issues.jsonl cycled (copy k of bead `gt-abc` is `gt-abc-sk`), with
 its labels and dependencies, imported by the real importer (town/interop.py: open beads into
 the rig file, closed ones into the archive, as `gt bead import` does), so the mix of
-statuses is the real one (about 5 % open; BENCH_SCALE_ALL_OPEN=1 opens every bead, the worst
-case: all of them in the one rig file the write rewrites). The app (viewer, watcher on) runs on a pty as
-above. After SETTLE s its idle rate is measured over IDLE_WRITES s; then, WRITES times, this
-script (another process) changes the title of the first ready bead (`town.beads.update`, one
-store write) to a unique marker, waits until the marker is painted in the Rigs tree and the
-app has gone quiet again (no CPU used for QUIET s), and charges the app's CPU over that
-window minus its idle rate. Median CPU ms per write, and the write -> painted latency.
+statuses is the real one (about 5 % open). BENCH_SCALE_ALL_OPEN=1 opens every bead: the worst
+case, all of them in the one rig file a write rewrites. The app (viewer, watcher on) runs on a
+pty as above. After SETTLE s its idle rate is measured over IDLE_WRITES s; then, WRITES
+times, this script (another process) changes the title of the first ready bead
+(`town.beads.update`, one store write) to a unique marker, waits until the marker is painted
+in the Rigs tree and the app has gone quiet again (no CPU used for QUIET s), and charges the
+app's CPU over that window minus its idle rate. Median CPU ms per write, and the write ->
+painted latency.
 """
 
 from __future__ import annotations
@@ -381,8 +382,8 @@ def part_writes(tmp: Path) -> None:
         f = measure_writes(tmp, count)
         target = {10_000: "  (target <= 20 ms)", 100_000: "  (target <= 50 ms)"}.get(count, "")
         print(
-            f"{count:>7,} beads ({f['open']:,} open): app CPU per write median {f['cpu']:.0f} ms (max "
-            f"{f['cpu_max']:.0f} ms){target}; write -> painted median {f['lag']:.0f} ms; app "
+            f"{count:>7,} beads ({f['open']:,} open): app CPU per write median {f['cpu']:.0f} ms "
+            f"(max {f['cpu_max']:.0f} ms){target}; write -> painted median {f['lag']:.0f} ms; app "
             f"start -> ledger painted {f['start']:.1f} s; app idle {f['idle']:.1f} % of a core",
             flush=True,
         )
