@@ -9,7 +9,9 @@ filter that hides it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from rich.text import Text
 from textual.binding import Binding
@@ -74,6 +76,8 @@ class RigsTree(Tree[NodeRef]):
         self.state_filter = ""  # a key of STATE_FILTERS
         self.now = 0.0
         self._signature: tuple[object, ...] = ()
+        self._shown: list[Text] = []  # the labels on the nodes, in order
+        self._labels: dict[NodeRef, tuple[object, Text]] = {}  # NodeRef -> (key, label)
         self._selected_address: str | None = None
 
     # -- data in -----------------------------------------------------------------------
@@ -162,38 +166,44 @@ class RigsTree(Tree[NodeRef]):
         are not built: with hundreds of agents, a folded rig costs one row."""
         rows: list[tuple[int, NodeRef, Text, bool]] = []
         if not self.rigs.rigs:
-            hint = Text("No rigs yet: add one with `gt rig add NAME PATH`", style=self._muted())
-            return [(0, NodeRef("empty", ""), hint, False)]
+            ref = NodeRef("empty", "")
+            text = "No rigs yet: add one with `gt rig add NAME PATH`"
+            hint = self._label(ref, 0, False, text, lambda: Text(text, style=self._muted()))
+            return [(0, ref, hint, False)]
         by_rig = self._by_rig()
         for rig in self.rigs.rigs:
             poles = by_rig.get(rig.name, [])
             folded = self._is_collapsed("rig", rig.name)
             waiting = sum(1 for p in poles if p.state == "waiting") if folded else 0
-            label = self._rig_label(
-                rig.name, rig.prefix, rig.open_count, len(rig.ready), len(poles), waiting
-            )
-            rows.append((0, NodeRef("rig", rig.name), label, True))
+            ref = NodeRef("rig", rig.name)
+            counts = (rig.prefix, rig.open_count, len(rig.ready), len(poles), waiting)
+            label = self._label(ref, 0, True, counts, partial(self._rig_label, rig.name, *counts))
+            rows.append((0, ref, label, True))
             if folded:
                 continue
             shown = [p for p in poles if shown_by(self.state_filter, p)]
             for pole in shown:
                 if not pole.role:
-                    label = self._polecat_label(pole, self._room(1))
-                    rows.append((1, NodeRef("polecat", pole.address), label, False))
+                    rows.append(self._polecat_row(pole, 1))
             rows.extend(self._role_groups(rig.name, shown))
             if rig.ready and not self.state_filter:
-                group = Text(f"ready ({len(rig.ready)})", style=self._muted())
-                rows.append((1, NodeRef("ready", rig.name), group, True))
+                rows.append(
+                    self._plain_row(NodeRef("ready", rig.name), 1, f"ready ({len(rig.ready)})")
+                )
                 if self._is_collapsed("ready", rig.name):
                     continue
                 for bead in rig.ready[:READY_SHOWN]:
-                    label = self._bead_label(bead, self._room(2))
-                    rows.append((2, NodeRef("bead", bead.id), label, False))
+                    ref = NodeRef("bead", bead.id)
+                    key = (bead, bead.id in self.marked)
+                    label = self._label(
+                        ref, 2, False, key, partial(self._bead_label, bead, self._room(2))
+                    )
+                    rows.append((2, ref, label, False))
                 if len(rig.ready) > READY_SHOWN:
                     # A big backlog would bury the polecats: the rest is one palette away.
                     more = len(rig.ready) - READY_SHOWN
-                    hint = Text(f"… {more} more: ctrl+p, sling", style=self._muted())
-                    rows.append((2, NodeRef("more", rig.name), hint, False))
+                    hint = f"… {more} more: ctrl+p, sling"
+                    rows.append(self._plain_row(NodeRef("more", rig.name), 2, hint))
         return rows
 
     def _by_rig(self) -> dict[str, list[PolecatRow]]:
@@ -226,42 +236,85 @@ class RigsTree(Tree[NodeRef]):
         rows: list[tuple[int, NodeRef, Text, bool]] = []
         for role, members in sorted(by_role.items()):
             busy = sum(1 for p in members if p.hook is not None)
-            head = Text(role, style="bold")
-            head.append(f"  role · {busy}/{len(members)} working", style=self._muted())
-            rows.append((1, NodeRef("role", f"{rig}:{role}"), head, True))
+            ref = NodeRef("role", f"{rig}:{role}")
+            head = self._label(
+                ref, 1, True, (busy, len(members)), partial(self._role_label, role, busy, members)
+            )
+            rows.append((1, ref, head, True))
             if self._is_collapsed("role", f"{rig}:{role}"):
                 continue
             for pole in members:
-                label = self._polecat_label(pole, self._room(2))
-                rows.append((2, NodeRef("polecat", pole.address), label, False))
+                rows.append(self._polecat_row(pole, 2))
         return rows
 
-    def _fit(self, rows: list[tuple[int, NodeRef, Text, bool]]) -> None:
-        """Cut labels to the pane's width with an ellipsis: a tree that scrolls sideways
-        hides the ages and states at the end of the line."""
+    def _role_label(self, role: str, busy: int, members: list[PolecatRow]) -> Text:
+        head = Text(role, style="bold")
+        head.append(f"  role · {busy}/{len(members)} working", style=self._muted())
+        return head
+
+    def _plain_row(self, ref: NodeRef, depth: int, text: str) -> tuple[int, NodeRef, Text, bool]:
+        """A muted row: a group's heading (expandable) or a hint (a leaf)."""
+        expandable = ref.kind == "ready"
+        label = self._label(ref, depth, expandable, text, lambda: Text(text, style=self._muted()))
+        return (depth, ref, label, expandable)
+
+    def _polecat_row(self, pole: PolecatRow, depth: int) -> tuple[int, NodeRef, Text, bool]:
+        ref = NodeRef("polecat", pole.address)
+        key = (pole, ago(pole.last_activity, self.now))
+        label = self._label(
+            ref, depth, False, key, lambda: self._polecat_label(pole, self._room(depth))
+        )
+        return (depth, ref, label, False)
+
+    def _label(
+        self, ref: NodeRef, depth: int, expandable: bool, key: object, build: Callable[[], Text]
+    ) -> Text:
+        """The row's label, built only when what it shows changed (`key`: its record and the
+        texts that tick, like ages). An unchanged row keeps its very label object, which is
+        how a rebuild knows to leave its line alone: with hundreds of agents observed every
+        few seconds, only the rows that changed are built and repainted."""
         width = self.scrollable_content_region.width
-        if width <= 0:
-            return
-        for depth, _ref, label, expandable in rows:
+        full_key = (key, depth, width)
+        cached = self._labels.get(ref)
+        if cached is not None and cached[0] == full_key:
+            return cached[1]
+        label = build()
+        if width > 0:
+            # Cut to the pane's width with an ellipsis: a tree that scrolls sideways hides
+            # the ages and states at the end of the line.
             used = depth * self.guide_depth + (2 if expandable else 0)
             label.truncate(max(8, width - used - 1), overflow="ellipsis")
+        self._labels[ref] = (full_key, label)
+        return label
 
     def on_resize(self) -> None:
         self._rebuild()
 
     def _rebuild(self, *, force: bool = False) -> None:
+        if force:
+            self._labels.clear()  # a theme change restyles every label
         rows = self._layout()
-        self._fit(rows)
+        if len(self._labels) > 2 * len(rows) + 64:
+            # Rows that went (slung beads, released polecats): forget their labels.
+            live = {ref for _, ref, _, _ in rows}
+            self._labels = {r: v for r, v in self._labels.items() if r in live}
         signature = (
             (self.app.theme, self.state_filter),
             tuple(sorted(self.collapsed)),
-            tuple((d, r, t.plain, str(t.spans)) for d, r, t, _ in rows),
+            tuple((d, r) for d, r, _, _ in rows),
         )
-        if signature == self._signature and not force:
-            return
-        old, self._signature = self._signature, signature
-        if not force and old[:2] == signature[:2] and self._relabel(rows, old[2]):
-            return
+        labels = [label for _, _, label, _ in rows]
+        old_signature, old_labels = self._signature, self._shown
+        self._signature, self._shown = signature, labels
+        if not force and signature == old_signature:
+            # Same nodes: set the labels that changed, which repaints those lines only
+            # (a rebuild lays the whole tree out again).
+            nodes = list(_walk(self.root))
+            if len(nodes) == len(labels) == len(old_labels):
+                for node, label, before in zip(nodes, labels, old_labels, strict=True):
+                    if label is not before:
+                        node.set_label(label)
+                return
         cursor = self.cursor_node.data if self.cursor_node is not None else None
         old_line = self.cursor_line
         self.clear()
@@ -284,22 +337,6 @@ class RigsTree(Tree[NodeRef]):
         elif self.last_line >= 0:
             self.cursor_line = min(max(old_line, 0), self.last_line)
         self._announce()
-
-    def _relabel(
-        self, rows: list[tuple[int, NodeRef, Text, bool]], shown: tuple[object, ...]
-    ) -> bool:
-        """Same nodes, new labels (an age ticked, a state changed): set the labels in place,
-        which repaints those lines only. A rebuild lays the whole screen out again, and the
-        polecats are observed every few seconds. False when the nodes differ."""
-        nodes = list(_walk(self.root))
-        if len(nodes) != len(rows) or len(shown) != len(rows):
-            return False
-        if any(node.data != ref for node, (_, ref, _, _) in zip(nodes, rows, strict=True)):
-            return False
-        for node, (depth, ref, label, _), before in zip(nodes, rows, shown, strict=True):
-            if before != (depth, ref, label.plain, str(label.spans)):
-                node.set_label(label)
-        return True
 
     # -- cursor and keys ---------------------------------------------------------------
     def cursor_ref(self) -> NodeRef | None:
@@ -456,9 +493,7 @@ class RigsTree(Tree[NodeRef]):
             self.marked.discard(ref.key)
         else:
             self.marked.add(ref.key)
-        bead = next((b for b in self.rigs.ready if b.id == ref.key), None)
-        if bead is not None:
-            node.set_label(self._bead_label(bead, self._room(2)))
+        self._changed()  # relabels that one row (its key holds the mark), counts the marks
         self.action_cursor_down()
 
 
