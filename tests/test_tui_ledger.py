@@ -123,3 +123,19 @@ def test_rows_stay_right_after_many_writes(town: Town) -> None:
         assert change.snapshot == data.load_rigs(), f"step {step}: {kind} in {rig}"
         if kind == "title" and bead is not None:
             assert change.beads == {bead.id}
+
+
+def test_marked_rigs_are_read_even_when_their_loader_never_ran(town: Town) -> None:
+    """A burst of changes: the app notes each rig as its change arrives; one later apply reads
+    them all (a loader worker replaced before it ran must not lose its rig)."""
+    app_town = reader(town)
+    ledger = RigsLedger(app_town)
+    ledger.apply()
+    one = town.beads.create("in beta", rig="beta")
+    two = town.beads.create("in gastown", rig="gastown")
+    ledger.mark({"beta"})
+    ledger.mark({"gastown"})
+    change = ledger.apply_marked()
+    assert {one.id, two.id} <= change.beads
+    assert change.snapshot == TownData(app_town, None).load_rigs()
+    assert ledger.apply_marked().empty  # nothing new since

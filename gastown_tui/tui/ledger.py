@@ -72,6 +72,23 @@ class RigsLedger:
         self._names: tuple[str, ...] = ()
         self._snapshot = RigsSnapshot()
         self._lock = threading.Lock()
+        self._pending: set[str] | None = None  # rigs to re-read; None: every rig
+
+    def mark(self, rigs: Iterable[str] | None) -> None:
+        """Note rigs whose files changed (None: all). Called as changes arrive, so a burst
+        whose loader workers replace each other (an exclusive worker group cancels a pending
+        one before it runs) still re-reads every rig it touched at the next `apply`."""
+        with self._lock:
+            if rigs is None:
+                self._pending = None
+            elif self._pending is not None:
+                self._pending |= set(rigs)
+
+    def apply_marked(self) -> LedgerChange:
+        """Re-read what `mark` noted since the last apply."""
+        with self._lock:
+            wanted, self._pending = self._pending, set()
+            return self._apply(wanted)
 
     @property
     def snapshot(self) -> RigsSnapshot:
@@ -81,7 +98,11 @@ class RigsLedger:
         """Re-read the rig files of `rigs` (None: all of them, as at start) and return the
         new snapshot with the rows that changed."""
         with self._lock:
-            return self._apply(None if rigs is None else set(rigs))
+            wanted = None if rigs is None else set(rigs)
+            if wanted is not None and self._pending is not None:
+                wanted |= self._pending
+            self._pending = set()
+            return self._apply(wanted)
 
     def _apply(self, wanted: set[str] | None) -> LedgerChange:
         records = self.town.rigs.list()
