@@ -266,7 +266,7 @@ def print_table(results: dict[int, dict[str, float]]) -> None:
     base = sizes[0]
     for n, figures in results.items():
         figures["mem_per"] = figures["mem"] / n
-    head = f"{'agents':<48}" + "".join(f"{n:>22}" for n in sizes) + "   target at 200"
+    head = f"{'agents':<62}" + "".join(f"{n:>22}" for n in sizes) + "   target at 200"
     print(head)
     for key, label, fmt, unit, target in ROWS:
         cells = []
@@ -277,7 +277,7 @@ def print_table(results: dict[int, dict[str, float]]) -> None:
                 ratio = value / results[base][key] if results[base][key] else float("nan")
                 cell += f" ({ratio:.1f}x)"
             cells.append(f"{cell:>22}")
-        print(f"{label:<48}" + "".join(cells) + f"   {target}")
+        print(f"{label:<62}" + "".join(cells) + f"   {target}")
     print(f"(each ratio is the figure over its {base}-agent figure)")
 
 
