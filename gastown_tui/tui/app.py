@@ -851,9 +851,12 @@ class GasTownApp(ReviewActions, App[None]):
     def on_polecat_selected(self, message: PolecatSelected) -> None:
         if not self.showing:
             return
+        had_selection = self.selected_polecat() is not None
         self.selected_address = message.address
-        self.preview_pane.follow(self.selected_polecat())
-        self.refresh_bindings()
+        selected = self.selected_polecat()
+        self.preview_pane.follow(selected)
+        if (selected is not None) != had_selection:
+            self.refresh_bindings()
 
     def on_polecat_chosen(self, message: PolecatChosen) -> None:
         self.selected_address = message.address
