@@ -11,8 +11,8 @@ import pytest
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.interop import import_beads
 from gastown_tui.town.town import Town
-from gastown_tui.tui.data import TownData
-from gastown_tui.tui.ledger import RigsLedger
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.ledger import RigsLedger
 from tests.conftest import BEADS_DATA
 
 

@@ -11,8 +11,9 @@ import pytest
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.town import Town
 from gastown_tui.tui.app import GasTownApp, make_app
-from gastown_tui.tui.data import HookedBead, PolecatRow, TownData
 from gastown_tui.tui.widgets.rigs import NodeRef, RigsTree, _walk
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.rows import HookedBead, PolecatRow
 from tests.tui_fixtures import anyio_backend, settle
 
 __all__ = ["anyio_backend"]  # fixture, used by name

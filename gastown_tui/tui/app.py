@@ -403,7 +403,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
             if self.showing:
                 for name, snapshot in self.pane_data.items():
                     if name in self._loaded:
-                        self.pane(name).show_loaded(snapshot, self.now)
+                        self.pane(name).refresh_ages(snapshot, self.now)
         except Exception as exc:
             self.log.error(f"age refresh failed: {exc!r}")
 

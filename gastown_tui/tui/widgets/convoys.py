@@ -87,7 +87,7 @@ class ConvoyItem(ListItem):
             self._update_bar()
 
     def refresh_age(self, now: float) -> None:
-        """ "landed 3m ago" ages: repaint only when its text changes."""
+        """The age in "landed 3m ago": repainted only when its text changes."""
         self.now = now
         if self._landed_label is None or self.row.state != "landed":
             return
@@ -147,9 +147,13 @@ class ConvoysPane(Pane):
         if items:
             listing.index = min(index or 0, len(items) - 1)
 
-    def refresh_ages(self, now: float) -> None:
-        """The ages of landed convoys on screen: a timer calls this, and the rows scrolled out
-        of sight are left alone: a later tick finds them when they are on screen again."""
+    def refresh_ages(self, snapshot: ConvoysSnapshot, now: float) -> None:
+        """The ages of landed convoys on screen (the app's timer, every AGE_REFRESH s): the
+        rows scrolled out of sight are left alone, a later tick finds them on screen. It
+        walked every convoy with three CSS queries each, and a sling makes a convoy."""
+        if snapshot is not self.snapshot:
+            self.show(snapshot, now)
+            return
         listing = self.query_one(ListView)
         if not listing.display or not self.display:
             return

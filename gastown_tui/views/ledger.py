@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gastown_tui.tui.data import BeadRow, RigRow, RigsSnapshot
+from gastown_tui.views.rows import BeadRow, RigRow, RigsSnapshot
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
