@@ -223,3 +223,21 @@ async def test_the_new_keys_are_remappable_ids(big_town: Town) -> None:
         ids = app.binding_ids()
         for binding_id in ("rigs-next-waiting", "rigs-filter", "rigs-collapse", "rigs-expand"):
             assert binding_id in ids
+
+
+async def test_help_lists_the_rigs_keys_as_remapped(big_town: Town) -> None:
+    (big_town.root / "town.toml").write_text(
+        (big_town.root / "town.toml").read_text() + '\n[keymap]\nrigs-next-waiting = "W"\n'
+    )
+    app = app_for(Town.open(big_town.root, clock=big_town.clock))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        rows = {row.binding_id: row for row in app.key_help()}
+        assert rows["rigs-next-waiting"].key == "W"
+        assert "next agent waiting" in rows["rigs-next-waiting"].description
+        for binding_id in ("rigs-filter", "rigs-collapse", "rigs-expand-all"):
+            assert binding_id in rows
+        await pilot.press("W")  # the remapped key works
+        await pilot.pause()
+        ref = tree_of(app).cursor_ref()
+        assert ref is not None and ref.key in WAITING

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding
@@ -64,6 +65,15 @@ class RigsTree(Tree[NodeRef]):
         Binding("j", "cursor_down", "Down", show=False, id="rigs-down"),
         Binding("k", "cursor_up", "Up", show=False, id="rigs-up"),
     ]
+    # What help (`?`) says of these keys (tui/keymap.py: key_help_rows).
+    KEY_HELP: ClassVar[dict[str, str]] = {
+        "rigs-next-waiting": "Rigs: jump to the next agent waiting for you",
+        "rigs-filter": "Rigs: show only waiting, working, stuck, idle or dead agents (cycles)",
+        "rigs-collapse": "Rigs: fold the rig (or group) under the cursor",
+        "rigs-expand": "Rigs: unfold it",
+        "rigs-collapse-all": "Rigs: fold every rig",
+        "rigs-expand-all": "Rigs: unfold every rig",
+    }
 
     def __init__(self) -> None:
         super().__init__("town", id="rigs-tree")
