@@ -14,7 +14,7 @@ from gastown_tui.tui.app import GasTownApp, make_app
 from gastown_tui.tui.widgets.rigs import NodeRef, RigsTree, _walk
 from gastown_tui.views.actions import TownData
 from gastown_tui.views.rows import HookedBead, PolecatRow
-from tests.tui_fixtures import anyio_backend, settle
+from tests.tui_fixtures import anyio_backend, settle, wait_for
 
 __all__ = ["anyio_backend"]  # fixture, used by name
 
@@ -241,3 +241,50 @@ async def test_help_lists_the_rigs_keys_as_remapped(big_town: Town) -> None:
         await pilot.pause()
         ref = tree_of(app).cursor_ref()
         assert ref is not None and ref.key in WAITING
+
+
+async def test_a_store_write_repaints_exactly_its_row(big_town: Town) -> None:
+    """Another process renames one ready bead: the app re-reads that rig and relabels that
+    row; every other row keeps its very label, and the rows equal a full reload."""
+    from gastown_tui.tui.messages import StoreChanged
+
+    for n in range(20):
+        big_town.beads.create(f"more work {n}", rig="beta", priority=n % 4)
+    app = app_for(Town.open(big_town.root, clock=big_town.clock))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = tree_of(app)
+        before = {n.data: n.label for n in _walk(tree.root)}
+        target = next(b for b in app.rigs_snapshot.ready if b.rig == "beta")
+        big_town.beads.update(target.id, title="zz renamed")
+        app.post_message(StoreChanged({"rig:beta"}))  # what the watcher posts for that file
+        await wait_for(
+            pilot,
+            lambda: "zz renamed" in label_of(app, NodeRef("bead", target.id)),
+            what="the renamed bead's row",
+        )
+        after = {n.data: n.label for n in _walk(tree.root)}
+        assert after.keys() == before.keys()
+        changed = {ref for ref in after if after[ref] is not before[ref]}
+        assert changed == {NodeRef("bead", target.id)}
+        assert app.rigs_snapshot == TownData(app.town, None).load_rigs()
+
+
+async def test_rows_match_a_full_reload_after_many_writes(big_town: Town) -> None:
+    from gastown_tui.tui.messages import StoreChanged
+
+    app = app_for(Town.open(big_town.root, clock=big_town.clock))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        for n in range(12):
+            rig = RIGS[n % len(RIGS)]
+            ready = [b for b in app.rigs_snapshot.ready if b.rig == rig]
+            if n % 4 == 3 and ready:
+                big_town.beads.close(ready[0].id, "done")
+            else:
+                big_town.beads.create(f"write {n}", rig=rig, priority=n % 5)
+            app.post_message(StoreChanged({f"rig:{rig}"}))
+            full = TownData(app.town, None).load_rigs()
+            await wait_for(pilot, lambda f=full: app.rigs_snapshot == f, what=f"write {n}")
+        shown_beads = {r.key for r in shown(app) if r.kind == "bead"}
+        assert shown_beads == {b.id for b in app.rigs_snapshot.ready}

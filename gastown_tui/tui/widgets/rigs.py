@@ -300,6 +300,10 @@ class RigsTree(Tree[NodeRef]):
     def on_resize(self) -> None:
         self._rebuild()
 
+    def watch_show_vertical_scrollbar(self) -> None:
+        # The scrollbar takes a column from the labels without a resize: fit them again.
+        self.call_after_refresh(self._rebuild)
+
     def _rebuild(self, *, force: bool = False) -> None:
         if force:
             self._labels.clear()  # a theme change restyles every label
