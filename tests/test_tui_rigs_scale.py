@@ -288,3 +288,49 @@ async def test_rows_match_a_full_reload_after_many_writes(big_town: Town) -> Non
             await wait_for(pilot, lambda f=full: app.rigs_snapshot == f, what=f"write {n}")
         shown_beads = {r.key for r in shown(app) if r.kind == "bead"}
         assert shown_beads == {b.id for b in app.rigs_snapshot.ready}
+
+
+async def test_age_timer_touches_only_the_convoys_on_screen(tmp_path: Path) -> None:
+    """Every sling makes a convoy: the 20 s age refresh must not walk hundreds of them. Rows
+    in flight show no age and are not touched; landed ones are, when on screen."""
+    from textual.widgets import Label, ListView
+
+    from gastown_tui.tui.widgets.convoys import ConvoyItem, ConvoysPane
+
+    clock = FakeClock()
+    town = Town.init(tmp_path / "town", name="convoys", clock=clock)
+    (tmp_path / "alpha").mkdir()
+    town.rigs.add("alpha", str(tmp_path / "alpha"), prefix="al", no_git=True)
+    for n in range(50):
+        bead = town.beads.create(f"job {n}", rig="alpha")
+        town.convoys.create(f"convoy {n}", [bead.id])
+        if n % 5 == 0:
+            town.beads.close(bead.id, "done")  # ten land, forty stay in flight
+    app = make_app(town, watch=False, data=TownData(town, None, observe=list))
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        listing = app.query_one(ConvoysPane).query_one(ListView)
+        items = list(listing.query(ConvoyItem))
+        assert [i.row.state for i in items].count("landed") == 10 and len(items) == 50
+        updated: list[str] = []
+        for item in items:
+            for label in item.query(Label):
+                original = label.update
+
+                def update(*args: Any, _row: str = item.row.id, _f: Any = original) -> None:
+                    updated.append(_row)
+                    _f(*args)
+
+                label.update = update  # type: ignore[method-assign]
+        clock.advance(3 * 3600)
+        app._refresh_ages()  # what the app's timer runs every AGE_REFRESH seconds
+        await pilot.pause()
+        assert updated == []  # in flight: no age; landed: below, out of sight
+        listing.scroll_end(animate=False)
+        await pilot.pause()
+        app._refresh_ages()
+        await pilot.pause()
+        landed = {i.row.id for i in items if i.row.state == "landed"}
+        assert updated and set(updated) <= landed  # on screen now: their ages, nothing else
+        assert items[-1].row.id in updated
