@@ -334,3 +334,27 @@ async def test_age_timer_touches_only_the_convoys_on_screen(tmp_path: Path) -> N
         landed = {i.row.id for i in items if i.row.state == "landed"}
         assert updated and set(updated) <= landed  # on screen now: their ages, nothing else
         assert items[-1].row.id in updated
+
+
+async def test_hundreds_of_convoys_list_a_bounded_number_of_rows(tmp_path: Path) -> None:
+    from textual.widgets import ListView
+
+    from gastown_tui.tui.widgets.convoys import FLYING_SHOWN, ConvoyItem, ConvoysPane
+
+    town = Town.init(tmp_path / "town", name="convoys", clock=FakeClock())
+    (tmp_path / "alpha").mkdir()
+    town.rigs.add("alpha", str(tmp_path / "alpha"), prefix="al", no_git=True)
+    count = FLYING_SHOWN + 25
+    for n in range(count):
+        bead = town.beads.create(f"job {n}", rig="alpha")
+        town.convoys.create(f"convoy {n}", [bead.id])
+    app = make_app(town, watch=False, data=TownData(town, None, observe=list))
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.query_one(ConvoysPane)
+        listing = pane.query_one(ListView)
+        assert len(listing.query(ConvoyItem)) == FLYING_SHOWN
+        texts = [str(label.render()) for label in listing.query(".convoy-heading Label")]
+        assert "… 25 more in flight: ctrl+p finds any convoy" in texts
+        assert f"{count} in flight" in str(pane.border_subtitle)

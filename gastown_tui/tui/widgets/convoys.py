@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from gastown_tui.views.actions import TownData
 
 
+FLYING_SHOWN = 40  # convoys in flight listed as rows (the rest: a count and the palette)
+
+
 class ConvoyItem(ListItem):
     def __init__(self, row: ConvoyRow, now: float) -> None:
         super().__init__(classes="convoy -landed" if row.state == "landed" else "convoy")
@@ -110,7 +113,7 @@ class ConvoysPane(Pane):
     def __init__(self) -> None:
         super().__init__()
         self.snapshot = ConvoysSnapshot()
-        self._shape: tuple[tuple[str, str], ...] | None = None
+        self._shape: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield ListView(id="convoy-list")
@@ -127,6 +130,7 @@ class ConvoysPane(Pane):
         flying = len(snapshot.in_flight)
         landed = len(snapshot.landed)
         self.set_border(subtitle=f"{flying} in flight · {landed} landed" if rows else "")
+        shape = (*shape[:FLYING_SHOWN], len(snapshot.in_flight), *shape[flying:])
         if shape == self._shape:
             # Same convoys: update in place what changed, keeping the cursor where it is.
             by_id = {r.id: r for r in rows}
@@ -137,7 +141,12 @@ class ConvoysPane(Pane):
         self._shape = shape
         index = listing.index
         listing.clear()
-        items: list[ListItem] = [ConvoyItem(r, now) for r in snapshot.in_flight]
+        items: list[ListItem] = [ConvoyItem(r, now) for r in snapshot.in_flight[:FLYING_SHOWN]]
+        if flying > FLYING_SHOWN:
+            # Every sling makes a convoy: hundreds of rows of widgets would make every layout
+            # of the screen (a key, a new event) walk them all. The rest is one palette away.
+            more = f"… {flying - FLYING_SHOWN} more in flight: ctrl+p finds any convoy"
+            items.append(ListItem(Label(more), classes="convoy-heading", disabled=True))
         if snapshot.landed:
             items.append(
                 ListItem(Label("recently landed"), classes="convoy-heading", disabled=True)
