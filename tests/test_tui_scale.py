@@ -1,5 +1,7 @@
-"""The Rigs tree with hundreds of agents (issue 12): collapse and expand rigs, filter by
-state, jump to the next waiting agent, all driven by keys with Textual's pilot."""
+"""The app with hundreds of agents (issue 12). The Rigs tree: collapse and expand rigs,
+filter by state, jump to the next waiting agent, all driven by keys with Textual's pilot; a
+store write repaints only its row. Convoys: a bounded number of rows, ages refreshed on screen
+only. The feed: a new event grows its own scroll range without laying the screen out."""
 
 from __future__ import annotations
 
@@ -358,3 +360,35 @@ async def test_hundreds_of_convoys_list_a_bounded_number_of_rows(tmp_path: Path)
         texts = [str(label.render()) for label in listing.query(".convoy-heading Label")]
         assert "… 25 more in flight: ctrl+p finds any convoy" in texts
         assert f"{count} in flight" in str(pane.border_subtitle)
+
+
+async def test_new_events_grow_the_feed_without_a_screen_layout(big_town: Town) -> None:
+    from gastown_tui.town.models import Event
+    from gastown_tui.tui.widgets.feed import FeedPane
+
+    app = app_for(big_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        feed = app.query_one(FeedPane)
+        view = feed.view
+        layouts: list[object] = []
+        view_refresh = view.refresh
+
+        def refresh(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("layout"):
+                layouts.append(kwargs)  # a layout of the view is one of the whole screen
+            return view_refresh(*args, **kwargs)
+
+        view.refresh = refresh  # type: ignore[method-assign]
+        shown_before = view.shown
+        for n in range(60):
+            feed.add([Event(f"2026-11-18T12:{n // 60:02d}:{n % 60:02d}Z", "bead.updated", "x")])
+            await pilot.pause()
+        assert view.shown == shown_before + 60
+        assert view.virtual_size.height == view.shown
+        assert view.max_scroll_y == view.shown - view.scrollable_content_region.height
+        view.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert view.scroll_offset.y == view.max_scroll_y  # the whole log can be read
+        # Only the scrollbar coming into view lays the view out; it used to be every event.
+        assert len(layouts) <= 3, len(layouts)
