@@ -88,6 +88,7 @@ class RigsTree(Tree[NodeRef]):
         self._signature: tuple[object, ...] = ()
         self._shown: list[Text] = []  # the labels on the nodes, in order
         self._labels: dict[NodeRef, tuple[object, Text]] = {}  # NodeRef -> (key, label)
+        self._width = 0  # the labels' room, taken at each rebuild
         self._selected_address: str | None = None
 
     # -- data in -----------------------------------------------------------------------
@@ -133,7 +134,7 @@ class RigsTree(Tree[NodeRef]):
 
     def _room(self, depth: int) -> int:
         """Cells a label at `depth` may use before the tree would scroll sideways."""
-        width = self.scrollable_content_region.width or 80
+        width = self._width or 80
         return max(20, width - depth * self.guide_depth - 1)
 
     def _polecat_label(self, pole: PolecatRow, room: int) -> Text:
@@ -283,7 +284,7 @@ class RigsTree(Tree[NodeRef]):
         texts that tick, like ages). An unchanged row keeps its very label object, which is
         how a rebuild knows to leave its line alone: with hundreds of agents observed every
         few seconds, only the rows that changed are built and repainted."""
-        width = self.scrollable_content_region.width
+        width = self._width
         full_key = (key, depth, width)
         cached = self._labels.get(ref)
         if cached is not None and cached[0] == full_key:
@@ -307,6 +308,8 @@ class RigsTree(Tree[NodeRef]):
     def _rebuild(self, *, force: bool = False) -> None:
         if force:
             self._labels.clear()  # a theme change restyles every label
+        # Once per rebuild: Textual works the region out from the styles on every call.
+        self._width = self.scrollable_content_region.width
         rows = self._layout()
         if len(self._labels) > 2 * len(rows) + 64:
             # Rows that went (slung beads, released polecats): forget their labels.
