@@ -123,16 +123,36 @@ def main() -> int:
                 n = next(counter)
                 start = time.perf_counter()
                 subprocess.run(
-                    [git_exe, "-C", str(rig_repo), "worktree", "add", "-q", "-b", f"raw-{n}"]
-                    + [str(raw_tree / f"raw-{n}")],
+                    [
+                        git_exe,
+                        "-C",
+                        str(rig_repo),
+                        "worktree",
+                        "add",
+                        "-q",
+                        "-b",
+                        f"raw-{n}",
+                        str(raw_tree / f"raw-{n}"),
+                    ],
                     env=env,
                     check=True,
                     stdout=subprocess.DEVNULL,
                 )
                 subprocess.run(
-                    [tmux_exe, "-L", socket, "new-window", "-d", "-t", "=gt-alpha:"]
-                    + ["-n", f"raw-{n}", "-c", str(raw_tree / f"raw-{n}")]
-                    + ["sh -c 'echo READY; exec cat'"],
+                    [
+                        tmux_exe,
+                        "-L",
+                        socket,
+                        "new-window",
+                        "-d",
+                        "-t",
+                        "=gt-alpha:",
+                        "-n",
+                        f"raw-{n}",
+                        "-c",
+                        str(raw_tree / f"raw-{n}"),
+                        "sh -c 'echo READY; exec cat'",
+                    ],
                     env=env,
                     check=True,
                 )

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
 from gastown_tui.runtimes.screens import ENTER, Choice, Prompt, read_prompt, search
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.validate import env_names, env_table
@@ -565,6 +563,8 @@ PRIME_COMMAND = "gt prime"
 def install_claude_hook(worktree: Path) -> Path:
     """A SessionStart hook that runs `gt prime` (every new or resumed session reads its hook),
     merged into the worktree's `.claude/settings.local.json`, which git is told to ignore."""
+    import orjson  # here: `gt nudge` imports this module, only a claude sling needs orjson
+
     from gastown_tui.town.store import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 

@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize, rig_of
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
@@ -183,12 +182,12 @@ def _insert(txn: Transaction, table: str, doc: dict[str, Any]) -> int:
     return next_id
 
 
-# The fast append. An inbox file is orjson's rendering of {"messages": {"1": doc, ...}}: one
-# table, keys ascending in insertion order (every writer appends max + 1), and each doc starts
-# with "id" and holds no nested object but the flat `meta`. Parsing 5,000 messages (~5 MB) and
-# dumping them again is most of what a send would cost, so a send splices the new doc in
-# before the closing braces instead. Anything that does not look exactly like that layout
-# returns None and the caller takes the parse-everything path.
+# The fast append. An inbox file is the compact JSON (town/jsoncodec.py) of {"messages":
+# {"1": doc, ...}}: one table, keys ascending in insertion order (every writer appends max + 1),
+# and each doc starts with "id" and holds no nested object but the flat `meta`. Parsing 5,000
+# messages (~5 MB) and dumping them again is most of what a send would cost, so a send splices
+# the new doc in before the closing braces instead. Anything that does not look exactly like
+# that layout returns None and the caller takes the parse-everything path.
 _HEAD = b'{"' + MESSAGES.encode() + b'":{'
 _EMPTY = _HEAD + b"}}"
 _DOC_START = b':{"id":"'
@@ -201,7 +200,7 @@ def splice_insert(
     """New file bytes with `doc` appended and its doc id; DUPLICATE if a doc with the same id
     is there already (only looked for with `check_duplicate`); None if the fast path does not
     apply."""
-    body = orjson.dumps(doc)
+    body = jsoncodec.dumps(doc)
     if not body.startswith(b'{"id":"'):
         return None
     if raw is None or raw == _EMPTY:
@@ -209,7 +208,7 @@ def splice_insert(
     if not (raw.startswith(_HEAD) and raw.endswith(b"}}")):
         return None
     # A quote inside a JSON string is escaped, so `{"id":"<id>",` only occurs as a doc start.
-    if check_duplicate and b'{"id":' + orjson.dumps(doc["id"]) + b"," in raw:
+    if check_duplicate and b'{"id":' + jsoncodec.dumps(doc["id"]) + b"," in raw:
         return DUPLICATE
     at = raw.rfind(_DOC_START)
     if at < 0 or raw[at - 1 : at] != b'"':
@@ -223,8 +222,8 @@ def splice_insert(
     # The found doc must run exactly to the table's closing brace: then it is the last doc of
     # the only table (a trailing table or a nested object would make this fail to parse).
     try:
-        last = orjson.loads(raw[at + 1 : -2])
-    except orjson.JSONDecodeError:
+        last = jsoncodec.loads(raw[at + 1 : -2])
+    except ValueError:
         return None
     if not isinstance(last, dict) or "id" not in last:
         return None

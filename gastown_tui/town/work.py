@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from gastown_tui.town import git as gitcmd
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.clock import iso
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError, GtFailure
@@ -141,7 +140,7 @@ def queue_nudge(town: Town, address: str, text: str, sender: str | None = None) 
     stamp = f"{int(time.time() * 1_000_000):017d}"
     path = folder / f"{stamp}-{random_suffix(6)}.json"
     doc = {"agent": address, "text": text, "sender": sender or town.actor, "queued_at": iso(now)}
-    atomic_write_bytes(path, orjson.dumps(doc))
+    atomic_write_bytes(path, jsoncodec.dumps(doc))
     return QueuedNudge(path, text, doc["sender"], doc["queued_at"])
 
 
@@ -155,8 +154,8 @@ def queued_nudges(town: Town, address: str) -> list[QueuedNudge]:
         if path.name.startswith("."):
             continue
         try:
-            doc = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+            doc = jsoncodec.loads(path.read_bytes())
+        except (OSError, ValueError):
             continue
         out.append(
             QueuedNudge(
@@ -267,11 +266,19 @@ def prime_text(town: Town, address: str) -> str:
 
 def coordination_lines(town: Town, address: str, bead: Bead | None) -> list[str]:
     """The role's directive and what earlier formula steps handed over (town/roles.py,
-    town/formulas.py): only for agents and beads that have them."""
-    from gastown_tui.town.formulas import handoff_lines
-    from gastown_tui.town.roles import prime_lines
+    town/formulas.py): only for agents and beads that have them, and only those import the
+    modules (`gt prime` runs at every agent start; formulas.py alone is ~3 ms to import)."""
+    lines: list[str] = []
+    polecat = town.polecats.find(address)
+    if polecat is not None and polecat.extra.get("role"):  # what roles.role_of_agent reads
+        from gastown_tui.town.roles import prime_lines
 
-    return prime_lines(town, address) + handoff_lines(town, bead)
+        lines += prime_lines(town, address)
+    if bead is not None and any(dep.type == "blocks" for dep in bead.deps):  # formulas.handoffs
+        from gastown_tui.town.formulas import handoff_lines
+
+        lines += handoff_lines(town, bead)
+    return lines
 
 
 # -- done -------------------------------------------------------------------------------------
