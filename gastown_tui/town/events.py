@@ -33,12 +33,12 @@ def _stderr(text: str) -> None:
         pass
 
 
-def parse_line(line: bytes) -> Event | None:
+def parse_line(line: bytes, loads: Callable[[bytes], Any] = jsoncodec.loads) -> Event | None:
     line = line.strip()
     if not line:
         return None
     try:
-        doc = jsoncodec.loads(line)
+        doc = loads(line)
     except ValueError:
         return None
     if not isinstance(doc, dict) or "type" not in doc:
@@ -109,8 +109,9 @@ class EventLog:
     def iter_all(self) -> Iterator[Event]:
         try:
             with open(self.path, "rb") as handle:
+                loads = jsoncodec.loader_for(os.fstat(handle.fileno()).st_size)
                 for line in handle:
-                    event = parse_line(line)
+                    event = parse_line(line, loads)
                     if event is not None:
                         yield event
         except FileNotFoundError:

@@ -16,6 +16,7 @@ ValueError; orjson.JSONEncodeError, a TypeError) are orjson's, as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 BIG = 256 * 1024  # bytes: at or past this, orjson
@@ -53,6 +54,12 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), parse_constant=_refuse, parse_int=_int)
     except (ValueError, RecursionError):  # UnicodeDecodeError, a BOM, NaN, too deep...
         return _orjson().loads(raw)  # raises orjson's error (or parses what json would not)
+
+
+def loader_for(total_size: int) -> Callable[[bytes], Any]:
+    """`loads` for the many small documents (JSON lines) of a file of `total_size` bytes:
+    orjson's when the file is big enough to pay for importing it."""
+    return _orjson().loads if total_size >= BIG else loads
 
 
 def dumps(value: Any, *, size_hint: int = 0) -> bytes:

@@ -75,7 +75,7 @@ def wait_started(
     seconds. An agent that exits first fails the sling, quoting its last lines (also kept on
     disk for `gt peek`), and its dead pane is kept."""
     began = time.monotonic()
-    pause = 0.01
+    pause = 0.005  # a cheap program is up in a few ms: look often at first, then back off
     while True:
         fresh = tmux.pane_info(info.pane_id)
         if fresh is None:
@@ -90,7 +90,7 @@ def wait_started(
         if runtime.shows_started(screen_tail(tmux, info.pane_id)):
             return fresh
         time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+        pause = min(pause * 1.5, 0.05)
 
 
 def screen_tail(tmux: TownTmux, pane_id: str) -> str:
