@@ -65,15 +65,18 @@ def agent(rig_town: Town) -> str:
     ("args", "also_never"),
     [
         (("prime",), {"orjson", "subprocess", "shutil", "tinydb", "hashlib"}),
-        (("hook",), {"orjson", "subprocess", "shutil", "tinydb", "tomllib", "hashlib"}),
-        (("hook", "--json"), {"orjson", "subprocess", "shutil", "tinydb", "tomllib"}),
+        (
+            ("hook",),
+            {"orjson", "subprocess", "shutil", "tinydb", "tomllib", "hashlib", "dataclasses"},
+        ),
+        (("hook", "--json"), {"orjson", "subprocess", "shutil", "tinydb", "dataclasses"}),
         (
             ("bead", "create", "Grease the axle", "--rig", "alpha"),
             {"orjson", "subprocess", "shutil", "tinydb", "tomllib", "dataclasses"},
         ),
         (
             ("mail", "send", "alpha/witness", "-s", "stuck", "-m", "the axle squeaks"),
-            {"orjson", "subprocess", "shutil", "tinydb", "tomllib"},
+            {"orjson", "subprocess", "shutil", "tinydb", "tomllib", "dataclasses"},
         ),
         (("nudge", "alpha/nobody", "hi"), {"orjson", "hashlib", "concurrent"}),
         (("sling", "al-nosuch", "alpha"), {"orjson", "hashlib", "concurrent"}),

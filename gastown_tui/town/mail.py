@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town import jsoncodec
@@ -30,6 +29,7 @@ from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize, rig_of
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
+from gastown_tui.town.models import Record
 from gastown_tui.town.paths import decode_address
 from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
 from gastown_tui.town.validate import one_line, one_of, text_block
@@ -92,27 +92,73 @@ def check_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class Message:
-    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy)."""
+class Message(Record):
+    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy).
+    A Record, not a dataclass: `gt mail send` and `gt prime` load it (town/models.py)."""
 
-    id: str
-    sender: str
-    to: list[str]
-    subject: str
-    body: str = ""
-    cc: list[str] = field(default_factory=list)
-    type: str = "notification"
-    priority: str = "normal"
-    thread: str = ""
-    reply_to: str | None = None
-    created: str = ""
-    read: bool = False
-    read_at: str | None = None
-    inbox: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-    archived: bool = False
-    seq: int = 0  # position in its file: orders messages created in the same millisecond
+    __slots__ = (
+        "archived",
+        "body",
+        "cc",
+        "created",
+        "id",
+        "inbox",
+        "meta",
+        "priority",
+        "read",
+        "read_at",
+        "reply_to",
+        "sender",
+        "seq",
+        "subject",
+        "thread",
+        "to",
+        "type",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str = "",
+        cc: list[str] | None = None,
+        type: str = "notification",
+        priority: str = "normal",
+        thread: str = "",
+        reply_to: str | None = None,
+        created: str = "",
+        read: bool = False,
+        read_at: str | None = None,
+        inbox: str = "",
+        meta: dict[str, Any] | None = None,
+        archived: bool = False,
+        seq: int = 0,  # position in its file: orders messages created in the same millisecond
+    ) -> None:
+        self.id = id
+        self.sender = sender
+        self.to = to
+        self.subject = subject
+        self.body = body
+        self.cc: list[str] = [] if cc is None else cc
+        self.type = type
+        self.priority = priority
+        self.thread = thread
+        self.reply_to = reply_to
+        self.created = created
+        self.read = read
+        self.read_at = read_at
+        self.inbox = inbox
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self.archived = archived
+        self.seq = seq
+
+    def copy_with(self, **changes: Any) -> Message:
+        """A copy with some fields changed (what dataclasses.replace did)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return Message(**fields)
 
     def to_dict(self) -> dict[str, Any]:
         """Documented keys: id, from, to, cc, subject, body, type, priority, thread, reply_to,
@@ -380,7 +426,7 @@ class MailStore:
         the whole file on every send.
         """
         inbox = self.inbox_file(address)
-        copy = replace(template, inbox=address, meta=dict(template.meta))
+        copy = template.copy_with(inbox=address, meta=dict(template.meta))
         doc = copy.to_doc()
         with flocked(inbox.lock_path):
             try:
