@@ -197,13 +197,13 @@ def _deliver(
     if info.pane_dead:
         status = f" (exit status {info.dead_status})" if info.dead_status is not None else ""
         return False, f"the agent's pane {info.target} is dead{status}; nothing was typed"
-    if tmux.in_copy_mode(pane_id):
-        tmux.leave_copy_mode(pane_id)
-
     tail = comparable(text)[-TAIL_CHARS:]
     # Enough scrollback to keep sight of everything the text can push off the screen.
     history = min(len(text) // 10 + 20, 2000)
     before = tmux.snapshot(pane_id, history)
+    if before.in_mode:  # the snapshot says so: no separate question to tmux first
+        tmux.leave_copy_mode(pane_id)
+        before = tmux.snapshot(pane_id, history)
     for chunk in chunks:
         tmux.send_literal(pane_id, chunk)
     typed_at = time.monotonic()
