@@ -5,17 +5,22 @@ Measured here (bench/bench_cli.py, `python -X importtime`): importing orjson cos
 when `dataclasses` is loaded already (it imports uuid and platform), and about 9 ms on paths
 that do not need dataclasses otherwise (`gt bead create`), a sixth of the whole call; `json`
 is about 1 ms on top of `re`. Parsing, json takes ~6 ms per MB and writing ~7 ms per MB, orjson
-under 2: past `BIG` bytes (a 5,000-message inbox is ~2-5 MB) orjson pays for its import.
+under 2: past `BIG` bytes (a 5,000-message inbox is ~2-5 MB) orjson pays for its import. A
+process that has imported orjson already (the app, the daemon) uses it for everything.
 
 Both render what the store holds (str keys; str, int, bool, None, list and dict values) to the
-same compact UTF-8 bytes (town/mail.py's splice relies on that). Anything json would refuse or
-read differently from orjson (NaN, lone surrogates, a BOM, integers past 64 bits, odd types) is
-redone by orjson, so what is accepted and the errors raised (orjson.JSONDecodeError, a
-ValueError; orjson.JSONEncodeError, a TypeError) are orjson's, as before.
+same compact UTF-8 bytes (town/mail.py's splice relies on that for ids); a float to the same
+value, in places in another exponent notation (1e-07 against orjson's 1e-7). What json would
+refuse or read differently from orjson (NaN, lone surrogates, a BOM, integers past 64 bits, odd
+types) is redone by orjson, so what is accepted and the errors raised (orjson.JSONDecodeError,
+a ValueError; orjson.JSONEncodeError, a TypeError) are orjson's, as before. Two differences
+are left, as nothing the town stores has them: json writes an integer past 64 bits (orjson
+refused it; both read it back as a float) and turns non-str keys into strings.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +51,14 @@ def _int(text: str) -> int:
 
 def loads(raw: bytes) -> Any:
     """Parse JSON bytes. Invalid JSON raises orjson.JSONDecodeError (a ValueError)."""
-    if len(raw) >= BIG or b"\\u" in raw:  # \ud800 escapes: orjson checks surrogates itself
+    if len(raw) >= BIG or "orjson" in sys.modules:
+        return _orjson().loads(raw)
+    return small_loads(raw)
+
+
+def small_loads(raw: bytes) -> Any:
+    """`loads` by the standard library, as orjson would parse (tests/test_jsoncodec.py)."""
+    if b"\\u" in raw:  # a \ud800 escape: orjson checks surrogates itself
         return _orjson().loads(raw)
     import json
 
@@ -59,14 +71,19 @@ def loads(raw: bytes) -> Any:
 def loader_for(total_size: int) -> Callable[[bytes], Any]:
     """`loads` for the many small documents (JSON lines) of a file of `total_size` bytes:
     orjson's when the file is big enough to pay for importing it."""
-    return _orjson().loads if total_size >= BIG else loads
+    return _orjson().loads if total_size >= BIG or "orjson" in sys.modules else loads
 
 
 def dumps(value: Any, *, size_hint: int = 0) -> bytes:
     """Compact UTF-8 JSON. `size_hint`: the expected size (a file's), to pick orjson for big
     ones without rendering twice. What orjson refuses raises orjson.JSONEncodeError."""
-    if size_hint >= BIG:
+    if size_hint >= BIG or "orjson" in sys.modules:
         return _orjson().dumps(value)
+    return small_dumps(value)
+
+
+def small_dumps(value: Any) -> bytes:
+    """`dumps` by the standard library, the same bytes as orjson (tests/test_jsoncodec.py)."""
     import json
 
     try:
@@ -78,6 +95,9 @@ def dumps(value: Any, *, size_hint: int = 0) -> bytes:
 
 def dumps_pretty(value: Any) -> bytes:
     """Indented JSON for people (`--json`), non-str keys as strings."""
+    if "orjson" in sys.modules:  # a big store was read: the output may be big too
+        orjson = _orjson()
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     import json
 
     try:
