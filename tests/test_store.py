@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from gastown_tui.town.errors import StoreCorrupt
-from gastown_tui.town.store import Store, flocked
+from gastown_tui.town.storage.files import Store, flocked
 
 
 @pytest.fixture

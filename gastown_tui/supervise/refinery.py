@@ -24,7 +24,7 @@ from gastown_tui.town import git
 from gastown_tui.town.clock import iso, parse_duration
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.models import Comment
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Rig

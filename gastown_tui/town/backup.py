@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gastown_tui.town.errors import StoreCorrupt
-from gastown_tui.town.store import atomic_write_bytes, flocked, parse_tables
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked, parse_tables
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town

@@ -25,7 +25,7 @@ from gastown_tui.town.models import (
     Comment,
     Dependency,
 )
-from gastown_tui.town.store import StoreFile, Transaction
+from gastown_tui.town.storage.files import StoreFile, Transaction
 from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
-from gastown_tui.town.store import Transaction
+from gastown_tui.town.storage.files import Transaction
 from gastown_tui.town.validate import one_line, text_block
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gastown_tui.town.errors import GtFailure
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ID_LENGTH = 5

@@ -32,7 +32,7 @@ from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.paths import decode_address
-from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
+from gastown_tui.town.storage.files import StoreFile, Transaction, atomic_write_bytes, flocked
 from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from gastown_tui.town.events import EventLog
 from gastown_tui.town.ids import IdIndex
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
-from gastown_tui.town.store import (
+from gastown_tui.town.storage.files import (
     DIR_MODE,
     FILE_MODE,
     Store,

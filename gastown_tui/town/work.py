@@ -25,7 +25,7 @@ from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.models import Bead, Comment
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import STATE_IDLE, Polecat, hooked_docs, split_address
-from gastown_tui.town.store import atomic_write_bytes, flocked
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town

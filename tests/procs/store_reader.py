@@ -9,7 +9,7 @@ import sys
 import time
 
 from gastown_tui.town.errors import StoreCorrupt
-from gastown_tui.town.store import parse_tables
+from gastown_tui.town.storage.files import parse_tables
 from gastown_tui.town.town import Town
 
 
