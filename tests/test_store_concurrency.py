@@ -98,7 +98,7 @@ def test_200_sigkills_mid_transaction_lose_nothing_reported(plain_town: Town) ->
             f"after {kills} kills, reported beads are missing: {sorted(missing)[:5]}"
         )
     assert len(reported) > 100, "the writers should have committed plenty between kills"
-    from gastown_tui.town.backup import doctor
+    from gastown_tui.town.storage.doctor import doctor
 
     report = doctor(Town.open(plain_town.root), repair=False)
     assert report.healthy, report.unrepaired
