@@ -374,7 +374,7 @@ def _hook_all(
             bead=job.bead.id,
             msg=f"hooked to {job.polecat.address}",
             polecat=job.polecat.address,
-            record=job.bead.to_dict(),  # for `gt doctor` (town/storage/doctor.py)
+            record=job.bead.to_dict(),  # for `gt doctor` (town/backup.py)
         )
     return jobs
 
