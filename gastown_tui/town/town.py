@@ -43,14 +43,20 @@ STORE_VERSION = 1
 
 
 class Town:
-    def __init__(self, root: Path, clock: Clock | None = None, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        clock: Clock | None = None,
+        actor: str | None = None,
+        backend: str | None = None,
+    ) -> None:
         private_umask()  # everything a town process creates is private (town/storage/files.py)
         self.root = root
         self.paths = TownPaths(root)
         self.clock: Clock = clock or SystemClock()
         self._actor = actor
         # Records are reached through the backend's repositories only (town/storage/).
-        self.storage: Backend = open_backend(root)
+        self.storage: Backend = open_backend(root, backend)
         # Called with the beads that just closed, by whichever process closed them.
         self.close_listeners: list[Callable[[list[Bead]], None]] = []
         self.close_listeners.append(self._land_convoys)
