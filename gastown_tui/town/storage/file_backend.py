@@ -459,7 +459,7 @@ class FileBackend:
             self._changes = FileChanges(self.layout)
         return self._changes
 
-    # files (for this backend, its doctor and backups: town/backup.py) ----------------------
+    # files (for this backend, its doctor and backups: storage/doctor.py) ----------------------
     def town_file(self) -> StoreFile:
         return self.store.file(self.layout.town_file)
 
