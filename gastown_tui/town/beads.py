@@ -153,7 +153,7 @@ class BeadStore:
         """A hint for an unknown id: the closest known one, if any is close."""
         import difflib
 
-        known = list(self.town.ids._refresh())
+        known = list(self.town.ids.all())
         close = difflib.get_close_matches((bead_id or "").strip().lower(), known, n=1, cutoff=0.75)
         return f"did you mean {close[0]}?" if close else "list beads with `gt bead list --all`"
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.clock import Clock, SystemClock, iso
 from gastown_tui.town.errors import GtError, NotATown, StoreCorrupt
 from gastown_tui.town.events import EventLog
-from gastown_tui.town.ids import IdIndex
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
 from gastown_tui.town.storage import Backend, open_backend
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
     from gastown_tui.town.polecats import PolecatRegistry
     from gastown_tui.town.rigs import RigRegistry
+    from gastown_tui.town.storage.base import IdsRepo
 
 OVERSEER = "overseer"
 STORE_VERSION = 1
@@ -173,8 +173,8 @@ class Town:
         return EventLog(self.paths, self.clock)
 
     @cached_property
-    def ids(self) -> IdIndex:
-        return IdIndex(self.paths.ids_file, self.paths.lock("ids"))
+    def ids(self) -> IdsRepo:
+        return self.storage.ids
 
     @cached_property
     def rigs(self) -> RigRegistry:

@@ -280,3 +280,15 @@ def test_the_change_feed_ignores_what_no_one_shows(stown: Town) -> None:
     assert feed.classify("/elsewhere/store/town.json") is None
     assert feed.classify(f"{root}/events.jsonl") == Changed("events")
     assert feed.classify(f"{root}/town.toml") == Changed("config")
+
+
+def test_the_id_index_issues_unique_ids_and_knows_their_rigs(stown: Town) -> None:
+    ids = stown.storage.ids
+    issued = {ids.reserve("al", "alpha") for _ in range(200)}
+    assert len(issued) == 200 and all(i.startswith("al-") for i in issued)
+    ids.record([("ext-1", "alpha"), ("ext-2", "beta")])
+    ids.record([("ext-1", "alpha")])  # a retried import records nothing twice
+    assert ids.rig_of("ext-2") == "beta" and "ext-1" in ids and "ext-9" not in ids
+    assert ids.rig_of("ext-9") is None
+    assert open_backend(stown.root, stown.storage.name).ids.all() == ids.all()
+    assert set(ids.all()) == issued | {"ext-1", "ext-2"}

@@ -164,6 +164,20 @@ class ArchiveRepo(Protocol):
     def txn(self, month: str) -> AbstractContextManager[ArchiveTxn]: ...
 
 
+class IdsRepo(Protocol):
+    """Every bead id ever issued in the town, with its rig: ids are unique town-wide, the
+    archive included."""
+
+    def all(self) -> dict[str, str]: ...
+    def rig_of(self, bead_id: str) -> str | None: ...
+    def __contains__(self, bead_id: object) -> bool: ...
+    def reserve(self, prefix: str, rig: str) -> str:
+        """Issue a new id, unique in the town, recorded before it is used."""
+
+    def record(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Record ids that came from elsewhere (an import); known ones are skipped."""
+
+
 class Backend(Protocol):
     """A town's storage. Construct with the town root; `create` makes an empty store."""
 
@@ -175,6 +189,7 @@ class Backend(Protocol):
     merge_requests: MergeRequestsRepo
     mail: MailRepo
     archive: ArchiveRepo
+    ids: IdsRepo
     changes: ChangeFeed
 
     def exists(self) -> bool: ...

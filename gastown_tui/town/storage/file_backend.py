@@ -27,6 +27,7 @@ from gastown_tui.town.storage.files import (
     flocked,
     make_private_dirs,
 )
+from gastown_tui.town.storage.id_index import IdIndex
 from gastown_tui.town.storage.layout import FileLayout, classify, decode_address
 
 if TYPE_CHECKING:
@@ -451,6 +452,7 @@ class FileBackend:
         self.merge_requests = FileMergeRequests(self)
         self.mail = FileMail(self)
         self.archive = FileArchive(self)
+        self.ids = IdIndex(self.layout.ids_file, self.layout.locks / "ids.lock")
         self._changes: FileChanges | None = None
 
     @property
