@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import Clock, SystemClock, iso
-from gastown_tui.town.errors import GtError, NotATown, StoreCorrupt
+from gastown_tui.town.errors import GtError, NotATown
 from gastown_tui.town.events import EventLog
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
@@ -73,8 +73,7 @@ class Town:
         if not (path / "town.toml").is_file():
             raise NotATown(path)
         town = cls(path, clock, actor)
-        if not town.storage.exists():
-            raise StoreCorrupt(town.paths.town_file, "the file is missing")
+        town.storage.require()
         return town
 
     @classmethod

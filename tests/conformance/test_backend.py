@@ -32,8 +32,11 @@ def _bead(bead_id: str, **fields: object) -> Bead:
 def test_a_new_store_is_empty(backend_name: str, tmp_path: Path) -> None:
     backend = open_backend(tmp_path / "town", backend_name)
     assert not backend.exists()
+    with pytest.raises(StoreCorrupt):
+        backend.require()
     backend.create({"version": 1, "created_at": NOW, "name": "t"})
     assert backend.exists()
+    backend.require()
     assert backend.rigs.docs() == []
     assert backend.convoys.docs() == []
     assert list(backend.beads.docs("alpha")) == []

@@ -475,6 +475,10 @@ class FileBackend:
     def exists(self) -> bool:
         return self.layout.town_file.exists()
 
+    def require(self) -> None:
+        if not self.exists():
+            raise StoreCorrupt(self.layout.town_file, "the file is missing")
+
     def create(self, meta: Doc) -> None:
         for folder in (
             self.layout.store,
