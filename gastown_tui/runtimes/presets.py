@@ -565,7 +565,7 @@ PRIME_COMMAND = "gt prime"
 def install_claude_hook(worktree: Path) -> Path:
     """A SessionStart hook that runs `gt prime` (every new or resumed session reads its hook),
     merged into the worktree's `.claude/settings.local.json`, which git is told to ignore."""
-    from gastown_tui.town.store import atomic_write_bytes
+    from gastown_tui.town.storage.files import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 
     path = worktree / CLAUDE_SETTINGS

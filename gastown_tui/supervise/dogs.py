@@ -21,7 +21,7 @@ from gastown_tui.town import git
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import session_for
 from gastown_tui.town.storage.doctor import create_backup
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
