@@ -520,7 +520,7 @@ class TownData:
         else:
             pairs = []
             for rig in self.town.rigs.names():
-                for doc in self.town.rig_file(rig).table("polecats").values():
+                for doc in self.town.storage.polecats.docs(rig):
                     pairs.append(
                         (rig, str(doc["name"]), str(doc.get("runtime", "")), None, "", None)
                     )
@@ -858,7 +858,7 @@ def with_roles(town: Any, rows: list[PolecatRow]) -> list[PolecatRow]:
 
     roles: dict[str, str] = {}
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table("polecats").values():
+        for doc in town.storage.polecats.docs(rig):
             if doc.get("role"):
                 roles[f"{rig}/{doc['name']}"] = str(doc["role"])
     if not roles:
