@@ -11,7 +11,7 @@ import pytest
 
 from gastown_tui.town.errors import StoreCorrupt
 from gastown_tui.town.models import Bead
-from gastown_tui.town.storage import BACKENDS, Changed, open_backend
+from gastown_tui.town.storage import BACKENDS, Changed, base, open_backend
 from gastown_tui.town.town import Town
 from tests.conformance.conftest import HARNESSES, FilesHarness
 
@@ -27,6 +27,26 @@ def _bead(bead_id: str, **fields: object) -> Bead:
         {"id": bead_id, "title": bead_id, "rig": "alpha", "created_at": NOW, "updated_at": NOW}
         | fields
     )
+
+
+def test_the_backend_provides_every_part_of_the_protocol(stown: Town) -> None:
+    storage = stown.storage
+    assert isinstance(storage, base.Backend)
+    for name, protocol in [
+        ("rigs", base.RigsRepo), ("convoys", base.ConvoysRepo), ("beads", base.BeadsRepo),
+        ("polecats", base.PolecatsRepo), ("merge_requests", base.MergeRequestsRepo),
+        ("mail", base.MailRepo), ("archive", base.ArchiveRepo), ("ids", base.IdsRepo),
+        ("changes", base.ChangeFeed),
+    ]:  # fmt: skip
+        assert isinstance(getattr(storage, name), protocol), name
+    with storage.rig_txn("alpha") as rtx:
+        assert isinstance(rtx, base.RigTxn)
+    with storage.town_txn() as ttx:
+        assert isinstance(ttx, base.TownTxn)
+    with storage.mail.txn("mayor") as itx:
+        assert isinstance(itx, base.InboxTxn)
+    with storage.archive.txn("2026-12") as atx:
+        assert isinstance(atx, base.ArchiveTxn)
 
 
 def test_a_new_store_is_empty(backend_name: str, tmp_path: Path) -> None:

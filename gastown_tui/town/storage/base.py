@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -43,6 +43,7 @@ class Changed:
         return self.kind
 
 
+@runtime_checkable
 class ChangeFeed(Protocol):
     """Says what a change under the town means. The watcher (watchfiles in the app) feeds
     it paths; a database backend would answer from its own notifications instead."""
@@ -55,6 +56,7 @@ class ChangeFeed(Protocol):
 # -- transactions ----------------------------------------------------------------------------
 
 
+@runtime_checkable
 class RigTxn(Protocol):
     """One rig's beads, polecats and merge requests, committed together (a sling hooks a
     bead and updates its polecat in one of these; `gt done` closes, records the polecat and
@@ -84,6 +86,7 @@ class RigTxn(Protocol):
         """Write even if nothing changed (tests and the doctor re-save a file)."""
 
 
+@runtime_checkable
 class TownTxn(Protocol):
     """The town-wide records: meta, the rig registry and convoys."""
 
@@ -97,6 +100,7 @@ class TownTxn(Protocol):
     def put_convoy(self, doc: Doc) -> None: ...
 
 
+@runtime_checkable
 class InboxTxn(Protocol):
     """One inbox: messages by their sequence number (ascending in arrival order)."""
 
@@ -106,6 +110,7 @@ class InboxTxn(Protocol):
     def delete(self, seqs: Iterable[int]) -> None: ...
 
 
+@runtime_checkable
 class ArchiveTxn(Protocol):
     """One month of the archive: closed beads (by id) and mail copies (by id and inbox)."""
 
@@ -119,30 +124,36 @@ class ArchiveTxn(Protocol):
 # -- repositories (read side; writes go through their transactions) ---------------------------
 
 
+@runtime_checkable
 class RigsRepo(Protocol):
     def docs(self) -> list[Doc]: ...
 
 
+@runtime_checkable
 class ConvoysRepo(Protocol):
     def docs(self) -> list[Doc]: ...
 
 
+@runtime_checkable
 class BeadsRepo(Protocol):
     def docs(self, rig: str) -> Iterable[Doc]: ...
     def has_rig(self, rig: str) -> bool:
         """Whether the rig's records were ever written (a rig with no bead yet has none)."""
 
 
+@runtime_checkable
 class PolecatsRepo(Protocol):
     def docs(self, rig: str) -> list[Doc]: ...
     def with_beads(self, rig: str) -> tuple[list[Doc], list[Doc]]:
         """(polecat docs, bead docs) of one rig from one snapshot."""
 
 
+@runtime_checkable
 class MergeRequestsRepo(Protocol):
     def docs(self, rig: str) -> list[Doc]: ...
 
 
+@runtime_checkable
 class MailRepo(Protocol):
     def inboxes(self) -> list[str]: ...
     def docs(self, address: str) -> Mapping[int, Doc]: ...
@@ -155,6 +166,7 @@ class MailRepo(Protocol):
     def txn(self, address: str) -> AbstractContextManager[InboxTxn]: ...
 
 
+@runtime_checkable
 class ArchiveRepo(Protocol):
     def months(self) -> list[str]:
         """Months that hold archived records, newest first."""
@@ -164,6 +176,7 @@ class ArchiveRepo(Protocol):
     def txn(self, month: str) -> AbstractContextManager[ArchiveTxn]: ...
 
 
+@runtime_checkable
 class IdsRepo(Protocol):
     """Every bead id ever issued in the town, with its rig: ids are unique town-wide, the
     archive included."""
@@ -178,6 +191,7 @@ class IdsRepo(Protocol):
         """Record ids that came from elsewhere (an import); known ones are skipped."""
 
 
+@runtime_checkable
 class Backend(Protocol):
     """A town's storage. Construct with the town root; `create` makes an empty store."""
 
