@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from gastown_tui.town.errors import StoreCorrupt
+from gastown_tui.town.models import Bead
 from gastown_tui.town.storage.base import Changed, Doc
 from gastown_tui.town.storage.files import (
     Store,
@@ -29,9 +30,6 @@ from gastown_tui.town.storage.files import (
 )
 from gastown_tui.town.storage.id_index import IdIndex
 from gastown_tui.town.storage.layout import FileLayout, classify, decode_address
-
-if TYPE_CHECKING:
-    from gastown_tui.town.models import Bead
 
 META = "meta"
 RIGS = "rigs"
@@ -107,14 +105,10 @@ class FileRigTxn:
         return list(self.txn.raw(BEADS).values())
 
     def get_bead(self, bead_id: str) -> Bead | None:
-        from gastown_tui.town.models import Bead
-
         doc_id = self._doc_id(BEADS, "id", bead_id)
         return Bead.from_dict(self.txn.raw(BEADS)[doc_id]) if doc_id else None
 
     def beads(self) -> list[Bead]:
-        from gastown_tui.town.models import Bead
-
         return [Bead.from_dict(doc) for doc in self.txn.raw(BEADS).values()]
 
     def put_bead(self, bead: Bead) -> None:
