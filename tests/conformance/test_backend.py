@@ -33,7 +33,8 @@ def test_the_backend_provides_every_part_of_the_protocol(stown: Town) -> None:
     storage = stown.storage
     assert isinstance(storage, base.Backend)
     for name, protocol in [
-        ("rigs", base.RigsRepo), ("convoys", base.ConvoysRepo), ("beads", base.BeadsRepo),
+        ("rigs", base.RigsRepo), ("convoys", base.ConvoysRepo), ("agents", base.AgentsRepo),
+        ("beads", base.BeadsRepo),
         ("polecats", base.PolecatsRepo), ("merge_requests", base.MergeRequestsRepo),
         ("mail", base.MailRepo), ("archive", base.ArchiveRepo), ("ids", base.IdsRepo),
         ("changes", base.ChangeFeed),
@@ -172,6 +173,19 @@ def test_the_town_records_rigs_convoys_and_meta(stown: Town) -> None:
     assert sorted((d["id"], d["title"]) for d in storage.convoys.docs()) == [
         ("cv-1", "first"), ("cv-2", "two"),
     ]  # fmt: skip
+
+
+def test_the_town_keeps_its_agents_records_by_address(stown: Town) -> None:
+    with stown.storage.town_txn() as tx:
+        assert tx.get_agent("mayor") is None
+        tx.put_agent({"address": "mayor", "runtime": "demo", "enabled": True})
+    with stown.storage.town_txn() as tx:
+        record = tx.get_agent("mayor")
+        assert record == {"address": "mayor", "runtime": "demo", "enabled": True}
+        tx.put_agent({**record, "enabled": False})
+    assert stown.storage.agents.docs() == [
+        {"address": "mayor", "runtime": "demo", "enabled": False}
+    ]
 
 
 def test_an_inbox_appends_in_order_and_never_duplicates_a_retried_id(stown: Town) -> None:

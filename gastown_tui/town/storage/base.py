@@ -88,7 +88,8 @@ class RigTxn(Protocol):
 
 @runtime_checkable
 class TownTxn(Protocol):
-    """The town-wide records: meta, the rig registry and convoys."""
+    """The town-wide records: meta, the rig registry, convoys and the town-level agents'
+    records (the mayor's, by `address`)."""
 
     def meta(self) -> Doc | None: ...
     def put_meta(self, doc: Doc) -> None: ...
@@ -98,6 +99,8 @@ class TownTxn(Protocol):
     def convoys(self) -> list[Doc]: ...
     def get_convoy(self, convoy_id: str) -> Doc | None: ...
     def put_convoy(self, doc: Doc) -> None: ...
+    def get_agent(self, address: str) -> Doc | None: ...
+    def put_agent(self, doc: Doc) -> None: ...
 
 
 @runtime_checkable
@@ -131,6 +134,13 @@ class RigsRepo(Protocol):
 
 @runtime_checkable
 class ConvoysRepo(Protocol):
+    def docs(self) -> list[Doc]: ...
+
+
+@runtime_checkable
+class AgentsRepo(Protocol):
+    """Records of the town-level agents (the mayor), keyed by `address`."""
+
     def docs(self) -> list[Doc]: ...
 
 
@@ -198,6 +208,7 @@ class Backend(Protocol):
     name: str
     rigs: RigsRepo
     convoys: ConvoysRepo
+    agents: AgentsRepo
     beads: BeadsRepo
     polecats: PolecatsRepo
     merge_requests: MergeRequestsRepo

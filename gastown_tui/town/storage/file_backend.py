@@ -34,6 +34,7 @@ from gastown_tui.town.storage.layout import FileLayout, classify, decode_address
 META = "meta"
 RIGS = "rigs"
 CONVOYS = "convoys"
+AGENTS = "agents"  # town-level agents' records (the mayor's)
 BEADS = "beads"
 POLECATS = "polecats"
 MERGE_REQUESTS = "merge_requests"
@@ -197,11 +198,23 @@ class FileTownTxn:
         return None
 
     def put_convoy(self, doc: Doc) -> None:
-        for doc_id, old in self.txn.raw(CONVOYS).items():
-            if old.get("id") == doc["id"]:
-                self.txn.put(CONVOYS, doc_id, dict(doc))
+        self._upsert(CONVOYS, "id", doc)
+
+    def get_agent(self, address: str) -> Doc | None:
+        for doc in self.txn.raw(AGENTS).values():
+            if doc.get("address") == address:
+                return dict(doc)
+        return None
+
+    def put_agent(self, doc: Doc) -> None:
+        self._upsert(AGENTS, "address", doc)
+
+    def _upsert(self, table: str, key: str, doc: Doc) -> None:
+        for doc_id, old in self.txn.raw(table).items():
+            if old.get(key) == doc[key]:
+                self.txn.put(table, doc_id, dict(doc))
                 return
-        self.txn.insert(CONVOYS, dict(doc))
+        self.txn.insert(table, dict(doc))
 
 
 class FileInboxTxn:
@@ -332,6 +345,11 @@ class FileConvoys(_Repo):
         return list(self.b.town_file().table(CONVOYS).values())
 
 
+class FileAgents(_Repo):
+    def docs(self) -> list[Doc]:
+        return list(self.b.town_file().table(AGENTS).values())
+
+
 class FileBeads(_Repo):
     def docs(self, rig: str) -> Iterable[Doc]:
         return self.b.rig_file(rig).table(BEADS).values()
@@ -441,6 +459,7 @@ class FileBackend:
         self.store = Store(self.layout.store, self.layout.locks)
         self.rigs = FileRigs(self)
         self.convoys = FileConvoys(self)
+        self.agents = FileAgents(self)
         self.beads = FileBeads(self)
         self.polecats = FilePolecats(self)
         self.merge_requests = FileMergeRequests(self)
