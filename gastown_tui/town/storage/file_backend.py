@@ -441,9 +441,9 @@ class FileChanges:
     `Changed` scope (layout.classify)."""
 
     def __init__(self, layout: FileLayout) -> None:
-        self.watch_root = layout.root
         root = layout.root
-        self._prefix = str(root.resolve() if root.exists() else root)
+        self.watch_root = root.resolve() if root.exists() else root
+        self._prefix = str(self.watch_root)
 
     def classify(self, path: str) -> Changed | None:
         return classify(self._prefix, path)
