@@ -12,8 +12,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from gastown_tui.town import ids as bead_ids
 from gastown_tui.town.errors import GtFailure
-from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.storage.files import flocked
 
 
@@ -85,7 +85,7 @@ class IdIndex:
             except FileNotFoundError:
                 known = b"\n"
             for _ in range(1000):
-                candidate = f"{prefix}-{random_suffix()}"
+                candidate = f"{prefix}-{bead_ids.random_suffix()}"  # looked up: tests seed it
                 if b"\n" + candidate.encode() + b"\t" not in known:
                     self._append([(candidate, rig)])
                     return candidate
