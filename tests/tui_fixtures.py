@@ -26,7 +26,8 @@ from textual.widgets import Input, TextArea
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.town import Town
 from gastown_tui.tui.app import GasTownApp, make_app
-from gastown_tui.tui.data import HookedBead, PolecatRow, TownData
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.rows import HookedBead, PolecatRow
 
 START = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 SNAP_ROOT = "/srv/gastown"
@@ -275,6 +276,11 @@ async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
     for widget in app.screen.query("Input, TextArea"):
         if isinstance(widget, Input | TextArea):
             widget.cursor_blink = False
+        if isinstance(widget, TextArea):
+            # TextArea's line cache key leaves out focus once blinking is off, so a line drawn
+            # in the blink's "off" half (a slow run) would be reused without its cursor.
+            widget.notify_style_update()
+            widget.refresh()
     await pilot.pause()
     _raise_app_error(app)
 
