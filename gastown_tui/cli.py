@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
     # A town holds agents' mail and code: whatever this process (and the tmux server and
-    # agents it starts) creates is private. town/store.py also sets modes explicitly.
+    # agents it starts) creates is private. town/storage/files.py also sets modes explicitly.
     os.umask(0o077)
     parser = build_parser([module], only) if module else build_parser()
     try:

@@ -587,7 +587,7 @@ def install_claude_hooks(worktree: Path, hooks: dict[str, tuple[str, ...]] | Non
     the person's own settings and hooks are kept."""
     import orjson  # here: `gt nudge` imports this module, only a claude sling needs orjson
 
-    from gastown_tui.town.store import atomic_write_bytes
+    from gastown_tui.town.storage.files import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 
     path = worktree / CLAUDE_SETTINGS

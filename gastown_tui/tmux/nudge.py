@@ -28,7 +28,7 @@ from pathlib import Path
 from gastown_tui.tmux.server import PaneSnapshot, TownTmux
 from gastown_tui.town.display import safe
 from gastown_tui.town.errors import GtError, GtFailure, LockTimeout
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 MAX_NUDGE_BYTES = 8 * 1024
 CHUNK_BYTES = 512

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import SESSION_PREFIX, TownPaths, session_for
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     import libtmux

@@ -18,7 +18,7 @@ from gastown_tui.town.clock import Clock, SystemClock, iso, parse_iso
 from gastown_tui.town.errors import LockTimeout
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 
 def _encode(doc: dict[str, Any]) -> bytes:

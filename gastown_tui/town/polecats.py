@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from gastown_tui.town.beads import RigTxn
     from gastown_tui.town.town import Town
 
-POLECATS = "polecats"
-BEADS = "beads"
 
 # The themed pool (Mad Max: Fury Road and Furiosa). town.toml `[names] extra` extends it.
 NAME_POOL = (
@@ -288,8 +286,7 @@ class PolecatRegistry:
 
     # reading -----------------------------------------------------------------------------
     def _rig_tables(self, rig: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        tables = self.town.rig_file(rig).read()
-        return list(tables.get(POLECATS, {}).values()), list(tables.get(BEADS, {}).values())
+        return self.town.storage.polecats.with_beads(rig)
 
     def _rig_names(self, rig: str | None) -> list[str]:
         if rig is not None:

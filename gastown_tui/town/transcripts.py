@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town import jsoncodec
-from gastown_tui.town.store import atomic_write_bytes, flocked
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -23,12 +23,11 @@ from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.models import Bead, Comment, Record
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import Polecat, hooked_docs, split_address
-from gastown_tui.town.store import atomic_write_bytes, flocked
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 DONE_STATUSES = ("completed", "escalated", "deferred")
 # Never committed by `gt done`: runtime settings the town installs in a worktree.
 TOWN_EXCLUDES = (".claude/settings.local.json",)
@@ -409,10 +408,9 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
         tx.put_bead(current)
         record = current.to_dict()
         if status == "completed" and branch and commit:
-            table = tx.table(MERGE_REQUESTS)
-            taken = {str(d.get("id")) for d in tx.raw(MERGE_REQUESTS).values()}
+            taken = {str(d.get("id")) for d in tx.merge_requests()}
             mr_id = _new_mr_id(taken)
-            table.insert(
+            tx.add_merge_request(
                 {
                     "id": mr_id,
                     "bead": bead.id,

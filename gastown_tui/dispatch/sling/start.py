@@ -15,7 +15,7 @@ from gastown_tui.tmux.server import TmuxCommandFailed
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import encode_address, session_for
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.worktrees import branch_name, prepare_worktree
 
 if TYPE_CHECKING:
