@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -23,8 +22,7 @@ Doc = dict[str, Any]
 ChangeKind = Literal["events", "config", "town", "rig", "mail", "archive", "heartbeats", "nudges"]
 
 
-@dataclass(frozen=True)
-class Changed:
+class Changed(NamedTuple):  # not a dataclass: that import costs every CLI call (models.Record)
     """What changed: `town` (rigs, convoys), `rig` (beads, polecats, merge requests of
     `rig`), `mail` (the inbox of `address`), `archive`, and the town's non-store files:
     `events`, `config`, `heartbeats`, `nudges`."""
