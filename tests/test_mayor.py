@@ -114,7 +114,9 @@ def test_a_goal_becomes_beads_with_deps_a_convoy_and_working_polecats(
 ) -> None:
     assert pgt("mayor", "start", "--agent", "demo").returncode == 0
     told = pgt("mayor", "tell", "Add a greeting command to the CLI")
-    assert told.returncode == 0 and "told the mayor" in told.stdout, told.stdout
+    # It polls its inbox too: it may be at work on the mail before the nudge is typed.
+    assert told.returncode == 0, told.stderr
+    assert "told the mayor" in told.stdout or "the mayor is busy" in told.stdout, told.stdout
     wait_until(lambda: mayor_answers(rig_town), timeout=60, what="the mayor's plan")
     beads = [b for b in rig_town.beads.list(include_closed=True) if "greeting" in b.title]
     assert len(beads) == 4, [b.title for b in beads]
@@ -133,8 +135,9 @@ def test_a_goal_becomes_beads_with_deps_a_convoy_and_working_polecats(
     assert slung == {sketch.id, tests_.id}
     assert {e.bead for e in events if e.type == "bead.created"} >= {b.id for b in beads}
     assert any(e.type == "convoy.created" for e in events)
+    # (A fast demo agent may finish before the second sling, which then reuses it.)
     polecats = {p.address for p in rig_town.polecats.list()}
-    assert len(polecats) == 2
+    assert {e.extra["polecat"] for e in events if e.type == "polecat.slung"} == polecats
     answer = mayor_answers(rig_town)[0]
     assert convoy.id in answer and all(b.id in answer for b in beads)
     # gt mayor log: what you wrote, what it answered, what it did (with links).

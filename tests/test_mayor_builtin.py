@@ -107,7 +107,8 @@ def test_a_sentence_becomes_beads_a_convoy_and_a_sling(
     ]  # fmt: skip
     fake = mayor_server(script)
     told = pgt("mayor", "tell", "Add a greeting to the CLI")
-    assert told.returncode == 0 and "told the mayor" in told.stdout, told.stdout
+    assert told.returncode == 0, told.stderr  # told, or busy already with the mail it polled
+    assert "told the mayor" in told.stdout or "the mayor is busy" in told.stdout, told.stdout
     [answer] = wait_until(lambda: answers(rig_town), timeout=60, what="the mayor's answer")
     assert answer.startswith(f"Planned: {ids['plan']} then {ids['build']}")
     # Its first request held its prime and the overseer's words.

@@ -31,7 +31,7 @@ from gastown_tui.town.mayor import (
     edit_state,
     load_state,
 )
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.work import nudge_queue_lock, queue_nudge, queued_nudges
 
 if TYPE_CHECKING:

@@ -22,7 +22,6 @@ MAYOR = "mayor"
 OVERSEER = "overseer"
 SESSION = "gt-hq"
 WINDOW = "mayor"
-TABLE = "agents"  # store/town.json: the town-level agents' records
 RUNTIMES = ("claude", "codex", "gemini", "builtin", "demo")
 EVENTS_LOOKED_AT = 5000  # the conversation shows what the mayor did among the newest events
 # Events by the mayor that the conversation shows as "what it did", with the link they carry.
@@ -88,7 +87,7 @@ class MayorState:
 
 
 def load_state(town: Town) -> MayorState:
-    for doc in town.town_file.table(TABLE).values():
+    for doc in town.storage.agents.docs():
         if doc.get("address") == MAYOR:
             return MayorState.from_doc(doc)
     return MayorState()
@@ -96,17 +95,13 @@ def load_state(town: Town) -> MayorState:
 
 @contextlib.contextmanager
 def edit_state(town: Town) -> Any:
-    """One town-file transaction over the mayor's record: `with edit_state(town) as state:`
-    mutate it; it is written when the block ends without an error."""
-    with town.town_file.transaction() as txn:
-        table = txn.raw(TABLE)
-        key = next((k for k, d in table.items() if d.get("address") == MAYOR), None)
-        state = MayorState.from_doc(table[key]) if key is not None else MayorState()
+    """One town transaction over the mayor's record (town/storage/ `agents`): `with
+    edit_state(town) as state:` mutate it; it is written when the block ends without an error."""
+    with town.storage.town_txn() as txn:
+        doc = txn.get_agent(MAYOR)
+        state = MayorState.from_doc(doc) if doc is not None else MayorState()
         yield state
-        if key is None:
-            txn.insert(TABLE, state.to_doc())
-        else:
-            txn.put(TABLE, key, state.to_doc())
+        txn.put_agent(state.to_doc())
 
 
 # -- what's going on --------------------------------------------------------------------------
