@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "watch": "watch",
     "notify": "notify",
+    "signal": "signal",
 }
 
 

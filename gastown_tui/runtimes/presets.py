@@ -560,11 +560,15 @@ def runtime_for_pane(
 # -- Claude Code settings -----------------------------------------------------------------------
 CLAUDE_SETTINGS = Path(".claude") / "settings.local.json"
 PRIME_COMMAND = "gt prime"
+# Beside it, the hooks that tell the town's observer at once (commands/signal.py): a
+# permission prompt or question (Notification) and the end of a turn (Stop).
+SIGNAL_HOOKS = {"Notification": "gt signal waiting", "Stop": "gt signal turn-ended"}
 
 
 def install_claude_hook(worktree: Path) -> Path:
-    """A SessionStart hook that runs `gt prime` (every new or resumed session reads its hook),
-    merged into the worktree's `.claude/settings.local.json`, which git is told to ignore."""
+    """A SessionStart hook that runs `gt prime` (every new or resumed session reads its hook)
+    and the Notification and Stop hooks that run `gt signal`, merged into the worktree's
+    `.claude/settings.local.json`, which git is told to ignore."""
     from gastown_tui.town.store import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 
@@ -580,16 +584,20 @@ def install_claude_hook(worktree: Path) -> Path:
                 f"{path} is not valid JSON", hint="fix or remove it; the town adds a hook there"
             ) from None
     hooks = settings.setdefault("hooks", {})
-    entries = hooks.setdefault("SessionStart", [])
-    present = any(
-        h.get("command") == PRIME_COMMAND
-        for entry in entries
-        if isinstance(entry, dict)
-        for h in entry.get("hooks", [])
-        if isinstance(h, dict)
-    )
-    if not present:
-        entries.append({"hooks": [{"type": "command", "command": PRIME_COMMAND}]})
+    missing = False
+    for event, command in {"SessionStart": PRIME_COMMAND, **SIGNAL_HOOKS}.items():
+        entries = hooks.setdefault(event, [])
+        present = any(
+            h.get("command") == command
+            for entry in entries
+            if isinstance(entry, dict)
+            for h in entry.get("hooks", [])
+            if isinstance(h, dict)
+        )
+        if not present:
+            entries.append({"hooks": [{"type": "command", "command": command}]})
+            missing = True
+    if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, orjson.dumps(settings, option=orjson.OPT_INDENT_2))
     ensure_excluded(worktree)
