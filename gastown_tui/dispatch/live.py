@@ -317,12 +317,12 @@ class LiveObserver:
                 changed |= important
                 moved = moved or activity
                 now = time.monotonic()
-                if not self.ready.is_set():
-                    self.ready.set()  # the first look is complete: write it, then keep it
-                    changed.add("")
-                if changed or (moved and now - last_write >= ACTIVITY_WRITE_EVERY):
+                first = not self.ready.is_set()
+                if first or changed or (moved and now - last_write >= ACTIVITY_WRITE_EVERY):
                     self._write()
                     last_write, moved = now, False
+                    if first:
+                        self.ready.set()  # the first look is complete and written
                     if changed and self.on_change is not None:
                         self.on_change(changed)
             except Exception as exc:  # one bad look must never end observation
