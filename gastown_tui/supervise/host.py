@@ -87,7 +87,7 @@ class Supervisor:
         self.wake = threading.Event()
 
     # the observer --------------------------------------------------------------------------
-    def start_observing(self, wait: float = 2.0) -> None:
+    def start_observing(self, wait: float = 5.0) -> None:
         """Run the town's observer (call while holding the lease; idempotent). Waits up to
         `wait` seconds for its first look, so the first patrols already read it."""
         if self.tmux.available() and not self.observer.running:
