@@ -19,13 +19,17 @@ first step, reading typed lines) are added up to each size in turn. At each size
    `gt polecat list --json` started then has returned showing it ("gt polecat list": the
    observer's delay plus one CLI call); p50/p95. It is answered, and seen working again,
    before the next trial;
-4. memory: RSS of the tmux server, of the daemon (with its control clients) and of the app
+4. stalled: with the daemon stopped, one witness patrol in this process an hour ahead (a fake
+   `now`), when every agent is stalled and is nudged: wall time and CPU (this process and
+   its children). The witness nudges PARALLEL agents at a time (supervise/witness.py);
+5. memory: RSS of the tmux server, of the daemon (with its control clients) and of the app
    (`gt tui`, a viewer beside the daemon, in a 160x48 window of a tmux server of its own,
    after APP_SETTLE seconds), total and per agent. The demo agents themselves (a ~15 MB
    Python process each) are not the town's share.
 
 Functions are importable (bench/bench_scale.py uses them): make_town, add_agents,
-full_patrol_cpu, start_daemon, stop_daemon, idle_cpu, waiting_latency, town_memory.
+full_patrol_cpu, start_daemon, stop_daemon, idle_cpu, waiting_latency, stalled_patrol,
+town_memory.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from gastown_tui.dispatch.live import read_live  # noqa: E402
 from gastown_tui.dispatch.sling import sling_many  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
 from gastown_tui.runtimes.demo_agent import ASK_LINE  # noqa: E402
+from gastown_tui.supervise.witness import Witness  # noqa: E402
 from gastown_tui.tmux import TownTmux  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
 
@@ -256,7 +261,24 @@ def waiting_latency(
     return observer, listed, calls
 
 
-# -- 4. memory ----------------------------------------------------------------------------------
+# -- 4. stalled agents -------------------------------------------------------------------------
+def cpu_self_and_children() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def stalled_patrol(town: Town) -> tuple[float, float, int]:
+    """(wall s, CPU s, agents nudged) of one witness patrol an hour ahead: all stalled."""
+    witness = Witness(town, tmux_for(town), "alpha")
+    cpu, start = cpu_self_and_children(), time.monotonic()
+    actions = witness.patrol(now=town.clock.now() + 3600)
+    wall = time.monotonic() - start
+    nudged = sum(1 for a in actions if "no activity for" in a)
+    return wall, cpu_self_and_children() - cpu, nudged
+
+
+# -- 5. memory ----------------------------------------------------------------------------------
 def app_rss(town: Town, settle: float) -> float:
     """RSS (MB) of `gt tui` on the town (a viewer: the daemon supervises), in a 160x48
     window of a tmux server of its own, after `settle` seconds."""
@@ -306,12 +328,14 @@ def main() -> None:
                     mem = town_memory(town, daemon)
                 finally:
                     stop_daemon(daemon)
+                stalled_wall, stalled_cpu, nudged = stalled_patrol(town)
                 row = {
                     "agents": size, "patrol_cpu": patrol, "patrol_wall": patrol_wall,
                     "idle": idle, "server": server,
                     "obs50": pct(observer, 0.5), "obs95": pct(observer, 0.95),
                     "list50": pct(listed, 0.5), "list95": pct(listed, 0.95),
-                    "call50": pct(calls, 0.5), **mem,
+                    "call50": pct(calls, 0.5), "stalled_wall": stalled_wall,
+                    "stalled_cpu": stalled_cpu, "nudged": nudged, **mem,
                 }  # fmt: skip
                 rows.append(row)
                 report([row])
@@ -327,7 +351,8 @@ def report(rows: list[dict]) -> None:
     print(f"{'agents':>6} | {'waiting seen: observer p50/p95':>30}"
           f" | {'gt polecat list p50/p95':>23} | {'patrol CPU (wall)':>17}"
           f" | {'daemon idle':>11} | {'tmux idle':>9}"
-          f" | {'memory tmux+daemon+app = total (per agent)':>44}")  # fmt: skip
+          f" | {'memory tmux+daemon+app = total (per agent)':>44}"
+          f" | {'all stalled: nudged in (CPU)':>28}")  # fmt: skip
     for r in rows:
         app = r.get("app", 0.0)
         total = r["tmux"] + r["daemon"] + app
@@ -339,6 +364,7 @@ def report(rows: list[dict]) -> None:
             f" | {r['server']:>7.2f} %"
             f" | {r['tmux']:>5.1f} + {r['daemon']:.1f} + {app:.1f} = {total:.0f} MB"
             f" ({total / r['agents']:.2f} MB)"
+            f" | {r['nudged']:>4} in {r['stalled_wall']:.1f} s ({r['stalled_cpu']:.1f} s)"
         )
     sys.stdout.flush()
 

@@ -256,3 +256,22 @@ def test_a_waiting_agent_brings_its_witness_forward(
         supervisor.stop_observing()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
+
+
+@real_tmux
+def test_the_witness_nudges_many_stalled_agents_in_one_patrol(
+    rig_town: Town, tmux: TownTmux, slow_demo: None
+) -> None:
+    """Stalled agents are nudged side by side (supervise/witness.py PARALLEL), each once."""
+    from gastown_tui.supervise.witness import Witness
+
+    agents = [start_demo(rig_town, tmux, f"Job {n}") for n in range(4)]
+    later = rig_town.clock.now() + 3600  # an hour without activity: every one is stalled
+    actions = Witness(rig_town, tmux, "alpha").patrol(now=later)
+    nudged = [a for a in actions if "no activity for" in a]
+    assert sorted(a.split(" ", 1)[0] for a in nudged) == sorted(a for a, _ in agents)
+    for address, pane in agents:
+        wait_until(
+            lambda pane=pane: "nudge received: [GAS TOWN] witness" in tmux.capture(pane, 60),
+            what=f"the nudge typed into {address}",
+        )
