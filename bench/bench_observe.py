@@ -270,6 +270,8 @@ def cpu_self_and_children() -> float:
 
 def stalled_patrol(town: Town) -> tuple[float, float, int]:
     """(wall s, CPU s, agents nudged) of one witness patrol an hour ahead: all stalled."""
+    # What earlier rounds' nudges left in the witness's memory would spare those agents.
+    (town.paths.runtime / "witness" / "alpha.json").unlink(missing_ok=True)
     witness = Witness(town, tmux_for(town), "alpha")
     cpu, start = cpu_self_and_children(), time.monotonic()
     actions = witness.patrol(now=town.clock.now() + 3600)
