@@ -522,7 +522,9 @@ class LiveObserver:
         stamp = signals_mod.stamp(self.town.paths.runtime)
         if stamp == self._signal_stamp:
             return set()
-        self._signal_stamp = stamp
+        # A folder's mtime may not move for a second signal within the same clock tick of
+        # the file system: a stamp this fresh is read again at the next look.
+        self._signal_stamp = stamp if time.time_ns() - stamp > 100_000_000 else -1
         fresh = signals_mod.read_all(self.town.paths.runtime)
         changed = {
             a for a in fresh.keys() | self._signals.keys() if fresh.get(a) != self._signals.get(a)
