@@ -9,6 +9,7 @@ first step, reading typed lines) are added up to each size in turn. At each size
 1. full patrol: `gt daemon --once` as a separate process (the witness, refinery, deacon and
    dogs over every polecat, the observer's first look included), CPU = utime+stime of it and
    its reaped children (tmux clients, git);
+   and, in this process, one witness patrol reading a running observer: wall time (p50 of 3);
 2. then `gt daemon` runs in the background (holding the lease, with the town's one observer);
    idle CPU over IDLE seconds (default 40: at least one witness round) = the daemon process
    and its live children (the tmux control clients), as % of one core; the tmux server's
@@ -28,8 +29,8 @@ first step, reading typed lines) are added up to each size in turn. At each size
    Python process each) are not the town's share.
 
 Functions are importable (bench/bench_scale.py uses them): make_town, add_agents,
-full_patrol_cpu, start_daemon, stop_daemon, idle_cpu, waiting_latency, stalled_patrol,
-town_memory.
+full_patrol_cpu, witness_patrol_wall, start_daemon, stop_daemon, idle_cpu, waiting_latency,
+stalled_patrol, town_memory.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import compile_package, pct  # noqa: E402
 
-from gastown_tui.dispatch.live import read_live  # noqa: E402
+from gastown_tui.dispatch.live import LiveObserver, read_live  # noqa: E402
 from gastown_tui.dispatch.sling import sling_many  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
 from gastown_tui.runtimes.demo_agent import ASK_LINE  # noqa: E402
@@ -172,6 +173,24 @@ def full_patrol_cpu(town: Town) -> tuple[float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, wall
+
+
+def witness_patrol_wall(town: Town, runs: int = 3) -> float:
+    """p50 wall seconds of one witness patrol of the rig, in process, with an observer."""
+    tmux = tmux_for(town)
+    observer = LiveObserver(town, tmux)
+    observer.start()
+    try:
+        observer.ready.wait(30)
+        witness = Witness(town, tmux, "alpha", live=observer.snapshot)
+        walls = []
+        for _ in range(runs):
+            start = time.monotonic()
+            witness.patrol()
+            walls.append(time.monotonic() - start)
+        return pct(walls, 0.5)
+    finally:
+        observer.stop()
 
 
 # -- 2. the daemon ------------------------------------------------------------------------------
@@ -322,6 +341,7 @@ def main() -> None:
                 addresses = add_agents(town, size)
                 print(f"-- {size} demo agents up ({time.monotonic() - started:.0f}s to add)")
                 patrol, patrol_wall = full_patrol_cpu(town)
+                witness_wall = witness_patrol_wall(town)
                 daemon = start_daemon(town)
                 try:
                     time.sleep(3)  # its recovery round and first patrols
@@ -333,6 +353,7 @@ def main() -> None:
                 stalled_wall, stalled_cpu, nudged = stalled_patrol(town)
                 row = {
                     "agents": size, "patrol_cpu": patrol, "patrol_wall": patrol_wall,
+                    "witness_wall": witness_wall,
                     "idle": idle, "server": server,
                     "obs50": pct(observer, 0.5), "obs95": pct(observer, 0.95),
                     "list50": pct(listed, 0.5), "list95": pct(listed, 0.95),
@@ -351,7 +372,7 @@ def main() -> None:
 
 def report(rows: list[dict]) -> None:
     print(f"{'agents':>6} | {'waiting seen: observer p50/p95':>30}"
-          f" | {'gt polecat list p50/p95':>23} | {'patrol CPU (wall)':>17}"
+          f" | {'gt polecat list p50/p95':>23} | {'patrol CPU (wall)':>17} | witness"
           f" | {'daemon idle':>11} | {'tmux idle':>9}"
           f" | {'memory tmux+daemon+app = total (per agent)':>44}"
           f" | {'all stalled: nudged in (CPU)':>28}")  # fmt: skip
@@ -362,6 +383,7 @@ def report(rows: list[dict]) -> None:
             f"{r['agents']:>6} | {r['obs50']:>13.2f} s / {r['obs95']:.2f} s      "
             f" | {r['list50']:>9.2f} s / {r['list95']:.2f} s"
             f" | {r['patrol_cpu']:>6.2f} s ({r['patrol_wall']:.1f} s)"
+            f" | {1000 * r['witness_wall']:>4.0f} ms"
             f" | {r['idle']:>9.2f} %"
             f" | {r['server']:>7.2f} %"
             f" | {r['tmux']:>5.1f} + {r['daemon']:.1f} + {app:.1f} = {total:.0f} MB"
