@@ -19,15 +19,17 @@ from gastown_tui.tui.messages import PreviewCaptured
 from gastown_tui.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import PolecatRow, TownData
+    from gastown_tui.tui.app import GasTownApp
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.rows import PolecatRow
 
 INTERVAL = 0.5
 
 
 class PreviewPane(Pane):
     PANE = "preview"
-    NUMBER = 5
     TITLE = "Preview"
+    BEFORE = "feed"  # the default layout's grid puts it above the feed
 
     def __init__(self, data: TownData, *, live: bool = True) -> None:
         super().__init__()
@@ -36,6 +38,10 @@ class PreviewPane(Pane):
         self.polecat: PolecatRow | None = None
         self._on_screen = False
         self._shown: tuple[str | None, str] | None = None  # the capture on screen
+
+    @classmethod
+    def build(cls, app: GasTownApp) -> PreviewPane:
+        return cls(app.data, live=app.watching)
 
     def compose(self) -> ComposeResult:
         yield Static(id="preview-text", markup=False)
@@ -50,7 +56,7 @@ class PreviewPane(Pane):
     def _placeholder(self) -> None:
         if self.polecat is None:
             message = "Select a polecat in Rigs (1) to watch its window here."
-        elif not self.data.capabilities().tmux:
+        elif self.data.tmux is None:
             message = "tmux is not installed: there are no agent windows to show."
         else:
             message = f"{self.polecat.address}: waiting for its window…"
@@ -66,9 +72,7 @@ class PreviewPane(Pane):
             and (polecat.address, polecat.pane_id) != (self.polecat.address, self.polecat.pane_id)
         )
         self.polecat = polecat
-        self.set_border(
-            title=f"{self.NUMBER} {self.TITLE}" + (f" · {polecat.address}" if polecat else "")
-        )
+        self.set_border(title=self.label + (f" · {polecat.address}" if polecat else ""))
         if changed:
             self._placeholder()
             self.restart()
