@@ -25,7 +25,8 @@ def change_scope(root: str, path: str) -> str | None:
     """What a changed file means to the app, or None to ignore it.
 
     Scopes: `events`, `config`, `town` (rig registry and convoys), `rig:<name>` (beads and
-    polecats), `mail:<address>`, `archive`, `heartbeats`, `nudges`.
+    polecats), `mail:<address>`, `archive`, `heartbeats`, `nudges`, `live` (what the town's
+    observer saw in tmux: dispatch/live.py).
     """
     if path.endswith(IGNORED_SUFFIXES):
         return None
@@ -52,6 +53,8 @@ def change_scope(root: str, path: str) -> str | None:
         if len(parts) == 3 and parts[1] == "archive":
             return "archive"
         return None
+    if rel == ".runtime/live.json":
+        return "live"
     if parts[0] == ".runtime" and len(parts) >= 3:
         if parts[1] == "heartbeats":
             return "heartbeats"
