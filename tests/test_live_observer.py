@@ -275,3 +275,39 @@ def test_the_witness_nudges_many_stalled_agents_in_one_patrol(
             lambda pane=pane: "nudge received: [GAS TOWN] witness" in tmux.capture(pane, 60),
             what=f"the nudge typed into {address}",
         )
+
+
+@real_tmux
+def test_the_app_supervising_runs_the_observer_and_reads_it(
+    rig_town: Town, tmux: TownTmux, slow_demo: None
+) -> None:
+    """The app's supervision (tui/supervision.py) runs the observer with the lease; the app's
+    rows come from its state (views/queries.py), refreshed on the `live` scope."""
+    from gastown_tui.tui.supervision import Supervision
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.changes import change_scope
+
+    address, pane = start_demo(rig_town, tmux, "Seen by the app")
+    root = str(rig_town.root.resolve())
+    assert change_scope(root, f"{root}/.runtime/live.json") == "live"
+    supervision = Supervision(rig_town, tmux, lambda text, severity: None)
+    data = TownData(rig_town, tmux)
+    try:
+        assert supervision.try_acquire()
+        pids = wait_until(supervision.supervisor.observer.client_pids, what="its control client")
+        assert read_live(rig_town, tmux.socket_name) is not None
+        tmux.send_literal(pane, ASK_LINE)
+        tmux.send_enter(pane)
+        row = wait_until(
+            lambda: next((r for r in data.load_polecats() if r.state == "waiting"), None),
+            timeout=SEEN_WITHIN,
+            what="the app's row to say waiting",
+        )
+        assert row.address == address and data.observed_live()
+    finally:
+        supervision.release()
+    assert read_live(rig_town, tmux.socket_name) is None, "released: nobody keeps it"
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists()
+    data.load_polecats()
+    assert not data.observed_live()  # without an observer the app looks at tmux itself
