@@ -311,3 +311,45 @@ def test_the_app_supervising_runs_the_observer_and_reads_it(
         assert not Path(f"/proc/{pid}").exists()
     data.load_polecats()
     assert not data.observed_live()  # without an observer the app looks at tmux itself
+
+
+@real_tmux
+def test_a_killed_supervisor_leaves_no_control_client_behind(
+    rig_town: Town, tmux: TownTmux, slow_demo: None
+) -> None:
+    """Its clients read their stdin from the supervisor: SIGKILL closes the pipe, and tmux
+    ends a control client at EOF. Nothing is left to clean up."""
+    import subprocess
+    import sys
+
+    start_demo(rig_town, tmux, "Outlive the supervisor")
+    script = (
+        "import sys, time\n"
+        "from gastown_tui.town.town import Town\n"
+        "from gastown_tui.dispatch.tmuxfor import tmux_for\n"
+        "from gastown_tui.dispatch.live import LiveObserver\n"
+        "town = Town.open(sys.argv[1])\n"
+        "obs = LiveObserver(town, tmux_for(town))\n"
+        "obs.start()\n"
+        "obs.ready.wait(10)\n"
+        "print(*obs.client_pids(), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(rig_town.root)], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]  # type: ignore[union-attr]
+        assert pids, "it attached a control client"
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids),
+        what="its control clients to end",
+    )
+    assert tmux.query("list-clients", "-F", "#{client_pid}") == []
+    assert read_live(rig_town, tmux.socket_name) is None, "a dead observer's file is not trusted"
