@@ -288,13 +288,22 @@ def cpu_self_and_children() -> float:
 
 
 def stalled_patrol(town: Town) -> tuple[float, float, int]:
-    """(wall s, CPU s, agents nudged) of one witness patrol an hour ahead: all stalled."""
+    """(wall s, CPU s, agents nudged) of one witness patrol an hour ahead: all stalled. It
+    reads an observer, as the daemon's witness does (its screen-change times are real ones,
+    which an hour-ahead clock sees as an hour old)."""
     # What earlier rounds' nudges left in the witness's memory would spare those agents.
     (town.paths.runtime / "witness" / "alpha.json").unlink(missing_ok=True)
-    witness = Witness(town, tmux_for(town), "alpha")
-    cpu, start = cpu_self_and_children(), time.monotonic()
-    actions = witness.patrol(now=town.clock.now() + 3600)
-    wall = time.monotonic() - start
+    tmux = tmux_for(town)
+    observer = LiveObserver(town, tmux)
+    observer.start()
+    try:
+        observer.ready.wait(30)
+        witness = Witness(town, tmux, "alpha", live=observer.snapshot)
+        cpu, start = cpu_self_and_children(), time.monotonic()
+        actions = witness.patrol(now=town.clock.now() + 3600)
+        wall = time.monotonic() - start
+    finally:
+        observer.stop()
     nudged = sum(1 for a in actions if "no activity for" in a)
     return wall, cpu_self_and_children() - cpu, nudged
 
