@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.town import Town
 
-PARALLEL = 16  # polecats acted on at once (mostly waiting on tmux and git, not the CPU)
+PARALLEL = 32  # polecats acted on at once (mostly waiting on tmux and git, not the CPU)
 
 STALL_NUDGE = (
     "[GAS TOWN] witness: no activity on your hook {bead} for {quiet}. Run `gt prime` to see "
