@@ -378,8 +378,8 @@ def observe(
     `.runtime/live.json` when an observer keeps it, else tmux is asked here."""
     tmux.require()
     now = town.clock.now() if now is None else now
-    stalled_after = town.config.seconds("thresholds.stalled")
-    gupp_after = town.config.seconds("thresholds.gupp")
+    stalled_after = town.config.thresholds.stalled
+    gupp_after = town.config.thresholds.gupp
     runtimes = all_runtimes(town)
     pairs = town.polecats.list_with_hooks(rig)
     if not pairs:
