@@ -21,7 +21,6 @@ libtmux's object model.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -666,6 +665,8 @@ class TownTmux:
 
     def pane_digest(self, pane_id: str) -> str:
         """Hash of the visible screen: changes when the agent prints or redraws."""
+        import hashlib  # here: its OpenSSL import is ~2 ms of every `gt nudge`
+
         screen = self.run("capture-pane", "-p", "-t", pane_id).stdout
         return hashlib.sha256(screen.encode()).hexdigest()
 

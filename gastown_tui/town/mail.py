@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize, rig_of
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
+from gastown_tui.town.models import Record
 from gastown_tui.town.paths import decode_address
 from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
 from gastown_tui.town.validate import one_line, one_of, text_block
@@ -93,27 +92,73 @@ def check_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class Message:
-    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy)."""
+class Message(Record):
+    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy).
+    A Record, not a dataclass: `gt mail send` and `gt prime` load it (town/models.py)."""
 
-    id: str
-    sender: str
-    to: list[str]
-    subject: str
-    body: str = ""
-    cc: list[str] = field(default_factory=list)
-    type: str = "notification"
-    priority: str = "normal"
-    thread: str = ""
-    reply_to: str | None = None
-    created: str = ""
-    read: bool = False
-    read_at: str | None = None
-    inbox: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-    archived: bool = False
-    seq: int = 0  # position in its file: orders messages created in the same millisecond
+    __slots__ = (
+        "archived",
+        "body",
+        "cc",
+        "created",
+        "id",
+        "inbox",
+        "meta",
+        "priority",
+        "read",
+        "read_at",
+        "reply_to",
+        "sender",
+        "seq",
+        "subject",
+        "thread",
+        "to",
+        "type",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str = "",
+        cc: list[str] | None = None,
+        type: str = "notification",
+        priority: str = "normal",
+        thread: str = "",
+        reply_to: str | None = None,
+        created: str = "",
+        read: bool = False,
+        read_at: str | None = None,
+        inbox: str = "",
+        meta: dict[str, Any] | None = None,
+        archived: bool = False,
+        seq: int = 0,  # position in its file: orders messages created in the same millisecond
+    ) -> None:
+        self.id = id
+        self.sender = sender
+        self.to = to
+        self.subject = subject
+        self.body = body
+        self.cc: list[str] = [] if cc is None else cc
+        self.type = type
+        self.priority = priority
+        self.thread = thread
+        self.reply_to = reply_to
+        self.created = created
+        self.read = read
+        self.read_at = read_at
+        self.inbox = inbox
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self.archived = archived
+        self.seq = seq
+
+    def copy_with(self, **changes: Any) -> Message:
+        """A copy with some fields changed (what dataclasses.replace did)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return Message(**fields)
 
     def to_dict(self) -> dict[str, Any]:
         """Documented keys: id, from, to, cc, subject, body, type, priority, thread, reply_to,
@@ -183,12 +228,12 @@ def _insert(txn: Transaction, table: str, doc: dict[str, Any]) -> int:
     return next_id
 
 
-# The fast append. An inbox file is orjson's rendering of {"messages": {"1": doc, ...}}: one
-# table, keys ascending in insertion order (every writer appends max + 1), and each doc starts
-# with "id" and holds no nested object but the flat `meta`. Parsing 5,000 messages (~5 MB) and
-# dumping them again is most of what a send would cost, so a send splices the new doc in
-# before the closing braces instead. Anything that does not look exactly like that layout
-# returns None and the caller takes the parse-everything path.
+# The fast append. An inbox file is the compact JSON (town/jsoncodec.py) of {"messages":
+# {"1": doc, ...}}: one table, keys ascending in insertion order (every writer appends max + 1),
+# and each doc starts with "id" and holds no nested object but the flat `meta`. Parsing 5,000
+# messages (~5 MB) and dumping them again is most of what a send would cost, so a send splices
+# the new doc in before the closing braces instead. Anything that does not look exactly like
+# that layout returns None and the caller takes the parse-everything path.
 _HEAD = b'{"' + MESSAGES.encode() + b'":{'
 _EMPTY = _HEAD + b"}}"
 _DOC_START = b':{"id":"'
@@ -201,7 +246,7 @@ def splice_insert(
     """New file bytes with `doc` appended and its doc id; DUPLICATE if a doc with the same id
     is there already (only looked for with `check_duplicate`); None if the fast path does not
     apply."""
-    body = orjson.dumps(doc)
+    body = jsoncodec.dumps(doc)
     if not body.startswith(b'{"id":"'):
         return None
     if raw is None or raw == _EMPTY:
@@ -209,7 +254,7 @@ def splice_insert(
     if not (raw.startswith(_HEAD) and raw.endswith(b"}}")):
         return None
     # A quote inside a JSON string is escaped, so `{"id":"<id>",` only occurs as a doc start.
-    if check_duplicate and b'{"id":' + orjson.dumps(doc["id"]) + b"," in raw:
+    if check_duplicate and b'{"id":' + jsoncodec.dumps(doc["id"]) + b"," in raw:
         return DUPLICATE
     at = raw.rfind(_DOC_START)
     if at < 0 or raw[at - 1 : at] != b'"':
@@ -223,8 +268,8 @@ def splice_insert(
     # The found doc must run exactly to the table's closing brace: then it is the last doc of
     # the only table (a trailing table or a nested object would make this fail to parse).
     try:
-        last = orjson.loads(raw[at + 1 : -2])
-    except orjson.JSONDecodeError:
+        last = jsoncodec.loads(raw[at + 1 : -2])
+    except ValueError:
         return None
     if not isinstance(last, dict) or "id" not in last:
         return None
@@ -381,7 +426,7 @@ class MailStore:
         the whole file on every send.
         """
         inbox = self.inbox_file(address)
-        copy = replace(template, inbox=address, meta=dict(template.meta))
+        copy = template.copy_with(inbox=address, meta=dict(template.meta))
         doc = copy.to_doc()
         with flocked(inbox.lock_path):
             try:

@@ -180,7 +180,10 @@ class TownPaths:
     @property
     def tmux_socket(self) -> str:
         """The town's own tmux server: `tmux -L <this>`. Never the user's default server."""
-        import hashlib
+        try:  # CPython's own sha1: hashlib's OpenSSL import is ~2 ms of every tmux-side gt call
+            from _sha1 import sha1
+        except ImportError:
+            from hashlib import sha1
 
-        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:8]
+        digest = sha1(str(self.root.resolve()).encode()).hexdigest()[:8]
         return f"gt-{digest}"

@@ -6,8 +6,6 @@ Parts are created on first use so that a CLI call pays only for what it touches.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -93,6 +91,9 @@ class Town:
         town_name = check_town_name(name if name is not None else (path.name or "gastown"))
         if name is not None:
             name = town_name
+        import shutil  # here, not at the top: agents' gt calls never init a town
+        import tempfile
+
         toml = render_template(town_name, check_town_name(runtime, what="runtime"))
         # Built aside and renamed into place, so a failed init (a full disk) leaves no
         # half-made folder that a retry would refuse. A --force init into a folder that holds
@@ -234,7 +235,7 @@ class Town:
 
     def touch_heartbeat(self, agent: str, **fields: Any) -> None:
         """Record that `agent` just did something (any gt call it makes counts)."""
-        import orjson
+        from gastown_tui.town import jsoncodec
 
         path = self.paths.heartbeat(agent)
         record = {"agent": agent, "ts": iso(self.clock.now()), "pid": os.getppid(), **fields}
@@ -243,7 +244,7 @@ class Town:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             try:
-                os.write(fd, orjson.dumps(record))
+                os.write(fd, jsoncodec.dumps(record))
             finally:
                 os.close(fd)
             os.replace(tmp, path)
