@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "watch": "watch",
     "notify": "notify",
+    "signal": "signal",
 }
 
 

@@ -45,7 +45,11 @@ def run_daemon(
     announced_viewer = False
     try:
         while not stop.is_set():
+            supervisor.wake.clear()
             if lease.try_acquire():
+                # The town's one observer runs with the lease; even one patrol (--once) reads
+                # every pane cheaper through it (one pipe) than with an exec per pane.
+                supervisor.start_observing()
                 if not recovered:
                     log(f"supervising {town.root} (pid {os.getpid()})")
                     for action in supervisor.recover():
@@ -62,6 +66,7 @@ def run_daemon(
                     return 0
                 wait = min(tick, supervisor.next_due_in(town.clock.now()))
             else:
+                supervisor.stop_observing()
                 if lease.lost and recovered:
                     log(f"stopped supervising: {lease.lost}")
                     recovered = False
@@ -74,8 +79,10 @@ def run_daemon(
                     log(f"the town is {who}; waiting to take over if it stops")
                     announced_viewer = True
                 wait = tick
-            stop.wait(max(0.05, wait))
+            # The observer wakes this wait when a witness is brought forward (host.py).
+            supervisor.wake.wait(max(0.05, wait))
     finally:
+        supervisor.stop_observing()
         supervisor.notify_router.close(timeout=5.0)  # send what is claimed before going
         lease.release()
     return 0

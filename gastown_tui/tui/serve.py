@@ -56,7 +56,8 @@ READ_METHODS = frozenset(
     {
         "addresses", "attach_plan", "bead", "capture", "convoy_status",
         "feed_poll", "feed_start", "find_pane", "install_hooks", "is_demo", "load_convoys",
-        "load_mail", "load_polecats", "load_rigs", "name", "open_convoys", "run_attach",
+        "load_mail", "load_polecats", "load_rigs", "name", "observed_live", "open_convoys",
+        "run_attach",
         "runtimes",
     }
 )  # fmt: skip

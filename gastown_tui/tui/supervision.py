@@ -39,7 +39,13 @@ class Supervision:
         self.lease = SupervisorLease(town, kind)
 
     def try_acquire(self) -> bool:
-        return self.lease.try_acquire()
+        """Hold the lease (and run the town's one observer, dispatch/live.py, with it)."""
+        held = self.lease.try_acquire()
+        if held:
+            self.supervisor.start_observing()
+        else:
+            self.supervisor.stop_observing()  # taken over: the new holder observes
+        return held
 
     def holder(self) -> str:
         """Who supervises while this process does not: "supervised by daemon pid 42"."""
@@ -69,6 +75,7 @@ class Supervision:
         self.lease.write_status(self.supervisor.status())
 
     def release(self) -> None:
+        self.supervisor.stop_observing()
         self.supervisor.notify_router.close(timeout=2.0)  # send what is claimed before going
         self.lease.release()
 
