@@ -15,13 +15,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui.screens.base import Dialog
 from gastown_tui.tui.widgets.diff_view import DiffView
+from gastown_tui.tui.widgets.footer import ScreenFooter
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -159,7 +160,7 @@ class ReviewScreen(Screen[None]):
                 with VerticalScroll(id="review-log-box"):
                     yield Static("", id="review-log", markup=False)
             yield DiffView(id="review-diff")
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         self._apply_width(self.app.size.width)
@@ -328,7 +329,7 @@ class MergeQueueScreen(Screen[None]):
 
         yield Static(Content.styled("Merge queue", "bold"), id="mq-head")
         yield MergeQueue(self.town, id="merge-queue")
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -67,3 +67,33 @@ class TownFooter(Footer):
                 disabled=not enabled,
                 tooltip=tooltip,
             ).data_bind(compact=Footer.compact)
+
+
+class ScreenFooter(Footer):
+    """The footer of a screen over the main one (review, merge queue): only the keys of that
+    screen and its widgets. The main screen's keys (sling, mail, search...) are still bound at
+    the app, but listing them here pushed the screen's own keys off an 80-column line."""
+
+    def __init__(self) -> None:
+        super().__init__(compact=True)
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        seen: set[str] = set()
+        keys = []
+        for node, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if not binding.show or node is self.app or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            keys.append((binding, enabled, tooltip))
+        self.styles.grid_size_columns = len(keys)
+        for binding, enabled, tooltip in keys:
+            yield FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                disabled=not enabled,
+                tooltip=tooltip,
+            ).data_bind(compact=Footer.compact)
