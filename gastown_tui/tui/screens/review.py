@@ -25,8 +25,11 @@ from gastown_tui.tui.widgets.diff_view import DiffView
 from gastown_tui.tui.widgets.footer import ScreenFooter
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from gastown_tui.town.town import Town
 
+LIVE_LOG_EVERY = 0.25  # seconds between reads of a running verify's output
 WIDE = 120  # from here the commits and files sit beside the diff, below it they sit above
 
 
@@ -150,6 +153,8 @@ class ReviewScreen(Screen[None]):
         self.polecat = polecat
         self.data: ReviewData | None = None
         self.busy = False
+        self._streaming: Timer | None = None  # reads the verify's live output while it runs
+        self._live_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="review-head")
@@ -265,7 +270,21 @@ class ReviewScreen(Screen[None]):
         self.busy = True
         self.refresh_bindings()
         self.query_one("#review-log", Static).update("approved: the refinery is merging…")
-        self.approve(str(self.data.mr["id"]), str(self.data.mr["commit"]))
+        mr_id = str(self.data.mr["id"])
+        self._streaming = self.set_interval(LIVE_LOG_EVERY, lambda: self._stream_log(mr_id))
+        self.approve(mr_id, str(self.data.mr["commit"]))
+
+    def _stream_log(self, mr_id: str) -> None:
+        """The verify's output as the refinery writes it (town/merge_requests.live_log_path)."""
+        from gastown_tui.town.merge_requests import read_live_log
+
+        text = read_live_log(self.town, mr_id)
+        if text and text != self._live_text:
+            self._live_text = text
+            self.query_one("#review-log", Static).update(
+                Content.styled("verifying…\n", "$accent bold") + safe_lines(text.strip())
+            )
+            self.query_one("#review-log-box", VerticalScroll).scroll_end(animate=False)
 
     @work(thread=True, group="review-approve", exclusive=True, exit_on_error=False)
     def approve(self, mr_id: str, commit: str) -> None:
@@ -285,6 +304,9 @@ class ReviewScreen(Screen[None]):
 
     def _decided(self, text: str, severity: str) -> None:
         self.busy = False
+        if self._streaming is not None:
+            self._streaming.stop()
+            self._streaming = None
         self.notify(text, title="review", severity=severity)  # type: ignore[arg-type]
         self.reload()
 
@@ -327,7 +349,12 @@ class MergeQueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         from gastown_tui.tui.widgets.merge_queue import MergeQueue
 
-        yield Static(Content.styled("Merge queue", "bold"), id="mq-head")
+        yield Static(
+            Content.assemble(
+                ("Merge queue", "bold"), ("  enter review · j/k move · esc back", "$text-muted")
+            ),
+            id="mq-head",
+        )
         yield MergeQueue(self.town, id="merge-queue")
         yield ScreenFooter()
 

@@ -18,11 +18,12 @@ from textual.widgets.option_list import Option
 
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
+from gastown_tui.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-REFRESH = 2.0  # seconds between reads while the queue is on screen (the states move)
+REFRESH = 1.0  # seconds between reads while the queue is on screen (the states move)
 STATE_STYLE = {
     "review": "$warning bold",
     "queued": "$text",
@@ -37,7 +38,7 @@ STATE_STYLE = {
 
 
 def queue_rows(town: Town) -> list[dict[str, Any]]:
-    from gastown_tui.town.merge_requests import MergeRequests
+    from gastown_tui.town.merge_requests import MergeRequests, read_live_log
 
     requests = MergeRequests(town).list()
     titles = town.beads.get_many(str(m.doc.get("bead")) for m in requests if m.doc.get("bead"))
@@ -46,6 +47,9 @@ def queue_rows(town: Town) -> list[dict[str, Any]]:
         row = mr.to_dict()
         bead = titles.get(str(mr.doc.get("bead")))
         row["title"] = bead.title if bead else ""
+        if row.get("state") == "verifying":
+            # The verify's output so far: the queue shows it as it comes.
+            row["live_log"] = read_live_log(town, str(row["id"]))
         out.append(row)
     return out
 
@@ -63,9 +67,10 @@ class MergeQueue(Vertical):
             super().__init__()
             self.mr_id = mr_id
 
-    def __init__(self, town: Town, *, id: str | None = None) -> None:
+    def __init__(self, town: Town, *, id: str | None = None, take_focus: bool = True) -> None:
         super().__init__(id=id, classes="merge-queue")
         self.town = town
+        self.take_focus = take_focus  # on its own screen; not as a pane of the main screen
         self.rows: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
@@ -74,9 +79,16 @@ class MergeQueue(Vertical):
             yield Static("", id="mq-log", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        if self.take_focus:
+            self.query_one(OptionList).focus()
         self.reload()
-        self.set_interval(REFRESH, self.reload)
+        self.set_interval(REFRESH, self.tick)
+
+    def tick(self) -> None:
+        # Only while it is on screen: a pane hidden by the layout, or a screen under another,
+        # costs nothing.
+        if self.screen.is_current and self.region.area:
+            self.reload()
 
     @work(thread=True, group="mq-load", exclusive=True, exit_on_error=False)
     def reload(self) -> None:
@@ -102,6 +114,7 @@ class MergeQueue(Vertical):
         listing.disabled = False
         listing.add_options(Option(self._line(r), id=str(r["id"])) for r in rows)
         listing.highlighted = min(highlighted or 0, len(rows) - 1)
+        self._show_log(self.selected())
 
     @staticmethod
     def _line(row: dict[str, Any]) -> Content:
@@ -126,7 +139,10 @@ class MergeQueue(Vertical):
         text = ""
         if row is not None:
             text = f"{row['id']} · {row.get('branch')} · from {row.get('polecat')}\n"
-            log = row.get("verify_log") or row.get("detail") or row.get("blocked_by") or ""
+            log = row.get("live_log") or row.get("verify_log") or row.get("detail")
+            log = log or row.get("blocked_by") or ""
+            if row.get("live_log"):
+                text += "verifying…\n"
             text += str(log) if log else "no verify output yet"
             for key in ("pr_url", "pr_note", "comment"):
                 if row.get(key):
@@ -149,3 +165,25 @@ class MergeQueue(Vertical):
             listing.action_cursor_down()
         else:
             listing.action_cursor_up()
+
+
+class MergeQueuePane(Pane):
+    """The merge queue as a pane of the main screen (6): the requests in order with their
+    state and tries, and the verify log of the highlighted one. Enter opens its review."""
+
+    PANE = "queue"
+    NUMBER = 6
+    TITLE = "Merges"
+
+    def __init__(self, town: Town) -> None:
+        super().__init__()
+        self.town = town
+
+    def compose(self) -> ComposeResult:
+        yield MergeQueue(self.town, id="merge-queue-pane", take_focus=False)
+
+    def on_merge_queue_open(self, message: MergeQueue.Open) -> None:
+        from gastown_tui.tui.screens.review import ReviewScreen
+
+        message.stop()
+        self.app.push_screen(ReviewScreen(self.town, mr_id=message.mr_id))
