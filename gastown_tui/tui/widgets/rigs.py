@@ -196,6 +196,10 @@ class RigsTree(Tree[NodeRef]):
             return
         cursor = self.cursor_node.data if self.cursor_node is not None else None
         old_line = self.cursor_line
+        follow = None
+        if cursor is not None and cursor.kind == "bead":
+            holder = next((p for p in self.polecats if p.hook and p.hook.id == cursor.key), None)
+            follow = NodeRef("polecat", holder.address) if holder else None
         self.clear()
         parents: list[TreeNode[NodeRef]] = [self.root]
         target: TreeNode[NodeRef] | None = None
@@ -210,6 +214,8 @@ class RigsTree(Tree[NodeRef]):
             parents.append(node)
             if ref == cursor:
                 target = node
+            elif ref == follow:
+                target = target or node  # the bead under the cursor was slung: to its polecat
         _ = self.last_line  # lay the lines out so the nodes know their line numbers
         if target is not None and target.line >= 0:
             self.move_cursor(target)
