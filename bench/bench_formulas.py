@@ -29,6 +29,7 @@ from benchlib import pct  # noqa: E402
 from gastown_tui.dispatch.sling import sling  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
 from gastown_tui.town.formulas import run_formula  # noqa: E402
+from gastown_tui.town.paths import session_for  # noqa: E402
 from gastown_tui.town.scheduler import holdings, lock_path  # noqa: E402
 from gastown_tui.town.store import flocked  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
@@ -111,7 +112,7 @@ def window_up(town: Town, tmux: object, bead_id: str) -> bool:
     polecat = town.polecats.find(bead.assignee)
     if polecat is None or not polecat.window or polecat.starting:
         return False
-    info = tmux.find_window(f"gt-{polecat.rig}", polecat.name)  # type: ignore[attr-defined]
+    info = tmux.find_window(session_for(polecat.rig), polecat.name)  # type: ignore[attr-defined]
     return info is not None and not info.pane_dead
 
 

@@ -141,8 +141,8 @@ def polecat_doc(town: Town, rig: str, name: str) -> dict[str, Any] | None:
 def hook_without_window(town: Town, bead_id: str, rig: str = "alpha", to: str | None = None):
     """Hook `bead_id` on a polecat with a real worktree but no tmux window: for tests of the
     agent side (prime, hook, done) that need no tmux. Returns the polecat's address."""
-    from gastown_tui.dispatch.sling import prepare_worktree
     from gastown_tui.town.polecats import Polecat
+    from gastown_tui.town.worktrees import prepare_worktree
 
     with town.beads.rig_txn(rig) as tx:
         polecat, _ = town.polecats.allocate(tx, runtime="demo", bead_id=bead_id, to=to)

@@ -25,6 +25,7 @@ from gastown_tui.supervise.refinery import Refinery, failed_merges
 from gastown_tui.supervise.witness import Witness, backoff_delay
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.clock import FakeClock
+from gastown_tui.town.paths import session_for
 from gastown_tui.town.town import Town
 from tests.polecat_fixtures import add_runtime, git_out, set_town_env, wait_until
 
@@ -34,7 +35,7 @@ PANES = Path(__file__).parent / "data" / "panes"
 
 
 def pane_dead(tmux: TownTmux, rig: str, name: str) -> bool:
-    info = tmux.find_window(f"gt-{rig}", name)
+    info = tmux.find_window(session_for(rig), name)
     return info is not None and info.pane_dead
 
 

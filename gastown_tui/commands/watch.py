@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gastown_tui.town.polecats import ATTENTION_STATES
+
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 # Waiting first: it is the state that needs a person now.
-STATE_ORDER = ("waiting", "zombie", "gupp", "stalled", "starting", "working", "idle")
+STATE_ORDER = (*ATTENTION_STATES, "starting", "working", "idle")
 NEEDS_YOU = {"waiting": "waits for you", "zombie": "is dead", "gupp": "ignores its hook",
              "stalled": "is stalled"}  # fmt: skip
 DEFAULT_WIDTH = 80

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from gastown_tui.runtimes.presets import Runtime
 from gastown_tui.tmux import AttachPlan, TownTmux, WindowInfo, attach_plan
 from gastown_tui.town.errors import GtError, GtFailure
-from gastown_tui.town.paths import encode_address
+from gastown_tui.town.paths import encode_address, session_for
 from gastown_tui.town.polecats import split_address
 from gastown_tui.town.work import polecat_identity
 
@@ -40,17 +40,12 @@ PASSTHROUGH_ENV = (
 )
 
 
-def session_of(address: str) -> str:
-    rig, _ = split_address(address)
-    return f"gt-{rig}"
-
-
 def find_window(tmux: TownTmux, address: str) -> WindowInfo | None:
     """The agent's window (`gt-<rig>:<name>`), or None. No server running means none."""
     rig, name = split_address(address)
     if not tmux.available():
         return None
-    return tmux.find_window(f"gt-{rig}", name)
+    return tmux.find_window(session_for(rig), name)
 
 
 def require_window(town: Town, tmux: TownTmux, agent: str) -> tuple[str, WindowInfo]:
@@ -73,7 +68,7 @@ def peek(town: Town, tmux: TownTmux, agent: str, lines: int = 40) -> str:
         _, info = require_window(town, tmux, agent)
     except GtFailure:
         # The window is gone (closed by gc after a failed start or a crash loop): its last
-        # screen was kept on disk (dispatch/sling.py save_last_output).
+        # screen was kept on disk (dispatch/sling/start.py save_last_output).
         saved = (
             town.paths.runtime
             / "last-output"

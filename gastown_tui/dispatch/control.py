@@ -33,7 +33,7 @@ from gastown_tui.dispatch.agents import find_window
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
-from gastown_tui.town.polecats import STATE_IDLE, Polecat, split_address
+from gastown_tui.town.polecats import Polecat, split_address
 from gastown_tui.town.work import commit_all, is_git_worktree
 
 if TYPE_CHECKING:
@@ -315,13 +315,8 @@ def release(town: Town, tmux: TownTmux, agent: str) -> ControlResult:
         doc = tx.get_polecat(name)
         if doc is not None:
             record = Polecat.from_dict(doc)
-            record.state = STATE_IDLE
-            record.updated_at = now
-            record.starting = None
+            record.release(bead.id, "released", now, commit)
             record.extra.pop("paused", None)
-            record.history.append(
-                {"bead": bead.id, "result": "released", "at": now, "commit": commit}
-            )
             tx.put_polecat(record.to_dict())
     msg = f"{bead.id} released from {polecat.address}: back to ready" + (
         f", branch {branch} kept" if branch else ""

@@ -27,8 +27,8 @@ from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.tmux.server import session_has_live_process
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.paths import encode_address
-from gastown_tui.town.polecats import Polecat, no_window_hint
+from gastown_tui.town.paths import encode_address, session_for
+from gastown_tui.town.polecats import POLECAT_STATES, Polecat, no_window_hint
 from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.store import atomic_write_bytes
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
     from gastown_tui.town.town import Town
 
-STATES = ("working", "idle", "waiting", "stalled", "gupp", "zombie", "starting")
+STATES = POLECAT_STATES
 PANE_LINES = 40  # a start-up dialog (trust, API key) is taller than a permission prompt
 
 
@@ -348,7 +348,7 @@ def observe(
             town,
             polecat,
             bead,
-            windows.get((f"gt-{polecat.rig}", polecat.name)),
+            windows.get((session_for(polecat.rig), polecat.name)),
             tmux,
             runtimes,
             now,

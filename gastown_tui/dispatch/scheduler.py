@@ -1,6 +1,6 @@
 """The scheduler's dispatch side: admission inside a sling, and dispatching pending work.
 
-`admitted` wraps a sling's hook transaction (dispatch/sling.py): under the town-wide
+`admitted` wraps a sling's hook transaction (dispatch/sling/hook.py): under the town-wide
 scheduler lock it counts the slots held, admits what fits (a long-lived role's target gets
 its role's polecat name) and queues the rest; the lock is released only after the hook has
 committed, so racing slings never exceed `max_polecats` or a role's capacity.
@@ -33,7 +33,7 @@ from gastown_tui.town.scheduler import (
 from gastown_tui.town.store import flocked
 
 if TYPE_CHECKING:
-    from gastown_tui.dispatch.sling import _Target
+    from gastown_tui.dispatch.sling import Target
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.models import Rig
     from gastown_tui.town.town import Town
@@ -71,12 +71,12 @@ def _track_queued(town: Town, bead_id: str, title: str, convoy: str | None) -> N
 def admitted(
     town: Town,
     rig: Rig,
-    targets: list[_Target],
+    targets: list[Target],
     runtime: str,
     to: str | None,
     convoy: str | None,
     queued_out: list[dict[str, Any]],
-) -> Iterator[list[_Target]]:
+) -> Iterator[list[Target]]:
     """Yield the targets to hook now; queue the others (recorded in `queued_out`)."""
     for target in targets:
         target.role = role_of_bead(target.bead) if target.bead is not None else None
@@ -90,7 +90,7 @@ def admitted(
         decisions = decide(
             town, rig.name, [(t.bead_id, t.role) for t in targets], to=to, roles=roles
         )
-        admit: list[_Target] = []
+        admit: list[Target] = []
         for decision, target in zip(decisions, targets, strict=True):
             if decision.admit:
                 target.to = decision.to

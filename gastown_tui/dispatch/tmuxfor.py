@@ -24,7 +24,3 @@ def tmux_for(town: Town) -> TownTmux:
         town.paths.locks,
         config_file=Path(conf) if conf else None,
     )
-
-
-def session_for(rig: str) -> str:
-    return f"gt-{rig}"

@@ -89,7 +89,7 @@ class Deacon:
     def _finish_slings(self) -> list[str]:
         """What follows a sling's hook, when its process died or could not write it: a
         rollback noted after a failed write (a full disk), and starts whose process is gone
-        (dispatch/sling.py: finish_rollbacks, resume_interrupted)."""
+        (dispatch/sling/: finish_rollbacks, resume_interrupted)."""
         from gastown_tui.dispatch.sling import finish_rollbacks, resume_interrupted
 
         actions = finish_rollbacks(self.town, self.tmux)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from gastown_tui.town import git
 from gastown_tui.town.backup import create_backup
 from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.paths import session_for
 from gastown_tui.town.store import flocked
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def gc(town: Town, tmux: TownTmux, now: float | None = None) -> list[str]:
     actions: list[str] = []
     for rig_name in town.rigs.names():
         rig = town.rigs.get(rig_name)
-        session = f"gt-{rig_name}"
+        session = session_for(rig_name)
         records = {p.name: (p, bead) for p, bead in town.polecats.list_with_hooks(rig_name)}
         # Windows: only in our own session, only named after one of our idle polecats.
         for info in tmux.list_windows(session) if tmux.available() else []:

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown_tui.dispatch.sling import worktree_lock
 from gastown_tui.town import git
 from gastown_tui.town.clock import iso, parse_duration
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.merge_requests import live_log_path
 from gastown_tui.town.models import Comment
 from gastown_tui.town.store import flocked
+from gastown_tui.town.worktrees import worktree_lock
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Rig

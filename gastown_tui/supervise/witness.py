@@ -33,6 +33,7 @@ from gastown_tui.runtimes.presets import all_runtimes
 from gastown_tui.town.clock import age, elapsed_since, iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
+from gastown_tui.town.polecats import Polecat
 from gastown_tui.town.store import atomic_write_bytes
 from gastown_tui.town.work import commit_all, queued_nudges
 
@@ -388,13 +389,11 @@ class Witness:
                 record = bead.to_dict()
             record = tx.get_polecat(name)
             if record is not None:
-                record["state"] = "idle"
-                record["restarts"] = []
-                record["crash_loop"] = {"bead": bead_id, "at": now_text, "deaths": deaths}
-                record["history"] = [
-                    *(record.get("history") or []),
-                    {"bead": bead_id, "result": "crash_loop", "at": now_text},
-                ]
+                stopped = Polecat.from_dict(record)
+                stopped.release(bead_id, "crash_loop", now_text)
+                stopped.restarts = []
+                stopped.extra["crash_loop"] = {"bead": bead_id, "at": now_text, "deaths": deaths}
+                record = stopped.to_dict()
                 tx.put_polecat(record)
         self.notify(f"crash loop: {address} on {bead_id}; bead returned to ready", "error")
         extra = {"record": record} if record is not None else {}

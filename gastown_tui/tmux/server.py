@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError, GtFailure
-from gastown_tui.town.paths import TownPaths
+from gastown_tui.town.paths import SESSION_PREFIX, TownPaths, session_for
 from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.store import flocked
 
 if TYPE_CHECKING:
     import libtmux
 
-SESSION_PREFIX = "gt-"
 # As the town core's names (town.paths), matched whole: `$` would let a trailing "\n" in.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 ENV_KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -416,7 +415,8 @@ class TownTmux:
     # -- sessions -----------------------------------------------------------------------------
 
     def session_name(self, rig: str) -> str:
-        return SESSION_PREFIX + check_name(rig, "rig")
+        """`session_for(rig)`, refusing a rig name tmux could misread as a target."""
+        return session_for(check_name(rig, "rig"))
 
     def check_session(self, session: str) -> str:
         """Refuse any session name the town does not own."""

@@ -12,6 +12,15 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 DEFAULT_TOWN = "~/gt"
 
 
+# Each rig's agents run as windows of one tmux session of the town's server: `gt-<rig>`.
+SESSION_PREFIX = "gt-"
+
+
+def session_for(rig: str) -> str:
+    """The tmux session of a rig's agents (the one place that spells it)."""
+    return SESSION_PREFIX + rig
+
+
 def check_name(kind: str, name: str) -> str:
     """Rig and polecat names end up in tmux targets and file names: keep them plain."""
     if not NAME_RE.fullmatch(name or ""):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import ACTIVE_STATUSES, Bead
-from gastown_tui.town.paths import NAME_RE, check_name
+from gastown_tui.town.paths import NAME_RE, check_name, session_for
 from gastown_tui.town.procs import pid_alive
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ STARTING_STALE = 600.0
 
 STATE_IDLE = "idle"
 STATE_WORKING = "working"
+STATE_STARTING = "starting"
+# Every state a polecat is shown in (dispatch/observe.py classify decides which), and the
+# ones a person must notice, most urgent first: a waiting agent must never look idle.
+POLECAT_STATES = ("working", "idle", "waiting", "stalled", "gupp", "zombie", "starting")
+ATTENTION_STATES = ("waiting", "zombie", "gupp", "stalled")
 
 
 def check_polecat_name(name: str) -> str:
@@ -110,6 +115,19 @@ class Polecat:
     @property
     def address(self) -> str:
         return f"{self.rig}/{self.name}"
+
+    def release(
+        self, bead_id: str, result: str, now: str, commit: str | None = None
+    ) -> dict[str, Any]:
+        """The polecat lets go of `bead_id` (done, escalated, released, moved away by a
+        re-sling): idle, with a history entry, which is returned. The caller's rig
+        transaction writes the record."""
+        entry = {"bead": bead_id, "result": result, "at": now, "commit": commit}
+        self.state = STATE_IDLE
+        self.updated_at = now
+        self.starting = None
+        self.history.append(entry)
+        return entry
 
     @property
     def interrupted(self) -> bool:
@@ -411,7 +429,7 @@ class PolecatRegistry:
                 rig=rig,
                 runtime=runtime,
                 worktree=str(self.town.paths.polecat_dir(rig, chosen)),
-                session=f"gt-{rig}",
+                session=session_for(rig),
                 created_at=now,
                 updated_at=now,
             )
@@ -419,7 +437,7 @@ class PolecatRegistry:
             polecat = Polecat.from_dict(docs[chosen])
         polecat.runtime = runtime
         polecat.updated_at = now
-        polecat.session = f"gt-{rig}"
+        polecat.session = session_for(rig)
         polecat.worktree = polecat.worktree or str(self.town.paths.polecat_dir(rig, chosen))
         polecat.starting = {"pid": pid or os.getpid(), "at": now, "bead": bead_id}
         return polecat, created

@@ -343,7 +343,7 @@ def _block_and_release(
 ) -> None:
     """One rig transaction: the step is blocked (with the reason) and off the agent's hook;
     the agent is idle. The step comes back open when it is answered."""
-    from gastown_tui.town.polecats import STATE_IDLE, Polecat, split_address
+    from gastown_tui.town.polecats import Polecat, split_address
 
     rig, name = split_address(address) if "/" in address else (bead.rig, "")
     with town.beads.rig_txn(bead.rig) as tx:
@@ -363,9 +363,7 @@ def _block_and_release(
             doc = tx.get_polecat(name)
             if doc is not None:
                 record = Polecat.from_dict(doc)
-                record.state = STATE_IDLE
-                record.updated_at = now
-                record.history.append({"bead": bead.id, "result": "escalated", "at": now})
+                record.release(bead.id, "escalated", now)
                 tx.put_polecat(record.to_dict())
     town.events.append(
         "bead.escalated", actor=address, rig=bead.rig, bead=bead.id, msg=text.splitlines()[0]

@@ -9,7 +9,7 @@ A sling past a limit is *queued*: the bead stays open and unassigned with
 `gt schedule`) dispatches queued beads by priority, then age, as slots free.
 
 Racing slings never exceed a limit: `admission` holds a town-wide lock (the count spans every
-rig file) from the count until the sling's hook transaction has committed (dispatch/sling.py).
+rig file) from the count until the sling's hook transaction has committed (dispatch/sling/hook.py).
 """
 
 from __future__ import annotations

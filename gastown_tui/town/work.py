@@ -24,7 +24,7 @@ from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
 from gastown_tui.town.models import Bead, Comment
 from gastown_tui.town.paths import encode_address
-from gastown_tui.town.polecats import STATE_IDLE, Polecat, hooked_docs, split_address
+from gastown_tui.town.polecats import Polecat, hooked_docs, split_address
 from gastown_tui.town.store import atomic_write_bytes, flocked
 
 if TYPE_CHECKING:
@@ -355,7 +355,6 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
     now = iso(town.clock.now())
     closed: Bead | None = None
     mr_id: str | None = None
-    history = {"bead": bead.id, "result": status, "at": now, "commit": commit}
     with town.beads.rig_txn(rig) as tx:
         current = tx.get_bead(bead.id)
         if current is None or hooked_docs([current.to_dict()]).get(address) is None:
@@ -394,10 +393,7 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
             )
         doc = tx.get_polecat(name) or polecat.to_dict()
         record = Polecat.from_dict(doc)
-        record.state = STATE_IDLE
-        record.updated_at = now
-        record.starting = None
-        record.history.append(history)
+        history = record.release(bead.id, status, now, commit)
         tx.put_polecat(record.to_dict())
 
     msg = f"{bead.id} {status}" + (f": {note}" if note else "")

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.clock import parse_iso
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
+from gastown_tui.town.paths import session_for
+from gastown_tui.town.polecats import ATTENTION_STATES
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import AttachPlan, TownTmux
@@ -32,10 +34,6 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 OVERSEER = "overseer"
-POLECAT_STATES = ("working", "idle", "waiting", "stalled", "gupp", "zombie", "starting")
-# States that need a person, most urgent first (DESIGN.md section 12: a waiting agent must
-# never look idle).
-ATTENTION_STATES = ("waiting", "zombie", "gupp", "stalled")
 NEEDS_HUMAN_LABEL = "needs-human"
 BUILTIN_RUNTIMES = ("claude", "codex", "gemini", "aider", "shell", "builtin", "demo")
 MAIL_LIMIT = 300
@@ -622,7 +620,7 @@ class TownData:
             return polecat.pane_id
         if self.tmux is None:
             return None
-        info = self.tmux.find_window(f"gt-{polecat.rig}", polecat.name)
+        info = self.tmux.find_window(session_for(polecat.rig), polecat.name)
         return info.pane_id if info is not None else None
 
     def attach_plan(self, polecat: PolecatRow) -> AttachPlan:

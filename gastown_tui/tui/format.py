@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from gastown_tui.town.clock import age, parse_iso
+from gastown_tui.town.polecats import POLECAT_STATES
 
 # One cell wide each, distinct in shape as well as colour (colour-blind readers, mono themes).
 STATE_GLYPHS: dict[str, str] = {
@@ -35,8 +36,7 @@ def glyph(state: str) -> str:
 
 def state_var(state: str) -> str:
     """The theme variable colouring a state (see GasTownApp.get_theme_variable_defaults)."""
-    known = ("working", "idle", "starting", "waiting", "stalled", "gupp", "zombie")
-    return f"$gt-{state}" if state in known else "$gt-muted"
+    return f"$gt-{state}" if state in POLECAT_STATES else "$gt-muted"
 
 
 def ago(then: float | None, now: float) -> str:

@@ -1,0 +1,174 @@
+"""Step 3 of a sling: the worktree, then the agent's window, confirmed up."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gastown_tui.dispatch.agents import beacon as make_beacon
+from gastown_tui.dispatch.agents import launch_argv, screen_bottom, unset_names, window_env
+from gastown_tui.dispatch.sling.jobs import Job
+from gastown_tui.dispatch.sling.pause import pause_point
+from gastown_tui.runtimes.presets import install_claude_hook
+from gastown_tui.tmux import TownTmux, WindowInfo, nudge
+from gastown_tui.tmux.server import TmuxCommandFailed
+from gastown_tui.town.clock import iso
+from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.paths import encode_address, session_for
+from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.worktrees import branch_name, prepare_worktree
+
+if TYPE_CHECKING:
+    from gastown_tui.runtimes.presets import Runtime
+    from gastown_tui.town.models import Rig
+    from gastown_tui.town.town import Town
+
+START_ATTEMPTS = 3
+
+
+def start_window(
+    tmux: TownTmux,
+    session: str,
+    window: str,
+    command: list[str],
+    folder: Path,
+    env: dict[str, str],
+) -> WindowInfo:
+    """Start the window; when the server was exiting at that moment (its last session just
+    closed: "server exited unexpectedly", "no server running"), start it again, on a new
+    server, rather than fail the sling."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return tmux.start_window(session, window, command, start_dir=folder, env=env)
+        except TmuxCommandFailed as exc:
+            if not exc.no_server or attempt == START_ATTEMPTS:
+                raise
+            time.sleep(0.1 * attempt)  # let the exiting server finish going away
+    raise AssertionError("unreachable")
+
+
+def wait_ready(tmux: TownTmux, info: WindowInfo, runtime: Runtime) -> None:
+    deadline = time.monotonic() + runtime.ready_timeout
+    pause = 0.01
+    while True:
+        fresh = tmux.pane_info(info.pane_id)
+        if fresh is None or fresh.pane_dead:
+            raise GtFailure(f"the agent in {info.target} exited before it was ready")
+        if runtime.is_ready(tmux.capture(info.pane_id, lines=20)):
+            return
+        if time.monotonic() >= deadline:
+            raise GtFailure(
+                f"{runtime.name} in {info.target} did not show it was ready within "
+                f"{runtime.ready_timeout:.0f}s",
+                hint=f"check [runtimes.{runtime.name}] ready in town.toml",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def wait_started(
+    town: Town, tmux: TownTmux, info: WindowInfo, runtime: Runtime, address: str
+) -> WindowInfo:
+    """Return once the agent is really up: its program drew its own screen (the runtime's
+    `started` text, a busy line, or a start-up question), or it has lived `start_grace`
+    seconds. An agent that exits first fails the sling, quoting its last lines (also kept on
+    disk for `gt peek`), and its dead pane is kept."""
+    began = time.monotonic()
+    pause = 0.01
+    while True:
+        fresh = tmux.pane_info(info.pane_id)
+        if fresh is None:
+            raise GtFailure(f"the window of {address} vanished right after it started")
+        if fresh.pane_dead:
+            if fresh.dead_status in (None, 0):
+                return fresh  # ran and finished cleanly (an agent with nothing to do)
+            raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
+        elapsed = time.monotonic() - began
+        if elapsed >= runtime.start_grace:
+            return fresh
+        if runtime.shows_started(screen_tail(tmux, info.pane_id)):
+            return fresh
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def screen_tail(tmux: TownTmux, pane_id: str) -> str:
+    try:
+        return screen_bottom(tmux, pane_id, 40)
+    except GtError:
+        return ""
+
+
+class StartFailure(GtFailure):
+    """The agent exited during start-up. Its last lines are in the message and on disk."""
+
+    def __init__(
+        self, town: Town, tmux: TownTmux, info: WindowInfo, address: str, after: float
+    ) -> None:
+        try:
+            text = tmux.capture(info.pane_id, lines=200)
+        except GtError:
+            text = ""
+        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        saved = save_last_output(town, address, text, f"exited during start-up ({info.target})")
+        last = "\n".join(f"  | {line[:200]}" for line in lines[-8:]) or "  | (nothing)"
+        super().__init__(
+            f"the agent in {info.target} exited during start-up after {after:.1f}s "
+            f"(status {info.dead_status}); its last lines:\n{last}",
+            hint=f"its pane is kept: gt peek {address} (also saved to {saved})",
+        )
+
+
+def save_last_output(town: Town, address: str, text: str, why: str) -> Path:
+    """Keep an agent's last screen on disk (`gt peek` shows it once the window is gone)."""
+    path = last_output_path(town, address)
+    stamp = iso(town.clock.now())
+    atomic_write_bytes(path, f"# {address} {why} at {stamp}\n{text.rstrip()}\n".encode())
+    return path
+
+
+def last_output_path(town: Town, address: str) -> Path:
+    return town.paths.runtime / "last-output" / f"{encode_address(address)}.txt"
+
+
+def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) -> None:
+    """Step 3 for one job: worktree, then the window, confirmed up."""
+    polecat = job.polecat
+    session = session_for(rig.name)
+    existing = tmux.find_window(session, polecat.name)
+    if existing is not None and not existing.pane_dead:
+        # An idle polecat's leftover agent, or the one being restarted: it goes before its
+        # worktree changes under it. (A dead pane is respawned in place by start_window.)
+        tmux.kill_window(session, polecat.name)
+    continuing = bool(polecat.worktree) and polecat.branch == branch_name(polecat.name, job.bead.id)
+    folder, branch = prepare_worktree(town, rig, polecat, job.bead)
+    polecat.worktree = str(folder)
+    polecat.branch = branch
+    pause_point("after_worktree")
+    if runtime.settings_hook and branch is not None:
+        install_claude_hook(folder)
+    job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
+    role = str(polecat.extra.get("role") or "polecat")
+    env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role, runtime=runtime)
+    # Restarted on the same branch in the same worktree: continue the program's own
+    # conversation where it has one, so its context survives (`claude --continue`).
+    resume = continuing and runtime.can_resume(env, folder)
+    argv = launch_argv(
+        env, runtime.argv(job.beacon, resume=resume), unset_names(town, runtime, env)
+    )
+    job.info = start_window(tmux, session, polecat.name, argv, folder, env)
+    job.window_started = True
+    if runtime.prompt == "nudge":
+        wait_ready(tmux, job.info, runtime)
+        lock = town.paths.lock(f"nudge~{encode_address(polecat.address)}")
+        result = nudge(tmux, job.info.pane_id, job.beacon, lock_path=lock)
+        if not result.delivered:
+            raise GtFailure(f"the beacon was not delivered to {polecat.address}: {result.detail}")
+    if job.wait_started:
+        try:
+            job.info = wait_started(town, tmux, job.info, runtime, polecat.address)
+        except StartFailure:
+            job.keep_window = True
+            raise
+    pause_point("after_window")
