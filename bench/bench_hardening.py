@@ -76,7 +76,7 @@ async def _burst(hand_off: bool) -> None:
     from gastown_tui.town.clock import FakeClock
     from gastown_tui.town.town import Town
     from gastown_tui.tui.app import make_app
-    from gastown_tui.tui.data import TownData
+    from gastown_tui.views.actions import TownData
     from tests.test_tui_faults import burst, chars
     from tests.tui_fixtures import settle
 

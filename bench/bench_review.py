@@ -101,9 +101,9 @@ def build(tmp: Path) -> tuple[Town, str, int]:
 
 async def measure(town: Town, mr_id: str, size: tuple[int, int]) -> dict[str, list[float]]:
     from gastown_tui.tui.app import make_app
-    from gastown_tui.tui.data import TownData
     from gastown_tui.tui.screens.review import ReviewScreen
     from gastown_tui.tui.widgets.diff_view import DiffView
+    from gastown_tui.views.actions import TownData
 
     data = TownData(town, None, observe=lambda: [])
     app = make_app(town, watch=False, data=data)

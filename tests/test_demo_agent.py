@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from tests.tmux_helpers import real_tmux
 polecat_env, tmux = pf.polecat_env, pf.tmux
 
 pytestmark = pytest.mark.tmux
-HAS_MAIL = importlib.util.find_spec("gastown_tui.town.mail") is not None
 
 
 def closed(town: Town, bead_id: str) -> bool:
@@ -50,9 +48,8 @@ def test_demo_agent_completes_a_slung_bead(rig_town: Town, tmux: TownTmux, gt: G
     assert record["history"][-1]["bead"] == bead.id
     pane = gt("peek", "furiosa", "-n", "200").stdout
     assert "DEMO AGENT" in pane and f"DEMO AGENT finished {bead.id}" in pane
-    if HAS_MAIL:
-        [message] = rig_town.mail.inbox("alpha/witness")
-        assert message.subject == f"POLECAT_DONE {bead.id}" and message.sender == "alpha/furiosa"
+    [message] = rig_town.mail.inbox("alpha/witness")
+    assert message.subject == f"POLECAT_DONE {bead.id}" and message.sender == "alpha/furiosa"
     [view] = observe(rig_town, tmux)
     assert view.state == "idle"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +20,6 @@ from gastown_tui.town.work import (
 )
 from tests.conftest import GtRunner, snapshot_files
 from tests.polecat_fixtures import git_out, hook_without_window, polecat_doc
-
-HAS_MAIL = importlib.util.find_spec("gastown_tui.town.mail") is not None
 
 
 @pytest.fixture
@@ -57,14 +54,12 @@ def test_prime_text_has_role_hook_rules_mail_and_nudges(
     assert "Work on it now" in text and "Commit as you go" in text
     assert "gt done" in text and "gt mail send" in text and "gt escalate" in text
     assert "look at the carburettor first" in text and "from overseer" in text
-    if HAS_MAIL:
-        assert "0 unread messages" in text
+    assert "0 unread messages" in text
     # Showing a queued nudge delivers it: it is gone from the queue.
     assert queued_nudges(rig_town, address) == []
     assert "carburettor" not in prime_text(rig_town, address)
 
 
-@pytest.mark.skipif(not HAS_MAIL, reason="gastown_tui.town.mail is not there yet")
 def test_prime_counts_unread_mail(rig_town: Town, agent: tuple[str, str]) -> None:
     address, _ = agent
     rig_town.mail.send([address], "hello", "body", sender="overseer")

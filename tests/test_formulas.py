@@ -216,7 +216,7 @@ def anyio_backend() -> str:
 
 def app_on(town: Town) -> object:
     from gastown_tui.tui.app import make_app
-    from gastown_tui.tui.data import TownData
+    from gastown_tui.views.actions import TownData
 
     app = make_app(town, data=TownData(town, None), watch=False)
     app.animation_level = "none"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import sys
@@ -31,7 +30,6 @@ from tests.tmux_helpers import real_tmux
 polecat_env, tmux, reader = pf.polecat_env, pf.tmux, pf.reader
 
 pytestmark = pytest.mark.tmux
-HAS_MAIL = importlib.util.find_spec("gastown_tui.town.mail") is not None
 
 
 @pytest.fixture
@@ -170,7 +168,6 @@ def test_busy_agent_gets_the_nudge_queued(
 
 
 @real_tmux
-@pytest.mark.skipif(not HAS_MAIL, reason="gastown_tui.town.mail is not there yet")
 def test_mail_nudges_the_recipient(
     rig_town: Town, tmux: TownTmux, slung: str, reader: Path
 ) -> None:
@@ -183,7 +180,6 @@ def test_mail_nudges_the_recipient(
 
 
 @real_tmux
-@pytest.mark.skipif(not HAS_MAIL, reason="gastown_tui.town.mail is not there yet")
 def test_gt_mail_send_wires_the_nudge(
     rig_town: Town, slung: str, reader: Path, gt: GtRunner
 ) -> None:
@@ -227,7 +223,6 @@ def test_queue_keeps_order_without_tmux(rig_town: Town) -> None:
 
 
 @real_tmux
-@pytest.mark.skipif(not HAS_MAIL, reason="gastown_tui.town.mail is not there yet")
 def test_mail_nudge_never_answers_a_question(
     rig_town: Town, tmux: TownTmux, slung: str, reader: Path
 ) -> None:

@@ -306,8 +306,8 @@ async def test_read_only_is_gated_in_one_place_and_attach_says_why(rig_town: Tow
 
 
 def test_every_write_of_the_town_adapter_is_refused_read_only() -> None:
-    from gastown_tui.tui.data import TownData
     from gastown_tui.tui.serve import READ_METHODS, ReadOnlyTownData
+    from gastown_tui.views.actions import TownData
 
     public = {n for n in dir(TownData) if not n.startswith("_")}
     writes = public - READ_METHODS

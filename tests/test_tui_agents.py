@@ -4,28 +4,23 @@ reaches it, and attach explains itself where the terminal cannot be handed over.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gastown_tui.dispatch.sling import sling
+from gastown_tui.tmux import TownTmux
 from gastown_tui.town.town import Town
 from gastown_tui.tui.app import GasTownApp, make_app
 from gastown_tui.tui.screens.nudge import NudgeScreen
 from gastown_tui.tui.screens.sling import SlingScreen
 from gastown_tui.tui.widgets.rigs import NodeRef
-from tests.tmux_helpers import real_tmux
-from tests.tui_fixtures import anyio_backend, settle, wait_for
-
-if importlib.util.find_spec("gastown_tui.dispatch.sling") is None:  # pragma: no cover
-    pytest.skip("dispatch.sling is not in this build yet", allow_module_level=True)
-
-from gastown_tui.dispatch.sling import sling
-from gastown_tui.tmux import TownTmux
 from tests import polecat_fixtures as pf
 from tests.polecat_fixtures import received_lines
+from tests.tmux_helpers import real_tmux
+from tests.tui_fixtures import anyio_backend, settle, wait_for
 
 polecat_env, tmux, reader = pf.polecat_env, pf.tmux, pf.reader
 __all__ = ["anyio_backend", "polecat_env", "reader", "tmux"]

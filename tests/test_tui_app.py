@@ -16,7 +16,6 @@ from gastown_tui.town.interop import import_beads
 from gastown_tui.town.models import Event
 from gastown_tui.town.town import Town
 from gastown_tui.tui.app import GasTownApp, make_app
-from gastown_tui.tui.data import OVERSEER, HookedBead, PolecatRow, TownData
 from gastown_tui.tui.messages import EventsAppended
 from gastown_tui.tui.screens.base import ConfirmScreen
 from gastown_tui.tui.screens.bead import BeadScreen
@@ -28,6 +27,8 @@ from gastown_tui.tui.screens.problems import ProblemsScreen
 from gastown_tui.tui.screens.sling import SlingScreen
 from gastown_tui.tui.widgets.feed import MAX_KEPT
 from gastown_tui.tui.widgets.rigs import NodeRef
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.rows import OVERSEER, HookedBead, PolecatRow
 from tests.conftest import BEADS_DATA, snapshot_files
 from tests.tui_fixtures import anyio_backend, settle, utc, wait_for
 

@@ -5,7 +5,6 @@ terminal (a pty) and quits with keys."""
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import pty
 import select
@@ -113,10 +112,6 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
 
 @pytest.mark.tmux
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-@pytest.mark.skipif(
-    importlib.util.find_spec("gastown_tui.dispatch.sling") is None,
-    reason="dispatch.sling is not in this build yet",
-)
 def test_demo_starts_demo_agents(tmp_path: Path) -> None:
     from gastown_tui.dispatch import tmux_for
 
@@ -203,7 +198,7 @@ def test_the_app_runs_in_a_real_terminal_and_quits_with_keys(town: Town) -> None
 def test_tui_tmux_runs_the_app_in_the_towns_own_server(town: Town) -> None:
     """`gt tui --tmux`: the app runs in window gt-hq:app of the town's server and this
     terminal attaches to it; the app outlives the attached client."""
-    from gastown_tui.tui.data import default_tmux
+    from gastown_tui.views.queries import default_tmux
 
     tmux = default_tmux(town)
     assert tmux is not None

@@ -21,8 +21,9 @@ import pytest
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.town import Town
 from gastown_tui.tui.app import GasTownApp, make_app
-from gastown_tui.tui.data import ConvoyRow, ConvoysSnapshot, TownData
 from gastown_tui.tui.widgets.convoys import ConvoysPane
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.rows import ConvoyRow, ConvoysSnapshot
 from tests.tui_fixtures import anyio_backend, settle, utc
 
 __all__ = ["anyio_backend", "utc"]  # fixtures, used by name
@@ -183,7 +184,7 @@ def test_tui_tmux_opens_at_80x24_and_takes_bursts_of_keys(tmp_path: Path) -> Non
     """README: over SSH use `gt tui --tmux` in an 80x24 terminal. The town's tmux status line
     left the app 80x23 and it refused to start. Then keys sent in one burst (one `send-keys`)
     must each land where they were aimed."""
-    from gastown_tui.tui.data import default_tmux
+    from gastown_tui.views.queries import default_tmux
     from tests.conftest import wait_until
 
     town = Town.init(tmp_path / "town", name="testtown")

@@ -9,21 +9,18 @@ from pathlib import Path
 import pytest
 from textual.color import Color
 
+from gastown_tui.dispatch.observe import PolecatView, WindowView
+from gastown_tui.dispatch.sling import SlingResult
 from gastown_tui.town.models import Event
-from gastown_tui.tui.data import (
-    BeadRow,
-    HookedBead,
-    MailRow,
-    PolecatRow,
-    change_scope,
-    describe_sling,
-    find_problems,
-    polecat_from_view,
-)
 from gastown_tui.tui.layouts import load_layouts, scope
 from gastown_tui.tui.messages import EventsAppended, StoreChanged
 from gastown_tui.tui.themes import data_dirs, load_themes, theme_from_toml
 from gastown_tui.tui.widgets.feed import FeedFilter
+from gastown_tui.views.actions import describe_sling
+from gastown_tui.views.changes import change_scope
+from gastown_tui.views.problems import find_problems
+from gastown_tui.views.queries import polecat_row
+from gastown_tui.views.rows import BeadRow, HookedBead, MailRow, PolecatRow
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_VARIABLES = ("working", "idle", "starting", "waiting", "stalled", "gupp", "zombie")
@@ -96,11 +93,11 @@ def test_load_themes_collects_every_failure(tmp_path: Path) -> None:
 
 # -- layouts -----------------------------------------------------------------------------------
 def test_shipped_layouts_parse() -> None:
-    from gastown_tui.tui.app import _FALLBACK_VARIABLES
+    from gastown_tui.tui.themes import FALLBACK_VARIABLES
     from gastown_tui.tui.themes import load_themes as themes
 
     variables = themes([REPO / "themes"]).themes["wasteland"].to_color_system().generate()
-    variables.update(_FALLBACK_VARIABLES)
+    variables.update(FALLBACK_VARIABLES)
     loaded = load_layouts([REPO / "layouts"], variables)
     assert loaded.errors == []
     assert loaded.names()[:3] == ["default", "compact", "focus"]
@@ -169,9 +166,8 @@ def test_problems_come_most_urgent_first() -> None:
 
 # -- the adapter's view of backend records -----------------------------------------------------
 def test_polecat_view_from_dispatch_observe_converts() -> None:
-    observe = pytest.importorskip("gastown_tui.dispatch.observe")
-    window = observe.WindowView("gt-alpha", "nux", "%7", 123, False, None, True, "python3")
-    view = observe.PolecatView(
+    window = WindowView("gt-alpha", "nux", "%7", 123, False, None, True, "python3")
+    view = PolecatView(
         address="alpha/nux",
         rig="alpha",
         name="nux",
@@ -187,7 +183,7 @@ def test_polecat_view_from_dispatch_observe_converts() -> None:
         branch="b",
         hint="waiting for a person",
     )
-    row = polecat_from_view(view)
+    row = polecat_row(view)
     assert row == PolecatRow(
         "alpha/nux",
         "alpha",
@@ -201,13 +197,34 @@ def test_polecat_view_from_dispatch_observe_converts() -> None:
         1_795_000_000.0,
         "waiting for a person",
     )
-    idle = polecat_from_view({"address": "beta/slit", "state": "idle", "window": None})
-    assert (idle.rig, idle.name, idle.hook, idle.window_exists) == ("beta", "slit", None, None)
+    idle = polecat_row(
+        PolecatView(
+            "beta/slit",
+            "beta",
+            "slit",
+            "demo",
+            "idle",
+            "idle",
+            None,
+            None,
+            None,
+            None,
+            None,
+            "/w",
+            None,
+        )
+    )
+    assert (idle.rig, idle.name, idle.hook, idle.window_exists, idle.alive) == (
+        "beta",
+        "slit",
+        None,
+        False,
+        False,
+    )
 
 
 def test_sling_results_are_described() -> None:
-    sling = pytest.importorskip("gastown_tui.dispatch.sling")
-    result = sling.SlingResult(
+    result = SlingResult(
         bead="al-1",
         title="t",
         address="alpha/nux",
@@ -222,7 +239,7 @@ def test_sling_results_are_described() -> None:
         created_polecat=True,
         convoy="cv-1",
     )
-    assert describe_sling(result, "al-1") == "slung al-1 onto alpha/nux (convoy cv-1)"
+    assert describe_sling(result) == "slung al-1 onto alpha/nux (convoy cv-1)"
 
 
 # -- feed filters and messages -----------------------------------------------------------------

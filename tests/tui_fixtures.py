@@ -26,7 +26,8 @@ from textual.widgets import Input, TextArea
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.town import Town
 from gastown_tui.tui.app import GasTownApp, make_app
-from gastown_tui.tui.data import HookedBead, PolecatRow, TownData
+from gastown_tui.views.actions import TownData
+from gastown_tui.views.rows import HookedBead, PolecatRow
 
 START = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 SNAP_ROOT = "/srv/gastown"

@@ -105,7 +105,7 @@ def _run_in_town_tmux(town: Town, args: argparse.Namespace) -> int:
     town.config  # noqa: B018
     _check_layout(args.layout, town)
     _check_terminal()
-    from gastown_tui.tui.data import default_tmux
+    from gastown_tui.views.queries import default_tmux
 
     tmux = default_tmux(town)
     if tmux is None:

@@ -20,7 +20,6 @@ new user the whole town move with no API key, and lets tests drive the real mach
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import select
 import subprocess
@@ -103,10 +102,6 @@ def step_seconds(town: object) -> float:
         return max(0.0, float(town.config.get("demo.step_seconds")))  # type: ignore[attr-defined]
     except (KeyError, TypeError, ValueError):
         return 2.0
-
-
-def has_mail() -> bool:
-    return importlib.util.find_spec("gastown_tui.town.mail") is not None
 
 
 def run_gt(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -197,19 +192,16 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
         say(f"    commit {commit[:12] if commit else '(nothing to commit)'}")
         pauser.pause()
         rig = address.split("/", 1)[0]
-        if has_mail():
-            say(f"[5/6] mailing {rig}/witness: POLECAT_DONE {bead.id}")
-            try:
-                town.mail.send(
-                    [f"{rig}/witness"],
-                    f"POLECAT_DONE {bead.id}",
-                    f"{address} finished {bead.id} ({LABEL}).\n",
-                    sender=address,
-                )
-            except GtError as exc:
-                say(f"    mail not sent: {exc}")
-        else:
-            say("[5/6] (no mail in this build; skipping the POLECAT_DONE note)")
+        say(f"[5/6] mailing {rig}/witness: POLECAT_DONE {bead.id}")
+        try:
+            town.mail.send(
+                [f"{rig}/witness"],
+                f"POLECAT_DONE {bead.id}",
+                f"{address} finished {bead.id} ({LABEL}).\n",
+                sender=address,
+            )
+        except GtError as exc:
+            say(f"    mail not sent: {exc}")
         pauser.pause()
         note = script.get("note") or f"{LABEL}: wrote notes/{bead.id}.md"
         finish_script(town, address, bead, script, note)
@@ -260,10 +252,9 @@ def finish_script(town: Town, address: str, bead: Any, script: dict[str, str], n
         say(f"    closing {target} with the answer (the customer is told)")
         result = run_gt(["bead", "close", target, "-r", note])
         say(f"    {(result.stdout + result.stderr).strip()}")
-        if has_mail():
-            run_gt(["mail", "send", "overseer", "-s", f"Customer answered: {target}", "-m", note])
+        run_gt(["mail", "send", "overseer", "-s", f"Customer answered: {target}", "-m", note])
     to = (script.get("mail") or "").strip()
-    if to and has_mail():
+    if to:
         say(f"    mailing {to}: {note[:60]}")
         result = run_gt(["mail", "send", to, "-s", f"Answer for {bead.title}"[:200], "-m", note])
         say(f"    {(result.stdout + result.stderr).strip()}")

@@ -274,12 +274,7 @@ def _support_desk(report: DemoReport, root: Path) -> None:
 
 
 def _start_agents(report: DemoReport, tmux: TownTmux | None) -> None:
-    import importlib.util
-
     town = report.town
-    if importlib.util.find_spec("gastown_tui.dispatch.sling") is None:
-        report.notes.append("dispatch is not available in this build: no agents were started")
-        return
     from gastown_tui.dispatch import tmux_for
     from gastown_tui.dispatch.sling import sling_many
 

@@ -16,17 +16,12 @@ from textual.message import Message
 if TYPE_CHECKING:
     from gastown_tui.tmux import AttachPlan
     from gastown_tui.town.models import Event
-    from gastown_tui.tui.data import (
-        ConvoysSnapshot,
-        MailSnapshot,
-        PolecatRow,
-        RigsSnapshot,
-    )
+    from gastown_tui.views.rows import MailSnapshot, PolecatRow, RigsSnapshot
 
 
 @dataclass
 class StoreChanged(Message):
-    """Files of the town changed; `scopes` says what (see data.change_scope)."""
+    """Files of the town changed; `scopes` says what (see views/changes.py)."""
 
     scopes: set[str] = field(default_factory=set)
 
@@ -74,11 +69,14 @@ class PolecatsObserved(Message):
 
 
 @dataclass
-class ConvoysLoaded(Message):
-    snapshot: ConvoysSnapshot
+class PaneLoaded(Message):
+    """What a pane's `load` returned (tui/panes.py), for its `show_loaded`."""
+
+    pane: str
+    snapshot: Any
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ConvoysLoaded)
+        return isinstance(message, PaneLoaded) and message.pane == self.pane
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
-    from gastown_tui.tui.data import TownData
+    from gastown_tui.views.actions import TownData
 
 
 def review_binding_owners() -> list[Any]:

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = asyncio.run(_take(report.town, out, shot))
                 print(path)
         finally:
-            from gastown_tui.tui.data import default_tmux
+            from gastown_tui.views.queries import default_tmux
 
             tmux = default_tmux(report.town)
             if tmux is not None:

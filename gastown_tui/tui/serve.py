@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui.app import GasTownApp
-from gastown_tui.tui.data import TownData
+from gastown_tui.views.actions import TownData
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -54,7 +54,7 @@ READ_ONLY_HINT = "this browser view is read-only: restart it with `gt serve --wr
 # (tests/test_serve.py fails when a new TownData method is in neither list).
 READ_METHODS = frozenset(
     {
-        "addresses", "attach_plan", "bead", "capabilities", "capture", "convoy_status",
+        "addresses", "attach_plan", "bead", "capture", "convoy_status",
         "feed_poll", "feed_start", "find_pane", "install_hooks", "is_demo", "load_convoys",
         "load_mail", "load_polecats", "load_rigs", "name", "open_convoys", "run_attach",
         "runtimes",
@@ -152,10 +152,10 @@ class ServedApp(GasTownApp):
 
 
 def make_served_app(town: Town, *, read_only: bool) -> ServedApp:
-    from gastown_tui.tui import data as data_mod
+    from gastown_tui.views.queries import default_tmux, preload
 
-    data_mod.preload()
-    tmux = data_mod.default_tmux(town)
+    preload()
+    tmux = default_tmux(town)
     data = (ReadOnlyTownData if read_only else TownData)(town, tmux)
     if not read_only:
         data.install_hooks()

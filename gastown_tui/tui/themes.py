@@ -143,3 +143,49 @@ def theme_folders(town_root: Path | None = None) -> list[Path]:
     if town_root is not None:
         folders.append(town_root / "themes")
     return folders
+
+
+FALLBACK_VARIABLES = {
+    "gt-working": "#4EBF71",
+    "gt-idle": "#8A8A8A",
+    "gt-starting": "#5DADE2",
+    "gt-waiting": "#FFB000",
+    "gt-stalled": "#FFA62B",
+    "gt-gupp": "#FF7A1A",
+    "gt-zombie": "#BA3C5B",
+    "gt-landed": "#E0C068",
+    "gt-unread": "#FFFFFF",
+    "gt-problem": "#BA3C5B",
+    "gt-muted": "#8A8A8A",
+}
+
+
+def theme_variable_defaults(theme: Theme | None) -> dict[str, str]:
+    """Our `$gt-*` variables for a theme that does not set them: derived from the theme's own
+    colours so that any Textual theme still shows states sensibly (None: fixed fallbacks)."""
+    if theme is None:
+        return dict(FALLBACK_VARIABLES)
+    dark = theme.dark
+    fg = theme.foreground or ("#e0e0e0" if dark else "#1e1e1e")
+    bg = theme.background or ("#121212" if dark else "#efefef")
+    try:
+        muted = Color.parse(fg).blend(Color.parse(bg), 0.45).hex
+    except ColorParseError:
+        muted = FALLBACK_VARIABLES["gt-muted"]
+    success = theme.success or FALLBACK_VARIABLES["gt-working"]
+    warning = theme.warning or FALLBACK_VARIABLES["gt-stalled"]
+    error = theme.error or FALLBACK_VARIABLES["gt-zombie"]
+    accent = theme.accent or theme.primary
+    return {
+        "gt-working": success,
+        "gt-idle": muted,
+        "gt-starting": theme.secondary or theme.primary,
+        "gt-waiting": warning,
+        "gt-stalled": warning,
+        "gt-gupp": accent,
+        "gt-zombie": error,
+        "gt-landed": accent,
+        "gt-unread": fg,
+        "gt-problem": error,
+        "gt-muted": muted,
+    }

@@ -17,7 +17,8 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import BeadRow, TownData
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.rows import BeadRow
 
 STATUS_STYLES = {
     "closed": "$gt-working",

@@ -1,5 +1,4 @@
-"""Help (`?`): the live keymap (after town.toml's [keymap]), what each key does, and what is
-not available in this build yet."""
+"""Help (`?`): the live keymap (after town.toml's [keymap]) and what each key does."""
 
 from __future__ import annotations
 
@@ -26,10 +25,9 @@ class KeyHelp:
 class HelpScreen(Dialog[None]):
     TITLE_TEXT = "Gas Town keys"
 
-    def __init__(self, keys: list[KeyHelp], missing: list[str], layout: str, theme: str) -> None:
+    def __init__(self, keys: list[KeyHelp], layout: str, theme: str) -> None:
         super().__init__(classes="help")
         self.keys = keys
-        self.missing = missing
         self.layout_name = layout
         self.theme_name = theme
 
@@ -55,13 +53,6 @@ class HelpScreen(Dialog[None]):
                     "$text-muted",
                 )
             )
-            if self.missing:
-                yield Static(
-                    Content.styled(
-                        "\nNot available yet in this build: " + "; ".join(self.missing),
-                        "$warning",
-                    )
-                )
         where = f"layout {self.layout_name} (L) · theme {self.theme_name} (t)"
         yield Label(Content.styled(where, "$text-muted"))
 

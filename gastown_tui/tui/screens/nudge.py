@@ -18,15 +18,15 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import NudgeReport, PolecatRow, TownData
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.rows import NudgeReport, PolecatRow
 
 
 class NudgeScreen(Dialog["NudgeReport"]):
-    def __init__(self, data: TownData, polecat: PolecatRow, *, available: bool = True) -> None:
+    def __init__(self, data: TownData, polecat: PolecatRow) -> None:
         super().__init__(classes="nudge")
         self.data = data
         self.polecat = polecat
-        self.available = available
 
     def dialog_title(self) -> str:
         verb = "Answer" if self.polecat.prompt is not None else "Nudge"
@@ -60,8 +60,6 @@ class NudgeScreen(Dialog["NudgeReport"]):
         yield Button("Close", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        if not self.available:
-            self.show_note("Nudging is not available yet in this build (dispatch.nudge).")
         if self.polecat.state == "zombie":
             self.show_error(f"{self.polecat.address} is dead: a nudge cannot reach it.")
         focus_now(self.query_one("#nudge-text", Input))

@@ -8,10 +8,10 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Button, Label, OptionList
 
-from gastown_tui.tui.data import Problem
 from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 from gastown_tui.tui.widgets.problems import ProblemsList
+from gastown_tui.views.problems import Problem
 
 
 class ProblemsScreen(Dialog[tuple[str, Problem]]):

@@ -19,7 +19,8 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.screens.base import Dialog
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import BeadRow, TownData
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.rows import BeadRow
 
 MAX_SHOWN = 50
 NO_CONVOY = "__none__"
@@ -42,7 +43,6 @@ class SlingScreen(Dialog[str]):
         convoys: list[tuple[str, str]],
         rig: str | None = None,
         bead: str | None = None,
-        available: bool = True,
     ) -> None:
         super().__init__(classes="sling")
         self.data = data
@@ -51,7 +51,6 @@ class SlingScreen(Dialog[str]):
         self.runtimes = runtimes
         self.convoys = convoys
         self.default_rig = rig if rig in rigs else (rigs[0] if rigs else None)
-        self.available = available
         self.picked: BeadRow | None = next((b for b in beads if b.id == bead), None)
 
     def compose_body(self) -> ComposeResult:
@@ -107,8 +106,6 @@ class SlingScreen(Dialog[str]):
         if not self.rigs:
             self.show_error("This town has no rigs yet: add one with `gt rig add NAME PATH`.")
             self.query_one("#sling", Button).disabled = True
-        elif not self.available:
-            self.show_note("Slinging is not available yet in this build (dispatch.sling).")
         focus_now(self.query_one("#sling-target", Input))
 
     # -- picking a bead ------------------------------------------------------------------

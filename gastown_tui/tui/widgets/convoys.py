@@ -3,15 +3,20 @@ Enter opens a convoy's bead list."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Label, ListItem, ListView, ProgressBar
 
-from gastown_tui.tui.data import ConvoyRow, ConvoysSnapshot
 from gastown_tui.tui.format import clip, iso_ago
 from gastown_tui.tui.messages import ConvoyOpened
 from gastown_tui.tui.widgets.pane import Pane
+from gastown_tui.views.rows import ConvoyRow, ConvoysSnapshot
+
+if TYPE_CHECKING:
+    from gastown_tui.views.actions import TownData
 
 
 class ConvoyItem(ListItem):
@@ -71,8 +76,15 @@ class ConvoyItem(ListItem):
 
 class ConvoysPane(Pane):
     PANE = "convoys"
-    NUMBER = 2
     TITLE = "Convoys"
+    SCOPES = ("town", "rig:*", "archive")
+
+    @staticmethod
+    def load(data: TownData) -> ConvoysSnapshot:
+        return data.load_convoys()
+
+    def show_loaded(self, snapshot: ConvoysSnapshot, now: float) -> None:
+        self.show(snapshot, now)
 
     def __init__(self) -> None:
         super().__init__()

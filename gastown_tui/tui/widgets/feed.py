@@ -232,7 +232,6 @@ class FeedView(ScrollView, can_focus=True):
 
 class FeedPane(Pane):
     PANE = "feed"
-    NUMBER = 4
     TITLE = "Feed"
 
     BINDINGS = [

@@ -9,10 +9,10 @@ from textual.content import Content
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from gastown_tui.tui.data import OVERSEER, MailRow, MailSnapshot
 from gastown_tui.tui.format import clip, short_date
 from gastown_tui.tui.messages import MessageOpened, MessageSelected
 from gastown_tui.tui.widgets.pane import Pane
+from gastown_tui.views.rows import OVERSEER, MailRow, MailSnapshot
 
 TYPE_STYLES = {
     "escalation": "$gt-problem bold",
@@ -49,7 +49,6 @@ class MailList(OptionList):
 
 class MailPane(Pane):
     PANE = "mail"
-    NUMBER = 3
     TITLE = "Mail"
 
     def __init__(self) -> None:

@@ -1,10 +1,11 @@
 """What every pane of the main screen shares: a border with a numbered title, and telling the
 app when it gets the focus (the focused pane is the active one: highlighted, and the one shown
-by the compact and focus layouts)."""
+by the compact and focus layouts). The panes and their order are in tui/panes.py, which says
+how to add one."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
 from textual import events
@@ -16,7 +17,9 @@ from textual.widget import Widget
 from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.messages import PaneActivated
 
-PANES: tuple[str, ...] = ("rigs", "convoys", "mail", "feed", "preview")
+if TYPE_CHECKING:
+    from gastown_tui.tui.app import GasTownApp
+    from gastown_tui.views.actions import TownData
 
 
 def theme_style(app: App[object], variable: str, *, bold: bool = False, dim: bool = False) -> Style:
@@ -33,16 +36,45 @@ def theme_style(app: App[object], variable: str, *, bold: bool = False, dim: boo
 
 
 class Pane(Vertical):
-    PANE: ClassVar[str] = ""
-    NUMBER: ClassVar[int] = 0
+    """One pane of the main screen. A pane that shows data of its own declares `SCOPES` (the
+    change scopes, views/changes.py, that make it reload: "town", "rig:*", "archive"...),
+    `load` (runs in a thread worker) and `show_loaded` (on the UI thread); the app's refresh
+    engine (tui/refresh.py) then loads it at start and whenever one of its scopes changes."""
+
+    PANE: ClassVar[str] = ""  # its id, the name layouts and `focus_pane` use
     TITLE: ClassVar[str] = ""
+    # Widgets whose BINDINGS town.toml's [keymap] may remap (the pane's own always count).
+    KEY_OWNERS: ClassVar[tuple[type[Any], ...]] = ()
+    SCOPES: ClassVar[tuple[str, ...]] = ()  # empty: the pane loads nothing itself
+    # Compose it just before this pane (layouts place panes in a grid in screen order); "":
+    # in its key order.
+    BEFORE: ClassVar[str] = ""
 
     def __init__(self) -> None:
         super().__init__(id=self.PANE, classes="pane")
         self._border_texts: dict[str, str] = {}
+        self.number = 0  # its key (1, 2...): its place in tui/panes.py, set by build_panes
+
+    @classmethod
+    def build(cls, app: GasTownApp) -> Pane:
+        """A new instance for `app`'s main screen (override to pass what it needs)."""
+        return cls()
+
+    @staticmethod
+    def load(data: TownData) -> Any:
+        """Read what the pane shows (in a thread worker; may block). Only with SCOPES."""
+        raise NotImplementedError
+
+    def show_loaded(self, snapshot: Any, now: float) -> None:
+        """Show what `load` returned (and again every little while, for ages)."""
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        return f"{self.number} {self.TITLE}"
 
     def on_mount(self) -> None:
-        self.set_border(title=f"{self.NUMBER} {self.TITLE}")
+        self.set_border(title=self.label)
 
     def set_border(self, *, title: str | None = None, subtitle: str | None = None) -> None:
         """Set the border's title or subtitle when it changes. Textual repaints the whole pane

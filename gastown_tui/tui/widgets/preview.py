@@ -25,7 +25,9 @@ from gastown_tui.tui.messages import PreviewCaptured
 from gastown_tui.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import PolecatRow, TownData
+    from gastown_tui.tui.app import GasTownApp
+    from gastown_tui.views.actions import TownData
+    from gastown_tui.views.rows import PolecatRow
 
 INTERVAL = 0.5
 HISTORY = 2000  # lines of scrollback taken when a person scrolls back
@@ -66,8 +68,8 @@ class PreviewScroll(VerticalScroll, can_focus=True):
 
 class PreviewPane(Pane):
     PANE = "preview"
-    NUMBER = 5
     TITLE = "Preview"
+    BEFORE = "feed"  # the default layout's grid puts it above the feed
 
     def __init__(self, data: TownData, *, live: bool = True) -> None:
         super().__init__()
@@ -77,6 +79,10 @@ class PreviewPane(Pane):
         self._on_screen = False
         self._shown: tuple[str | None, str] | None = None  # the capture on screen
         self.held = False  # scrolled back: the live tail waits until G/end
+
+    @classmethod
+    def build(cls, app: GasTownApp) -> PreviewPane:
+        return cls(app.data, live=app.watching)
 
     def compose(self) -> ComposeResult:
         with PreviewScroll(id="preview-scroll"):
@@ -136,7 +142,7 @@ class PreviewPane(Pane):
     def _placeholder(self) -> None:
         if self.polecat is None:
             message = "Select a polecat in Rigs (1) to watch its window here."
-        elif not self.data.capabilities().tmux:
+        elif self.data.tmux is None:
             message = "tmux is not installed: there are no agent windows to show."
         else:
             message = f"{self.polecat.address}: waiting for its window…"
@@ -152,9 +158,7 @@ class PreviewPane(Pane):
             and (polecat.address, polecat.pane_id) != (self.polecat.address, self.polecat.pane_id)
         )
         self.polecat = polecat
-        self.set_border(
-            title=f"{self.NUMBER} {self.TITLE}" + (f" · {polecat.address}" if polecat else "")
-        )
+        self.set_border(title=self.label + (f" · {polecat.address}" if polecat else ""))
         if changed:
             self.held = False
             self.set_border(subtitle="")

@@ -6,8 +6,8 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from gastown_tui.tui.data import Problem
 from gastown_tui.tui.format import PROBLEM_GLYPHS, ago, clip
+from gastown_tui.views.problems import Problem
 
 KIND_LABELS = {
     "waiting": "waiting",

@@ -10,10 +10,10 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from gastown_tui.tui.data import BeadRow, PolecatRow, RigsSnapshot
 from gastown_tui.tui.format import LOUD_STATES, ago, clip, glyph
 from gastown_tui.tui.messages import BeadChosen, PolecatChosen, PolecatSelected
 from gastown_tui.tui.widgets.pane import Pane, theme_style
+from gastown_tui.views.rows import BeadRow, PolecatRow, RigsSnapshot
 
 TITLE_WIDTH = 48
 READY_SHOWN = 40  # ready beads listed per rig (by priority); the palette finds the rest
@@ -293,8 +293,8 @@ class RigsTree(Tree[NodeRef]):
 
 class RigsPane(Pane):
     PANE = "rigs"
-    NUMBER = 1
     TITLE = "Rigs"
+    KEY_OWNERS = (RigsTree,)
 
     def compose(self):  # type: ignore[override]
         yield RigsTree()

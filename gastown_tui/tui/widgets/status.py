@@ -14,10 +14,7 @@ from textual.widgets import Label, Static
 from gastown_tui.tui.format import glyph
 
 if TYPE_CHECKING:
-    from gastown_tui.tui.data import ConvoysSnapshot, PolecatRow, RigsSnapshot
-
-PANE_LABELS = (("rigs", "1 Rigs"), ("convoys", "2 Convoys"), ("mail", "3 Mail"), ("feed", "4 Feed"))
-PANE_LABELS += (("preview", "5 Preview"),)
+    from gastown_tui.views.rows import ConvoysSnapshot, PolecatRow, RigsSnapshot
 
 
 class StatusBar(Horizontal):
@@ -81,8 +78,9 @@ class StatusBar(Horizontal):
 class PaneTabs(Static):
     """`1 Rigs  2 Convoys  3 Mail  4 Feed  5 Preview`, the active one highlighted."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: tuple[tuple[str, str], ...]) -> None:
         super().__init__(id="tabs")
+        self.labels = labels  # (pane id, "1 Rigs"), from tui/panes.py
         self.active = "rigs"
 
     def on_mount(self) -> None:
@@ -91,7 +89,7 @@ class PaneTabs(Static):
     def set_active(self, pane: str) -> None:
         self.active = pane
         parts: list[Content | tuple[str, str] | str] = []
-        for name, label in PANE_LABELS:
+        for name, label in self.labels:
             style = "reverse bold $accent" if name == pane else "$text-muted"
             parts.append((f" {label} ", style))
             parts.append(" ")
