@@ -22,8 +22,11 @@ from gastown_tui.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
+    from gastown_tui.tui.app import GasTownApp
+    from gastown_tui.views.actions import TownData
 
 REFRESH = 1.0  # seconds between reads while the queue is on screen (the states move)
+OPEN_STATES = ("review", "queued", "verifying", "conflict", "failed", "changes")
 STATE_STYLE = {
     "review": "$warning bold",
     "queued": "$text",
@@ -38,20 +41,9 @@ STATE_STYLE = {
 
 
 def queue_rows(town: Town) -> list[dict[str, Any]]:
-    from gastown_tui.town.merge_requests import MergeRequests, read_live_log
+    from gastown_tui.views.queries import merge_queue
 
-    requests = MergeRequests(town).list()
-    titles = town.beads.get_many(str(m.doc.get("bead")) for m in requests if m.doc.get("bead"))
-    out = []
-    for mr in requests:
-        row = mr.to_dict()
-        bead = titles.get(str(mr.doc.get("bead")))
-        row["title"] = bead.title if bead else ""
-        if row.get("state") == "verifying":
-            # The verify's output so far: the queue shows it as it comes.
-            row["live_log"] = read_live_log(town, str(row["id"]))
-        out.append(row)
-    return out
+    return merge_queue(town)
 
 
 class MergeQueue(Vertical):
@@ -67,11 +59,18 @@ class MergeQueue(Vertical):
             super().__init__()
             self.mr_id = mr_id
 
-    def __init__(self, town: Town, *, id: str | None = None, take_focus: bool = True) -> None:
+    def __init__(
+        self, town: Town, *, id: str | None = None, take_focus: bool = True, poll: bool = True
+    ) -> None:
         super().__init__(id=id, classes="merge-queue")
         self.town = town
         self.take_focus = take_focus  # on its own screen; not as a pane of the main screen
+        # Read the queue every REFRESH seconds. The pane does not: the app reloads it when a
+        # rig file changes (tui/panes.py), and it polls only while a verify runs (its output
+        # is not in the store until the end).
+        self.poll = poll
         self.rows: list[dict[str, Any]] = []
+        self._shown = False  # the first show draws even an empty queue
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="mq-list", compact=True)
@@ -81,13 +80,15 @@ class MergeQueue(Vertical):
     def on_mount(self) -> None:
         if self.take_focus:
             self.query_one(OptionList).focus()
-        self.reload()
+        if self.poll:
+            self.reload()
         self.set_interval(REFRESH, self.tick)
 
     def tick(self) -> None:
         # Only while it is on screen: a pane hidden by the layout, or a screen under another,
         # costs nothing.
-        if self.screen.is_current and self.region.area:
+        verifying = any(row.get("state") == "verifying" for row in self.rows)
+        if (self.poll or verifying) and self.screen.is_current and self.region.area:
             self.reload()
 
     @work(thread=True, group="mq-load", exclusive=True, exit_on_error=False)
@@ -100,9 +101,9 @@ class MergeQueue(Vertical):
         self.app.call_from_thread(self.show, rows)
 
     def show(self, rows: list[dict[str, Any]]) -> None:
-        if rows == self.rows:
+        if rows == self.rows and self._shown:
             return
-        self.rows = rows
+        self.rows, self._shown = rows, True
         listing = self.query_one(OptionList)
         highlighted = listing.highlighted
         listing.clear_options()
@@ -168,19 +169,40 @@ class MergeQueue(Vertical):
 
 
 class MergeQueuePane(Pane):
-    """The merge queue as a pane of the main screen (6): the requests in order with their
-    state and tries, and the verify log of the highlighted one. Enter opens its review."""
+    """The merge queue as a pane of the main screen: the requests in order with their state
+    and tries, and the verify log of the highlighted one (live while it runs). Enter opens
+    its review."""
 
     PANE = "queue"
-    NUMBER = 6
     TITLE = "Merges"
+    SCOPES = ("rig:*",)  # merge requests live in the rig files
 
     def __init__(self, town: Town) -> None:
         super().__init__()
         self.town = town
 
+    @classmethod
+    def build(cls, app: GasTownApp) -> MergeQueuePane:
+        return cls(app.town)
+
+    @staticmethod
+    def load(data: TownData) -> list[dict[str, Any]]:
+        from gastown_tui.views.queries import merge_queue
+
+        return merge_queue(data.town)
+
+    def show_loaded(self, snapshot: list[dict[str, Any]], now: float) -> None:
+        queue = self.query_one(MergeQueue)
+        queue.show(snapshot)
+        waiting = sum(1 for row in snapshot if row.get("state") == "review")
+        active = sum(1 for row in snapshot if row.get("state") in OPEN_STATES)
+        parts = [f"{active} open"] if active else []
+        if waiting:
+            parts.append(f"{waiting} to review")
+        self.set_border(subtitle=" · ".join(parts))
+
     def compose(self) -> ComposeResult:
-        yield MergeQueue(self.town, id="merge-queue-pane", take_focus=False)
+        yield MergeQueue(self.town, id="merge-queue-pane", take_focus=False, poll=False)
 
     def on_merge_queue_open(self, message: MergeQueue.Open) -> None:
         from gastown_tui.tui.screens.review import ReviewScreen

@@ -93,5 +93,12 @@ class PaneTabs(Static):
             style = "reverse bold $accent" if name == pane else "$text-muted"
             parts.append((f" {label} ", style))
             parts.append(" ")
-        parts.append((" p problems  ? help", "$text-muted"))
-        self.update(Content.assemble(*parts))
+        tabs = Content.assemble(*parts)
+        hint = " p problems  ? help"
+        # At 80 columns six tabs leave no room: the hint goes (the footer has both keys).
+        if tabs.cell_length + len(hint) <= max(self.content_region.width, 0) or not self.size:
+            tabs += Content.styled(hint, "$text-muted")
+        self.update(tabs)
+
+    def on_resize(self) -> None:
+        self.set_active(self.active)
