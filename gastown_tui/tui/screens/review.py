@@ -244,8 +244,23 @@ class ReviewScreen(Screen[None]):
         return mr is not None and mr.get("status") == "pending" and not self.busy
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("approve", "changes", "reject"):
-            return self._open_request()
+        if action in ("approve", "changes", "reject") and not self._open_request():
+            # Still runs (dimmed in the footer): the action says why nothing happens.
+            return None if self.data is None or self.busy else True
+        return True
+
+    def _refused(self, verb: str) -> bool:
+        """True (and a message saying why) when this request cannot be decided now."""
+        if self._open_request():
+            return False
+        mr = self.data.mr if self.data else None
+        if self.busy:
+            text = "the refinery is still working on it"
+        elif mr is None:
+            text = "this branch has no merge request (the polecat's gt done records one)"
+        else:
+            text = f"{mr['id']} is {mr.get('state')}: there is nothing to {verb}"
+        self.notify(text, title="review", severity="warning")
         return True
 
     def action_close(self) -> None:
@@ -265,7 +280,7 @@ class ReviewScreen(Screen[None]):
         self.query_one(DiffView).focus()
 
     def action_approve(self) -> None:
-        if not self._open_request() or self.data is None or self.data.mr is None:
+        if self._refused("approve") or self.data is None or self.data.mr is None:
             return
         self.busy = True
         self.refresh_bindings()
@@ -311,7 +326,7 @@ class ReviewScreen(Screen[None]):
         self.reload()
 
     def action_changes(self) -> None:
-        if self.data is None or self.data.mr is None:
+        if self._refused("send back") or self.data is None or self.data.mr is None:
             return
 
         def done(result: Any) -> None:
@@ -324,7 +339,7 @@ class ReviewScreen(Screen[None]):
         self.app.push_screen(CommentScreen(self.town, str(self.data.mr["id"])), done)
 
     def action_reject(self) -> None:
-        if self.data is None or self.data.mr is None:
+        if self._refused("reject") or self.data is None or self.data.mr is None:
             return
 
         def done(result: Any) -> None:
