@@ -5,6 +5,7 @@ an agent that is gone) shown in the app with nothing changed."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
