@@ -31,17 +31,18 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.widgets.pane import Pane
 
 MAX_KEPT = 5000
-# (type, actor, where) column widths: the longest event type (dogs.events_keep_rotated, 24)
-# whole from 150 columns, roomy from 100, tight at 80 (where a cut shows as …).
+# (type, actor, where) column widths by the feed's own width: the longest event type
+# (dogs.events_keep_rotated, 24) whole from 110 columns (a 200-column terminal's feed is ~125),
+# roomy from 90, tight at 80 (where a cut shows as …).
 FULL_COLUMNS = (24, 22, 14)
 WIDE_COLUMNS = (20, 18, 12)
 NARROW_COLUMNS = (14, 15, 9)
 
 
 def columns(width: int) -> tuple[int, int, int]:
-    if width >= 150:
+    if width >= 110:
         return FULL_COLUMNS
-    return WIDE_COLUMNS if width >= 100 else NARROW_COLUMNS
+    return WIDE_COLUMNS if width >= 90 else NARROW_COLUMNS
 
 
 def cell(text: str, width: int) -> str:
