@@ -84,6 +84,11 @@ class MergeQueue(Vertical):
             self.reload()
         self.set_interval(REFRESH, self.tick)
 
+    def on_show(self) -> None:
+        # Coming into view (6 in the compact layout, back from a review): read it fresh.
+        if self._shown:
+            self.reload()
+
     def tick(self) -> None:
         # Only while it is on screen: a pane hidden by the layout, or a screen under another,
         # costs nothing.
@@ -108,11 +113,12 @@ class MergeQueue(Vertical):
         highlighted = listing.highlighted
         listing.clear_options()
         if not rows:
-            listing.add_option(Option("no merge requests yet: a polecat's gt done records one"))
-            listing.disabled = True
+            # A disabled option, not a disabled list: the list keeps the focus (6 gave it),
+            # so Enter works on the first request the moment it arrives.
+            hint = "no merge requests yet: a polecat's gt done records one"
+            listing.add_option(Option(hint, disabled=True))
             self._show_log(None)
             return
-        listing.disabled = False
         listing.add_options(Option(self._line(r), id=str(r["id"])) for r in rows)
         listing.highlighted = min(highlighted or 0, len(rows) - 1)
         self._show_log(self.selected())
