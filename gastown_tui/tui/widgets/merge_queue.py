@@ -182,6 +182,7 @@ class MergeQueuePane(Pane):
     PANE = "queue"
     TITLE = "Merges"
     SCOPES = ("rig:*",)  # merge requests live in the rig files
+    BEFORE = "mail"  # the default layout's grid puts it between the convoys and the mail
 
     def __init__(self, town: Town) -> None:
         super().__init__()
