@@ -389,8 +389,10 @@ class DiffView(ScrollView, can_focus=True):
                     ]
             else:
                 segs = self._half(row, width)
-            strip = Strip(segs).crop(0, width)
+            # Cached finished (cut and styled): a scroll redraws every visible line, and the
+            # widget's style only changes with the theme, which clears the cache.
+            strip = Strip(segs).crop(0, width).apply_style(self.rich_style)
             if len(self._cache) > 4000:
                 self._cache.clear()
             self._cache[key] = strip
-        return strip.crop(0, width).apply_style(self.rich_style)
+        return strip
