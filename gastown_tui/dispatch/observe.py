@@ -336,8 +336,8 @@ def observe(
     """One view per polecat (of `rig`, or of the town). Needs tmux (GtError without)."""
     tmux.require()
     now = town.clock.now() if now is None else now
-    stalled_after = town.config.seconds("thresholds.stalled")
-    gupp_after = town.config.seconds("thresholds.gupp")
+    stalled_after = town.config.thresholds.stalled
+    gupp_after = town.config.thresholds.gupp
     runtimes = all_runtimes(town)
     pairs = town.polecats.list_with_hooks(rig)
     # By identity (the agent option set at start), not by name: a renamed window is the same

@@ -59,8 +59,8 @@ class Deacon:
         (town/transcripts.py), so the breaker sees running Claude Code / Codex / Gemini."""
         from gastown_tui.town.usage import budget_state, collect_transcripts
 
-        budget = self.town.config.raw.get("budget", {})
-        if not (budget.get("max_tokens") or budget.get("max_usd")):
+        budget = self.town.config.budget
+        if not (budget.max_tokens or budget.max_usd):
             return []
         collect_transcripts(self.town)
         state = budget_state(self.town)
@@ -155,7 +155,7 @@ class Deacon:
         return dispatch_pending(self.town, self.tmux, self._flow_errors)
 
     def _old_hooks(self, now: float) -> list[str]:
-        limit = self.town.config.seconds("thresholds.hook_age")
+        limit = self.town.config.thresholds.hook_age
         actions = []
         for bead in self.town.beads.list(statuses=["hooked", "in_progress"]):
             since = parse_iso(bead.updated_at)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town import git
-from gastown_tui.town.clock import iso, parse_duration
+from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.merge_requests import live_log_path
 from gastown_tui.town.models import Comment
@@ -29,52 +29,12 @@ from gastown_tui.town.store import flocked
 from gastown_tui.town.worktrees import worktree_lock
 
 if TYPE_CHECKING:
+    from gastown_tui.town.config import RefinerySection
     from gastown_tui.town.models import Rig
     from gastown_tui.town.town import Town
 
 MERGE_REQUESTS = "merge_requests"
 OUTPUT_TAIL = 2000
-
-
-@dataclass
-class RefinerySettings:
-    verify: str
-    verify_timeout: float
-    max_attempts: int
-    push: bool
-    require_review: bool = False  # nothing merges before a person approves (gt mr approve)
-    merge_strategy: str = "merge"  # "merge" (fast-forward main) | "pr" (push, open a PR)
-    remote: str = "origin"
-
-    @classmethod
-    def for_rig(cls, town: Town, rig: str) -> RefinerySettings:
-        raw = town.config.raw
-        base = dict(raw["refinery"])
-        base.update((raw.get("rigs") or {}).get(rig) or {})
-        timeout = base.get("verify_timeout", "10m")
-        try:
-            seconds = (
-                float(timeout) if isinstance(timeout, int | float) else parse_duration(timeout)
-            )
-        except ValueError:
-            raise GtError(
-                f"town.toml: verify_timeout {timeout!r} for rig {rig} is not a duration"
-            ) from None
-        return cls(
-            verify=str(base.get("verify") or ""),
-            verify_timeout=seconds,
-            max_attempts=int(base.get("max_attempts", 3)),
-            push=bool(base.get("push", False)),
-            require_review=bool(base.get("require_review", False)),
-            merge_strategy=_strategy(base.get("merge_strategy", "merge"), rig),
-            remote=str(base.get("remote") or "origin"),
-        )
-
-
-def _strategy(value: Any, rig: str) -> str:
-    if value not in ("merge", "pr"):
-        raise GtError(f'town.toml: merge_strategy {value!r} for rig {rig} is not "merge" or "pr"')
-    return str(value)
 
 
 @dataclass
@@ -107,7 +67,7 @@ class Refinery:
     def pending(self) -> list[dict[str, Any]]:
         docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
         waiting = [dict(d) for d in docs if d.get("status") == "pending"]
-        if RefinerySettings.for_rig(self.town, self.rig).require_review:
+        if self.town.config.refinery_for(self.rig).require_review:
             # [refinery] require_review: held until a person approves (town/merge_requests.py)
             waiting = [d for d in waiting if d.get("approved_at")]
         beads = self.town.beads.get_many(d["bead"] for d in waiting)
@@ -176,7 +136,7 @@ class Refinery:
 
     def merge(self, rig: Rig, mr: dict[str, Any]) -> MergeOutcome:
         repo, main = Path(rig.path), rig.branch or "main"
-        settings = RefinerySettings.for_rig(self.town, self.rig)
+        settings = self.town.config.refinery_for(self.rig)
         mr_id, bead_id = str(mr["id"]), str(mr["bead"])
         if git.head_commit(repo, str(mr["commit"])) is None:
             return self._failed(mr, "verify_failed", f"commit {mr['commit']} is missing", settings)
@@ -227,7 +187,7 @@ class Refinery:
         return MergeOutcome(mr_id, bead_id, "merged", "", head)
 
     def _verify(
-        self, scratch: Path, settings: RefinerySettings, mr_id: str = ""
+        self, scratch: Path, settings: RefinerySection, mr_id: str = ""
     ) -> tuple[bool, str]:
         """Run the rig's verify command. Its output goes to a file as it comes (stdout and
         stderr interleaved, town/merge_requests.live_log_path) so the app streams it while
@@ -275,7 +235,7 @@ class Refinery:
         mr: dict[str, Any],
         scratch: Path,
         work_branch: str,
-        settings: RefinerySettings,
+        settings: RefinerySection,
     ) -> MergeOutcome:
         """[refinery] merge_strategy = "pr": the rebased, verified branch goes to the rig's
         remote under the polecat's branch name, and `gh` opens a pull request where it is
@@ -354,7 +314,7 @@ class Refinery:
         return MergeOutcome(mr_id, bead_id, "retry", detail)
 
     def _failed(
-        self, mr: dict[str, Any], status: str, detail: str, settings: RefinerySettings
+        self, mr: dict[str, Any], status: str, detail: str, settings: RefinerySection
     ) -> MergeOutcome:
         mr_id, bead_id, polecat = str(mr["id"]), str(mr["bead"]), str(mr.get("polecat") or "")
         now = iso(self.town.clock.now())

@@ -58,14 +58,14 @@ class Settings:
 
     @classmethod
     def from_town(cls, town: Town) -> Settings:
-        cfg = town.config
+        supervise = town.config.supervise
         return cls(
-            stalled=cfg.seconds("thresholds.stalled"),
-            restart_backoff=cfg.seconds("supervise.restart_backoff"),
-            restart_backoff_cap=cfg.seconds("supervise.restart_backoff_cap"),
-            crash_loop_restarts=cfg.integer("supervise.crash_loop_restarts"),
-            crash_loop_window=cfg.seconds("supervise.crash_loop_window"),
-            crash_decay=cfg.seconds("supervise.crash_decay"),
+            stalled=town.config.thresholds.stalled,
+            restart_backoff=supervise.restart_backoff,
+            restart_backoff_cap=supervise.restart_backoff_cap,
+            crash_loop_restarts=supervise.crash_loop_restarts,
+            crash_loop_window=supervise.crash_loop_window,
+            crash_decay=supervise.crash_decay,
         )
 
 

@@ -115,7 +115,7 @@ def _fill_backup(
     atomic_write_bytes(staging / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     staging.rename(target)  # a backup folder exists only once complete
     if keep is None:
-        keep = town.config.integer("supervise.backups_keep")
+        keep = town.config.supervise.backups_keep
     rotate_backups(town, keep)
     return target
 

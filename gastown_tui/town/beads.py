@@ -646,9 +646,9 @@ class BeadStore:
 
     # archive -----------------------------------------------------------------------------
     def _maybe_archive(self, tx: RigTxn) -> None:
-        store_cfg = self.town.config.raw["store"]
-        limit = int(store_cfg.get("archive_closed_over", 250))
-        keep = int(store_cfg.get("keep_closed_in_rig", 50))
+        store_cfg = self.town.config.store
+        limit = store_cfg.archive_closed_over
+        keep = store_cfg.keep_closed_in_rig
         closed = [doc for doc in tx.bead_docs() if doc.get("status") == "closed"]
         if len(closed) <= limit:
             return

@@ -61,16 +61,8 @@ def read_live_log(town: Town, mr_id: str, tail: int = 8000) -> str:
         return ""
 
 
-def review_settings(town: Town, rig: str) -> dict[str, Any]:
-    """[refinery] with the rig's [rigs.NAME] keys over it (as supervise/refinery.py reads)."""
-    raw = town.config.raw
-    base = dict(raw.get("refinery") or {})
-    base.update((raw.get("rigs") or {}).get(rig) or {})
-    return base
-
-
 def requires_review(town: Town, rig: str) -> bool:
-    return bool(review_settings(town, rig).get("require_review", False))
+    return town.config.refinery_for(rig).require_review
 
 
 def state_of(doc: dict[str, Any], require_review: bool) -> str:

@@ -78,7 +78,7 @@ class RigRegistry:
                         return rig, f"rig {rig.name} (you are in its folder)"
                 except OSError:
                     continue
-        wanted = str(self.town.config.raw.get("town", {}).get("default_rig") or "")
+        wanted = self.town.config.town.default_rig
         if wanted:
             return self.get(wanted), f"rig {wanted} (the town's default_rig)"
         first = min(rigs, key=lambda r: (r.added_at, r.name))

@@ -226,11 +226,10 @@ def program_homes(town: Town) -> list[tuple[Path, Path | None]]:
     windows (`[town.env]`, `[runtimes.NAME.env]`), and this process's own."""
     pairs: list[tuple[Path, Path | None]] = []
     tables: list[dict[str, Any]] = []
-    raw = town.config.raw
-    town_env = (raw.get("town") or {}).get("env")
-    if isinstance(town_env, dict):
+    town_env = town.config.town_env()
+    if town_env:
         tables.append(town_env)
-    for table in (raw.get("runtimes") or {}).values():
+    for table in town.config.runtimes.values():
         if isinstance(table, dict) and isinstance(table.get("env"), dict):
             tables.append({**(town_env or {}), **table["env"]})
     tables.append(dict(os.environ))

@@ -10,7 +10,6 @@ from gastown_tui.dispatch.agents import beacon as make_beacon
 from gastown_tui.dispatch.agents import launch_argv, screen_bottom, unset_names, window_env
 from gastown_tui.dispatch.sling.jobs import Job
 from gastown_tui.dispatch.sling.pause import pause_point
-from gastown_tui.runtimes.presets import install_claude_hook
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
 from gastown_tui.tmux.server import TmuxCommandFailed
 from gastown_tui.town.clock import iso
@@ -146,8 +145,7 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     polecat.worktree = str(folder)
     polecat.branch = branch
     pause_point("after_worktree")
-    if runtime.settings_hook and branch is not None:
-        install_claude_hook(folder)
+    runtime.prepare_worktree(folder, git=branch is not None)
     job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
     role = str(polecat.extra.get("role") or "polecat")
     env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role, runtime=runtime)
