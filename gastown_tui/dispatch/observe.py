@@ -30,7 +30,7 @@ from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import encode_address, session_for
 from gastown_tui.town.polecats import POLECAT_STATES, Polecat, no_window_hint
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead

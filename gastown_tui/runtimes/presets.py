@@ -23,8 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
 from gastown_tui.runtimes.screens import ENTER, Choice, Prompt, read_prompt, search
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.validate import env_names, env_table
@@ -587,7 +585,9 @@ def install_claude_hooks(worktree: Path, hooks: dict[str, tuple[str, ...]] | Non
     """Merge `hooks` (default CLAUDE_HOOKS) into the worktree's `.claude/settings.local.json`,
     which git is told to ignore. Idempotent: a command already there is not added again, and
     the person's own settings and hooks are kept."""
-    from gastown_tui.town.store import atomic_write_bytes
+    import orjson  # here: `gt nudge` imports this module, only a claude sling needs orjson
+
+    from gastown_tui.town.storage.files import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 
     path = worktree / CLAUDE_SETTINGS

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gastown_tui.town.clock import iso
-from gastown_tui.town.store import atomic_write_bytes, flocked, try_flock
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked, try_flock
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town

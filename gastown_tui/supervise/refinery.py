@@ -25,7 +25,7 @@ from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.merge_requests import live_log_path
 from gastown_tui.town.models import Comment
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.worktrees import worktree_lock
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from gastown_tui.town.models import Rig
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 OUTPUT_TAIL = 2000
 
 
@@ -65,7 +64,7 @@ class Refinery:
         return self.town.paths.rig_dir(self.rig) / "refinery"
 
     def pending(self) -> list[dict[str, Any]]:
-        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        docs = self.town.storage.merge_requests.docs(self.rig)
         waiting = [dict(d) for d in docs if d.get("status") == "pending"]
         if self.town.config.refinery_for(self.rig).require_review:
             # [refinery] require_review: held until a person approves (town/merge_requests.py)
@@ -285,9 +284,7 @@ class Refinery:
 
     def _record(self, mr_id: str, **fields: Any) -> None:
         with self.town.beads.rig_txn(self.rig) as tx:
-            ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
-            if ids:
-                tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+            tx.update_merge_request(mr_id, fields)
 
     def _blocked(self, mr: dict[str, Any], kind: str, detail: str) -> MergeOutcome:
         """A merge the town's own git setup prevents: the request stays queued (retried each
@@ -318,7 +315,7 @@ class Refinery:
     ) -> MergeOutcome:
         mr_id, bead_id, polecat = str(mr["id"]), str(mr["bead"]), str(mr.get("polecat") or "")
         now = iso(self.town.clock.now())
-        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        docs = self.town.storage.merge_requests.docs(self.rig)
         attempts = 1 + sum(
             1 for d in docs if d.get("bead") == bead_id and d.get("status") in ("failed",)
         )
@@ -373,7 +370,7 @@ def failed_merges(town: Town) -> list[dict[str, Any]]:
     """Merge requests that failed, newest first (for the app's Problems view)."""
     out = []
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table(MERGE_REQUESTS).values():
+        for doc in town.storage.merge_requests.docs(rig):
             if doc.get("status") == "failed":
                 out.append(dict(doc))
     return sorted(out, key=lambda d: str(d.get("at") or ""), reverse=True)

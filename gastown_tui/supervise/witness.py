@@ -34,7 +34,7 @@ from gastown_tui.town.clock import age, elapsed_since, iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 from gastown_tui.town.polecats import Polecat
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.work import commit_all, queued_nudges
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ from gastown_tui.tui.messages import (
     StoreChanged,
 )
 from gastown_tui.tui.panes import loading_panes
-from gastown_tui.views.changes import change_scope, watch_filter
+from gastown_tui.views.changes import scopes_of, watch_filter
 from gastown_tui.views.ledger import RigsLedger
 from gastown_tui.views.rows import OVERSEER
 
@@ -265,17 +265,17 @@ class Refreshing:
     async def watch_town(self) -> None:
         from watchfiles import awatch
 
-        root = self.town.root.resolve()
-        prefix = str(root)
+        # The storage backend's change feed says what a changed path means (town/storage/).
+        feed = self.town.storage.changes
         async for changes in awatch(
-            root,
-            watch_filter=watch_filter(root),
+            feed.watch_root,
+            watch_filter=watch_filter(feed),
             debounce=DEBOUNCE_MS,
             step=WATCH_STEP_MS,
             rust_timeout=RUST_TIMEOUT_MS,
             stop_event=self._watch_stop,
         ):
-            scopes = {s for _, path in changes if (s := change_scope(prefix, path)) is not None}
+            scopes = scopes_of(feed, changes)
             if "events" in scopes and self._follower is not None:
                 # Read the new lines here, in order, off the UI thread.
                 new_events = await asyncio.to_thread(self.data.feed_poll, self._follower)
