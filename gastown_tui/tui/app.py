@@ -40,7 +40,7 @@ from gastown_tui.tui.commands import (
     RigsProvider,
 )
 from gastown_tui.tui.keys import FlushKeys, HeldKeys
-from gastown_tui.tui.layouts import DEFAULT_LAYOUT, layout_folders, load_layouts
+from gastown_tui.tui.layouts import DEFAULT_LAYOUT, fitted_layout, layout_folders, load_layouts
 from gastown_tui.tui.messages import (
     BeadChosen,
     ConvoyOpened,
@@ -87,6 +87,10 @@ AGE_REFRESH = 20.0  # seconds between re-renders of ages shown without new data
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 
 
+def layout_class_of(layouts: dict[str, Any], name: str) -> str:
+    return layouts[name].css_class if name in layouts else ""
+
+
 class TownScreen(Screen[None]):
     """The main screen. Its class `layout-<name>` selects the active layout's rules."""
 
@@ -110,6 +114,7 @@ class TownScreen(Screen[None]):
         width, height = event.size
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "-too-small")
+        self.gt_app.fit_layout()  # 80x24: the compact layout (tui/layouts.py)
         if small:
             self.query_one("#too-small", Static).update(
                 f"Gas Town needs at least {MIN_WIDTH}x{MIN_HEIGHT}, now {width}x{height}.\n"
@@ -208,6 +213,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
                 self.warnings.append(f"Unknown layout {name!r}: using {fallback or 'none'}.")
             name = fallback or ""
         self.layout_name = name
+        self.layout_shown = ""  # the chosen one, or compact at 80x24 (fit_layout)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """Our `$gt-*` variables, for themes that do not set them (tui/themes.py)."""
@@ -292,22 +298,39 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
 
     # -- layouts and panes ---------------------------------------------------------------
     def set_layout(self, name: str, *, announce: bool = True) -> None:
-        screen = self.town_screen
-        for other in self.layout_set.layouts.values():
-            screen.remove_class(other.css_class)
-        if name in self.layout_set.layouts:
-            screen.add_class(self.layout_set.layouts[name].css_class)
+        """Choose a layout; what shows is `fitted_layout` of it at the screen's size."""
         self.layout_name = name
+        shown = self.fit_layout()
         if announce:
-            self.notify(f"layout: {name}", timeout=2)
+            extra = f" ({shown} at this size)" if shown != name else ""
+            self.notify(f"layout: {name}{extra}", timeout=2)
+
+    def fit_layout(self) -> str:
+        layouts = self.layout_set.layouts
+        width, height = self.size
+        shown = fitted_layout(self.layout_name, width, height, layouts)
+        screen = self.town_screen
+        if shown != self.layout_shown or not screen.has_class(layout_class_of(layouts, shown)):
+            for other in layouts.values():
+                screen.remove_class(other.css_class)
+            if shown in layouts:
+                screen.add_class(layouts[shown].css_class)
+            self.layout_shown = shown
+        return shown
 
     def action_cycle_layout(self) -> None:
         names = self.layout_set.names()
         if not names:
             self.notify("No layouts are available.", severity="warning")
             return
-        index = names.index(self.layout_name) if self.layout_name in names else -1
-        self.set_layout(names[(index + 1) % len(names)])
+        shown = self.layout_shown or self.layout_name
+        index = names.index(shown) if shown in names else -1
+        # Skip a layout that would look the same at this size (the default, fitted compact).
+        for step in range(1, len(names) + 1):
+            name = names[(index + step) % len(names)]
+            if fitted_layout(name, *self.size, self.layout_set.layouts) != shown:
+                break
+        self.set_layout(name)
         self.call_after_refresh(self.pane(self.active_pane).focus_main)
 
     def activate_pane(self, name: str, *, focus: bool = False) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.tui.widgets.convoys import ConvoysPane
 from gastown_tui.tui.widgets.feed import FeedPane
 from gastown_tui.tui.widgets.mail import MailPane
+from gastown_tui.tui.widgets.merge_queue import MergeQueuePane
 from gastown_tui.tui.widgets.pane import Pane
 from gastown_tui.tui.widgets.preview import PreviewPane
 from gastown_tui.tui.widgets.rigs import RigsPane
@@ -29,7 +30,14 @@ from gastown_tui.tui.widgets.rigs import RigsPane
 if TYPE_CHECKING:
     from gastown_tui.tui.app import GasTownApp
 
-PANES: tuple[type[Pane], ...] = (RigsPane, ConvoysPane, MailPane, FeedPane, PreviewPane)
+PANES: tuple[type[Pane], ...] = (
+    RigsPane,
+    ConvoysPane,
+    MailPane,
+    FeedPane,
+    PreviewPane,
+    MergeQueuePane,
+)
 
 
 def pane_names(panes: tuple[type[Pane], ...] = PANES) -> tuple[str, ...]:

@@ -303,3 +303,22 @@ class TownQueries:
         from gastown_tui.tmux import run_attach
 
         return run_attach(plan)
+
+
+def merge_queue(town: Town) -> list[dict[str, Any]]:
+    """Every merge request in the order the refinery takes them (town/merge_requests.py), as
+    dicts with their `state`, the bead's `title`, and, while one verifies, its `live_log` (the
+    verify's output so far)."""
+    from gastown_tui.town.merge_requests import MergeRequests, read_live_log
+
+    requests = MergeRequests(town).list()
+    titles = town.beads.get_many(str(m.doc.get("bead")) for m in requests if m.doc.get("bead"))
+    out = []
+    for mr in requests:
+        row = mr.to_dict()
+        bead = titles.get(str(mr.doc.get("bead")))
+        row["title"] = bead.title if bead else ""
+        if row.get("state") == "verifying":
+            row["live_log"] = read_live_log(town, str(row["id"]))
+        out.append(row)
+    return out
