@@ -1,5 +1,5 @@
 """Agent runtimes: how to start an agent in a window, give it its first prompt, and read its
-pane (ready? waiting for a human? busy?). DESIGN.md section 7.
+pane (ready? waiting for a human? busy?). Screens are read by runtimes/screens.py.
 
 Presets are merged with the user's `[runtimes.<name>]` tables of town.toml (a user table with
 a preset's name changes only the keys it sets). Pane patterns are Python regular expressions
