@@ -1,4 +1,6 @@
-"""What every polecat is doing right now, from the store and tmux together (docs/ARCHITECTURE.md, Observing agents).
+"""What every polecat is doing right now, from the store and tmux together.
+
+The map: docs/ARCHITECTURE.md, "Observing agents".
 
 `observe()` is what the app's Rigs pane, `gt polecat list` and the supervisor's witness read.
 While a supervisor runs, the town's one observer (dispatch/live.py) keeps what tmux shows in
