@@ -23,14 +23,19 @@ def __getattr__(name: str) -> Any:
 
 
 def install_mail_hooks(town: Town) -> None:
-    """Nudge polecats that receive mail (queued when busy): `town.mail.on_delivered`.
+    """Nudge polecats that receive mail (queued when busy): `town.mail.on_delivered`. Once per
+    town: a second call changes nothing (gastown_tui/compose.py wires every entry point).
 
     The callback first checks the store (cheap) and imports the tmux layer only when a
     recipient is a polecat whose record says it has a window.
     """
+    if any(
+        getattr(hook, "__name__", "") == "nudge_mail_recipients" for hook in town.mail.on_delivered
+    ):
+        return
     state: dict[str, Any] = {}
 
-    def on_delivered(messages: list[Any]) -> None:
+    def nudge_mail_recipients(messages: list[Any]) -> None:
         wanted = []
         for message in messages:
             address = getattr(message, "inbox", None) or getattr(message, "to", None)
@@ -50,4 +55,4 @@ def install_mail_hooks(town: Town) -> None:
             state["callback"] = callback
         state["callback"](wanted)
 
-    town.mail.on_delivered.append(on_delivered)
+    town.mail.on_delivered.append(nudge_mail_recipients)
