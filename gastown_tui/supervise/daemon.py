@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown_tui.supervise.host import Patrol
@@ -32,13 +33,13 @@ DAEMON_WINDOW = "daemon"
 class _DaemonLog:
     """The loop's news as the daemon's log lines."""
 
-    def __init__(self, town: Town, log: Callable[[str], None]) -> None:
-        self.town = town
+    def __init__(self, root: Path, log: Callable[[str], None]) -> None:
+        self.root = root  # all it needs of the town
         self.log = log
         self.announced_viewer = False
 
     def took_over(self, pid: int) -> None:
-        self.log(f"supervising {self.town.root} (pid {pid})")
+        self.log(f"supervising {self.root} (pid {pid})")
 
     def recovered(self, actions: list[str]) -> None:
         for action in actions:
@@ -75,7 +76,7 @@ def run_daemon(
                 log(f"{result.name}: FAILED {result.error}")
 
     loop = SupervisorLoop(
-        town, tmux, "daemon", report=_DaemonLog(town, log), run_patrols=run_patrols, tick=tick
+        town, tmux, "daemon", report=_DaemonLog(town.root, log), run_patrols=run_patrols, tick=tick
     )
     if not once:
         loop.run(stop)
