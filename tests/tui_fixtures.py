@@ -276,6 +276,11 @@ async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
     for widget in app.screen.query("Input, TextArea"):
         if isinstance(widget, Input | TextArea):
             widget.cursor_blink = False
+        if isinstance(widget, TextArea):
+            # TextArea's line cache key leaves out focus once blinking is off, so a line drawn
+            # in the blink's "off" half (a slow run) would be reused without its cursor.
+            widget.notify_style_update()
+            widget.refresh()
     await pilot.pause()
     _raise_app_error(app)
 
