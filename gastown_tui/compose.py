@@ -16,7 +16,8 @@ Only entry points import it (an import-linter contract in pyproject.toml says so
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
@@ -25,10 +26,23 @@ if TYPE_CHECKING:
 
 
 def wire(town: Town) -> Town:
-    """Install the hooks every process of a town has (idempotent); returns `town`."""
-    from gastown_tui.dispatch import install_mail_hooks
+    """Install the hooks every process of a town has (idempotent); returns `town`.
 
-    install_mail_hooks(town)
+    The mail hook imports dispatch at the first delivery, not here: `gt prime`, `gt hook` and
+    `gt done`, which agents call all day, never pay for it (tests/test_done.py)."""
+    hooks = town.mail.on_delivered
+    if any(getattr(hook, "__name__", "") == "nudge_mail_recipients" for hook in hooks):
+        return town
+    loaded: list[Callable[[list[Any]], None]] = []
+
+    def nudge_mail_recipients(messages: list[Any]) -> None:
+        if not loaded:
+            from gastown_tui.dispatch import mail_hook
+
+            loaded.append(mail_hook(town))
+        loaded[0](messages)
+
+    hooks.append(nudge_mail_recipients)
     return town
 
 
