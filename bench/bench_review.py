@@ -70,7 +70,7 @@ def build(tmp: Path) -> tuple[Town, str, int]:
     rig = town.rigs.get("war-rig")
     bead = town.beads.create("Make the engine faster", rig="war-rig")
     with town.beads.rig_txn("war-rig") as tx:
-        tx.table("merge_requests").insert(
+        tx.add_merge_request(
             {
                 "id": "mr-bench",
                 "bead": bead.id,

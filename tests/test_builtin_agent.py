@@ -125,7 +125,7 @@ def test_over_budget_the_agent_pauses_before_calling_the_model(
     assert budget_state(town)["over"]
     with pytest.raises(GtError, match="over budget"):
         require_budget(town)
-    monkeypatch.setitem(builtin_agent.DEFAULTS, "budget_poll", 0.05)
+    path.write_text(path.read_text().replace('budget_poll = "30s"', "budget_poll = 0.05"))
     with serve([Reply([tool_use("gt_done", {}, "tu_1")], "tool_use")]) as fake:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
         outcome: list[int] = []

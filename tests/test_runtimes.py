@@ -141,3 +141,49 @@ def test_claude_settings_hook(tmp_path: Path) -> None:
     settings.write_text("{not json")
     with pytest.raises(GtError, match="not valid JSON"):
         install_claude_hook(repo)
+
+
+def test_a_runtime_carries_its_install_hint(town: Town) -> None:
+    presets = builtin_presets()
+    assert presets["codex"].install_hint == "npm install -g @openai/codex"
+    add_runtime(
+        town, "mybot", ["gt-no-such-program-here", "--yes"], install_hint="pipx install mybot"
+    )
+    add_runtime(town, "bare", ["gt-no-such-program-either"])
+    add_runtime(town, "claude-opus", ["gt-no-such-claude"], base="claude")
+    runtimes = all_runtimes(town)
+    with pytest.raises(GtError) as caught:
+        runtimes["mybot"].require_installed()
+    assert caught.value.hint == "pipx install mybot; or sling with --agent demo"
+    with pytest.raises(GtError) as caught:
+        runtimes["bare"].require_installed()
+    assert "fix [runtimes.bare] command in town.toml" in (caught.value.hint or "")
+    # A runtime built on a preset keeps the preset's hint.
+    assert runtimes["claude-opus"].install_hint == presets["claude"].install_hint
+
+
+def test_a_runtime_prepares_its_own_worktree(tmp_path: Path) -> None:
+    presets = builtin_presets()
+    claude_wt = make_git_repo(tmp_path / "claude")
+    presets["claude"].prepare_worktree(claude_wt)
+    assert (claude_wt / ".claude" / "settings.local.json").is_file()
+    codex_wt = make_git_repo(tmp_path / "codex")
+    presets["codex"].prepare_worktree(codex_wt)
+    assert not (codex_wt / ".claude").exists()
+    plain = tmp_path / "plain"  # a plain-directory rig: no git to exclude the settings from
+    plain.mkdir()
+    presets["claude"].prepare_worktree(plain, git=False)
+    assert not (plain / ".claude").exists()
+
+
+def test_claude_hooks_merge_more_events_without_duplicates(tmp_path: Path) -> None:
+    from gastown_tui.runtimes.presets import CLAUDE_HOOKS, install_claude_hooks
+
+    repo = make_git_repo(tmp_path / "repo")
+    install_claude_hooks(repo)
+    more = {**CLAUDE_HOOKS, "Stop": ("gt note-stop",)}
+    path = install_claude_hooks(repo, more)
+    install_claude_hooks(repo, more)
+    hooks = orjson.loads(path.read_bytes())["hooks"]
+    assert hooks["SessionStart"] == [{"hooks": [{"type": "command", "command": "gt prime"}]}]
+    assert hooks["Stop"] == [{"hooks": [{"type": "command", "command": "gt note-stop"}]}]

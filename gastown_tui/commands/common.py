@@ -25,11 +25,10 @@ def open_town(args: argparse.Namespace) -> Town:
 
 
 def emit_json(value: Any) -> None:
-    import orjson
-
     from gastown_tui.town.display import json_safe
+    from gastown_tui.town.jsoncodec import dumps_pretty
 
-    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    data = dumps_pretty(value)
     sys.stdout.buffer.write(json_safe(data) + b"\n")
     sys.stdout.flush()
 

@@ -171,10 +171,10 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     town = open_town(args)
     address = args.address or _me(town)
     if args.address:
-        from gastown_tui.town.addresses import check_address, normalize
+        from gastown_tui.town.addresses import check_address
 
         # A removed agent's inbox can still be read; anything else must be a real address.
-        if not town.mail.inbox_file(normalize(address)).exists():
+        if not town.mail.has_inbox(address):
             address = check_address(town, address, "inbox")
     messages = town.mail.inbox(address, unread_only=args.unread, include_archived=args.all)
     if args.json:

@@ -20,7 +20,7 @@ from gastown_tui.tmux import TownTmux, WindowInfo, check_nudge, nudge
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import split_address
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.work import nudge_queue_lock, queue_nudge, queued_nudges
 
 if TYPE_CHECKING:

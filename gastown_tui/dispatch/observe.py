@@ -30,7 +30,7 @@ from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import encode_address, session_for
 from gastown_tui.town.polecats import POLECAT_STATES, Polecat, no_window_hint
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -336,8 +336,8 @@ def observe(
     """One view per polecat (of `rig`, or of the town). Needs tmux (GtError without)."""
     tmux.require()
     now = town.clock.now() if now is None else now
-    stalled_after = town.config.seconds("thresholds.stalled")
-    gupp_after = town.config.seconds("thresholds.gupp")
+    stalled_after = town.config.thresholds.stalled
+    gupp_after = town.config.thresholds.gupp
     runtimes = all_runtimes(town)
     pairs = town.polecats.list_with_hooks(rig)
     # By identity (the agent option set at start), not by name: a renamed window is the same

@@ -4,7 +4,9 @@
 as `gt prime`, works in its worktree through a few tools (read, write and list files, run a
 command), talks to the town through others (mail, escalate, done), records the tokens of every
 response in usage.jsonl against its agent, bead and convoy, and pauses before a model call
-while the town is over budget. Lines typed into its window (nudges) are passed to the model.
+while the town is over budget. The hook, `gt done`, mail and escalation go through the agent
+kit it shares with the DEMO AGENT (runtimes/agent_kit.py). Lines typed into its window
+(nudges) are passed to the model.
 
 Failures are loud, never silent: an API error after the SDK's own retries, a stream cut
 mid-body, or a stream that ends without `message_stop` (stop_reason None) exit non-zero, so the
@@ -14,15 +16,13 @@ witness restarts the agent with backoff and declares a crash loop if it keeps fa
 
 from __future__ import annotations
 
-import os
-import select
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown_tui.runtimes.demo_agent import agent_start, run_gt, say
+from gastown_tui.runtimes.agent_kit import Agent, output_of, read_typed_lines, say, start_agent
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 LABEL = "BUILTIN AGENT"
 FAILED = 4
 MAX_OUTPUT = 10_000
-DEFAULTS = {
-    "model": "claude-sonnet-4-6",
-    "max_tokens": 4096,
-    "max_turns": 40,
-    "command_timeout": 300,
-    "budget_poll": 30.0,
-}
 
 SYSTEM = """\
 You are {address}, a polecat (worker agent) in a Gas Town: a town of AI agents supervised by \
@@ -112,12 +105,6 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
-def settings(town: Town) -> dict[str, Any]:
-    out = dict(DEFAULTS)
-    out.update(town.config.raw.get("builtin") or {})
-    return out
-
-
 class Workspace:
     """The tools that touch files and processes, confined to the worktree."""
 
@@ -165,21 +152,6 @@ class Workspace:
         return f"exit status {proc.returncode}\n{output}"
 
 
-def read_nudges() -> list[str]:
-    """Lines typed into the window since the last look (nudges), without waiting."""
-    lines: list[str] = []
-    try:
-        while select.select([sys.stdin], [], [], 0)[0]:
-            line = sys.stdin.readline()
-            if not line:
-                break
-            if line.strip():
-                lines.append(line.strip())
-    except (OSError, ValueError):
-        pass
-    return lines
-
-
 def wait_for_budget(town: Town, poll: float) -> None:
     from gastown_tui.town.usage import budget_state
 
@@ -198,10 +170,9 @@ def wait_for_budget(town: Town, poll: float) -> None:
 
 
 def call_tool(
-    name: str, args: dict[str, Any], workspace: Workspace, town: Town
+    name: str, args: dict[str, Any], workspace: Workspace, agent: Agent
 ) -> tuple[str, bool]:
     """Run one tool. Returns (result text, is_error)."""
-    address = os.environ["GT_AGENT"]
     try:
         if name == "read_file":
             return workspace.read_file(str(args.get("path", ""))), False
@@ -214,22 +185,20 @@ def call_tool(
         if name == "run_command":
             return workspace.run_command(str(args.get("command", ""))), False
         if name == "mail_send":
-            sent = town.mail.send(
-                [str(args.get("to", ""))],
+            sent = agent.mail(
+                str(args.get("to", "")), str(args.get("subject", "")), str(args.get("body", ""))
+            )
+            return f"sent {sent}", False
+        if name == "escalate":
+            proc = agent.escalate(
                 str(args.get("subject", "")),
                 str(args.get("body", "")),
-                sender=address,
+                str(args.get("severity") or "medium"),
             )
-            return f"sent {sent[0].id if sent else ''}", False
-        if name == "escalate":
-            proc = run_gt(
-                ["escalate", "-s", str(args.get("subject", "")), "-m", str(args.get("body", "")),
-                 "--severity", str(args.get("severity") or "medium")]
-            )  # fmt: skip
-            return (proc.stdout + proc.stderr).strip(), proc.returncode != 0
+            return output_of(proc), proc.returncode != 0
         if name == "gt_done":
-            proc = run_gt(["done", "-m", str(args.get("note") or f"{LABEL}: done")])
-            return (proc.stdout + proc.stderr).strip(), proc.returncode != 0
+            proc = agent.done(str(args.get("note") or f"{LABEL}: done"))
+            return output_of(proc), proc.returncode != 0
     except Exception as exc:  # a tool failing is information for the model, not a crash
         return f"{type(exc).__name__}: {exc}", True
     return f"unknown tool {name!r}", True
@@ -238,34 +207,31 @@ def call_tool(
 def main(argv: list[str] | None = None) -> int:
     from gastown_tui.town.errors import GtError
     from gastown_tui.town.usage import record_usage
-    from gastown_tui.town.work import hooked_bead, prime_text
 
-    started = agent_start(LABEL, "Claude via the anthropic SDK", argv)
-    if isinstance(started, int):
-        return started
-    address, town = started
+    agent = start_agent(LABEL, "Claude via the anthropic SDK", argv)
+    if isinstance(agent, int):
+        return agent
+    address, town = agent.address, agent.town
     try:
-        config = settings(town)
-        bead = hooked_bead(town, address)
+        config = town.config.builtin  # [builtin] in town.toml (town/config.py)
+        bead = agent.hooked()
         if bead is None:
             say("nothing on my hook; exiting")
             return 0
-        polecat = town.polecats.find(address)
-        worktree = Path(polecat.worktree) if polecat and polecat.worktree else Path.cwd()
+        worktree = agent.worktree()
     except GtError as exc:
-        say(f"{LABEL}: error: {exc}")
-        return exc.exit_code
+        return agent.failed(exc)
 
     import anthropic
 
     client = anthropic.Anthropic()  # ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL from the env
-    workspace = Workspace(worktree, float(config["command_timeout"]))
+    workspace = Workspace(worktree, config.command_timeout)
     system = SYSTEM.format(address=address, worktree=worktree)
-    messages: list[dict[str, Any]] = [{"role": "user", "content": prime_text(town, address)}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": agent.prime()}]
     reminders = 0
-    for turn in range(1, int(config["max_turns"]) + 1):
-        wait_for_budget(town, float(config["budget_poll"]))
-        for nudge in read_nudges():
+    for turn in range(1, config.max_turns + 1):
+        wait_for_budget(town, config.budget_poll)
+        for nudge in read_typed_lines():
             say(f"nudge received: {nudge}")
             messages.append({"role": "user", "content": f"[nudge from a person] {nudge}"})
         if len(messages) >= 2 and messages[-1]["role"] == messages[-2]["role"] == "user":
@@ -273,11 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             last = messages.pop()
             prev = messages.pop()
             messages.append({"role": "user", "content": _as_blocks(prev) + _as_blocks(last)})
-        say(f"--- turn {turn}: asking {config['model']}")
+        say(f"--- turn {turn}: asking {config.model}")
         try:
             with client.messages.stream(
-                model=str(config["model"]),
-                max_tokens=int(config["max_tokens"]),
+                model=config.model,
+                max_tokens=config.max_tokens,
                 system=system,
                 tools=TOOLS,
                 messages=messages,
@@ -309,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         record_usage(
             town,
             agent=address,
-            model=final.model or str(config["model"]),
+            model=final.model or config.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
@@ -317,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             bead=bead.id,
             convoy=convoy,
         )
-        town.touch_heartbeat(address, command="builtin")
+        agent.heartbeat("builtin")
         messages.append({"role": "assistant", "content": [b.model_dump() for b in final.content]})
         if final.stop_reason == "tool_use":
             results = []
@@ -326,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                 if block.type != "tool_use":
                     continue
                 say(f"> {block.name} {_brief(block.input)}")
-                text, is_error = call_tool(block.name, dict(block.input or {}), workspace, town)
+                text, is_error = call_tool(block.name, dict(block.input or {}), workspace, agent)
                 say(f"  {text.splitlines()[0] if text else ''}")
                 results.append(
                     {"type": "tool_result", "tool_use_id": block.id, "content": text,
@@ -343,16 +309,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         reminders += 1
         if reminders > 2:
-            proc = run_gt(
-                ["done", "--status", "escalated", "-m", f"{LABEL} stopped without gt_done"]
-            )
+            proc = agent.done(f"{LABEL} stopped without gt_done", status="escalated")
             say(proc.stdout + proc.stderr)
             return 0 if proc.returncode == 0 else FAILED
         messages.append(
             {"role": "user", "content": "Your hook still holds the bead. Continue the work; call "
              "gt_done when it is finished, or escalate if you are blocked."}
         )  # fmt: skip
-    proc = run_gt(["done", "--status", "escalated", "-m", f"{LABEL}: out of turns"])
+    proc = agent.done(f"{LABEL}: out of turns", status="escalated")
     say(proc.stdout + proc.stderr)
     return FAILED
 

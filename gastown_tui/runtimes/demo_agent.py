@@ -3,15 +3,16 @@
 Run in a polecat's window as `python -m gastown_tui.runtimes.demo_agent [BEACON]`. It shows a
 new user the whole town move with no API key, and lets tests drive the real machinery:
 
-- reads its hook with the same code as `gt prime` (town/work.py) and prints it;
+- reads its hook with the same code as `gt prime` (town/work.py) and prints it (through the
+  agent kit it shares with the built-in agent: runtimes/agent_kit.py);
 - works step by step, pausing `[demo] step_seconds` (GT_DEMO_STEP overrides) between steps,
   and echoes every line typed into its window meanwhile ("nudge received: …");
 - writes `notes/<bead>.md` in its worktree and commits it as the polecat;
 - a bead labelled `needs-human` makes it ask a Claude-like permission question and wait for
   an answer (what the app shows as the `waiting` state); `crash` makes it exit non-zero
   without calling `gt done` (for supervisor tests);
-- mails `<rig>/witness` "POLECAT_DONE <bead>" (when this build has mail) and finishes with
-  the real `gt done`, then exits;
+- mails `<rig>/witness` "POLECAT_DONE <bead>" and finishes with the real `gt done`, then
+  exits;
 - a formula step follows its role's script (the step's `demo` table, town/formulas.py):
   escalate once along its role's chain before finishing, close a bead with its note (the
   customer's answer), and finish with the scripted closing note; an escalation's answer bead
@@ -22,28 +23,18 @@ from __future__ import annotations
 
 import os
 import select
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gastown_tui.town.display import safe
+from gastown_tui.runtimes.agent_kit import Agent, output_of, run_gt, say, start_agent
 from gastown_tui.town.paths import child
 from gastown_tui.town.validate import check_bead_id
-
-if TYPE_CHECKING:
-    from gastown_tui.town.town import Town
 
 LABEL = "DEMO AGENT"
 CRASH_STATUS = 3
 PROMPT_LINES = ("Do you want to proceed?", "❯ 1. Yes", "  2. No")
-
-
-def say(text: str = "") -> None:
-    sys.stdout.write(safe(text) + "\n")  # a bead title is shown in the pane, never obeyed
-    sys.stdout.flush()
 
 
 class Pauser:
@@ -98,67 +89,36 @@ def step_seconds(town: object) -> float:
             return max(0.0, float(env))
         except ValueError:
             pass
-    try:
-        return max(0.0, float(town.config.get("demo.step_seconds")))  # type: ignore[attr-defined]
-    except (KeyError, TypeError, ValueError):
-        return 2.0
-
-
-def run_gt(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """The real `gt`, as its own process (the agent's PATH may not even have it)."""
-    return subprocess.run(
-        [sys.executable, "-m", "gastown_tui", *args], capture_output=True, text=True
-    )
-
-
-def agent_start(label: str, what: str, argv: list[str] | None) -> tuple[str, Town] | int:
-    """What every agent program does first: say who it is, show the beacon, and open its
-    town as its own address (GT_AGENT). Returns (address, town), or an exit status."""
-    from gastown_tui.town.errors import GtError
-    from gastown_tui.town.town import Town
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    say(f"=== {label} === ({what})")
-    if args:
-        say(f"beacon: {' '.join(args)}")
-    address = os.environ.get("GT_AGENT", "")
-    if not address or not os.environ.get("GT_TOWN"):
-        say(f"{label}: GT_TOWN and GT_AGENT must be set (it runs in a polecat's window)")
-        return 2
-    try:
-        return address, Town.open(os.environ["GT_TOWN"], actor=address)
-    except GtError as exc:
-        say(f"{label}: error: {exc}")
-        return exc.exit_code
+    return max(0.0, town.config.demo.step_seconds)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser] = Pauser) -> int:
     from gastown_tui.town.errors import GtError
-    from gastown_tui.town.work import commit_all, hooked_bead, prime_text
+    from gastown_tui.town.work import commit_all
 
-    started = agent_start(LABEL, "offline and scripted: no AI, no API key", argv)
-    if isinstance(started, int):
-        return started
-    address, town = started
+    agent = start_agent(LABEL, "offline and scripted: no AI, no API key", argv)
+    if isinstance(agent, int):
+        return agent
+    address, town = agent.address, agent.town
     try:
         step = step_seconds(town)
         pauser = pauser_factory(step)
-        town.touch_heartbeat(address, command="demo")
+        agent.heartbeat("demo")
         say(f"[1/6] {address}: reading my hook (gt prime)")
-        for line in prime_text(town, address).splitlines():
+        for line in agent.prime().splitlines():
             say(f"    {line}")
-        bead = hooked_bead(town, address)
+        bead = agent.hooked()
         if bead is None:
             say(f"{LABEL}: nothing on my hook; exiting")
             return 0
         pauser.pause()
         script = role_script(bead)
         if script.get("escalate") and not answered(bead):
-            return escalate_step(address, script["escalate"], pauser)
+            return escalate_step(agent, script["escalate"], pauser)
         say(f"[2/6] planning {bead.id}: {bead.title}")
         pauser.pause()
-        polecat = town.polecats.find(address)
-        worktree = Path(polecat.worktree) if polecat and polecat.worktree else Path.cwd()
+        polecat = agent.polecat()
+        worktree = agent.worktree(polecat)
         # The id names a file: refuse one that could leave the folder (town/paths.py).
         notes = child(worktree / "notes", "bead id", f"{check_bead_id(bead.id)}.md")
         say(f"[3/6] writing {notes.relative_to(worktree)}")
@@ -168,7 +128,7 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
             f"Worked by {address} ({LABEL}, scripted).\n\n"
             f"{bead.description.strip() or '(no description)'}\n"
         )
-        town.touch_heartbeat(address, command="demo")
+        agent.heartbeat("demo")
         pauser.pause()
         if "crash" in bead.labels:
             say(f"{LABEL}: simulated crash (bead labelled `crash`); exiting without gt done")
@@ -183,7 +143,7 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
             sys.stdout.write(f"\x1b[{len(PROMPT_LINES) + 1}A\x1b[J")
             if answer.lower() not in ("", "1", "y", "yes"):
                 say(f"answer {answer!r}: not proceeding; deferring the bead")
-                done = run_gt(["done", "--status", "deferred", "-m", "the overseer said no"])
+                done = agent.done("the overseer said no", status="deferred")
                 say(done.stdout.strip() or done.stderr.strip())
                 return 0 if done.returncode == 0 else done.returncode
             say(f"answer {answer!r}: proceeding")
@@ -191,31 +151,28 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
         commit = commit_all(address, worktree, f"{bead.id}: notes by {LABEL}")
         say(f"    commit {commit[:12] if commit else '(nothing to commit)'}")
         pauser.pause()
-        rig = address.split("/", 1)[0]
-        say(f"[5/6] mailing {rig}/witness: POLECAT_DONE {bead.id}")
+        say(f"[5/6] mailing {agent.rig}/witness: POLECAT_DONE {bead.id}")
         try:
-            town.mail.send(
-                [f"{rig}/witness"],
+            agent.mail(
+                f"{agent.rig}/witness",
                 f"POLECAT_DONE {bead.id}",
                 f"{address} finished {bead.id} ({LABEL}).\n",
-                sender=address,
             )
         except GtError as exc:
             say(f"    mail not sent: {exc}")
         pauser.pause()
         note = script.get("note") or f"{LABEL}: wrote notes/{bead.id}.md"
-        finish_script(town, address, bead, script, note)
+        finish_script(agent, bead, script, note)
         say("[6/6] gt done")
-        done = run_gt(["done", "-m", note])
-        for line in (done.stdout + done.stderr).strip().splitlines():
+        done = agent.done(note)
+        for line in output_of(done).splitlines():
             say(f"    {line}")
         if done.returncode != 0:
             return done.returncode
         say(f"=== {LABEL} finished {bead.id} ===")
         return 0
     except GtError as exc:
-        say(f"{LABEL}: error: {exc}")
-        return exc.exit_code
+        return agent.failed(exc)
 
 
 def role_script(bead: Any) -> dict[str, str]:
@@ -235,29 +192,29 @@ def answered(bead: Any) -> bool:
     return any(c.text.startswith("ANSWER") for c in bead.comments)
 
 
-def escalate_step(address: str, subject: str, pauser: Pauser) -> int:
-    say(f"[2/6] {address}: I cannot settle this alone; escalating along my role's chain")
-    result = run_gt(["escalate", "-s", subject, "-m", f"{LABEL} asks: {subject}"])
-    for line in (result.stdout + result.stderr).strip().splitlines():
+def escalate_step(agent: Agent, subject: str, pauser: Pauser) -> int:
+    say(f"[2/6] {agent.address}: I cannot settle this alone; escalating along my role's chain")
+    result = agent.escalate(subject, f"{LABEL} asks: {subject}")
+    for line in output_of(result).splitlines():
         say(f"    {line}")
     pauser.pause()
     say(f"=== {LABEL}: step escalated; it comes back to me with the answer ===")
     return result.returncode
 
 
-def finish_script(town: Town, address: str, bead: Any, script: dict[str, str], note: str) -> None:
+def finish_script(agent: Agent, bead: Any, script: dict[str, str], note: str) -> None:
     """The scripted side effects before `gt done`: close a bead (tell the customer), mail."""
     target = (script.get("close") or "").strip()
     if target:
         say(f"    closing {target} with the answer (the customer is told)")
         result = run_gt(["bead", "close", target, "-r", note])
-        say(f"    {(result.stdout + result.stderr).strip()}")
+        say(f"    {output_of(result)}")
         run_gt(["mail", "send", "overseer", "-s", f"Customer answered: {target}", "-m", note])
     to = (script.get("mail") or "").strip()
     if to:
         say(f"    mailing {to}: {note[:60]}")
         result = run_gt(["mail", "send", to, "-s", f"Answer for {bead.title}"[:200], "-m", note])
-        say(f"    {(result.stdout + result.stderr).strip()}")
+        say(f"    {output_of(result)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ pane (ready? waiting for a human? busy?). DESIGN.md section 7.
 Presets are merged with the user's `[runtimes.<name>]` tables of town.toml (a user table with
 a preset's name changes only the keys it sets). Pane patterns are Python regular expressions
 searched in the pane's last lines.
+
+A runtime is the extension point for a new agent program: it says how to start it (command,
+prompt), read its screen (ready, waiting, busy, started), what to tell a person who lacks it
+(install_hint), and what its worktree needs before it starts (`prepare_worktree`: Claude Code's
+settings hooks, CLAUDE_HOOKS). Sling (dispatch/sling/start.py) knows none of these by name.
+Agent programs of our own (runtimes/demo_agent.py, runtimes/builtin_agent.py) share
+runtimes/agent_kit.py.
 """
 
 from __future__ import annotations
@@ -15,8 +22,6 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import orjson
 
 from gastown_tui.runtimes.screens import ENTER, Choice, Prompt, read_prompt, search
 from gastown_tui.town.errors import GtError
@@ -68,13 +73,6 @@ GEMINI_WAITING = [
     r"Do you want to proceed\?",
     r"●\s*1\.\s*(Yes|Trust)",
 ]
-INSTALL_HINTS = {
-    "claude": "npm install -g @anthropic-ai/claude-code",
-    "codex": "npm install -g @openai/codex",
-    "gemini": "npm install -g @google/gemini-cli",
-    "aider": "pipx install aider-chat",
-    "opencode": "npm install -g opencode-ai",
-}
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,10 @@ class Runtime:
     # conversation (`claude --continue`) when it has one there (see has_conversation).
     resume_args: tuple[str, ...] = ()
     prompt_flag: str | None = None  # prompt="arg": pass the beacon after this flag
-    settings_hook: bool = False  # install the Claude Code SessionStart hook (gt prime)
+    # Its worktree gets Claude Code's settings hooks (CLAUDE_HOOKS: gt prime at SessionStart).
+    settings_hook: bool = False
+    # Told to a person when `command` is not installed ("npm install -g ...").
+    install_hint: str = ""
     ready_timeout: float = 60.0
     demo: bool = False
     description: str = ""
@@ -144,7 +145,7 @@ class Runtime:
                 hint="export it and retry, or sling with --agent demo",
             )
         if not self.installed():
-            hint = INSTALL_HINTS.get(self.base or self.name) or (
+            hint = self.install_hint or (
                 f"install {self.binary!r} or fix [runtimes.{self.name}] command in town.toml"
             )
             raise GtError(
@@ -158,6 +159,13 @@ class Runtime:
                 hint="run the town as a non-root user, or, if this machine really is a "
                 'sandbox, set IS_SANDBOX = "1" under [town.env] in town.toml',
             )
+
+    def prepare_worktree(self, worktree: Path, *, git: bool = True) -> None:
+        """Make `worktree` ready for this program before its window starts (called by sling
+        for every start, restarts too; each step is idempotent). `git` is False for a
+        plain-directory rig's work folder."""
+        if self.settings_hook and git:
+            install_claude_hooks(worktree)
 
     def matches(self, patterns: list[str], text: str) -> bool:
         return bool(text) and any(search(_compiled(p), text) for p in patterns)
@@ -228,7 +236,7 @@ def _shell() -> str:
 
 def builtin_presets() -> dict[str, Runtime]:
     python = sys.executable
-    agent_banner = [r"^=== .+ ===", r"^beacon: "]  # agent_start in runtimes/demo_agent.py
+    agent_banner = [r"^=== .+ ===", r"^beacon: "]  # start_agent in runtimes/agent_kit.py
     return {
         "claude": Runtime(
             name="claude",
@@ -241,6 +249,7 @@ def builtin_presets() -> dict[str, Runtime]:
             resumable=True,
             resume_args=("--continue",),
             settings_hook=True,
+            install_hint="npm install -g @anthropic-ai/claude-code",
             refuses_root=True,
             answer="digit",
             pass_env=("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "CLAUDE_CONFIG_DIR"),
@@ -259,6 +268,7 @@ def builtin_presets() -> dict[str, Runtime]:
             resumable=True,
             # Continues the folder's latest session (starts fresh where there is none).
             resume_args=("resume", "--last"),
+            install_hint="npm install -g @openai/codex",
             answer="arrows",
             pass_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"),
             description="OpenAI Codex CLI",
@@ -277,6 +287,7 @@ def builtin_presets() -> dict[str, Runtime]:
             exe="node",
             resumable=True,
             resume_args=("--resume", "latest"),  # the project's latest session, or a new one
+            install_hint="npm install -g @google/gemini-cli",
             answer="digit",
             pass_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
             description="Google Gemini CLI",
@@ -290,6 +301,7 @@ def builtin_presets() -> dict[str, Runtime]:
             waiting=[r"\(Y\)es/\(N\)o"],
             exe="aider",
             resumable=True,
+            install_hint="pipx install aider-chat",
             answer="digit-enter",
             pass_env=("OPENAI_API_KEY", "OPENAI_API_BASE", "AIDER_MODEL"),
             description="aider",
@@ -308,6 +320,7 @@ def builtin_presets() -> dict[str, Runtime]:
             busy=[r"esc interrupt"],
             started=[r"ctrl\+p commands", r"tab agents"],
             exe="opencode",  # a native binary (the npm package's bin is a symlink to it)
+            install_hint="npm install -g opencode-ai",
             # Restarted, it starts a new session from the beacon and `gt prime`: with
             # `--continue` (the folder's own latest session) 1.18 ignores `--prompt`, so the
             # beacon would never be sent.
@@ -381,6 +394,7 @@ RUNTIME_KEYS = {
     "resumable",
     "resume_args",
     "settings_hook",
+    "install_hint",
     "env",
     "pass_env",
     "answer",
@@ -501,8 +515,9 @@ def _from_table(
     for key in ("ready_timeout", "start_grace"):
         if key in table:
             fields[key] = _float(table, key, where)
-    if "description" in table:
-        fields["description"] = str(table["description"])
+    for key in ("description", "install_hint"):
+        if key in table:
+            fields[key] = str(table[key])
     if not fields["exe"]:
         fields["exe"] = Path(command[0]).name
     if base is not None:
@@ -560,12 +575,19 @@ def runtime_for_pane(
 # -- Claude Code settings -----------------------------------------------------------------------
 CLAUDE_SETTINGS = Path(".claude") / "settings.local.json"
 PRIME_COMMAND = "gt prime"
+# Claude Code hook event -> the commands it runs, installed in every worktree of a runtime with
+# `settings_hook` (Runtime.prepare_worktree). SessionStart: every new or resumed session reads
+# its hook. Add an event here (Notification, Stop, ...) to have every worktree get it.
+CLAUDE_HOOKS: dict[str, tuple[str, ...]] = {"SessionStart": (PRIME_COMMAND,)}
 
 
-def install_claude_hook(worktree: Path) -> Path:
-    """A SessionStart hook that runs `gt prime` (every new or resumed session reads its hook),
-    merged into the worktree's `.claude/settings.local.json`, which git is told to ignore."""
-    from gastown_tui.town.store import atomic_write_bytes
+def install_claude_hooks(worktree: Path, hooks: dict[str, tuple[str, ...]] | None = None) -> Path:
+    """Merge `hooks` (default CLAUDE_HOOKS) into the worktree's `.claude/settings.local.json`,
+    which git is told to ignore. Idempotent: a command already there is not added again, and
+    the person's own settings and hooks are kept."""
+    import orjson  # here: `gt nudge` imports this module, only a claude sling needs orjson
+
+    from gastown_tui.town.storage.files import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 
     path = worktree / CLAUDE_SETTINGS
@@ -579,18 +601,26 @@ def install_claude_hook(worktree: Path) -> Path:
             raise GtError(
                 f"{path} is not valid JSON", hint="fix or remove it; the town adds a hook there"
             ) from None
-    hooks = settings.setdefault("hooks", {})
-    entries = hooks.setdefault("SessionStart", [])
-    present = any(
-        h.get("command") == PRIME_COMMAND
-        for entry in entries
-        if isinstance(entry, dict)
-        for h in entry.get("hooks", [])
-        if isinstance(h, dict)
-    )
-    if not present:
-        entries.append({"hooks": [{"type": "command", "command": PRIME_COMMAND}]})
+    table = settings.setdefault("hooks", {})
+    changed = False
+    for event, commands in (CLAUDE_HOOKS if hooks is None else hooks).items():
+        entries = table.setdefault(event, [])
+        present = {
+            h.get("command")
+            for entry in entries
+            if isinstance(entry, dict)
+            for h in entry.get("hooks", [])
+            if isinstance(h, dict)
+        }
+        for command in commands:
+            if command not in present:
+                entries.append({"hooks": [{"type": "command", "command": command}]})
+                changed = True
+    if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, orjson.dumps(settings, option=orjson.OPT_INDENT_2))
     ensure_excluded(worktree)
     return path
+
+
+install_claude_hook = install_claude_hooks  # the name tests and older callers use

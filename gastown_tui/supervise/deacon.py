@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import age, parse_iso
-from gastown_tui.town.errors import GtError, StoreCorrupt
+from gastown_tui.town.errors import GtError
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
@@ -59,8 +59,8 @@ class Deacon:
         (town/transcripts.py), so the breaker sees running Claude Code / Codex / Gemini."""
         from gastown_tui.town.usage import budget_state, collect_transcripts
 
-        budget = self.town.config.raw.get("budget", {})
-        if not (budget.get("max_tokens") or budget.get("max_usd")):
+        budget = self.town.config.budget
+        if not (budget.max_tokens or budget.max_usd):
             return []
         collect_transcripts(self.town)
         state = budget_state(self.town)
@@ -104,16 +104,10 @@ class Deacon:
 
     def _check_store(self) -> list[str]:
         actions = []
-        for path in [self.town.paths.town_file] + [
-            self.town.paths.rig_file(r) for r in self.town.rigs.names()
-        ]:
-            try:
-                self.town.store.file(path).read()
-            except StoreCorrupt as exc:
-                text = str(exc)
-                self.notify(text, "error")
-                self._event("store_unreadable", text)
-                actions.append(text)
+        for text in self.town.storage.problems():
+            self.notify(text, "error")
+            self._event("store_unreadable", text)
+            actions.append(text)
         return actions
 
     def _feed_stranded(self) -> list[str]:
@@ -155,7 +149,7 @@ class Deacon:
         return dispatch_pending(self.town, self.tmux, self._flow_errors)
 
     def _old_hooks(self, now: float) -> list[str]:
-        limit = self.town.config.seconds("thresholds.hook_age")
+        limit = self.town.config.thresholds.hook_age
         actions = []
         for bead in self.town.beads.list(statuses=["hooked", "in_progress"]):
             since = parse_iso(bead.updated_at)

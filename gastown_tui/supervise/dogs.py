@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown_tui.town import git
-from gastown_tui.town.backup import create_backup
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import session_for
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.doctor import create_backup
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
@@ -53,7 +53,7 @@ def _merged_into_main(repo: Path, worktree: Path, main: str) -> tuple[bool, str]
 
 def gc(town: Town, tmux: TownTmux, now: float | None = None) -> list[str]:
     now = town.clock.now() if now is None else now
-    idle_window = town.config.seconds("dogs.gc_idle_window")
+    idle_window = town.config.dogs.gc_idle_window
     actions: list[str] = []
     for rig_name in town.rigs.names():
         rig = town.rigs.get(rig_name)
@@ -107,8 +107,8 @@ def backup(town: Town) -> list[str]:
 
 
 def rotate_events(town: Town) -> list[str]:
-    limit = town.config.integer("supervise.events_rotate_bytes")
-    keep = town.config.integer("dogs.events_keep_rotated")
+    limit = town.config.supervise.events_rotate_bytes
+    keep = town.config.dogs.events_keep_rotated
     path = town.paths.events
     try:
         size = path.stat().st_size
@@ -132,7 +132,7 @@ def rotate_events(town: Town) -> list[str]:
 
 
 def sweep(town: Town) -> list[str]:
-    actions = [f"swept orphan temp file {p}" for p in town.store.sweep_orphans()]
+    actions = town.storage.sweep()
     for address in town.mail.inboxes():
         with contextlib.suppress(GtError):
             moved = town.mail.archive_read(address)

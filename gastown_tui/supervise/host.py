@@ -75,7 +75,7 @@ class Supervisor:
 
     # schedule ----------------------------------------------------------------------------
     def _interval(self, key: str) -> float:
-        return self.town.config.seconds(f"supervise.{key}")
+        return float(getattr(self.town.config.supervise, key))
 
     def patrols(self) -> list[Patrol]:
         """The patrols of the town as it is now (rigs added or removed are picked up)."""

@@ -32,14 +32,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gastown_tui.town.clock import iso
-from gastown_tui.town.store import atomic_write_bytes, flocked, try_flock
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked, try_flock
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 BEAT_EVERY = 1.0
-DEFAULT_STALE = 30.0  # seconds without a heartbeat: the holder is stopped, hung or frozen
-DEFAULT_HUNG = 900.0  # a main loop quiet this long stops beating (> the refinery's verify)
 
 
 @dataclass(frozen=True)
@@ -116,11 +114,15 @@ def process_state(pid: int) -> str | None:
     return rest[0].decode() if rest else None
 
 
-def _seconds(town: Town, key: str, default: float) -> float:
+def _seconds(town: Town, key: str) -> float:
+    """[supervise] lease_stale (no heartbeat this long: the holder is stopped, hung or frozen)
+    or lease_hung (a main loop quiet this long stops beating; longer than a verify)."""
+    from gastown_tui.town.config import SuperviseSection
+
     try:
-        return town.config.seconds(f"supervise.{key}")
-    except Exception:  # a missing key or a bad town.toml must not stop supervision
-        return default
+        return float(getattr(town.config.supervise, key))
+    except Exception:  # a bad town.toml must not stop supervision: the default then
+        return float(getattr(SuperviseSection(), key))
 
 
 def stale_reason(town: Town, epoch: int) -> str | None:
@@ -136,7 +138,7 @@ def stale_reason(town: Town, epoch: int) -> str | None:
             return f"pid {pid} is stopped (SIGSTOP or Ctrl-Z)"
     if not beat or beat.get("epoch") != epoch:
         return None  # no heartbeat of this epoch yet (just taken, or an older version)
-    limit = _seconds(town, "lease_stale", DEFAULT_STALE)
+    limit = _seconds(town, "lease_stale")
     age: float | None = None
     mono = beat.get("mono")
     if beat.get("boot") == boot_id() and isinstance(mono, int | float):
@@ -254,7 +256,7 @@ class SupervisorLease:
             atomic_write_bytes(heartbeat_path(self.town), orjson.dumps(doc))
 
     def _beat_loop(self, stop: threading.Event) -> None:
-        hung_after = _seconds(self.town, "lease_hung", DEFAULT_HUNG)
+        hung_after = _seconds(self.town, "lease_hung")
         while not stop.wait(BEAT_EVERY):
             # A main loop that stopped making progress must not look alive.
             if time.monotonic() - self._progress <= hung_after and self._fd is not None:

@@ -20,59 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town import git
-from gastown_tui.town.clock import iso, parse_duration
+from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.models import Comment
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.worktrees import worktree_lock
 
 if TYPE_CHECKING:
+    from gastown_tui.town.config import RefinerySection
     from gastown_tui.town.models import Rig
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 OUTPUT_TAIL = 2000
-
-
-@dataclass
-class RefinerySettings:
-    verify: str
-    verify_timeout: float
-    max_attempts: int
-    push: bool
-    require_review: bool = False  # nothing merges before a person approves (gt mr approve)
-    merge_strategy: str = "merge"  # "merge" (fast-forward main) | "pr" (push, open a PR)
-    remote: str = "origin"
-
-    @classmethod
-    def for_rig(cls, town: Town, rig: str) -> RefinerySettings:
-        raw = town.config.raw
-        base = dict(raw["refinery"])
-        base.update((raw.get("rigs") or {}).get(rig) or {})
-        timeout = base.get("verify_timeout", "10m")
-        try:
-            seconds = (
-                float(timeout) if isinstance(timeout, int | float) else parse_duration(timeout)
-            )
-        except ValueError:
-            raise GtError(
-                f"town.toml: verify_timeout {timeout!r} for rig {rig} is not a duration"
-            ) from None
-        return cls(
-            verify=str(base.get("verify") or ""),
-            verify_timeout=seconds,
-            max_attempts=int(base.get("max_attempts", 3)),
-            push=bool(base.get("push", False)),
-            require_review=bool(base.get("require_review", False)),
-            merge_strategy=_strategy(base.get("merge_strategy", "merge"), rig),
-            remote=str(base.get("remote") or "origin"),
-        )
-
-
-def _strategy(value: Any, rig: str) -> str:
-    if value not in ("merge", "pr"):
-        raise GtError(f'town.toml: merge_strategy {value!r} for rig {rig} is not "merge" or "pr"')
-    return str(value)
 
 
 @dataclass
@@ -103,9 +62,9 @@ class Refinery:
         return self.town.paths.rig_dir(self.rig) / "refinery"
 
     def pending(self) -> list[dict[str, Any]]:
-        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        docs = self.town.storage.merge_requests.docs(self.rig)
         waiting = [dict(d) for d in docs if d.get("status") == "pending"]
-        if RefinerySettings.for_rig(self.town, self.rig).require_review:
+        if self.town.config.refinery_for(self.rig).require_review:
             # [refinery] require_review: held until a person approves (town/merge_requests.py)
             waiting = [d for d in waiting if d.get("approved_at")]
         beads = self.town.beads.get_many(d["bead"] for d in waiting)
@@ -174,7 +133,7 @@ class Refinery:
 
     def merge(self, rig: Rig, mr: dict[str, Any]) -> MergeOutcome:
         repo, main = Path(rig.path), rig.branch or "main"
-        settings = RefinerySettings.for_rig(self.town, self.rig)
+        settings = self.town.config.refinery_for(self.rig)
         mr_id, bead_id = str(mr["id"]), str(mr["bead"])
         if git.head_commit(repo, str(mr["commit"])) is None:
             return self._failed(mr, "verify_failed", f"commit {mr['commit']} is missing", settings)
@@ -224,7 +183,7 @@ class Refinery:
         )
         return MergeOutcome(mr_id, bead_id, "merged", "", head)
 
-    def _verify(self, scratch: Path, settings: RefinerySettings) -> tuple[bool, str]:
+    def _verify(self, scratch: Path, settings: RefinerySection) -> tuple[bool, str]:
         env = {**os.environ, "GT_TOWN": str(self.town.root), "GT_RIG": self.rig}
         try:
             proc = subprocess.run(
@@ -253,7 +212,7 @@ class Refinery:
         mr: dict[str, Any],
         scratch: Path,
         work_branch: str,
-        settings: RefinerySettings,
+        settings: RefinerySection,
     ) -> MergeOutcome:
         """[refinery] merge_strategy = "pr": the rebased, verified branch goes to the rig's
         remote under the polecat's branch name, and `gh` opens a pull request where it is
@@ -303,9 +262,7 @@ class Refinery:
 
     def _record(self, mr_id: str, **fields: Any) -> None:
         with self.town.beads.rig_txn(self.rig) as tx:
-            ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
-            if ids:
-                tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+            tx.update_merge_request(mr_id, fields)
 
     def _blocked(self, mr: dict[str, Any], kind: str, detail: str) -> MergeOutcome:
         """A merge the town's own git setup prevents: the request stays queued (retried each
@@ -332,11 +289,11 @@ class Refinery:
         return MergeOutcome(mr_id, bead_id, "retry", detail)
 
     def _failed(
-        self, mr: dict[str, Any], status: str, detail: str, settings: RefinerySettings
+        self, mr: dict[str, Any], status: str, detail: str, settings: RefinerySection
     ) -> MergeOutcome:
         mr_id, bead_id, polecat = str(mr["id"]), str(mr["bead"]), str(mr.get("polecat") or "")
         now = iso(self.town.clock.now())
-        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        docs = self.town.storage.merge_requests.docs(self.rig)
         attempts = 1 + sum(
             1 for d in docs if d.get("bead") == bead_id and d.get("status") in ("failed",)
         )
@@ -391,7 +348,7 @@ def failed_merges(town: Town) -> list[dict[str, Any]]:
     """Merge requests that failed, newest first (for the app's Problems view)."""
     out = []
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table(MERGE_REQUESTS).values():
+        for doc in town.storage.merge_requests.docs(rig):
             if doc.get("status") == "failed":
                 out.append(dict(doc))
     return sorted(out, key=lambda d: str(d.get("at") or ""), reverse=True)

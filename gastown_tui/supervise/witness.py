@@ -34,7 +34,7 @@ from gastown_tui.town.clock import age, elapsed_since, iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 from gastown_tui.town.polecats import Polecat
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.work import commit_all, queued_nudges
 
 if TYPE_CHECKING:
@@ -58,14 +58,14 @@ class Settings:
 
     @classmethod
     def from_town(cls, town: Town) -> Settings:
-        cfg = town.config
+        supervise = town.config.supervise
         return cls(
-            stalled=cfg.seconds("thresholds.stalled"),
-            restart_backoff=cfg.seconds("supervise.restart_backoff"),
-            restart_backoff_cap=cfg.seconds("supervise.restart_backoff_cap"),
-            crash_loop_restarts=cfg.integer("supervise.crash_loop_restarts"),
-            crash_loop_window=cfg.seconds("supervise.crash_loop_window"),
-            crash_decay=cfg.seconds("supervise.crash_decay"),
+            stalled=town.config.thresholds.stalled,
+            restart_backoff=supervise.restart_backoff,
+            restart_backoff_cap=supervise.restart_backoff_cap,
+            crash_loop_restarts=supervise.crash_loop_restarts,
+            crash_loop_window=supervise.crash_loop_window,
+            crash_decay=supervise.crash_decay,
         )
 
 

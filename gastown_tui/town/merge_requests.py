@@ -24,9 +24,9 @@ from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 
 if TYPE_CHECKING:
+    from gastown_tui.town.storage.base import RigTxn
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 OPEN_STATUSES = ("pending",)
 FINAL_STATUSES = ("merged", "rejected", "pushed")
 # States shown in the merge queue, in the order a request passes through them.
@@ -43,16 +43,8 @@ STATES = (
 )
 
 
-def review_settings(town: Town, rig: str) -> dict[str, Any]:
-    """[refinery] with the rig's [rigs.NAME] keys over it (as supervise/refinery.py reads)."""
-    raw = town.config.raw
-    base = dict(raw.get("refinery") or {})
-    base.update((raw.get("rigs") or {}).get(rig) or {})
-    return base
-
-
 def requires_review(town: Town, rig: str) -> bool:
-    return bool(review_settings(town, rig).get("require_review", False))
+    return town.config.refinery_for(rig).require_review
 
 
 def state_of(doc: dict[str, Any], require_review: bool) -> str:
@@ -110,7 +102,7 @@ class MergeRequests:
         out: list[MergeRequest] = []
         for name in [rig] if rig else self.town.rigs.names():
             review = requires_review(self.town, name)
-            for doc in self.town.rig_file(name).table(MERGE_REQUESTS).values():
+            for doc in self.town.storage.merge_requests.docs(name):
                 doc = dict(doc)
                 doc.setdefault("rig", name)
                 out.append(MergeRequest(doc, state_of(doc, review)))
@@ -286,10 +278,8 @@ class MergeRequests:
             self._update_in(tx, mr.id, fields)
 
     @staticmethod
-    def _update_in(tx: Any, mr_id: str, fields: dict[str, Any]) -> None:
-        ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
-        if ids:
-            tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+    def _update_in(tx: RigTxn, mr_id: str, fields: dict[str, Any]) -> None:
+        tx.update_merge_request(mr_id, fields)
 
 
 def branch_diff(repo: Path, base: str, head: str, context: int = 3) -> BranchDiff:

@@ -109,7 +109,9 @@ def _http_url(value: Any, where: str) -> str:
     return value
 
 
-def _seconds(section: dict[str, Any], key: str, default: str, where: Callable[[str], str]) -> float:
+def _seconds(
+    section: dict[str, Any], key: str, default: float, where: Callable[[str], str]
+) -> float:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise GtError(f"{where(key)} must be a duration, not {value!r}")
@@ -142,11 +144,12 @@ def parse_notify(raw: Any, where: Callable[[str], str]) -> NotifyConfig:
             )
     events = _events(raw.get("events", list(EVENTS)), where("notify.events"))
     quiet = parse_quiet_hours(raw.get("quiet_hours"), where("notify.quiet_hours"))
-    retries = raw.get("retries", 3)
+    defaults = NotifyConfig()
+    retries = raw.get("retries", defaults.retries)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
         raise GtError(f"{where('notify.retries')} must be a whole number from 0 to 20")
-    backoff = _seconds(raw, "backoff", "2s", lambda k: where(f"notify.{k}"))
-    timeout = _seconds(raw, "timeout", "5s", lambda k: where(f"notify.{k}"))
+    backoff = _seconds(raw, "backoff", defaults.backoff, lambda k: where(f"notify.{k}"))
+    timeout = _seconds(raw, "timeout", defaults.timeout, lambda k: where(f"notify.{k}"))
     if timeout <= 0:
         raise GtError(f"{where('notify.timeout')} must be more than 0")
     sinks_raw = raw.get("sinks") or {}

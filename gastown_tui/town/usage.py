@@ -15,11 +15,10 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,14 +53,7 @@ def usage_path(town: Town) -> Path:
 
 def prices(town: Town) -> dict[str, tuple[float, float]]:
     table = dict(DEFAULT_PRICES)
-    for model, pair in (town.config.raw.get("budget", {}).get("prices") or {}).items():
-        try:
-            table[str(model)] = (float(pair[0]), float(pair[1]))
-        except (TypeError, ValueError, IndexError):
-            raise GtError(
-                f"town.toml: [budget.prices] {model!r} must be [input, output] dollars per "
-                "million tokens"
-            ) from None
+    table.update(town.config.budget.prices)  # checked when town.toml is loaded
     return table
 
 
@@ -107,7 +99,7 @@ def record_usage(
     with flocked(town.paths.lock("usage")):
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, orjson.dumps(record) + b"\n")
+            os.write(fd, jsoncodec.dumps(record) + b"\n")
         finally:
             os.close(fd)
     return record
@@ -119,10 +111,11 @@ def iter_usage(town: Town) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         return
     with handle:
+        loads = jsoncodec.loader_for(os.fstat(handle.fileno()).st_size)
         for line in handle:
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                record = loads(line)
+            except ValueError:
                 continue  # a line torn by a killed writer
             if isinstance(record, dict):
                 yield record
@@ -160,9 +153,8 @@ def totals(town: Town, by: str | None = None) -> dict[str, Any]:
 
 def budget_state(town: Town) -> dict[str, Any]:
     """{"tokens", "usd", "max_tokens", "max_usd", "over": bool, "reason": str}."""
-    budget = town.config.raw.get("budget", {})
-    max_tokens = int(budget.get("max_tokens") or 0)
-    max_usd = float(budget.get("max_usd") or 0.0)
+    budget = town.config.budget
+    max_tokens, max_usd = budget.max_tokens, budget.max_usd
     spent = totals(town) if (max_tokens or max_usd) else {"tokens": 0, "usd": 0.0}
     reason = ""
     if max_tokens and spent["tokens"] >= max_tokens:
@@ -192,8 +184,8 @@ def collect_transcripts(town: Town) -> None:
 
 def require_budget(town: Town) -> None:
     """Refuse new dispatch when the town is over budget (GtError, nothing written)."""
-    budget = town.config.raw.get("budget", {})
-    if budget.get("max_tokens") or budget.get("max_usd"):
+    budget = town.config.budget
+    if budget.max_tokens or budget.max_usd:
         collect_transcripts(town)
     state = budget_state(town)
     if state["over"]:

@@ -405,7 +405,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
             if self.showing:
                 for name, snapshot in self.pane_data.items():
                     if name in self._loaded:
-                        self.pane(name).show_loaded(snapshot, self.now)
+                        self.pane(name).refresh_ages(snapshot, self.now)
         except Exception as exc:
             self.log.error(f"age refresh failed: {exc!r}")
 
@@ -534,9 +534,12 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
     def on_polecat_selected(self, message: PolecatSelected) -> None:
         if not self.showing:
             return
+        had_selection = self.selected_polecat() is not None
         self.selected_address = message.address
-        self.preview_pane.follow(self.selected_polecat())
-        self.refresh_bindings()
+        selected = self.selected_polecat()
+        self.preview_pane.follow(selected)
+        if (selected is not None) != had_selection:
+            self.refresh_bindings()
 
     def on_polecat_chosen(self, message: PolecatChosen) -> None:
         self.selected_address = message.address

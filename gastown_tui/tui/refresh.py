@@ -38,7 +38,8 @@ from gastown_tui.tui.messages import (
     StoreChanged,
 )
 from gastown_tui.tui.panes import loading_panes
-from gastown_tui.views.changes import change_scope, watch_filter
+from gastown_tui.views.changes import scopes_of, watch_filter
+from gastown_tui.views.ledger import RigsLedger
 from gastown_tui.views.rows import OVERSEER
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class Refreshing:
         self._follower: EventFollower | None = None
         self._watch_stop = asyncio.Event()
         self._observe_requested = threading.Event()
+        self.ledger = RigsLedger(self.data.town)
 
     # -- loaders -------------------------------------------------------------------------
     def _thread(self, group: str, fn: Any, *args: Any) -> Worker[Any]:
@@ -146,9 +148,15 @@ class Refreshing:
         self.load_mail(OVERSEER)
         self.start_feed()
 
-    def load_rigs(self) -> None:
+    def load_rigs(self, scopes: Iterable[str] | None = None) -> None:
+        """Re-read the rigs whose files changed (`rig:<name>` scopes; None: every rig). The
+        ledger keeps every other row as it was (views/ledger.py): a write costs the app its
+        own rig file, not the whole town."""
+        rigs = None if scopes is None else {s[4:] for s in scopes if s.startswith("rig:")}
+        self.ledger.mark(rigs)
         self._thread(
-            "load-rigs", lambda: self._post_unless_cancelled(RigsLoaded(self.data.load_rigs()))
+            "load-rigs",
+            lambda: self._post_unless_cancelled(RigsLoaded(self.ledger.apply_marked().snapshot)),
         )
 
     def load_polecats(self) -> None:
@@ -194,7 +202,7 @@ class Refreshing:
         if loader == "config":
             self.reload_config()
         elif loader == "rigs":
-            self.load_rigs()
+            self.load_rigs(scopes)
         elif loader == "polecats":
             self.request_observe()
         elif loader == "mail":
@@ -257,17 +265,17 @@ class Refreshing:
     async def watch_town(self) -> None:
         from watchfiles import awatch
 
-        root = self.town.root.resolve()
-        prefix = str(root)
+        # The storage backend's change feed says what a changed path means (town/storage/).
+        feed = self.town.storage.changes
         async for changes in awatch(
-            root,
-            watch_filter=watch_filter(root),
+            feed.watch_root,
+            watch_filter=watch_filter(feed),
             debounce=DEBOUNCE_MS,
             step=WATCH_STEP_MS,
             rust_timeout=RUST_TIMEOUT_MS,
             stop_event=self._watch_stop,
         ):
-            scopes = {s for _, path in changes if (s := change_scope(prefix, path)) is not None}
+            scopes = scopes_of(feed, changes)
             if "events" in scopes and self._follower is not None:
                 # Read the new lines here, in order, off the UI thread.
                 new_events = await asyncio.to_thread(self.data.feed_poll, self._follower)

@@ -107,7 +107,7 @@ def with_roles(town: Town, rows: list[PolecatRow]) -> list[PolecatRow]:
     """The role each polecat records (its `role` key), for the Rigs tree's role groups."""
     roles: dict[str, str] = {}
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table("polecats").values():
+        for doc in town.storage.polecats.docs(rig):
             if doc.get("role"):
                 roles[f"{rig}/{doc['name']}"] = str(doc["role"])
     if not roles:

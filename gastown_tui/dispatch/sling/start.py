@@ -10,13 +10,12 @@ from gastown_tui.dispatch.agents import beacon as make_beacon
 from gastown_tui.dispatch.agents import launch_argv, screen_bottom, unset_names, window_env
 from gastown_tui.dispatch.sling.jobs import Job
 from gastown_tui.dispatch.sling.pause import pause_point
-from gastown_tui.runtimes.presets import install_claude_hook
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
 from gastown_tui.tmux.server import TmuxCommandFailed
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import encode_address, session_for
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.worktrees import branch_name, prepare_worktree
 
 if TYPE_CHECKING:
@@ -75,22 +74,28 @@ def wait_started(
     seconds. An agent that exits first fails the sling, quoting its last lines (also kept on
     disk for `gt peek`), and its dead pane is kept."""
     began = time.monotonic()
-    pause = 0.01
+    pause = 0.005  # a cheap program is up in a few ms: look often at first, then back off
     while True:
         fresh = tmux.pane_info(info.pane_id)
         if fresh is None:
             raise GtFailure(f"the window of {address} vanished right after it started")
-        if fresh.pane_dead:
-            if fresh.dead_status in (None, 0):
-                return fresh  # ran and finished cleanly (an agent with nothing to do)
-            raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
         elapsed = time.monotonic() - began
-        if elapsed >= runtime.start_grace:
-            return fresh
-        if runtime.shows_started(screen_tail(tmux, info.pane_id)):
+        if fresh.pane_dead:
+            # tmux marks a pane dead when its terminal closes, a moment before it reaps the
+            # program and knows the exit status: an unknown status is waited for (a quick
+            # look could otherwise take a crash for a clean exit).
+            if fresh.dead_status is None and elapsed < runtime.start_grace:
+                pass
+            elif fresh.dead_status in (None, 0):
+                return fresh  # ran and finished cleanly (an agent with nothing to do)
+            else:
+                raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
+        elif elapsed >= runtime.start_grace or runtime.shows_started(
+            screen_tail(tmux, info.pane_id)
+        ):
             return fresh
         time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+        pause = min(pause * 1.5, 0.05)
 
 
 def screen_tail(tmux: TownTmux, pane_id: str) -> str:
@@ -146,8 +151,7 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     polecat.worktree = str(folder)
     polecat.branch = branch
     pause_point("after_worktree")
-    if runtime.settings_hook and branch is not None:
-        install_claude_hook(folder)
+    runtime.prepare_worktree(folder, git=branch is not None)
     job.beacon = make_beacon(polecat.address, job.bead.id, town.actor, town.clock.now())
     role = str(polecat.extra.get("role") or "polecat")
     env = window_env(town, polecat.address, job.bead.id, job.beacon, role=role, runtime=runtime)

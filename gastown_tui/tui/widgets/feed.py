@@ -164,7 +164,17 @@ class FeedView(ScrollView, can_focus=True):
         self.refresh()
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self._visible))
+        size = Size(self.scrollable_content_region.width, len(self._visible))
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.virtual_size.height:
+            self.virtual_size = size
+            return
+        # Only this view's scrollable height changed: update its scrollbar, not the whole
+        # screen's layout (assigning virtual_size lays every widget out again, which on every
+        # new event cost more than everything else a store write makes the app do).
+        self.set_reactive(FeedView.virtual_size, size)
+        self._scroll_update(size)
 
     # -- rendering -----------------------------------------------------------------------
     def notify_style_update(self) -> None:

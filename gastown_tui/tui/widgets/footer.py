@@ -13,6 +13,7 @@ from textual.widgets._footer import FooterKey
 # Actions kept off a narrow footer (they remain bound; `?` lists them).
 SECONDARY_ACTIONS = frozenset(
     {"toggle_mark", "search", "filter", "switch_inbox", "pick_theme", "cycle_layout"}
+    | {"next_waiting", "cycle_filter"}  # the Rigs tree's (tui/widgets/rigs.py)
 )
 
 

@@ -28,8 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import LockTimeout, StoreCorrupt
 from gastown_tui.town.shapes import shape_problem
 
@@ -191,8 +190,8 @@ def parse_tables(path: Path, raw: bytes) -> Tables:
     if not raw.strip():
         raise StoreCorrupt(path, "the file is empty")
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        data = jsoncodec.loads(raw)
+    except ValueError as exc:  # orjson.JSONDecodeError (town/jsoncodec.py)
         raise StoreCorrupt(path, f"invalid JSON ({exc})") from None
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
         raise StoreCorrupt(path, "expected an object of tables")
@@ -387,9 +386,13 @@ class StoreFile:
                 self._cache.drop(self.path)
                 raise
             if txn.dirty:
-                created = not self.path.exists()
                 try:
-                    stat = atomic_write_bytes(self.path, orjson.dumps(txn.data))
+                    size = os.stat(self.path).st_size  # picks the JSON library: jsoncodec.py
+                    created = False
+                except FileNotFoundError:
+                    size, created = 0, True
+                try:
+                    stat = atomic_write_bytes(self.path, jsoncodec.dumps(txn.data, size_hint=size))
                 except BaseException:
                     self._cache.drop(self.path)
                     raise
