@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from gastown_tui.compose import wire
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui import keymap, panes
@@ -59,7 +60,7 @@ from gastown_tui.tui.messages import (
 from gastown_tui.tui.panes import build_panes, loading_panes, pane_labels, pane_names
 from gastown_tui.tui.refresh import Refreshing
 from gastown_tui.tui.review_actions import ReviewActions
-from gastown_tui.tui.supervision import Supervising, Supervision
+from gastown_tui.tui.supervision import Supervising
 from gastown_tui.tui.themes import (
     DEFAULT_THEME,
     load_themes,
@@ -79,6 +80,7 @@ from gastown_tui.views.queries import default_tmux, preload
 from gastown_tui.views.rows import OVERSEER, ConvoysSnapshot, MailSnapshot, PolecatRow, RigsSnapshot
 
 if TYPE_CHECKING:
+    from gastown_tui.supervise.loop import SupervisorLoop
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.clock import Clock
     from gastown_tui.town.town import Town
@@ -178,7 +180,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
         self.applied_keymap: dict[str, str] = {}
         self._init_refresh()
         self._feed_backlog: list[Any] = []
-        self._supervisor: Supervision | None = None  # while this app holds the lease
+        self._supervisor: SupervisorLoop | None = None  # while this app holds the lease
         self._patrols_running: set[str] = set()
         self._loaded: set[str] = set()
         self._setup_themes(theme)
@@ -611,11 +613,12 @@ def make_app(
 ) -> GasTownApp:
     """Build the app over `town`. `tmux=None` uses the town's own tmux server when tmux is
     installed. `watch=False` turns off the file watcher, the polecat poller and the live
-    preview loop (snapshot tests); `data` replaces the town adapter (tests)."""
+    preview loop (snapshot tests); `data` replaces the town adapter (tests). The town is
+    wired as every entry point's is (gastown_tui/compose.py)."""
     preload()
+    wire(town)
     if data is None:
         data = TownData(town, tmux if tmux is not None else default_tmux(town))
-        data.install_hooks()
     return GasTownApp(
         town,
         data,

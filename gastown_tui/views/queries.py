@@ -50,6 +50,7 @@ def preload() -> None:
     import gastown_tui.runtimes.presets
     import gastown_tui.supervise.host
     import gastown_tui.supervise.lease
+    import gastown_tui.supervise.loop
     import gastown_tui.supervise.notify
     import gastown_tui.tmux
     import gastown_tui.town.polecats  # noqa: F401
