@@ -282,20 +282,30 @@ def test_the_witness_nudges_many_stalled_agents_in_one_patrol(
 def test_the_app_supervising_runs_the_observer_and_reads_it(
     rig_town: Town, tmux: TownTmux, slow_demo: None
 ) -> None:
-    """The app's supervision (tui/supervision.py) runs the observer with the lease; the app's
-    rows come from its state (views/queries.py), refreshed on the `live` scope."""
-    from gastown_tui.tui.supervision import Supervision
+    """The app's supervision (tui/supervision.py) runs the shared supervisor loop
+    (supervise/loop.py), which runs the observer with the lease; the app's rows come from its
+    state (views/queries.py), refreshed on the `live` scope."""
+    from gastown_tui.supervise.loop import SupervisorLoop
     from gastown_tui.views.actions import TownData
     from gastown_tui.views.changes import change_scope
+
+    class Quiet:
+        def took_over(self, pid: int) -> None: ...
+
+        def recovered(self, actions: list[str]) -> None: ...
+
+        def stepped_down(self, reason: str | None) -> None: ...
+
+        def viewer(self, holder: object) -> None: ...
 
     address, pane = start_demo(rig_town, tmux, "Seen by the app")
     root = str(rig_town.root.resolve())
     assert change_scope(root, f"{root}/.runtime/live.json") == "live"
-    supervision = Supervision(rig_town, tmux, lambda text, severity: None)
+    loop = SupervisorLoop(rig_town, tmux, "app", report=Quiet(), run_patrols=lambda due: None)
     data = TownData(rig_town, tmux)
     try:
-        assert supervision.try_acquire()
-        pids = wait_until(supervision.supervisor.observer.client_pids, what="its control client")
+        assert loop.step()
+        pids = wait_until(loop.supervisor.observer.client_pids, what="its control client")
         assert read_live(rig_town, tmux.socket_name) is not None
         tmux.send_literal(pane, ASK_LINE)
         tmux.send_enter(pane)
@@ -306,7 +316,7 @@ def test_the_app_supervising_runs_the_observer_and_reads_it(
         )
         assert row.address == address and data.observed_live()
     finally:
-        supervision.release()
+        loop.close()
     assert read_live(rig_town, tmux.socket_name) is None, "released: nobody keeps it"
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
