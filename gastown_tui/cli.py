@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "watch": "watch",
     "notify": "notify",
     "mayor": "mayor",
+    "signal": "signal",
 }
 
 

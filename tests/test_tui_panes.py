@@ -99,6 +99,7 @@ def test_the_refresh_table_maps_scopes_to_loaders_in_order() -> None:
         ("rigs", {"rig:alpha"}),
         ("polecats", {"rig:alpha"}),
         ("pane:convoys", {"rig:alpha"}),
+        ("pane:queue", {"rig:alpha"}),
     ]
     assert plan(table, {"heartbeats", "mail:alpha/nux"}) == [
         ("polecats", {"heartbeats"}),
@@ -120,5 +121,6 @@ def test_panes_compose_in_screen_order_and_number_in_key_order() -> None:
         ("mail", "3 Mail"),
         ("feed", "4 Feed"),
         ("preview", "5 Preview"),
-        ("mayor", "6 Mayor"),
+        ("queue", "6 Merges"),
+        ("mayor", "7 Mayor"),
     )

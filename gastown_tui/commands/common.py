@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 
 def open_town(args: argparse.Namespace) -> Town:
-    """Open the town named by --town / GT_TOWN / ~/gt, and count the call as agent activity."""
-    from gastown_tui.town.town import Town
+    """Open the town named by --town / GT_TOWN / ~/gt, wired as every entry point is
+    (gastown_tui/compose.py), and count the call as agent activity."""
+    from gastown_tui.compose import open_town as composed
 
-    town = Town.open(getattr(args, "town", None))
+    town = composed(getattr(args, "town", None))
     agent = os.environ.get("GT_AGENT")
     if agent:
         town.touch_heartbeat(agent, command=getattr(args, "command", None))

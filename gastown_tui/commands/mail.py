@@ -92,16 +92,11 @@ def _me(town: Town) -> str:
 
 
 def install_delivery_hooks(town: Town) -> None:
-    """Let the dispatch layer nudge recipients (an idle agent now, a busy one queued).
+    """Recipients are nudged (an idle agent now, a busy one queued): the composition root
+    installs that hook (gastown_tui/compose.py); a town from `open_town` already has it."""
+    from gastown_tui.compose import wire
 
-    The town core cannot import dispatch (layers point down), so the command layer wires it:
-    dispatch exposes `install_mail_hooks(town)` appending to `town.mail.on_delivered`.
-    """
-    try:
-        from gastown_tui.dispatch import install_mail_hooks  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    install_mail_hooks(town)
+    wire(town)
 
 
 def _report_hook_errors(town: Town) -> None:

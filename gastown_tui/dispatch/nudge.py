@@ -1,5 +1,5 @@
 """Nudging agents: now when they can take it, queued when they are busy, never claimed
-delivered unless the pane showed it (DESIGN.md section 6; the protocol is in tmux/nudge.py).
+delivered unless the pane showed it (the protocol is in tmux/nudge.py).
 
 Queued nudges are files under `.runtime/nudge-queue/<agent>/` (town/work.py writes and reads
 them): `deliver_queued` types them in when the agent is idle, and `gt prime` shows them.

@@ -747,12 +747,18 @@ class TownTmux:
             raise ValueError(f"not a key this town presses: {key!r}")
         self.run("send-keys", "-t", pane_id, key)
 
+    def people_clients(self, field: str) -> list[str]:
+        """`field` (a format) of every client a person sees: control-mode clients (the
+        town's own observer, tmux/control.py) are left out."""
+        rows = self.query("list-clients", "-F", f"#{{client_control_mode}}{_SEP}{field}")
+        return [row.split(_SEP, 1)[1] for row in rows if row.startswith("0" + _SEP)]
+
     def display_message(self, text: str) -> int:
         """Show `text` on the status line of every client of this server. Returns how many."""
         shown = 0
         # display-message expands formats; `##` is a literal `#`.
         literal = escape_arg(text.replace("#", "##"))
-        for client in self.query("list-clients", "-F", "#{client_name}"):
+        for client in self.people_clients("#{client_name}"):
             result = self.run("display-message", "-c", client, "--", literal, check=False)
             shown += result.returncode == 0
         return shown

@@ -1,4 +1,4 @@
-"""Mail addresses and groups (DESIGN.md section 9), resolved against the live town.
+"""Mail addresses and groups, resolved against the live town.
 
 Addresses:
     overseer                the human; always valid

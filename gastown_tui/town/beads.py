@@ -78,7 +78,7 @@ def check_label(value: str) -> str:
 
 
 def _check_hook(tx: RigTxn, bead: Bead) -> None:
-    """The invariants of a hook (DESIGN.md section 8): an active bead (hooked, in progress)
+    """The invariants of a hook (town/polecats.py): an active bead (hooked, in progress)
     is on the hook of an existing polecat of its rig, and a polecat holds one at a time."""
     if bead.status not in ACTIVE_STATUSES:
         return

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 ID_PREFIX = "cv"
 ID_LENGTH = 5
 MAX_TITLE = 300
-# Landing mail comes from the deacon: it is the town's convoy watcher (DESIGN.md section 8),
+# Landing mail comes from the deacon: it is the town's convoy watcher (supervise/deacon.py),
 # and a reply should reach an agent of the town, not whoever happened to close the last bead.
 LANDING_SENDER = "deacon"
 RECENT_LANDED_SECONDS = 24 * 3600

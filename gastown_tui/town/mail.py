@@ -1,4 +1,4 @@
-"""Mail between agents and the overseer (DESIGN.md section 9).
+"""Mail between agents and the overseer.
 
 One inbox per address: `store/mail/<address with / as ~>.json`, table `messages`. A message
 sent to several addresses (or a group) is stored once per recipient: each copy has the same

@@ -43,6 +43,24 @@ STATES = (
 )
 
 
+def live_log_path(town: Town, mr_id: str) -> Path:
+    """Where the refinery writes a verify's output while it runs (supervise/refinery.py), so
+    the app's review and merge queue can show it as it comes (the stored `verify_log` is only
+    written at the end)."""
+    return town.paths.runtime / "verify" / f"{mr_id}.log"
+
+
+def read_live_log(town: Town, mr_id: str, tail: int = 8000) -> str:
+    try:
+        with live_log_path(town, mr_id).open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - tail))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def requires_review(town: Town, rig: str) -> bool:
     return town.config.refinery_for(rig).require_review
 

@@ -10,7 +10,7 @@ Record keys (plain dict, stable; new keys may be added, none renamed):
     starting {pid, at, bead} while a sling is in progress.
 
 What a polecat works on is never stored here: its hooked work *is* the bead of its rig whose
-assignee is its address and whose status is hooked or in_progress (DESIGN.md section 5).
+assignee is its address and whose status is hooked or in_progress.
 """
 
 from __future__ import annotations

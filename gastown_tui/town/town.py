@@ -208,7 +208,7 @@ class Town:
 
     # hooks -------------------------------------------------------------------------------
     def _land_convoys(self, beads: list[Bead]) -> None:
-        # Whichever process closed the last bead of a convoy lands it (DESIGN.md section 9).
+        # Whichever process closed the last bead of a convoy lands it.
         self.convoys.check_landings([b.id for b in beads])
 
     def beads_closed(self, beads: list[Bead]) -> None:

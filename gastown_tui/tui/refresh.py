@@ -8,8 +8,12 @@ The model:
 - `REFRESH` below maps scopes to loaders; each loader re-reads in a thread worker of its own
   group (`exclusive`, so a burst of changes costs one read, not a queue of them). Panes that
   load data of their own add their rows from their SCOPES (tui/panes.py);
-- a thread worker observes the polecats (tmux-derived state) every OBSERVE_INTERVAL seconds
-  while the app is not suspended, and sooner when the store changed (`request_observe`).
+- the polecats' states come from the town's one observer (dispatch/live.py, run by whichever
+  supervisor holds the lease: this app or `gt daemon`): when it writes `.runtime/live.json`
+  the watcher says `live` and the polecats are read again, with no tmux call; a look every
+  LIVE_INTERVAL seconds only ages the times. Without an observer (no supervisor, or one
+  starting) a thread worker looks at tmux itself every OBSERVE_INTERVAL seconds while the app
+  is not suspended, and sooner when the store changed (`request_observe`).
 
 `Refreshing` is mixed into GasTownApp (tui/app.py), which applies what the loaders post.
 """
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from gastown_tui.views.actions import TownData
 
 OBSERVE_INTERVAL = 1.5  # seconds between looks at the polecats (tmux) when nothing changes
+LIVE_INTERVAL = 10.0  # with an observer: states change by events; this only ages the times
 OBSERVE_BUDGET = 60  # wait at least 60x what a look cost: observing stays under 2% of a core
 OBSERVE_MIN_GAP = 0.25  # a store change brings a look forward, but not closer than this
 OBSERVE_TICK = 0.1
@@ -79,7 +84,7 @@ class Refresh:
 REFRESH: tuple[Refresh, ...] = (
     Refresh("config", ("config",)),
     Refresh("rigs", ("town", "rig:*")),
-    Refresh("polecats", ("town", "rig:*", "heartbeats")),
+    Refresh("polecats", ("town", "rig:*", "heartbeats", "live")),
 )
 MAIL_REFRESH = Refresh("mail", ("mail:*",))
 
@@ -246,7 +251,9 @@ class Refreshing:
             # ones take ~75 ms): pacing by it would leave the states stale for half a minute.
             cost = 0.0 if first else time.monotonic() - started
             first = False
-            next_look = started + max(OBSERVE_INTERVAL, cost * OBSERVE_BUDGET)
+            # The observer's state, when one runs, changes by itself: no polling of tmux here.
+            interval = LIVE_INTERVAL if self.data.observed_live() else OBSERVE_INTERVAL
+            next_look = started + max(interval, cost * OBSERVE_BUDGET)
             earliest = started + max(OBSERVE_MIN_GAP, cost * OBSERVE_BUDGET / 3)
             while not worker.is_cancelled:
                 now = time.monotonic()

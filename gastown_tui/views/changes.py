@@ -30,7 +30,8 @@ def change_scope(root: str, path: str) -> str | None:
     """The scope of one changed path under the files-backend town at `root`, or None.
 
     Scopes: `events`, `config`, `town` (rig registry and convoys), `rig:<name>` (beads,
-    polecats, merge requests), `mail:<address>`, `archive`, `heartbeats`, `nudges`.
+    polecats, merge requests), `mail:<address>`, `archive`, `heartbeats`, `nudges`,
+    `live` (what the town's observer saw in tmux: dispatch/live.py).
     """
     changed = classify(root, path)
     return None if changed is None else changed.scope

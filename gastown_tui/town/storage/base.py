@@ -19,13 +19,16 @@ if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
 
 Doc = dict[str, Any]
-ChangeKind = Literal["events", "config", "town", "rig", "mail", "archive", "heartbeats", "nudges"]
+ChangeKind = Literal[
+    "events", "config", "town", "rig", "mail", "archive", "heartbeats", "nudges", "live"
+]
 
 
 class Changed(NamedTuple):  # not a dataclass: that import costs every CLI call (models.Record)
     """What changed: `town` (rigs, convoys), `rig` (beads, polecats, merge requests of
     `rig`), `mail` (the inbox of `address`), `archive`, and the town's non-store files:
-    `events`, `config`, `heartbeats`, `nudges`."""
+    `events`, `config`, `heartbeats`, `nudges`, and `live` (the observer's view of
+    tmux, dispatch/live.py)."""
 
     kind: ChangeKind
     rig: str | None = None

@@ -139,11 +139,13 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
+def atomic_write_bytes(path: Path, payload: bytes, *, durable: bool = True) -> os.stat_result:
     """Write `payload` to `path` atomically and durably. Returns the new file's stat.
 
     The caller holds the file's lock, so a temp file left by a killed writer is an orphan
-    that `sweep_orphans` may delete.
+    that `sweep_orphans` may delete. `durable=False` skips both fsyncs, for state that is
+    rewritten all the time and means nothing after a power loss (heartbeats, the live
+    state): readers still never see a torn file.
     """
     make_private_dirs(path.parent)
     fd, tmp_name = _create_temp(path)
@@ -152,7 +154,8 @@ def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         stat = os.fstat(fd)
     except BaseException:
         os.close(fd)
@@ -166,7 +169,8 @@ def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
     return stat
 
 

@@ -20,6 +20,7 @@ MAIL = "mail"
 ARCHIVE = "archive"
 IDS = "ids.txt"
 RUNTIME = ".runtime"
+LIVE_STATE = RUNTIME + "/live.json"  # what the town's observer saw in tmux (dispatch/live.py)
 HEARTBEATS = "heartbeats"
 LOCKS = "locks"
 NUDGE_QUEUE = "nudge-queue"
@@ -157,6 +158,8 @@ def classify(root: str, path: str) -> Changed | None:
         if len(parts) == 3 and parts[1] == ARCHIVE:
             return Changed("archive")
         return None
+    if rel == LIVE_STATE:
+        return Changed("live")
     if parts[0] == RUNTIME and len(parts) >= 3:
         if parts[1] == HEARTBEATS:
             return Changed("heartbeats")

@@ -31,9 +31,25 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.widgets.pane import Pane
 
 MAX_KEPT = 5000
-# (type, actor, where) column widths: roomy on wide terminals, tight at 80 columns.
-WIDE_COLUMNS = (18, 18, 12)
+# (type, actor, where) column widths by the feed's own width: the longest event type
+# (dogs.events_keep_rotated, 24) whole from 110 columns (a 200-column terminal's feed is ~125),
+# roomy from 90, tight at 80 (where a cut shows as …).
+FULL_COLUMNS = (24, 22, 14)
+WIDE_COLUMNS = (20, 18, 12)
 NARROW_COLUMNS = (14, 15, 9)
+
+
+def columns(width: int) -> tuple[int, int, int]:
+    if width >= 110:
+        return FULL_COLUMNS
+    return WIDE_COLUMNS if width >= 90 else NARROW_COLUMNS
+
+
+def cell(text: str, width: int) -> str:
+    """`text` in exactly `width` cells; a cut one ends in … so it does not read as whole."""
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return f"{text:<{width}}"
 
 
 @dataclass(frozen=True)
@@ -193,16 +209,16 @@ class FeedView(ScrollView, can_focus=True):
         if cached is not None:
             return cached
         where = event.bead or event.rig or ""
-        kind, who, at = WIDE_COLUMNS if width >= 100 else NARROW_COLUMNS
+        kind, who, at = columns(width)
         segments = [
             Segment(clock_time(event.ts), self._style("feed--time")),
             Segment("  "),
             # Segments go to the terminal as they are: stored text is escaped first.
-            Segment(f"{safe(event.type)[:kind]:<{kind}}", self._style(event_class(event.type))),
+            Segment(cell(safe(event.type), kind), self._style(event_class(event.type))),
             Segment(" "),
-            Segment(f"{safe(event.actor)[:who]:<{who}}", self._style("feed--actor")),
+            Segment(cell(safe(event.actor), who), self._style("feed--actor")),
             Segment(" "),
-            Segment(f"{safe(where)[:at]:<{at}}", self._style("feed--where")),
+            Segment(cell(safe(where), at), self._style("feed--where")),
             Segment(" "),
             Segment(safe(" ".join(event.msg.split())), self._style("feed--msg")),
         ]

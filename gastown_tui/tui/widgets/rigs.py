@@ -90,6 +90,8 @@ class RigsTree(Tree[NodeRef]):
         self._labels: dict[NodeRef, tuple[object, Text]] = {}  # NodeRef -> (key, label)
         self._width = 0  # the labels' room, taken at each rebuild
         self._selected_address: str | None = None
+        # (bead id, the row the cursor fell to) after a slung bead left the ready list
+        self._slung: tuple[str, NodeRef] | None = None
 
     # -- data in -----------------------------------------------------------------------
     def show(
@@ -331,9 +333,20 @@ class RigsTree(Tree[NodeRef]):
                 for node, label, before in zip(nodes, labels, old_labels, strict=True):
                     if label is not before:
                         node.set_label(label)
+                self._follow_slung()
                 return
         cursor = self.cursor_node.data if self.cursor_node is not None else None
         old_line = self.cursor_line
+        # A slung bead leaves the ready list: the cursor follows it to its polecat. The rigs
+        # and the polecats reload separately, so the polecat may only show it one show later:
+        # until then the cursor waits on the row that took the bead's place (`_slung`).
+        lost, follow = cursor.key if cursor and cursor.kind == "bead" else None, None
+        if self._slung is not None and self._slung[1] == cursor:
+            lost = self._slung[0]
+        self._slung = None
+        if lost is not None:
+            holder = next((p for p in self.polecats if p.hook and p.hook.id == lost), None)
+            follow = NodeRef("polecat", holder.address) if holder else None
         self.clear()
         parents: list[TreeNode[NodeRef]] = [self.root]
         target: TreeNode[NodeRef] | None = None
@@ -348,12 +361,34 @@ class RigsTree(Tree[NodeRef]):
             parents.append(node)
             if ref == cursor:
                 target = node
+            elif ref == follow:
+                target = target or node  # the bead under the cursor was slung: to its polecat
         _ = self.last_line  # lay the lines out so the nodes know their line numbers
         if target is not None and target.line >= 0:
             self.move_cursor(target)
         elif self.last_line >= 0:
             self.cursor_line = min(max(old_line, 0), self.last_line)
+            if lost is not None and self.cursor_node is not None:
+                self._slung = (lost, self.cursor_node.data)
         self._announce()
+
+    def _follow_slung(self) -> None:
+        """The polecat now shows the bead the cursor was on before it was slung: go there,
+        unless the person moved the cursor meanwhile."""
+        if self._slung is None:
+            return
+        bead_id, fallback = self._slung
+        if self.cursor_node is None or self.cursor_node.data != fallback:
+            self._slung = None
+            return
+        holder = next((p for p in self.polecats if p.hook and p.hook.id == bead_id), None)
+        if holder is None:
+            return
+        self._slung = None
+        for node in _walk(self.root):
+            if node.data == NodeRef("polecat", holder.address) and node.line >= 0:
+                self.move_cursor(node)
+                return
 
     # -- cursor and keys ---------------------------------------------------------------
     def cursor_ref(self) -> NodeRef | None:
