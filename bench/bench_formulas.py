@@ -31,7 +31,7 @@ from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
 from gastown_tui.town.formulas import run_formula  # noqa: E402
 from gastown_tui.town.paths import session_for  # noqa: E402
 from gastown_tui.town.scheduler import holdings, lock_path  # noqa: E402
-from gastown_tui.town.store import flocked  # noqa: E402
+from gastown_tui.town.storage.files import flocked  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
 
 # An agent that waits (it never finishes on its own): the bench closes steps itself.

@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 from benchlib import pct, time_process  # noqa: E402
 
 from gastown_tui.town.clock import iso  # noqa: E402
-from gastown_tui.town.mail import MESSAGES, Message, new_message_id  # noqa: E402
+from gastown_tui.town.mail import Message, new_message_id  # noqa: E402
 from gastown_tui.town.models import Bead  # noqa: E402
+from gastown_tui.town.storage.file_backend import MESSAGES  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
 
 INBOX = 5_000
@@ -73,7 +74,7 @@ def build_town(root: Path) -> Town:
             ids.append((bead.id, "alpha"))
     town.ids.record(ids)
     # Fill the inbox in one transaction: 5,000 real sends would only measure the setup.
-    with town.mail.inbox_file(RECIPIENT).transaction() as txn:
+    with town.storage.inbox_file(RECIPIENT).transaction() as txn:
         docs = txn.data.setdefault(MESSAGES, {})
         for n in range(INBOX):
             msg_id = new_message_id()

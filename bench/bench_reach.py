@@ -104,7 +104,7 @@ def bench_watch(tmp: Path) -> None:
     for _ in range(RUNS):
         frame(town, 40, None)
     one = (time.perf_counter() - start) * 1000 / RUNS
-    beads = len(town.rig_file("gastown").table("beads"))
+    beads = len(list(town.storage.beads.docs("gastown")))
     print(
         f"gt watch --once ({beads} beads, 40 columns): p50 {pct(watch, 0.5):.0f} ms "
         f"(python -c pass: {pct(bare, 0.5):.0f} ms); one frame in-process {one:.1f} ms"

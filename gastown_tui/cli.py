@@ -1,15 +1,16 @@
 """The `gt` command.
 
 Commands live in `gastown_tui/commands/<area>.py`; each module has `register(subparsers,
-common)`. To keep a CLI call fast, only the module of the command being run is imported (all of
-them only for help or an unknown command), and heavy libraries are imported inside handlers.
+common)`. Agents call `gt` all day, so a call pays only for its own command: only the module of
+the command being run is imported and only that command's parser is built (all of them only for
+help or an unknown command), and heavy libraries are imported inside handlers
+(tests/test_cli_cheap.py checks which modules the hot commands load; bench/bench_cli.py times them).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -52,11 +53,26 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "watch": "watch",
     "notify": "notify",
+    "signal": "signal",
 }
 
 
 def _exists(module: str) -> bool:
+    import importlib.util  # only for help and unknown commands
+
     return importlib.util.find_spec(f"gastown_tui.commands.{module}") is not None
+
+
+def _load(module: str) -> bool:
+    """Import a command module; False if this install does not have it."""
+    name = f"gastown_tui.commands.{module}"
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return False
+    return True
 
 
 def _module_names() -> list[str]:
@@ -86,12 +102,61 @@ class UsageError(Exception):
         self.prog = prog
 
 
+def _columns() -> int:
+    """What argparse's formatter asks `shutil.get_terminal_size` for, without importing
+    shutil (and bz2, lzma, fnmatch with it: ~2 ms of every call, as argparse makes a
+    formatter for each argument added)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class GtArgumentParser(argparse.ArgumentParser):
     """argparse prints the usage block and exits; we want one line naming the help to read.
     Sub-parsers are made with the parent's class, so every command gets this."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, self.prog)
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)
+
+
+class _Skipped:
+    """Stands in for the parser of a command that is not being run: every call does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self._ignore
+
+    def _ignore(self, *args: Any, **kwargs: Any) -> _Skipped:
+        return self
+
+
+class _OnlyCommand:
+    """The top-level sub-parsers as a module's `register` sees them when one command runs:
+    only the parser of that command is built (a module registers up to 15)."""
+
+    def __init__(self, sub: argparse._SubParsersAction, word: str) -> None:
+        object.__setattr__(self, "_sub", sub)
+        object.__setattr__(self, "_word", word)
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if name != self._word and self._word not in kwargs.get("aliases", ()):
+            return _Skipped()
+        return self._sub.add_parser(name, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sub, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # common.py's add_intermixed_parser
+        setattr(self._sub, name, value)
 
 
 # Commands that hand the terminal to a full-screen program (Textual, tmux attach).
@@ -173,7 +238,9 @@ def _prog(parser: argparse.ArgumentParser, argv: list[str]) -> str:
     return current.prog
 
 
-def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(only: list[str] | None = None, word: str | None = None) -> argparse.ArgumentParser:
+    """The `gt` parser with the commands of the modules `only` (default: all); with `word`,
+    only the parser of that command."""
     common = GtArgumentParser(add_help=False)
     common.add_argument(
         "--town",
@@ -193,9 +260,10 @@ def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
         description="Gas Town: run a town of AI agents. With no command, opens the app.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    target: Any = sub if word is None else _OnlyCommand(sub, word)
     for name in only or _module_names():
         module = importlib.import_module(f"gastown_tui.commands.{name}")
-        module.register(sub, common)
+        module.register(target, common)
     return parser
 
 
@@ -203,11 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     word = _command_word(args_list)
     module = COMMANDS.get(word or "")
-    if module is not None and not _exists(module):
+    if module is not None and not _load(module):
         module = None
+    only = word  # the one command whose parser is built
     if word is None and not any(a in ("-h", "--help") for a in args_list) and _exists("app"):
         args_list.append("tui")  # `gt` alone opens the app
-        module = "app"
+        module, only = "app", "tui"
     # Bytes that are not UTF-8 arrive as lone surrogates: nothing could store or print them.
     for arg in args_list:
         if any("\ud800" <= ch <= "\udfff" for ch in arg):
@@ -219,9 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
     # A town holds agents' mail and code: whatever this process (and the tmux server and
-    # agents it starts) creates is private. town/store.py also sets modes explicitly.
+    # agents it starts) creates is private. town/storage/files.py also sets modes explicitly.
     os.umask(0o077)
-    parser = build_parser([module] if module else None)
+    parser = build_parser([module], only) if module else build_parser()
     try:
         args = parser.parse_args(args_list)
     except UsageError as exc:

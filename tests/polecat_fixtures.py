@@ -132,7 +132,7 @@ def git_out(cwd: Path, *args: str) -> str:
 
 
 def polecat_doc(town: Town, rig: str, name: str) -> dict[str, Any] | None:
-    for doc in town.rig_file(rig).table("polecats").values():
+    for doc in town.storage.polecats.docs(rig):
         if doc.get("name") == name:
             return dict(doc)
     return None

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from gastown_tui.town.convoys import CONVOYS, landing_message_id
+from gastown_tui.town.convoys import landing_message_id
 from gastown_tui.town.errors import GtError
+from gastown_tui.town.storage.file_backend import CONVOYS
 from gastown_tui.town.town import Town
 from tests import mail_fixtures
 from tests.mail_fixtures import (
@@ -89,7 +90,7 @@ def test_create_over_two_rigs_and_follow_its_status(gtm: GtCall, mail_town: Town
         {"id": convoy_id, "title": "Release 1.2", "done": 0, "total": 4, "auto": False}
     ]
     # The stored convoy holds no progress: it is derived from the beads on every read.
-    (stored,) = mail_town.town_file.table(CONVOYS).values()
+    (stored,) = mail_town.storage.convoys.docs()
     assert "done" not in stored and stored["beads"] == [a1, a2, b1, b2]
     assert events_of(mail_town, "convoy.created")[0]["convoy"] == convoy_id
 
@@ -242,7 +243,7 @@ def test_a_landing_whose_mail_was_lost_is_mailed_once_later(mail_town: Town) -> 
     ids = make_beads(mail_town, 1)
     convoy = mail_town.convoys.create("crashy", ids, notify=["mayor"])
     # A process that landed the convoy and died before mailing: landed, mail not confirmed.
-    with mail_town.town_file.transaction() as txn:
+    with mail_town.storage.town_file().transaction() as txn:
         for doc in txn.raw(CONVOYS).values():
             if doc["id"] == convoy.id:
                 doc.update(landed_at="2026-01-01T00:00:00.000Z", landings=1, notified=0)
@@ -348,7 +349,7 @@ def test_beads_moved_to_the_archive_still_count_as_closed(mail_town: Town) -> No
     convoy = town.convoys.create("archived along the way", [a1, a2, b1])
     town.beads.close(a1)
     town.beads.close(a2)
-    live = {d["id"] for d in town.rig_file("alpha").table("beads").values()}
+    live = {d["id"] for d in town.storage.beads.docs("alpha")}
     assert a1 not in live and a2 not in live  # archived
     status = town.convoys.status(convoy.id)
     assert (status["done"], status["total"]) == (2, 3)

@@ -41,7 +41,7 @@ def test_demo_agent_completes_a_slung_bead(rig_town: Town, tmux: TownTmux, gt: G
     assert files == ["furiosa", f"notes/{bead.id}.md"]
     notes = git_out(repo, "show", f"{branch}:notes/{bead.id}.md")
     assert "Map the salt flats" in notes and "Go east." in notes and "DEMO AGENT" in notes
-    [mr] = rig_town.rig_file("alpha").table("merge_requests").values()
+    [mr] = rig_town.storage.merge_requests.docs("alpha")
     assert mr["branch"] == branch and mr["commit"] == git_out(repo, "rev-parse", branch)
     record = polecat_doc(rig_town, "alpha", "furiosa")
     assert record is not None and record["state"] == "idle"

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from gastown_tui.town.backup import create_backup, list_backups
 from gastown_tui.town.events import EventLog
+from gastown_tui.town.storage.doctor import create_backup, list_backups
 from gastown_tui.town.town import Town
 from tests.conftest import GtRunner
 
@@ -41,7 +41,7 @@ def test_corrupt_rig_file_is_named_and_doctor_restores_it(gt: GtRunner, rig_town
 def test_doctor_without_a_good_backup_changes_nothing(gt: GtRunner, rig_town: Town) -> None:
     rig_file = rig_town.paths.rig_file("alpha")
     with rig_town.beads.rig_txn("alpha") as tx:
-        tx.txn.mark_dirty()
+        tx.touch()
     rig_file.write_text("{not json")
     proc = gt("doctor")
     assert proc.returncode == 1
@@ -150,7 +150,7 @@ def test_closed_beads_move_to_the_archive_and_come_back_on_reopen(
     beads = [town.beads.create(f"b{n}", rig="alpha") for n in range(12)]
     for bead in beads[:11]:
         town.beads.close(bead.id, reason="done")
-    in_rig = town.rig_file("alpha").table("beads")
+    in_rig = town.storage.rig_file("alpha").table("beads")
     closed_in_rig = [d for d in in_rig.values() if d["status"] == "closed"]
     assert len(closed_in_rig) == 3
     assert len(in_rig) == 4
@@ -160,7 +160,7 @@ def test_closed_beads_move_to_the_archive_and_come_back_on_reopen(
     assert first.status == "closed" and first.close_reason == "done"
     town.beads.reopen(beads[0].id)
     assert town.beads.get(beads[0].id).status == "open"
-    assert beads[0].id in {d["id"] for d in town.rig_file("alpha").table("beads").values()}
+    assert beads[0].id in {d["id"] for d in town.storage.beads.docs("alpha")}
     assert len(town.beads.list(include_closed=True, include_archive=True)) == 12
     assert town.beads.prune_archive_shadows() == 1
     assert len(town.beads.list(include_closed=True, include_archive=True)) == 12

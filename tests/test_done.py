@@ -126,7 +126,7 @@ def test_done_commits_uncommitted_work_and_closes(
 
     bead = rig_town.beads.get(bead_id)
     assert (bead.status, bead.close_reason) == ("closed", "it flies")
-    [mr] = rig_town.rig_file("alpha").table("merge_requests").values()
+    [mr] = rig_town.storage.merge_requests.docs("alpha")
     assert mr["bead"] == bead_id and mr["commit"] == head and mr["status"] == "pending"
     assert mr["branch"] == f"polecat/furiosa/{bead_id}" and mr["polecat"] == address
     assert mr["rig"] == "alpha" and mr["id"].startswith("mr-") and mr["created"]
@@ -147,7 +147,7 @@ def test_done_deferred_returns_the_bead_with_a_note(rig_town: Town, agent: tuple
     assert (bead.status, bead.assignee) == ("open", None)
     assert "DEFERRED by alpha/furiosa: needs the new engine first" in bead.comments[-1].text
     assert result.merge_request is None
-    assert rig_town.rig_file("alpha").table("merge_requests") == {}
+    assert rig_town.storage.merge_requests.docs("alpha") == []
     record = polecat_doc(rig_town, "alpha", "furiosa")
     assert record is not None and record["history"][-1]["result"] == "deferred"
 

@@ -52,7 +52,7 @@ def test_import_keeps_every_bead_with_its_fields(gt: GtRunner, rig_town: Town) -
     assert sum(len(b.comments) for b in beads.values()) == len(comments)
 
     # Closed beads live in the archive, open ones in the rig file.
-    rig_ids = {d["id"] for d in town.rig_file("alpha").table("beads").values()}
+    rig_ids = {d["id"] for d in town.storage.beads.docs("alpha")}
     assert rig_ids == {i["id"] for i in issues if i["status"] != "closed"}
     assert list(town.paths.archive_dir.glob("*.json"))
 

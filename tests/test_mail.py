@@ -13,7 +13,7 @@ import pytest
 
 from gastown_tui.town.addresses import resolve
 from gastown_tui.town.errors import GtError, StoreCorrupt
-from gastown_tui.town.mail import MESSAGES, splice_insert
+from gastown_tui.town.storage.file_backend import MESSAGES, splice_insert
 from gastown_tui.town.town import Town
 from tests import mail_fixtures
 from tests.mail_fixtures import (
@@ -439,7 +439,7 @@ def test_unusual_inbox_layouts_take_the_general_path(mail_town: Town) -> None:
     for layout in odd_layouts:
         assert splice_insert(orjson.dumps(layout), {"id": "msg-new", "subject": "s"}) is None
         path.write_bytes(orjson.dumps(layout))
-        mail_town.store.cache.drop(path)
+        mail_town.storage.store.cache.drop(path)
         stored = mail_town.mail.send(["mayor"], "after", "x")
         data = orjson.loads(path.read_bytes())
         assert len(data[MESSAGES]) == len(layout[MESSAGES]) + 1

@@ -174,3 +174,26 @@ def test_without_bypass_each_bash_prompt_waits_a_nudge_refuses_and_gt_answer_app
     assert "waiting at" in out.stderr and "gt answer" in out.stderr, out.stderr
     questions = answer_until_closed(rig, address, bead, {r"Do you want to proceed": "1"})
     assert len(questions) >= 3, questions  # every command but the read-only ones asked
+
+
+def test_its_notification_and_stop_hooks_signal_the_town(rig: RealRig) -> None:
+    """The Notification and Stop hooks installed beside SessionStart (runtimes/presets.py)
+    run `gt signal` (commands/signal.py): the real program tells the town it waits at a
+    permission prompt, and that its turn ended, without anyone reading its screen."""
+    from gastown_tui.town.signals import read_all
+
+    write_runtime(rig.town, "claude", [])  # without the bypass: every Bash command asks
+    bead, address = rig.sling("Say hello in a file")
+    signal = wait_until(
+        lambda: (s := read_all(rig.town.paths.runtime).get(address)) and s.kind == "waiting" and s,
+        timeout=60,
+        what="the Notification hook's gt signal waiting",
+    )
+    assert "permission" in signal.message.lower(), signal
+    assert polecat_row(rig, address).get("state") == "waiting"
+    answer_until_closed(rig, address, bead, {r"Do you want to proceed": "1"})
+    wait_until(
+        lambda: (s := read_all(rig.town.paths.runtime).get(address)) and s.kind == "turn-ended",
+        timeout=60,
+        what="the Stop hook's gt signal turn-ended",
+    )

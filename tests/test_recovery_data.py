@@ -362,7 +362,7 @@ def _garble(path: Path) -> None:
 def test_doctor_rebuilds_from_the_events_what_came_after_the_backup(
     gt: GtRunner, rig_town: Town
 ) -> None:
-    from gastown_tui.town.backup import create_backup
+    from gastown_tui.town.storage.doctor import create_backup
 
     old = rig_town.beads.create("before the backup", rig="alpha")
     rig_town.mail.send(["overseer"], "old news", "x")
@@ -404,7 +404,7 @@ def test_doctor_rebuilds_from_the_events_what_came_after_the_backup(
 def test_doctor_lists_by_id_what_it_cannot_rebuild_and_exits_1(
     gt: GtRunner, rig_town: Town
 ) -> None:
-    from gastown_tui.town.backup import create_backup
+    from gastown_tui.town.storage.doctor import create_backup
 
     rig_town.beads.create("kept", rig="alpha")
     create_backup(rig_town, keep=3)
@@ -440,7 +440,7 @@ def test_a_close_whose_convoy_cannot_be_landed_is_still_a_success(rig_town: Town
 
     bead = rig_town.beads.create("only", rig="alpha")
     convoy = rig_town.convoys.create("batch", [bead.id])
-    with rig_town.town_file.transaction() as txn:  # town.json past the size limit below
+    with rig_town.storage.town_file().transaction() as txn:  # town.json past the size limit below
         txn.insert("padding", {"text": "x" * 300_000})
     proc = gt_limited(rig_town.root, "bead", "close", bead.id, fsize=200_000)
     err = proc.stderr.decode()
@@ -454,7 +454,7 @@ def test_a_close_whose_convoy_cannot_be_landed_is_still_a_success(rig_town: Town
 
 def test_mail_stored_for_some_recipients_says_which(rig_town: Town) -> None:
     rig_town.mail.send(["mayor"], "big", "x")
-    with rig_town.mail.inbox_file("mayor").transaction() as txn:  # past the limit below
+    with rig_town.storage.inbox_file("mayor").transaction() as txn:  # past the limit below
         ((key, doc),) = txn.raw("messages").items()
         txn.put("messages", key, {**doc, "body": "x" * 300_000})
     proc = gt_limited(

@@ -135,6 +135,13 @@ def test_claude_settings_hook(tmp_path: Path) -> None:
     doc = orjson.loads(path.read_bytes())
     assert doc["permissions"] == {"allow": ["Bash(ls)"]}
     assert doc["hooks"]["SessionStart"] == [{"hooks": [{"type": "command", "command": "gt prime"}]}]
+    # Beside it, the hooks that tell the observer at once (commands/signal.py), once each.
+    assert doc["hooks"]["Notification"] == [
+        {"hooks": [{"type": "command", "command": "gt signal waiting"}]}
+    ]
+    assert doc["hooks"]["Stop"] == [
+        {"hooks": [{"type": "command", "command": "gt signal turn-ended"}]}
+    ]
     assert git_out(repo, "status", "--porcelain") == ""  # excluded, never committed
     exclude = (repo / ".git" / "info" / "exclude").read_text().splitlines()
     assert exclude.count(".claude/settings.local.json") == 1
@@ -181,9 +188,10 @@ def test_claude_hooks_merge_more_events_without_duplicates(tmp_path: Path) -> No
 
     repo = make_git_repo(tmp_path / "repo")
     install_claude_hooks(repo)
-    more = {**CLAUDE_HOOKS, "Stop": ("gt note-stop",)}
+    more = {**CLAUDE_HOOKS, "PreCompact": ("gt note-compact",)}
     path = install_claude_hooks(repo, more)
     install_claude_hooks(repo, more)
     hooks = orjson.loads(path.read_bytes())["hooks"]
     assert hooks["SessionStart"] == [{"hooks": [{"type": "command", "command": "gt prime"}]}]
-    assert hooks["Stop"] == [{"hooks": [{"type": "command", "command": "gt note-stop"}]}]
+    assert hooks["PreCompact"] == [{"hooks": [{"type": "command", "command": "gt note-compact"}]}]
+    assert hooks["Stop"] == [{"hooks": [{"type": "command", "command": "gt signal turn-ended"}]}]

@@ -22,7 +22,7 @@ from gastown_tui.dispatch.tmuxfor import tmux_for
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.formulas import run_formula
 from gastown_tui.town.scheduler import holdings, lock_path
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.town import Town
 from tests import polecat_fixtures as pf
 from tests.conftest import ROOT, make_git_repo, run_gt, wait_until

@@ -1,4 +1,7 @@
-"""The store's own guarantees: atomic replace, one write per transaction, clear corruption."""
+"""The files backend's own primitives (gastown_tui/town/storage/files.py): atomic replace,
+one write per transaction, flock, temp files and their sweep. What every backend must do
+(snapshots, failed transactions, damage refused loudly, processes and kills) is in
+tests/conformance/."""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gastown_tui.town.errors import StoreCorrupt
-from gastown_tui.town.store import Store, flocked
+from gastown_tui.town.storage.files import Store, flocked
 
 
 @pytest.fixture
@@ -61,37 +63,6 @@ def test_reads_see_writes_from_another_store_object(store: Store, tmp_path: Path
         # TinyDB's next id must come from the file, not a stale object: no id reuse.
         new_id = txn.table("things").insert({"n": 3})
     assert new_id == 3
-
-
-def test_reader_copy_is_not_mutated_by_a_later_transaction(store: Store) -> None:
-    sf = store.file(store.root / "things.json")
-    with sf.transaction() as txn:
-        txn.table("things").insert({"n": 1})
-    seen = sf.table("things")
-    with sf.transaction() as txn:
-        txn.table("things").update({"n": 99}, doc_ids=[1])
-    assert seen["1"]["n"] == 1
-    assert sf.table("things")["1"]["n"] == 99
-
-
-@pytest.mark.parametrize(
-    ("content", "detail"),
-    [(b"", "empty"), (b'{"things": {"1": {"n"', "invalid JSON"), (b"[1, 2]", "object of tables")],
-)
-def test_corrupt_file_is_a_clear_error_not_a_reset(
-    store: Store, content: bytes, detail: str
-) -> None:
-    sf = store.file(store.root / "things.json")
-    sf.path.parent.mkdir(parents=True)
-    sf.path.write_bytes(content)
-    with pytest.raises(StoreCorrupt) as info:
-        sf.read()
-    assert str(sf.path) in str(info.value)
-    assert detail in str(info.value)
-    assert "gt doctor" in str(info.value)
-    with pytest.raises(StoreCorrupt), sf.transaction() as txn:
-        txn.table("things").insert({"n": 1})
-    assert sf.path.read_bytes() == content, "a corrupt file is never overwritten"
 
 
 def test_orphan_temp_files_are_swept_only_when_unlocked(store: Store) -> None:

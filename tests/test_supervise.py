@@ -284,7 +284,7 @@ def test_the_refinery_merges_done_work_into_main(rig_town: Town, tmux: TownTmux)
     assert any("merged" in a for a in actions), actions
     assert (repo / "hello.txt").read_text() == "hello\n"
     assert git_out(repo, "branch", "--show-current") == "main"
-    mr = next(iter(rig_town.rig_file("alpha").table("merge_requests").values()))
+    mr = next(iter(rig_town.storage.merge_requests.docs("alpha")))
     assert mr["status"] == "merged" and mr["bead"] == bead_id
     assert Refinery(rig_town, "alpha").patrol() == [], "nothing merged twice"
 
@@ -295,7 +295,7 @@ def test_a_conflict_sends_the_bead_back_and_keeps_the_branch(
     first = _done_branch(rig_town, tmux, "Readme one", {"README.md": "# one\n"})
     second = _done_branch(rig_town, tmux, "Readme two", {"README.md": "# two\n"})
     Refinery(rig_town, "alpha").patrol()
-    mrs = {m["bead"]: m for m in rig_town.rig_file("alpha").table("merge_requests").values()}
+    mrs = {m["bead"]: m for m in rig_town.storage.merge_requests.docs("alpha")}
     assert mrs[first]["status"] == "merged"
     assert mrs[second]["status"] == "failed" and mrs[second]["failure"] == "conflict"
     back = rig_town.beads.get(second)
@@ -316,7 +316,7 @@ def test_a_failing_verify_blocks_the_merge(rig_town: Town, tmux: TownTmux) -> No
     Refinery(town, "alpha").patrol()
     repo = Path(town.rigs.get("alpha").path)
     assert not (repo / "broken.txt").exists(), "main never gets unverified work"
-    mr = next(iter(town.rig_file("alpha").table("merge_requests").values()))
+    mr = next(iter(town.storage.merge_requests.docs("alpha")))
     assert mr["status"] == "failed" and mr["failure"] == "verify_failed"
     assert town.beads.get(bead_id).status == "open"
 
@@ -489,7 +489,7 @@ def test_the_refinery_says_what_git_said_when_it_has_no_identity(
     actions = Refinery(rig_town, "alpha").patrol()
     assert any("no identity" in a for a in actions), actions
     assert not any("conflict" in a for a in actions)
-    mr = next(iter(rig_town.rig_file("alpha").table("merge_requests").values()))
+    mr = next(iter(rig_town.storage.merge_requests.docs("alpha")))
     assert mr["status"] != "failed" and "no identity" in mr["blocked_by"]  # still queued
     assert rig_town.beads.get(bead_id).status == "closed"  # untouched: not the polecat's doing
     assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1

@@ -55,6 +55,7 @@ def test_outside_tmux_attaches_without_tmux_env(tmux: TownTmux, agent: WindowInf
     assert "TMUX" not in plan.env and "TMUX_PANE" not in plan.env
     assert plan.env["TERM"] == "xterm-256color"
     assert "gt-alpha:furiosa" in plan.message
+    assert "prefix then d" in plan.back
 
 
 @real_tmux
@@ -68,6 +69,10 @@ def test_inside_the_town_server_switches_client(tmux: TownTmux, agent: WindowInf
     assert plan.mode == "switch" and not plan.nested
     assert plan.argv[-3:] == ["switch-client", "-t", agent.pane_id]
     assert plan.env["TMUX"] == environ["TMUX"]  # switch-client finds its client by it
+    # The way back is the last session, not prefix d (which detaches the whole client).
+    assert "prefix then L" in plan.message and "prefix then L" in plan.back
+    assert plan.run_argv[: len(plan.argv)] == plan.argv
+    assert plan.run_argv[len(plan.argv) :][:2] == [";", "display-message"]
 
 
 @real_tmux
@@ -107,7 +112,13 @@ def test_run_attach_puts_a_terminal_on_the_window(tmux: TownTmux, agent: WindowI
         "sys.exit(run_attach(plan))\n"
     )
     payload = json.dumps(
-        {"argv": plan.argv, "env": plan.env, "mode": plan.mode, "message": plan.message}
+        {
+            "argv": plan.argv,
+            "env": plan.env,
+            "mode": plan.mode,
+            "message": plan.message,
+            "back": plan.back,
+        }
     )
     controller, terminal = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

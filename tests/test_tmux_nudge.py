@@ -14,7 +14,7 @@ import pytest
 from gastown_tui.tmux import MAX_NUDGE_BYTES, TownTmux, chunk_utf8, nudge, sanitize
 from gastown_tui.tmux.nudge import check_nudge, comparable
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from tests.tmux_helpers import (
     assert_received,
     real_tmux,

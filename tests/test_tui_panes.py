@@ -73,13 +73,13 @@ async def test_a_registered_pane_is_composed_numbered_loaded_and_refreshed(town:
         await wait_for(pilot, lambda: app.loaded, what="every pane's first data")
         pane = app.pane("tally")
         assert isinstance(pane, TallyPane)
-        assert pane.border_title == "6 Tally"
-        assert ("tally", "6 Tally") in app.town_screen.query_one(PaneTabs).labels
+        assert pane.border_title == "7 Tally"
+        assert ("tally", "7 Tally") in app.town_screen.query_one(PaneTabs).labels
         text = pane.query_one("#tally-text", Static)
         assert str(text.render()) == "alpha=1"
         # Its number key focuses it, through the keymap like every pane's.
         assert "pane-tally" in app.binding_ids()
-        await pilot.press("6")
+        await pilot.press("7")
         await settle(pilot)
         assert app.active_pane == "tally" and pane.has_class("-active")
         # A change in one of its scopes reloads it; one outside them does not.
@@ -98,6 +98,7 @@ def test_the_refresh_table_maps_scopes_to_loaders_in_order() -> None:
         ("rigs", {"rig:alpha"}),
         ("polecats", {"rig:alpha"}),
         ("pane:convoys", {"rig:alpha"}),
+        ("pane:queue", {"rig:alpha"}),
     ]
     assert plan(table, {"heartbeats", "mail:alpha/nux"}) == [
         ("polecats", {"heartbeats"}),
@@ -119,4 +120,5 @@ def test_panes_compose_in_screen_order_and_number_in_key_order() -> None:
         ("mail", "3 Mail"),
         ("feed", "4 Feed"),
         ("preview", "5 Preview"),
+        ("queue", "6 Merges"),
     )

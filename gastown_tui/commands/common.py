@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 
 def open_town(args: argparse.Namespace) -> Town:
-    """Open the town named by --town / GT_TOWN / ~/gt, and count the call as agent activity."""
-    from gastown_tui.town.town import Town
+    """Open the town named by --town / GT_TOWN / ~/gt, wired as every entry point is
+    (gastown_tui/compose.py), and count the call as agent activity."""
+    from gastown_tui.compose import open_town as composed
 
-    town = Town.open(getattr(args, "town", None))
+    town = composed(getattr(args, "town", None))
     agent = os.environ.get("GT_AGENT")
     if agent:
         town.touch_heartbeat(agent, command=getattr(args, "command", None))
@@ -24,11 +25,10 @@ def open_town(args: argparse.Namespace) -> Town:
 
 
 def emit_json(value: Any) -> None:
-    import orjson
-
     from gastown_tui.town.display import json_safe
+    from gastown_tui.town.jsoncodec import dumps_pretty
 
-    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    data = dumps_pretty(value)
     sys.stdout.buffer.write(json_safe(data) + b"\n")
     sys.stdout.flush()
 

@@ -92,16 +92,11 @@ def _me(town: Town) -> str:
 
 
 def install_delivery_hooks(town: Town) -> None:
-    """Let the dispatch layer nudge recipients (an idle agent now, a busy one queued).
+    """Recipients are nudged (an idle agent now, a busy one queued): the composition root
+    installs that hook (gastown_tui/compose.py); a town from `open_town` already has it."""
+    from gastown_tui.compose import wire
 
-    The town core cannot import dispatch (layers point down), so the command layer wires it:
-    dispatch exposes `install_mail_hooks(town)` appending to `town.mail.on_delivered`.
-    """
-    try:
-        from gastown_tui.dispatch import install_mail_hooks  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    install_mail_hooks(town)
+    wire(town)
 
 
 def _report_hook_errors(town: Town) -> None:
@@ -176,10 +171,10 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     town = open_town(args)
     address = args.address or _me(town)
     if args.address:
-        from gastown_tui.town.addresses import check_address, normalize
+        from gastown_tui.town.addresses import check_address
 
         # A removed agent's inbox can still be read; anything else must be a real address.
-        if not town.mail.inbox_file(normalize(address)).exists():
+        if not town.mail.has_inbox(address):
             address = check_address(town, address, "inbox")
     messages = town.mail.inbox(address, unread_only=args.unread, include_archived=args.all)
     if args.json:

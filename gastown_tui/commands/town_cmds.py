@@ -53,8 +53,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from gastown_tui.town.backup import doctor
     from gastown_tui.town.errors import StoreCorrupt
+    from gastown_tui.town.storage.doctor import doctor
     from gastown_tui.town.town import Town
 
     try:
@@ -80,8 +80,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from gastown_tui.town.backup import create_backup, list_backups
     from gastown_tui.town.errors import GtError
+    from gastown_tui.town.storage.doctor import create_backup, list_backups
 
     town = open_town(args)
     if args.list:

@@ -6,6 +6,7 @@ pays for tmux when a recipient really is a polecat with a window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,15 +23,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def install_mail_hooks(town: Town) -> None:
-    """Nudge polecats that receive mail (queued when busy): `town.mail.on_delivered`.
+MAIL_HOOK = "nudge_mail_recipients"  # the name of the hook on `town.mail.on_delivered`
 
-    The callback first checks the store (cheap) and imports the tmux layer only when a
-    recipient is a polecat whose record says it has a window.
+
+def mail_hook(town: Town) -> Callable[[list[Any]], None]:
+    """The callback that nudges polecats receiving mail (queued when busy); not installed.
+
+    It first checks the store (cheap) and imports the tmux layer only when a recipient is a
+    polecat whose record says it has a window.
     """
     state: dict[str, Any] = {}
 
-    def on_delivered(messages: list[Any]) -> None:
+    def nudge_mail_recipients(messages: list[Any]) -> None:
         wanted = []
         for message in messages:
             address = getattr(message, "inbox", None) or getattr(message, "to", None)
@@ -50,4 +54,11 @@ def install_mail_hooks(town: Town) -> None:
             state["callback"] = callback
         state["callback"](wanted)
 
-    town.mail.on_delivered.append(on_delivered)
+    return nudge_mail_recipients
+
+
+def install_mail_hooks(town: Town) -> None:
+    """Nudge polecats that receive mail: `mail_hook` on `town.mail.on_delivered`, once per town
+    (gastown_tui/compose.py wires every entry point this way, lazily)."""
+    if not any(getattr(h, "__name__", "") == MAIL_HOOK for h in town.mail.on_delivered):
+        town.mail.on_delivered.append(mail_hook(town))

@@ -21,7 +21,7 @@ from gastown_tui.runtimes.screens import Prompt
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.polecats import split_address
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town

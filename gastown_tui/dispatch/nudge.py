@@ -1,5 +1,5 @@
 """Nudging agents: now when they can take it, queued when they are busy, never claimed
-delivered unless the pane showed it (DESIGN.md section 6; the protocol is in tmux/nudge.py).
+delivered unless the pane showed it (the protocol is in tmux/nudge.py).
 
 Queued nudges are files under `.runtime/nudge-queue/<agent>/` (town/work.py writes and reads
 them): `deliver_queued` types them in when the agent is idle, and `gt prime` shows them.
@@ -20,7 +20,7 @@ from gastown_tui.tmux import TownTmux, WindowInfo, check_nudge, nudge
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import split_address
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.work import nudge_queue_lock, queue_nudge, queued_nudges
 
 if TYPE_CHECKING:

@@ -1,9 +1,13 @@
-"""What every polecat is doing right now, from the store and tmux together (DESIGN.md §8).
+"""What every polecat is doing right now, from the store and tmux together.
+
+The map: docs/ARCHITECTURE.md, "Observing agents".
 
 `observe()` is what the app's Rigs pane, `gt polecat list` and the supervisor's witness read.
-It is cheap: one `list-panes` call for every window of the town and one capture per live
-window. `classify()` is the pure decision, a function of plain values and a clock time, so
-every state is testable with a fake clock.
+While a supervisor runs, the town's one observer (dispatch/live.py) keeps what tmux shows in
+`.runtime/live.json`, learnt from tmux's events, and `observe()` only reads it: no tmux call
+at all. Without one, it looks itself: one `list-panes` call for every window of the town and
+one capture per live window. `classify()` is the pure decision, a function of plain values and
+a clock time, so every state is testable with a fake clock.
 
 Activity = the newest of: the agent's heartbeat (every `gt` call it makes touches it), the
 last time its pane's text changed (a digest per agent is kept in `.runtime/activity/`), and
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gastown_tui.dispatch.agents import screen_bottom
+from gastown_tui.dispatch.live import LiveState, LiveWindow, effective_prompt, read_live
 from gastown_tui.runtimes.presets import Runtime, all_runtimes
 from gastown_tui.runtimes.screens import Prompt
 from gastown_tui.tmux import TownTmux, WindowInfo
@@ -30,7 +35,9 @@ from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import encode_address, session_for
 from gastown_tui.town.polecats import POLECAT_STATES, Polecat, no_window_hint
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.signals import Signal
+from gastown_tui.town.signals import read_all as read_signals
+from gastown_tui.town.storage.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -132,6 +139,7 @@ class PolecatView:
     branch: str | None
     hint: str = ""
     prompt: Prompt | None = None  # what it waits at (state "waiting")
+    signal: Signal | None = None  # the last thing its program's hooks said (town/signals.py)
 
     @property
     def hook(self) -> HookView | None:
@@ -178,6 +186,15 @@ class PolecatView:
             "branch": self.branch,
             "hint": self.hint,
             "waiting_for": self.prompt.to_dict() if self.prompt else None,
+            "signal": (
+                {
+                    "kind": self.signal.kind,
+                    "at": iso(self.signal.at),
+                    "message": self.signal.message,
+                }
+                if self.signal
+                else None
+            ),
         }
 
 
@@ -214,8 +231,11 @@ def pane_changed_at(
         # First look: the best guess is tmux's last-output time for the window.
         changed = first_seen if first_seen is not None else now
     with contextlib.suppress(OSError):
+        # A hint rebuilt at the next look: no fsync (issue 12).
         atomic_write_bytes(
-            path, orjson.dumps({"agent": address, "digest": digest, "changed_at": changed})
+            path,
+            orjson.dumps({"agent": address, "digest": digest, "changed_at": changed}),
+            durable=False,
         )
     return changed
 
@@ -240,7 +260,11 @@ def _view_window(tmux: TownTmux, info: WindowInfo) -> tuple[WindowView, str]:
             text = screen_bottom(tmux, info.pane_id, PANE_LINES)
         except GtError:
             alive = False
-    view = WindowView(
+    return _window_view(info, alive), text
+
+
+def _window_view(info: WindowInfo, alive: bool) -> WindowView:
+    return WindowView(
         session=info.session,
         window=info.window,
         pane_id=info.pane_id,
@@ -250,7 +274,6 @@ def _view_window(tmux: TownTmux, info: WindowInfo) -> tuple[WindowView, str]:
         alive=alive,
         current_command=info.current_command,
     )
-    return view, text
 
 
 def observe_one(
@@ -263,24 +286,37 @@ def observe_one(
     now: float,
     stalled_after: float,
     gupp_after: float,
+    live: LiveWindow | None = None,
+    signal: Signal | None = None,
 ) -> PolecatView:
+    """One polecat's view: from the observer's `live` window when there is one (no tmux
+    call), else from `info` and a capture of its pane."""
     window: WindowView | None = None
-    text = ""
-    if info is not None:
+    prompt: Prompt | None = None
+    changed: float | None = None
+    if live is not None:
+        window = _window_view(live.info, live.alive)
+        prompt = live.prompt if live.alive else None
+        changed = live.changed_at if live.alive else None
+    elif info is not None:
         window, text = _view_window(tmux, info)
-    runtime = runtimes.get(polecat.runtime)
-    if runtime is None and window is not None:
-        runtime = next(
-            (r for r in runtimes.values() if r.exe and r.exe == Path(window.current_command).name),
-            None,
-        )
-    prompt = runtime.waiting_prompt(text) if text and runtime is not None else None
-    waiting = prompt is not None
-    candidates = [heartbeat_at(town, polecat.address), parse_iso(polecat.started_at)]
+        runtime = runtimes.get(polecat.runtime)
+        if runtime is None:
+            runtime = next(
+                (
+                    r
+                    for r in runtimes.values()
+                    if r.exe and r.exe == Path(window.current_command).name
+                ),
+                None,
+            )
+        prompt = runtime.waiting_prompt(text) if text and runtime is not None else None
+        if window.alive:
+            changed = pane_changed_at(town, polecat.address, text, now, info.activity)
     if window is not None and window.alive:
-        candidates.append(
-            pane_changed_at(town, polecat.address, text, now, info.activity if info else None)
-        )
+        prompt = effective_prompt(prompt, changed, signal)
+    waiting = prompt is not None
+    candidates = [heartbeat_at(town, polecat.address), parse_iso(polecat.started_at), changed]
     known = [c for c in candidates if c is not None]
     last = max(known) if known else None
     hooked = bead is not None
@@ -327,22 +363,38 @@ def observe_one(
         branch=polecat.branch,
         hint=hint,
         prompt=prompt if state == "waiting" else None,
+        signal=signal,
     )
 
 
 def observe(
-    town: Town, tmux: TownTmux, now: float | None = None, rig: str | None = None
+    town: Town,
+    tmux: TownTmux,
+    now: float | None = None,
+    rig: str | None = None,
+    live: LiveState | None = None,
 ) -> list[PolecatView]:
-    """One view per polecat (of `rig`, or of the town). Needs tmux (GtError without)."""
+    """One view per polecat (of `rig`, or of the town). Needs tmux (GtError without).
+
+    `live`: the observer's state (the supervisor passes its own); by default the one in
+    `.runtime/live.json` when an observer keeps it, else tmux is asked here."""
     tmux.require()
     now = town.clock.now() if now is None else now
     stalled_after = town.config.thresholds.stalled
     gupp_after = town.config.thresholds.gupp
     runtimes = all_runtimes(town)
     pairs = town.polecats.list_with_hooks(rig)
+    if not pairs:
+        return []
+    if live is None:
+        live = read_live(town, tmux.socket_name)
+    live_windows = live.by_identity() if live is not None else {}
+    signals = read_signals(town.paths.runtime) if live is None else {}
+    if live is not None:
+        signals = {w.info.agent: w.signal for w in live.windows if w.signal is not None}
     # By identity (the agent option set at start), not by name: a renamed window is the same
     # agent, not a missing one (tmux/server.py, WindowInfo.identity).
-    windows = {(w.session, w.identity): w for w in tmux.list_windows()} if pairs else {}
+    windows = {(w.session, w.identity): w for w in tmux.list_windows()} if live is None else {}
     return [
         observe_one(
             town,
@@ -354,6 +406,8 @@ def observe(
             now,
             stalled_after,
             gupp_after,
+            live=live_windows.get((f"gt-{polecat.rig}", polecat.name)),
+            signal=signals.get(polecat.address),
         )
         for polecat, bead in pairs
     ]

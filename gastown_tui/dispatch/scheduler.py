@@ -30,7 +30,7 @@ from gastown_tui.town.scheduler import (
     max_polecats,
     pending,
 )
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.dispatch.sling import Target

@@ -10,7 +10,9 @@ new user the whole town move with no API key, and lets tests drive the real mach
 - writes `notes/<bead>.md` in its worktree and commits it as the polecat;
 - a bead labelled `needs-human` makes it ask a Claude-like permission question and wait for
   an answer (what the app shows as the `waiting` state); `crash` makes it exit non-zero
-  without calling `gt done` (for supervisor tests);
+  without calling `gt done` (for supervisor tests); the line `[demo] ask` typed while it
+  pauses asks the same question at once and goes back to pausing once answered (for
+  benchmarks of how soon a waiting agent is seen: bench/bench_observe.py);
 - mails `<rig>/witness` "POLECAT_DONE <bead>" and finishes with the real `gt done`, then
   exits;
 - a formula step follows its role's script (the step's `demo` table, town/formulas.py):
@@ -35,6 +37,7 @@ from gastown_tui.town.validate import check_bead_id
 LABEL = "DEMO AGENT"
 CRASH_STATUS = 3
 PROMPT_LINES = ("Do you want to proceed?", "❯ 1. Yes", "  2. No")
+ASK_LINE = "[demo] ask"
 
 
 class Pauser:
@@ -69,7 +72,11 @@ class Pauser:
             if left <= 0:
                 return
             line = self._read_line(left)
-            if line is not None and line.strip():
+            if line is not None and line.strip() == ASK_LINE:
+                say(f"{LABEL} asks, as it was told to.")
+                answer = ask_person(self)
+                say(f"answer {answer!r}: back to work")
+            elif line is not None and line.strip():
                 say(f"nudge received: {line}")
 
     def ask(self) -> str:
@@ -80,6 +87,17 @@ class Pauser:
                 return line.strip()
             if self.closed:
                 return "1"  # no terminal to answer from: proceed rather than hang forever
+
+
+def ask_person(pauser: Pauser) -> str:
+    """Show the permission question, wait for one answer line, and redraw like a TUI agent
+    does, so the question no longer shows once answered: up over the prompt and the echoed
+    answer, then clear to the end of the screen."""
+    for line in PROMPT_LINES:
+        say(line)
+    answer = pauser.ask()
+    sys.stdout.write(f"\x1b[{len(PROMPT_LINES) + 1}A\x1b[J")
+    return answer
 
 
 def step_seconds(town: object) -> float:
@@ -135,12 +153,7 @@ def main(argv: list[str] | None = None, pauser_factory: Callable[[float], Pauser
             return CRASH_STATUS
         if "needs-human" in bead.labels:
             say(f"{LABEL} wants to commit {notes.name} on {bead.id}.")
-            for line in PROMPT_LINES:
-                say(line)
-            answer = pauser.ask()
-            # Redraw like a TUI agent does, so the question no longer shows once answered:
-            # up over the prompt and the echoed answer, then clear to the end of the screen.
-            sys.stdout.write(f"\x1b[{len(PROMPT_LINES) + 1}A\x1b[J")
+            answer = ask_person(pauser)
             if answer.lower() not in ("", "1", "y", "yes"):
                 say(f"answer {answer!r}: not proceeding; deferring the bead")
                 done = agent.done("the overseer said no", status="deferred")

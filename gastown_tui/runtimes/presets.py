@@ -1,5 +1,5 @@
 """Agent runtimes: how to start an agent in a window, give it its first prompt, and read its
-pane (ready? waiting for a human? busy?). DESIGN.md section 7.
+pane (ready? waiting for a human? busy?). Screens are read by runtimes/screens.py.
 
 Presets are merged with the user's `[runtimes.<name>]` tables of town.toml (a user table with
 a preset's name changes only the keys it sets). Pane patterns are Python regular expressions
@@ -22,8 +22,6 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import orjson
 
 from gastown_tui.runtimes.screens import ENTER, Choice, Prompt, read_prompt, search
 from gastown_tui.town.errors import GtError
@@ -579,15 +577,22 @@ CLAUDE_SETTINGS = Path(".claude") / "settings.local.json"
 PRIME_COMMAND = "gt prime"
 # Claude Code hook event -> the commands it runs, installed in every worktree of a runtime with
 # `settings_hook` (Runtime.prepare_worktree). SessionStart: every new or resumed session reads
-# its hook. Add an event here (Notification, Stop, ...) to have every worktree get it.
-CLAUDE_HOOKS: dict[str, tuple[str, ...]] = {"SessionStart": (PRIME_COMMAND,)}
+# its hook. Notification (a permission prompt or a question) and Stop (the end of a turn) tell
+# the town's observer at once (commands/signal.py, dispatch/live.py).
+SIGNAL_HOOKS: dict[str, tuple[str, ...]] = {
+    "Notification": ("gt signal waiting",),
+    "Stop": ("gt signal turn-ended",),
+}
+CLAUDE_HOOKS: dict[str, tuple[str, ...]] = {"SessionStart": (PRIME_COMMAND,), **SIGNAL_HOOKS}
 
 
 def install_claude_hooks(worktree: Path, hooks: dict[str, tuple[str, ...]] | None = None) -> Path:
     """Merge `hooks` (default CLAUDE_HOOKS) into the worktree's `.claude/settings.local.json`,
     which git is told to ignore. Idempotent: a command already there is not added again, and
     the person's own settings and hooks are kept."""
-    from gastown_tui.town.store import atomic_write_bytes
+    import orjson  # here: `gt nudge` imports this module, only a claude sling needs orjson
+
+    from gastown_tui.town.storage.files import atomic_write_bytes
     from gastown_tui.town.work import ensure_excluded
 
     path = worktree / CLAUDE_SETTINGS

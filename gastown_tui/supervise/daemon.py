@@ -1,8 +1,9 @@
 """`gt daemon`: the patrols without the app, in the foreground; `gt up` / `gt down`.
 
-The daemon contends for the supervisor lease at every tick: while another process (an app or
-another daemon) holds it, this one only waits, so when that holder dies it takes over within
-one tick. On taking the lease it first recovers the town (restarts what a reboot killed).
+The daemon runs the supervisor loop of supervise/loop.py, the same as the app's: it contends
+for the supervisor lease at every tick; while another process (an app or another daemon) holds
+it, this one only waits, so when that holder dies it takes over within one tick. On taking the
+lease it first recovers the town (restarts what a reboot killed).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gastown_tui.supervise.host import Supervisor
-from gastown_tui.supervise.lease import SupervisorLease, current_holder
-from gastown_tui.supervise.notify import Notifier
+from gastown_tui.supervise.host import Patrol
+from gastown_tui.supervise.lease import Holder, current_holder
+from gastown_tui.supervise.loop import TICK, SupervisorLoop
 from gastown_tui.town.errors import GtError, GtFailure
 
 if TYPE_CHECKING:
@@ -26,7 +28,32 @@ if TYPE_CHECKING:
 
 DAEMON_SESSION = "gt-hq"
 DAEMON_WINDOW = "daemon"
-TICK = 1.0
+
+
+class _DaemonLog:
+    """The loop's news as the daemon's log lines."""
+
+    def __init__(self, root: Path, log: Callable[[str], None]) -> None:
+        self.root = root  # all it needs of the town
+        self.log = log
+        self.announced_viewer = False
+
+    def took_over(self, pid: int) -> None:
+        self.log(f"supervising {self.root} (pid {pid})")
+
+    def recovered(self, actions: list[str]) -> None:
+        for action in actions:
+            self.log(f"recover: {action}")
+
+    def stepped_down(self, reason: str | None) -> None:
+        if reason:
+            self.log(f"stopped supervising: {reason}")
+
+    def viewer(self, holder: Holder | None) -> None:
+        if not self.announced_viewer:
+            who = holder.describe() if holder else "another process"
+            self.log(f"the town is {who}; waiting to take over if it stops")
+            self.announced_viewer = True
 
 
 def run_daemon(
@@ -38,46 +65,29 @@ def run_daemon(
     log: Callable[[str], None] = print,
     tick: float = TICK,
 ) -> int:
+    """The supervisor loop (supervise/loop.py) in the foreground, patrols run in turn."""
     stop = stop or threading.Event()
-    lease = SupervisorLease(town, "daemon")
-    supervisor = Supervisor(town, tmux, Notifier(tmux))
-    recovered = False
-    announced_viewer = False
+
+    def run_patrols(patrols: list[Patrol]) -> None:
+        for result in loop.run_in_turn(patrols):
+            for action in result.actions:
+                log(f"{result.name}: {action}")
+            if result.error:
+                log(f"{result.name}: FAILED {result.error}")
+
+    loop = SupervisorLoop(
+        town, tmux, "daemon", report=_DaemonLog(town.root, log), run_patrols=run_patrols, tick=tick
+    )
+    if not once:
+        loop.run(stop)
+        return 0
     try:
-        while not stop.is_set():
-            if lease.try_acquire():
-                if not recovered:
-                    log(f"supervising {town.root} (pid {os.getpid()})")
-                    for action in supervisor.recover():
-                        log(f"recover: {action}")
-                    recovered = True
-                results = supervisor.run_all() if once else supervisor.run_due()
-                for result in results:
-                    for action in result.actions:
-                        log(f"{result.name}: {action}")
-                    if result.error:
-                        log(f"{result.name}: FAILED {result.error}")
-                lease.write_status(supervisor.status())
-                if once:
-                    return 0
-                wait = min(tick, supervisor.next_due_in(town.clock.now()))
-            else:
-                if lease.lost and recovered:
-                    log(f"stopped supervising: {lease.lost}")
-                    recovered = False
-                holder = current_holder(town)
-                if once:
-                    who = holder.describe() if holder else "another process"
-                    raise GtFailure(f"the town is already {who}", hint="it patrols; nothing to do")
-                if not announced_viewer:
-                    who = holder.describe() if holder else "another process"
-                    log(f"the town is {who}; waiting to take over if it stops")
-                    announced_viewer = True
-                wait = tick
-            stop.wait(max(0.05, wait))
+        if not loop.step(every_patrol=True):
+            holder = current_holder(town)
+            who = holder.describe() if holder else "another process"
+            raise GtFailure(f"the town is already {who}", hint="it patrols; nothing to do")
     finally:
-        supervisor.notify_router.close(timeout=5.0)  # send what is claimed before going
-        lease.release()
+        loop.close()
     return 0
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import age, parse_iso
-from gastown_tui.town.errors import GtError, StoreCorrupt
+from gastown_tui.town.errors import GtError
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
@@ -104,16 +104,10 @@ class Deacon:
 
     def _check_store(self) -> list[str]:
         actions = []
-        for path in [self.town.paths.town_file] + [
-            self.town.paths.rig_file(r) for r in self.town.rigs.names()
-        ]:
-            try:
-                self.town.store.file(path).read()
-            except StoreCorrupt as exc:
-                text = str(exc)
-                self.notify(text, "error")
-                self._event("store_unreadable", text)
-                actions.append(text)
+        for text in self.town.storage.problems():
+            self.notify(text, "error")
+            self._event("store_unreadable", text)
+            actions.append(text)
         return actions
 
     def _feed_stranded(self) -> list[str]:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown_tui.town import git
-from gastown_tui.town.backup import create_backup
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import session_for
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.doctor import create_backup
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
@@ -132,7 +132,7 @@ def rotate_events(town: Town) -> list[str]:
 
 
 def sweep(town: Town) -> list[str]:
-    actions = [f"swept orphan temp file {p}" for p in town.store.sweep_orphans()]
+    actions = town.storage.sweep()
     for address in town.mail.inboxes():
         with contextlib.suppress(GtError):
             moved = town.mail.archive_read(address)

@@ -4,6 +4,11 @@ Patrols: a witness and a refinery per rig, the deacon, and the dogs (gc, backup,
 sweep). The host decides what is due, runs it, catches its failure (one failed patrol never
 stops the others), and keeps what each did last, which it publishes through the lease so a
 viewer can show "supervised by pid N" and when each patrol last ran.
+
+While it holds the lease it also runs the town's one observer (dispatch/live.py): the
+witnesses read its state instead of capturing every pane, and a change it sees (an agent
+starts waiting, dies, or its hook signals) brings that rig's witness patrol forward, so a
+person is told within a second or two, not at the next 30 s round.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gastown_tui.dispatch.live import LiveObserver, LiveState
 from gastown_tui.supervise import dogs
 from gastown_tui.supervise.deacon import Deacon
 from gastown_tui.supervise.notify import Notifier
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 STALE_FACTOR = 3  # a patrol this many intervals late is reported by the deacon
+POKE_GAP = 1.0  # a witness brought forward by the observer runs at most this often
 NOTIFY_INTERVAL = 2.0  # seconds between looks at new events for [notify] sinks
 
 
@@ -57,10 +64,13 @@ class Patrol:
     run: Callable[[float], list[str]]
     last: PatrolResult | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    poked: bool = False  # brought forward: something changed that it should act on now
 
     def due(self, mono: float) -> bool:
         """Due on the monotonic clock (`Clock.monotonic`), never the wall clock."""
-        return self.last is None or mono - self.last.mono >= self.interval
+        if self.last is None or mono - self.last.mono >= self.interval:
+            return True
+        return self.poked and mono - self.last.mono >= POKE_GAP
 
 
 class Supervisor:
@@ -72,6 +82,37 @@ class Supervisor:
         self._rigs: tuple[str, ...] | None = None
         self.deacon = Deacon(town, tmux, self.notifier, self.overdue)
         self.notify_router = NotifyRouter(town, tmux, self.notifier)
+        self.observer = LiveObserver(town, tmux, on_change=self._observed)
+        # Set when a patrol was brought forward: a loop waiting for its next tick may wake.
+        self.wake = threading.Event()
+
+    # the observer --------------------------------------------------------------------------
+    def start_observing(self, wait: float = 5.0) -> None:
+        """Run the town's observer (call while holding the lease; idempotent). Waits up to
+        `wait` seconds for its first look, so the first patrols already read it."""
+        if self.tmux.available() and not self.observer.running:
+            self.observer.start()
+            self.observer.ready.wait(wait)
+
+    def stop_observing(self) -> None:
+        if self.observer.running:
+            self.observer.stop()
+
+    def live(self) -> LiveState | None:
+        """The observer's state when it runs in this process, for the witnesses."""
+        if self.observer.running and self.observer.ready.is_set():
+            return self.observer.snapshot()
+        return None
+
+    def _observed(self, agents: set[str]) -> None:
+        """Called from the observer's thread: bring the witnesses of these rigs forward."""
+        rigs = {a.split("/", 1)[0] for a in agents if "/" in a}
+        poked = False
+        for patrol in list(self._patrols.values()):
+            if patrol.group == "witness" and patrol.name.split("/", 1)[1] in rigs:
+                patrol.poked = poked = True
+        if poked:
+            self.wake.set()
 
     # schedule ----------------------------------------------------------------------------
     def _interval(self, key: str) -> float:
@@ -84,7 +125,7 @@ class Supervisor:
             self._rigs = rigs
             wanted: dict[str, Patrol] = {}
             for rig in rigs:
-                witness = Witness(self.town, self.tmux, rig, self.notifier)
+                witness = Witness(self.town, self.tmux, rig, self.notifier, live=self.live)
                 refinery = Refinery(self.town, rig, self.notifier)
                 for patrol in (
                     Patrol(f"witness/{rig}", "witness", self._interval("witness_interval"),
@@ -137,6 +178,7 @@ class Supervisor:
         clock_start = time.monotonic()
         mono = self.town.clock.monotonic()
         with patrol.lock:  # the app may run a patrol from a worker while another is running
+            patrol.poked = False
             try:
                 actions = patrol.run(now)
                 result = PatrolResult(patrol.name, now, time.monotonic() - clock_start, actions)

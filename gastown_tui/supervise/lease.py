@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gastown_tui.town.clock import iso
-from gastown_tui.town.store import atomic_write_bytes, flocked, try_flock
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked, try_flock
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -253,7 +253,8 @@ class SupervisorLease:
             "wall": time.time(),
         }
         with contextlib.suppress(OSError):
-            atomic_write_bytes(heartbeat_path(self.town), orjson.dumps(doc))
+            # Every second, and meaningless after a crash: no fsync (issue 12).
+            atomic_write_bytes(heartbeat_path(self.town), orjson.dumps(doc), durable=False)
 
     def _beat_loop(self, stop: threading.Event) -> None:
         hung_after = _seconds(self.town, "lease_hung")
@@ -293,7 +294,8 @@ class SupervisorLease:
             "patrols": patrols,
         }
         with contextlib.suppress(OSError):
-            atomic_write_bytes(status_path(self.town), orjson.dumps(doc))
+            # Rewritten every tick for viewers: a lost one is rewritten a second later.
+            atomic_write_bytes(status_path(self.town), orjson.dumps(doc), durable=False)
 
     def release(self) -> None:
         if self._fd is None:

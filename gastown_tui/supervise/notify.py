@@ -21,7 +21,7 @@ def ring_bell(tmux: TownTmux) -> int:
     """Ring the terminal bell of every client attached to the town's server (a person in
     another window of their terminal hears it; tmux marks the window). Returns how many."""
     rung = 0
-    for tty in tmux.query("list-clients", "-F", "#{client_tty}"):
+    for tty in tmux.people_clients("#{client_tty}"):
         with contextlib.suppress(OSError), open(tty, "w") as handle:
             handle.write("\a")
             rung += 1

@@ -44,7 +44,7 @@ from gastown_tui.town.clock import iso
 from gastown_tui.town.models import Event as EventRecord
 from gastown_tui.town.notify_config import NotifyConfig, SinkConfig
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.usage import budget_state
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town import git
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
+from gastown_tui.town.merge_requests import live_log_path
 from gastown_tui.town.models import Comment
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.worktrees import worktree_lock
 
 if TYPE_CHECKING:
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from gastown_tui.town.models import Rig
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 OUTPUT_TAIL = 2000
 
 
@@ -63,7 +64,7 @@ class Refinery:
         return self.town.paths.rig_dir(self.rig) / "refinery"
 
     def pending(self) -> list[dict[str, Any]]:
-        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        docs = self.town.storage.merge_requests.docs(self.rig)
         waiting = [dict(d) for d in docs if d.get("status") == "pending"]
         if self.town.config.refinery_for(self.rig).require_review:
             # [refinery] require_review: held until a person approves (town/merge_requests.py)
@@ -155,7 +156,7 @@ class Refinery:
             kind, detail = git.explain_failure(rebase)
             return self._blocked(mr, kind, f"rebase onto {main} failed: {detail}")
         if settings.verify:
-            ok, output = self._verify(scratch, settings)
+            ok, output = self._verify(scratch, settings, mr_id)
             self._record(mr_id, verify_log=output[-OUTPUT_TAIL:])
             if not ok:
                 return self._failed(mr, "verify_failed", output, settings)
@@ -184,28 +185,48 @@ class Refinery:
         )
         return MergeOutcome(mr_id, bead_id, "merged", "", head)
 
-    def _verify(self, scratch: Path, settings: RefinerySection) -> tuple[bool, str]:
+    def _verify(
+        self, scratch: Path, settings: RefinerySection, mr_id: str = ""
+    ) -> tuple[bool, str]:
+        """Run the rig's verify command. Its output goes to a file as it comes (stdout and
+        stderr interleaved, town/merge_requests.live_log_path) so the app streams it while
+        it runs; the file is removed at the end, when the tail is stored with the request."""
         env = {**os.environ, "GT_TOWN": str(self.town.root), "GT_RIG": self.rig}
+        log = live_log_path(self.town, mr_id or "verify")
+        log.parent.mkdir(parents=True, exist_ok=True)
         try:
-            proc = subprocess.run(
-                settings.verify,
-                shell=True,
-                cwd=scratch,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=settings.verify_timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return (
-                False,
-                f"verify `{settings.verify}` timed out after {settings.verify_timeout:.0f}s",
-            )
-        if proc.returncode == 0:
-            out = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
-            return True, f"verify `{settings.verify}` passed" + (f":\n{out}" if out else "")
-        tail = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
-        return False, f"verify `{settings.verify}` failed (exit {proc.returncode}):\n{tail}"
+            with log.open("wb") as out:
+                out.write(f"$ {settings.verify}\n".encode())
+                out.flush()
+                proc = subprocess.Popen(
+                    settings.verify,
+                    shell=True,
+                    cwd=scratch,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                try:
+                    code = proc.wait(timeout=settings.verify_timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(OSError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    return (
+                        False,
+                        f"verify `{settings.verify}` timed out after "
+                        f"{settings.verify_timeout:.0f}s",
+                    )
+            text = log.read_text(encoding="utf-8", errors="replace")
+        finally:
+            with contextlib.suppress(OSError):
+                log.unlink()
+        tail = text.split("\n", 1)[1].strip()[-OUTPUT_TAIL:] if "\n" in text else ""
+        if code == 0:
+            return True, f"verify `{settings.verify}` passed" + (f":\n{tail}" if tail else "")
+        return False, f"verify `{settings.verify}` failed (exit {code}):\n{tail}"
 
     def _push_for_pr(
         self,
@@ -263,9 +284,7 @@ class Refinery:
 
     def _record(self, mr_id: str, **fields: Any) -> None:
         with self.town.beads.rig_txn(self.rig) as tx:
-            ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
-            if ids:
-                tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+            tx.update_merge_request(mr_id, fields)
 
     def _blocked(self, mr: dict[str, Any], kind: str, detail: str) -> MergeOutcome:
         """A merge the town's own git setup prevents: the request stays queued (retried each
@@ -296,7 +315,7 @@ class Refinery:
     ) -> MergeOutcome:
         mr_id, bead_id, polecat = str(mr["id"]), str(mr["bead"]), str(mr.get("polecat") or "")
         now = iso(self.town.clock.now())
-        docs = self.town.rig_file(self.rig).table(MERGE_REQUESTS).values()
+        docs = self.town.storage.merge_requests.docs(self.rig)
         attempts = 1 + sum(
             1 for d in docs if d.get("bead") == bead_id and d.get("status") in ("failed",)
         )
@@ -351,7 +370,7 @@ def failed_merges(town: Town) -> list[dict[str, Any]]:
     """Merge requests that failed, newest first (for the app's Problems view)."""
     out = []
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table(MERGE_REQUESTS).values():
+        for doc in town.storage.merge_requests.docs(rig):
             if doc.get("status") == "failed":
                 out.append(dict(doc))
     return sorted(out, key=lambda d: str(d.get("at") or ""), reverse=True)

@@ -14,12 +14,17 @@ Each patrol classifies every polecat (dispatch.observe) and acts:
 
 Everything it does is an event with its reason. It is a plain class over an injected town,
 tmux server and clock: tests drive `patrol(now)` with a fake clock.
+
+It reads the town's observer (dispatch/live.py) when the supervisor runs one, and acts on
+its polecats in parallel (`PARALLEL` at a time): a nudge or a restart waits on the agent's
+pane for a while, and 150 stalled agents one after another would outlast the patrol interval.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,12 +39,15 @@ from gastown_tui.town.clock import age, elapsed_since, iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 from gastown_tui.town.polecats import Polecat
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.work import commit_all, queued_nudges
 
 if TYPE_CHECKING:
+    from gastown_tui.dispatch.live import LiveState
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.town import Town
+
+PARALLEL = 32  # polecats acted on at once (mostly waiting on tmux and git, not the CPU)
 
 STALL_NUDGE = (
     "[GAS TOWN] witness: no activity on your hook {bead} for {quiet}. Run `gt prime` to see "
@@ -131,12 +139,15 @@ class Witness:
         tmux: TownTmux,
         rig: str,
         notify: Callable[[str, str], None] | None = None,
+        live: Callable[[], LiveState | None] | None = None,
     ) -> None:
         self.town = town
         self.tmux = tmux
         self.rig = rig
         self.notify = notify or (lambda text, severity="warning": None)
         self.address = f"{rig}/witness"
+        # The observer's state in this process (supervise/host.py), or None: read the file.
+        self.live = live or (lambda: None)
 
     # helpers ---------------------------------------------------------------------------------
     def _event(self, kind: str, msg: str, *, bead: str | None = None, **extra: Any) -> None:
@@ -157,20 +168,44 @@ class Witness:
         memory = WitnessMemory.load(path)
         before = memory.to_bytes()
         actions: list[str] = []
-        views = observe(self.town, self.tmux, now=now, rig=self.rig)
+        views = observe(self.town, self.tmux, now=now, rig=self.rig, live=self.live())
         present = {v.address for v in views}
-        for view in views:
+
+        def look(view: PolecatView) -> list[str]:
+            # Each polecat's entries in `memory` are its own: threads never share a key.
             try:
-                actions.extend(self._look_at(view, now, settings, memory))
+                return self._look_at(view, now, settings, memory)
             except GtError as exc:
-                actions.append(f"{view.address}: {exc}")
                 self._event("error", f"{view.address}: {exc}")
+                return [f"{view.address}: {exc}"]
+
+        busy = [v for v in views if self._needs_work(v)]
+        for view in views:
+            if not self._needs_work(view):
+                actions.extend(look(view))
+        if len(busy) > 1:
+            with ThreadPoolExecutor(min(PARALLEL, len(busy)), "witness") as pool:
+                for done in pool.map(look, busy):
+                    actions.extend(done)
+        else:
+            for view in busy:
+                actions.extend(look(view))
         for table in (memory.waiting, memory.nudged, memory.gupp, memory.problems):
             for gone in [a for a in table if a not in present]:
                 del table[gone]
         actions.extend(self._read_mail())
         self._save(memory, before)
         return actions
+
+    def _needs_work(self, view: PolecatView) -> bool:
+        """A polecat whose look may type into its pane or restart it (slow: in parallel)."""
+        if view.state in ("stalled", "gupp", "zombie"):
+            return True
+        return (
+            view.state in ("working", "idle")
+            and view.alive
+            and bool(queued_nudges(self.town, view.address))
+        )
 
     def _look_at(
         self, view: PolecatView, now: float, settings: Settings, memory: WitnessMemory

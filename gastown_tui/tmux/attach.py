@@ -9,6 +9,9 @@ Three situations, told apart by the `TMUX` variable (`<socket path>,<server pid>
   which works but doubles the prefix key. The plan says so and the caller asks first.
 
 The TUI suspends itself (`App.suspend()`) around `run_attach`; that is its business, not ours.
+Each plan also says how to come back (`back`), shown in tmux's status line once there: after a
+`switch-client`, `prefix d` would detach the whole client, app and all; `prefix L` (the last
+session) is the way back.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from gastown_tui.town.errors import GtError
 AttachMode = Literal["switch", "attach", "nested"]
 
 _TMUX_VARS = ("TMUX", "TMUX_PANE")
+BACK_SHOWN_MS = 6000
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,14 @@ class AttachPlan:
     env: dict[str, str] = field(repr=False)
     mode: AttachMode
     message: str
+    back: str = ""  # how to come back to the app, shown in tmux once attached
+
+    @property
+    def run_argv(self) -> list[str]:
+        """argv, then tmux shows `back` in the status line for a few seconds."""
+        if not self.back:
+            return self.argv
+        return [*self.argv, ";", "display-message", "-d", str(BACK_SHOWN_MS), self.back]
 
     @property
     def nested(self) -> bool:
@@ -73,13 +85,18 @@ def attach_plan(
             env=without_tmux,
             mode="attach",
             message=f"attaching to {where}; detach with your tmux prefix then d",
+            back="Gas Town: prefix then d (detach) takes you back to the app",
         )
     if _same_path(inside, tmux.socket_path()):
         return AttachPlan(
             argv=[*tmux.base_argv(), "switch-client", "-t", info.pane_id],
             env=dict(environ),
             mode="switch",
-            message=f"switching this tmux client to {where}",
+            message=(
+                f"switched this tmux client to {where}; back to Gas Town: prefix then L "
+                "(last session). prefix then d would detach this whole client, app included"
+            ),
+            back="Gas Town: prefix then L (last session) takes you back; prefix d detaches all",
         )
     return AttachPlan(
         argv=attach_argv,
@@ -90,13 +107,14 @@ def attach_plan(
             "the town's tmux inside it. Keys go to the outer tmux first: press the prefix "
             "twice to reach the inner one (prefix, prefix, d detaches from the agent)"
         ),
+        back="Gas Town: prefix, prefix, d (detach the inner tmux) takes you back to the app",
     )
 
 
 def run_attach(plan: AttachPlan) -> int:
     """Run the plan on this terminal (stdin/stdout inherited); returns tmux's exit status."""
     try:
-        return subprocess.run(plan.argv, env=plan.env, check=False).returncode
+        return subprocess.run(plan.run_argv, env=plan.env, check=False).returncode
     except FileNotFoundError:
         raise GtError("tmux is not installed", hint=INSTALL_HINT)
 

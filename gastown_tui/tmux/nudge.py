@@ -10,8 +10,11 @@ after the pane changed in answer to Enter:
 2. refuse a dead or unknown pane at once;
 3. leave copy mode (keys typed in copy mode drive the scrollback, not the agent);
 4. type the sanitised text with `send-keys -l`, in chunks of at most `chunk_bytes` bytes;
-5. pause a little (longer for longer text), then wait until the tail of the text shows;
+5. wait until the tail of the text shows (the agent has taken it all in), and for long text
+   at least a pause that grows with its length (agents that read input in bursts);
 6. press Enter, and wait for the screen or cursor to move; press again with backoff if not.
+Every wait is on the pane itself, checked at once and then every POLL_INTERVAL: no fixed
+sleep (a fixed 50 ms pause was most of a `gt nudge`, bench/bench_cli.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from gastown_tui.tmux.server import PaneSnapshot, TownTmux
 from gastown_tui.town.display import safe
 from gastown_tui.town.errors import GtError, GtFailure, LockTimeout
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 MAX_NUDGE_BYTES = 8 * 1024
 CHUNK_BYTES = 512
@@ -117,7 +120,8 @@ def comparable(text: str) -> str:
 
 
 def settle_time(text: str, settle: float) -> float:
-    """Pause after typing: agents that read input in bursts need longer for longer text."""
+    """Least time from typing to Enter: agents that read input in bursts need longer for
+    longer text (8 KB: 160 ms). The echo of the text is waited for in any case."""
     return settle + len(text.encode("utf-8")) / 50_000
 
 
@@ -129,14 +133,15 @@ def nudge(
     lock_path: Path,
     chunk_bytes: int = CHUNK_BYTES,
     attempts: int = 4,
-    settle: float = 0.05,
+    settle: float = 0.0,
     echo_timeout: float = 2.0,
     enter_timeout: float = 0.25,
     lock_timeout: float = 10.0,
 ) -> NudgeResult:
     """Type `message` into `pane_id`, press Enter, and verify both. Never claims unverified.
 
-    `settle` is the least pause between the last chunk and Enter; `echo_timeout` bounds the
+    `settle` is added to the least pause between the last chunk and Enter (settle_time);
+    `echo_timeout` bounds the
     wait for the text to show; Enter is pressed up to `attempts` times, waiting
     `enter_timeout`, then twice that, and so on, for the pane to react.
     Bad input raises GtError; a delivery that fails returns `delivered=False` with the reason.
@@ -192,24 +197,29 @@ def _deliver(
     if info.pane_dead:
         status = f" (exit status {info.dead_status})" if info.dead_status is not None else ""
         return False, f"the agent's pane {info.target} is dead{status}; nothing was typed"
-    if tmux.in_copy_mode(pane_id):
-        tmux.leave_copy_mode(pane_id)
-
     tail = comparable(text)[-TAIL_CHARS:]
     # Enough scrollback to keep sight of everything the text can push off the screen.
     history = min(len(text) // 10 + 20, 2000)
     before = tmux.snapshot(pane_id, history)
+    if before.in_mode:  # the snapshot says so: no separate question to tmux first
+        tmux.leave_copy_mode(pane_id)
+        before = tmux.snapshot(pane_id, history)
     for chunk in chunks:
         tmux.send_literal(pane_id, chunk)
-    time.sleep(settle_time(text, settle))
+    typed_at = time.monotonic()
+    earliest_enter = typed_at + settle_time(text, settle)
 
-    deadline = time.monotonic() + echo_timeout
+    deadline = typed_at + echo_timeout
     while True:
         typed = tmux.snapshot(pane_id, history)
         if typed.dead:
             return False, f"the agent's pane {info.target} died while the text was typed"
         if tail and _occurrences(typed, tail) > _occurrences(before, tail, covered_by=typed):
             note = ""
+            pause = earliest_enter - time.monotonic()
+            if pause > 0:  # long text: Enter's effect is judged against the screen after it
+                time.sleep(pause)
+                typed = tmux.snapshot(pane_id, history)
             break
         if time.monotonic() >= deadline:
             if not tail or typed.changed_from(before):
@@ -229,7 +239,6 @@ def _deliver(
         presses.count += 1
         deadline = time.monotonic() + enter_timeout * 2**attempt
         while True:
-            time.sleep(POLL_INTERVAL)
             after = tmux.snapshot(pane_id)
             if after.changed_from(typed):
                 return True, f"submitted to {info.target}{note}"
@@ -237,6 +246,7 @@ def _deliver(
                 return False, f"the agent's pane {info.target} died before submitting"
             if time.monotonic() >= deadline:
                 break
+            time.sleep(POLL_INTERVAL)
     return (
         False,
         f"Enter pressed {attempts} times but {info.target} never reacted; the text may be "

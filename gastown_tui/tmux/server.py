@@ -21,7 +21,6 @@ libtmux's object model.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import SESSION_PREFIX, TownPaths, session_for
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     import libtmux
@@ -666,6 +665,8 @@ class TownTmux:
 
     def pane_digest(self, pane_id: str) -> str:
         """Hash of the visible screen: changes when the agent prints or redraws."""
+        import hashlib  # here: its OpenSSL import is ~2 ms of every `gt nudge`
+
         screen = self.run("capture-pane", "-p", "-t", pane_id).stdout
         return hashlib.sha256(screen.encode()).hexdigest()
 
@@ -746,12 +747,18 @@ class TownTmux:
             raise ValueError(f"not a key this town presses: {key!r}")
         self.run("send-keys", "-t", pane_id, key)
 
+    def people_clients(self, field: str) -> list[str]:
+        """`field` (a format) of every client a person sees: control-mode clients (the
+        town's own observer, tmux/control.py) are left out."""
+        rows = self.query("list-clients", "-F", f"#{{client_control_mode}}{_SEP}{field}")
+        return [row.split(_SEP, 1)[1] for row in rows if row.startswith("0" + _SEP)]
+
     def display_message(self, text: str) -> int:
         """Show `text` on the status line of every client of this server. Returns how many."""
         shown = 0
         # display-message expands formats; `##` is a literal `#`.
         literal = escape_arg(text.replace("#", "##"))
-        for client in self.query("list-clients", "-F", "#{client_name}"):
+        for client in self.people_clients("#{client_name}"):
             result = self.run("display-message", "-c", client, "--", literal, check=False)
             shown += result.returncode == 0
         return shown

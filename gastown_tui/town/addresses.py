@@ -1,4 +1,4 @@
-"""Mail addresses and groups (DESIGN.md section 9), resolved against the live town.
+"""Mail addresses and groups, resolved against the live town.
 
 Addresses:
     overseer                the human; always valid
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 OVERSEER = "overseer"
 TOWN_AGENTS = ("mayor", "deacon")
 RIG_ROLES = ("witness", "refinery")
-POLECATS_TABLE = "polecats"
-RIGS_TABLE = "rigs"  # in store/town.json, written by RigRegistry
 
 VALID_FORMS = (
     "addresses: overseer, mayor, deacon, <rig>/witness, <rig>/refinery, <rig>/<polecat>;"
@@ -70,14 +68,14 @@ class AddressBook:
         if self._rigs is None:
             # The registry's table read directly: `town.rigs` would import rigs.py and with it
             # git and subprocess, a few ms that every `gt mail send` would pay for nothing.
-            docs = self.town.town_file.table(RIGS_TABLE).values()
+            docs = self.town.storage.rigs.docs()
             self._rigs = sorted(d["name"] for d in docs if d.get("name"))
         return self._rigs
 
     def polecats(self, rig: str) -> list[str]:
         names = self._polecats.get(rig)
         if names is None:
-            docs = self.town.rig_file(rig).table(POLECATS_TABLE).values()
+            docs = self.town.storage.polecats.docs(rig)
             names = sorted({d["name"] for d in docs if d.get("name")})
             self._polecats[rig] = names
         return names

@@ -25,14 +25,12 @@ from gastown_tui.town.models import (
     Comment,
     Dependency,
 )
-from gastown_tui.town.store import StoreFile, Transaction
+from gastown_tui.town.storage.base import RigTxn
 from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-BEADS = "beads"
-POLECATS = "polecats"
 UNSET: Any = object()
 MAX_TITLE = 500
 MAX_DESCRIPTION = 1_000_000
@@ -79,107 +77,8 @@ def check_label(value: str) -> str:
     return label
 
 
-class RigTxn:
-    """One transaction on a rig file: its beads and its polecats, written once at the end.
-
-    Documents are reached through an id -> TinyDB doc id index built once per transaction.
-    """
-
-    def __init__(self, txn: Transaction, rig: str) -> None:
-        self.txn = txn
-        self.rig = rig
-        self._indexes: dict[str, dict[str, str]] = {}
-        self._lookups = 0
-
-    def _index(self, table: str, key: str) -> dict[str, str]:
-        index = self._indexes.get(table)
-        if index is None:
-            index = {doc[key]: doc_id for doc_id, doc in self.txn.raw(table).items()}
-            self._indexes[table] = index
-        return index
-
-    def _doc_id(self, table: str, key: str, value: str) -> str | None:
-        """The TinyDB doc id of one document. A transaction that looks up one or two (a
-        create, an update, a close: the hot paths) scans instead of indexing the table."""
-        index = self._indexes.get(table)
-        if index is not None:
-            return index.get(value)
-        self._lookups += 1
-        if self._lookups > 2:
-            return self._index(table, key).get(value)
-        for doc_id, doc in self.txn.raw(table).items():
-            if doc.get(key) == value:
-                return doc_id
-        return None
-
-    def _put(self, table: str, key: str, doc: dict[str, Any]) -> None:
-        doc_id = self._doc_id(table, key, doc[key])
-        if doc_id is None:
-            new_id = self.txn.insert(table, doc)
-            if table in self._indexes:
-                self._indexes[table][doc[key]] = new_id
-        else:
-            self.txn.put(table, doc_id, doc)
-
-    def _remove(self, table: str, key: str, names: Iterable[str]) -> None:
-        index = self._index(table, key)
-        doc_ids = [index.pop(name) for name in names if name in index]
-        if doc_ids:
-            self.txn.delete(table, doc_ids)
-
-    # beads -------------------------------------------------------------------------------
-    def bead_ids(self) -> list[str]:
-        return list(self._index(BEADS, "id"))
-
-    def bead_docs(self) -> list[dict[str, Any]]:
-        """Raw bead documents of this rig (read-only)."""
-        return list(self.txn.raw(BEADS).values())
-
-    def get_bead(self, bead_id: str) -> Bead | None:
-        doc_id = self._doc_id(BEADS, "id", bead_id)
-        return Bead.from_dict(self.txn.raw(BEADS)[doc_id]) if doc_id else None
-
-    def beads(self) -> list[Bead]:
-        return [Bead.from_dict(doc) for doc in self.txn.raw(BEADS).values()]
-
-    def put_bead(self, bead: Bead) -> None:
-        self._put(BEADS, "id", bead.to_dict())
-
-    def add_new_bead(self, bead: Bead) -> None:
-        """Insert a bead whose id was just reserved (so it cannot exist): no index needed."""
-        doc_id = self.txn.insert(BEADS, bead.to_dict())
-        if BEADS in self._indexes:
-            self._indexes[BEADS][bead.id] = doc_id
-
-    def remove_beads(self, bead_ids: Iterable[str]) -> None:
-        self._remove(BEADS, "id", bead_ids)
-
-    # polecats ----------------------------------------------------------------------------
-    def polecats(self) -> list[dict[str, Any]]:
-        return [dict(doc) for doc in self.txn.raw(POLECATS).values()]
-
-    def get_polecat(self, name: str) -> dict[str, Any] | None:
-        doc_id = self._doc_id(POLECATS, "name", name)
-        return dict(self.txn.raw(POLECATS)[doc_id]) if doc_id else None
-
-    def put_polecat(self, record: dict[str, Any]) -> None:
-        self._put(POLECATS, "name", dict(record))
-
-    def remove_polecat(self, name: str) -> None:
-        self._remove(POLECATS, "name", [name])
-
-    # other tables (merge requests, ...) through TinyDB -------------------------------------
-    def table(self, name: str) -> Any:  # tinydb.table.Table
-        if name in (BEADS, POLECATS):
-            raise ValueError(f"use RigTxn's own methods for the {name} table")
-        return self.txn.table(name)
-
-    def raw(self, name: str) -> dict[str, dict[str, Any]]:
-        return self.txn.raw(name)
-
-
 def _check_hook(tx: RigTxn, bead: Bead) -> None:
-    """The invariants of a hook (DESIGN.md section 8): an active bead (hooked, in progress)
+    """The invariants of a hook (town/polecats.py): an active bead (hooked, in progress)
     is on the hook of an existing polecat of its rig, and a polecat holds one at a time."""
     if bead.status not in ACTIVE_STATUSES:
         return
@@ -214,21 +113,21 @@ class BeadStore:
     def _extra_types(self) -> list[str]:
         return list(self.town.config.raw.get("beads", {}).get("types", ()))
 
-    # files -------------------------------------------------------------------------------
-    def rig_file(self, rig: str) -> StoreFile:
-        return self.town.rig_file(rig)
-
+    # storage (town/storage/) --------------------------------------------------------------
     @contextlib.contextmanager
     def rig_txn(self, rig: str) -> Iterator[RigTxn]:
-        with self.rig_file(rig).transaction() as txn:
-            yield RigTxn(txn, rig)
+        """One rig's beads, polecats and merge requests, committed together."""
+        with self.town.storage.rig_txn(rig) as tx:
+            yield tx
 
     def _rig_docs(self, rig: str) -> Iterable[dict[str, Any]]:
-        return self.rig_file(rig).table(BEADS).values()
+        return self.town.storage.beads.docs(rig)
 
-    def _archive_files(self) -> list[StoreFile]:
-        months = sorted(self.town.store.files_in(self.town.paths.archive_dir), reverse=True)
-        return [self.town.store.file(p) for p in months]
+    def _archived_docs(self) -> Iterator[dict[str, Any]]:
+        """Archived bead docs, newest month first."""
+        archive = self.town.storage.archive
+        for month in archive.months():
+            yield from archive.bead_docs(month)
 
     # lookups -----------------------------------------------------------------------------
     def rig_of(self, bead_id: str) -> str | None:
@@ -254,7 +153,7 @@ class BeadStore:
         """A hint for an unknown id: the closest known one, if any is close."""
         import difflib
 
-        known = list(self.town.ids._refresh())
+        known = list(self.town.ids.all())
         close = difflib.get_close_matches((bead_id or "").strip().lower(), known, n=1, cutoff=0.75)
         return f"did you mean {close[0]}?" if close else "list beads with `gt bead list --all`"
 
@@ -265,10 +164,9 @@ class BeadStore:
             for doc in self._rig_docs(rig):
                 if doc.get("id") == bead_id:
                     return Bead.from_dict(doc)
-        for archive in self._archive_files():
-            for doc in archive.table(BEADS).values():
-                if doc.get("id") == bead_id:
-                    return Bead.from_dict(doc)
+        for doc in self._archived_docs():
+            if doc.get("id") == bead_id:
+                return Bead.from_dict(doc)
         return None
 
     def get(self, bead_id: str) -> Bead:
@@ -294,8 +192,9 @@ class BeadStore:
                     found[doc["id"]] = Bead.from_dict(doc)
         missing = wanted - found.keys()
         if missing:
-            for archive in self._archive_files():
-                for doc in archive.table(BEADS).values():
+            archive = self.town.storage.archive
+            for month in archive.months():
+                for doc in archive.bead_docs(month):
                     if doc.get("id") in missing:
                         found[doc["id"]] = Bead.from_dict(doc)
                         missing.discard(doc["id"])
@@ -354,10 +253,9 @@ class BeadStore:
                     docs[doc["id"]] = doc
         if include_archive and (wanted is None or "closed" in wanted):
             rig_set = set(rigs)
-            for archive in self._archive_files():
-                for doc in archive.table(BEADS).values():
-                    if doc["id"] not in docs and doc.get("rig") in rig_set and keep(doc):
-                        docs[doc["id"]] = doc
+            for doc in self._archived_docs():
+                if doc["id"] not in docs and doc.get("rig") in rig_set and keep(doc):
+                    docs[doc["id"]] = doc
         return sorted(
             docs.values(), key=lambda d: (d.get("priority", 2), d.get("created_at", ""), d["id"])
         )
@@ -429,7 +327,7 @@ class BeadStore:
             )
             tx.add_new_bead(bead)
         # Every bead event carries the record as written: `gt doctor` rebuilds from them
-        # what a file restored from an older backup is missing (town/backup.py).
+        # what a file restored from an older backup is missing (town/storage/doctor.py).
         self.town.events.append(
             "bead.created",
             actor=actor,
@@ -664,16 +562,9 @@ class BeadStore:
             by_month.setdefault(month, []).append(doc)
         count = 0
         for month, month_docs in by_month.items():
-            archive = self.town.store.file(self.town.paths.archive_file(month))
-            with archive.transaction() as txn:
-                table = txn.table(BEADS)
-                existing = {d["id"]: int(k) for k, d in txn.raw(BEADS).items()}
-                for doc in month_docs:
-                    if doc["id"] in existing:
-                        table.update(dict(doc), doc_ids=[existing[doc["id"]]])
-                    else:
-                        existing[doc["id"]] = table.insert(dict(doc))
-                    count += 1
+            with self.town.storage.archive.txn(month) as tx:
+                tx.put_beads(month_docs)
+            count += len(month_docs)
         return count
 
     def _unarchive(self, bead_id: str) -> Bead:
@@ -682,10 +573,9 @@ class BeadStore:
         The archive copy is removed only after the rig file holds it again (by the caller's
         commit); a leftover archive copy is shadowed by the rig file and cleaned up later.
         """
-        for archive in self._archive_files():
-            for doc in archive.table(BEADS).values():
-                if doc.get("id") == bead_id:
-                    return Bead.from_dict(doc)
+        for doc in self._archived_docs():
+            if doc.get("id") == bead_id:
+                return Bead.from_dict(doc)
         raise GtError(f"unknown bead {bead_id!r}")
 
     def prune_archive_shadows(self) -> int:
@@ -694,13 +584,12 @@ class BeadStore:
         for rig in self.town.rigs.names():
             live.update(d["id"] for d in self._rig_docs(rig))
         removed = 0
-        for archive in self._archive_files():
-            stale = [k for k, d in archive.table(BEADS).items() if d.get("id") in live]
-            if not stale:
+        archive = self.town.storage.archive
+        for month in archive.months():
+            if not any(d.get("id") in live for d in archive.bead_docs(month)):
                 continue
-            with archive.transaction() as txn:
-                ids = [int(k) for k, d in txn.raw(BEADS).items() if d.get("id") in live]
-                if ids:
-                    txn.table(BEADS).remove(doc_ids=ids)
-                    removed += len(ids)
+            with archive.txn(month) as tx:
+                stale = [d["id"] for d in tx.bead_docs() if d.get("id") in live]
+                tx.remove_beads(stale)
+                removed += len(stale)
         return removed

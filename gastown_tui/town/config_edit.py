@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.store import atomic_write_bytes, flocked
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
 SECTION_RE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
 

@@ -33,18 +33,17 @@ from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
-from gastown_tui.town.store import Transaction
+from gastown_tui.town.storage.base import TownTxn
 from gastown_tui.town.validate import one_line, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
     from gastown_tui.town.town import Town
 
-CONVOYS = "convoys"
 ID_PREFIX = "cv"
 ID_LENGTH = 5
 MAX_TITLE = 300
-# Landing mail comes from the deacon: it is the town's convoy watcher (DESIGN.md section 8),
+# Landing mail comes from the deacon: it is the town's convoy watcher (supervise/deacon.py),
 # and a reply should reach an agent of the town, not whoever happened to close the last bead.
 LANDING_SENDER = "deacon"
 RECENT_LANDED_SECONDS = 24 * 3600
@@ -142,11 +141,11 @@ class Convoy:
         )
 
 
-def _locate(txn: Transaction, convoy_id: str) -> tuple[str, dict[str, Any]]:
-    """(TinyDB doc id, a copy of the doc to change and `txn.put` back)."""
-    for doc_id, doc in txn.raw(CONVOYS).items():
-        if doc.get("id") == convoy_id:
-            return doc_id, dict(doc)
+def _locate(tx: TownTxn, convoy_id: str) -> dict[str, Any]:
+    """A copy of the convoy's doc to change and `put_convoy` back."""
+    doc = tx.get_convoy(convoy_id)
+    if doc is not None:
+        return doc
     raise GtError(f"unknown convoy {convoy_id!r}", hint="list convoys with `gt convoy list --all`")
 
 
@@ -159,12 +158,12 @@ class ConvoyStore:
 
     # reading -----------------------------------------------------------------------------
     def _all(self) -> list[Convoy]:
-        docs = self.town.town_file.table(CONVOYS).values()
+        docs = self.town.storage.convoys.docs()
         return sorted((Convoy.from_doc(d) for d in docs), key=lambda c: (c.created, c.id))
 
     def get(self, convoy_id: str) -> Convoy:
         wanted = (convoy_id or "").strip()
-        for doc in self.town.town_file.table(CONVOYS).values():
+        for doc in self.town.storage.convoys.docs():
             if doc.get("id") == wanted:
                 return Convoy.from_doc(doc)
         raise GtError(
@@ -193,9 +192,9 @@ class ConvoyStore:
                 by_rig.setdefault(rig, set()).add(bead_id)
         out: dict[str, str] = {}
         for rig, ids in by_rig.items():
-            if not self.town.paths.rig_file(rig).exists():
+            if not self.town.storage.beads.has_rig(rig):
                 continue
-            for doc in self.town.rig_file(rig).table("beads").values():
+            for doc in self.town.storage.beads.docs(rig):
                 if doc.get("id") in ids:
                     out[doc["id"]] = doc.get("status", "open")
         return out
@@ -316,8 +315,8 @@ class ConvoyStore:
             )
         return found
 
-    def _new_id(self, txn: Transaction) -> str:
-        taken = {d.get("id") for d in txn.raw(CONVOYS).values()}
+    def _new_id(self, tx: TownTxn) -> str:
+        taken = {d.get("id") for d in tx.convoys()}
         for _ in range(1000):
             candidate = f"{ID_PREFIX}-{random_suffix(ID_LENGTH)}"
             # A rig may have the prefix "cv": never mint an id a bead already has.
@@ -348,9 +347,9 @@ class ConvoyStore:
         notify_list = _unique(normalize(a) for a in notify)
         book.resolve_all(notify_list)
         now = iso(self.town.clock.now())
-        with self.town.town_file.transaction() as txn:
+        with self.town.storage.town_txn() as tx:
             convoy = Convoy(
-                id=self._new_id(txn),
+                id=self._new_id(tx),
                 title=title,
                 beads=ids,
                 owner=owner_address,
@@ -360,7 +359,7 @@ class ConvoyStore:
                 created=now,
                 updated=now,
             )
-            txn.insert(CONVOYS, convoy.to_doc())
+            tx.put_convoy(convoy.to_doc())
         self.town.events.append(
             "convoy.created",
             actor=self.town.actor,
@@ -368,7 +367,7 @@ class ConvoyStore:
             convoy=convoy.id,
             beads=len(ids),
             auto=auto,
-            record=convoy.to_doc(),  # for `gt doctor` (town/backup.py)
+            record=convoy.to_doc(),  # for `gt doctor` (town/storage/doctor.py)
         )
         if ids:
             self._land_after_commit(ids)
@@ -383,8 +382,8 @@ class ConvoyStore:
             raise GtError("name at least one bead to add")
         beads = self._require_beads(ids)
         now = iso(self.town.clock.now())
-        with self.town.town_file.transaction() as txn:
-            doc_id, doc = _locate(txn, convoy_id)
+        with self.town.storage.town_txn() as tx:
+            doc = _locate(tx, convoy_id)
             if doc.get("closed_at"):
                 raise GtError(
                     f"convoy {convoy_id} is closed", hint="create a new one with `gt convoy create`"
@@ -397,7 +396,7 @@ class ConvoyStore:
                     doc["landed_at"] = None
                     reopened = True
                 doc["updated"] = now
-                txn.put(CONVOYS, doc_id, doc)
+                tx.put_convoy(doc)
             convoy = Convoy.from_doc(doc)
         if not fresh:
             return convoy
@@ -423,13 +422,13 @@ class ConvoyStore:
         """Stop tracking: the convoy will not land or mail. Closing twice is an error."""
         reason = text_block(reason, what="reason", limit=MAX_TITLE * 10)
         now = iso(self.town.clock.now())
-        with self.town.town_file.transaction() as txn:
-            doc_id, doc = _locate(txn, convoy_id)
+        with self.town.storage.town_txn() as tx:
+            doc = _locate(tx, convoy_id)
             if doc.get("closed_at"):
                 raise GtError(f"convoy {convoy_id} is already closed")
             doc["closed_at"] = now
             doc["updated"] = now
-            txn.put(CONVOYS, doc_id, doc)
+            tx.put_convoy(doc)
             convoy = Convoy.from_doc(doc)
         self.town.events.append(
             "convoy.closed",
@@ -481,8 +480,8 @@ class ConvoyStore:
 
     def _land(self, convoy_id: str) -> Convoy | None:
         now = iso(self.town.clock.now())
-        with self.town.town_file.transaction() as txn:
-            doc_id, doc = _locate(txn, convoy_id)
+        with self.town.storage.town_txn() as tx:
+            doc = _locate(tx, convoy_id)
             if doc.get("closed_at") or doc.get("landed_at") or not doc.get("beads"):
                 return None  # another process landed it (or it changed) since we looked
             # Re-check under the lock with the bead list as it is now: a concurrent `add`
@@ -493,7 +492,7 @@ class ConvoyStore:
             doc["landed_at"] = now
             doc["landings"] = int(doc.get("landings", 0)) + 1
             doc["updated"] = now
-            txn.put(CONVOYS, doc_id, doc)
+            tx.put_convoy(doc)
             convoy = Convoy.from_doc(doc)
         self.town.events.append(
             "convoy.landed",
@@ -507,11 +506,11 @@ class ConvoyStore:
         return convoy
 
     def _mark_notified(self, convoy_id: str, landing: int) -> None:
-        with self.town.town_file.transaction() as txn:
-            doc_id, doc = _locate(txn, convoy_id)
+        with self.town.storage.town_txn() as tx:
+            doc = _locate(tx, convoy_id)
             if int(doc.get("notified", 0)) < landing:
                 doc["notified"] = landing
-                txn.put(CONVOYS, doc_id, doc)
+                tx.put_convoy(doc)
 
     def _notify(self, convoy: Convoy) -> None:
         """Mail landing `convoy.landings` to the owner and notify list, exactly once."""

@@ -13,17 +13,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.clock import Clock, SystemClock, iso, parse_iso
 from gastown_tui.town.errors import LockTimeout
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 
 def _encode(doc: dict[str, Any]) -> bytes:
-    return orjson.dumps(doc) + b"\n"
+    return jsoncodec.dumps(doc) + b"\n"
 
 
 def _stderr(text: str) -> None:
@@ -34,13 +33,13 @@ def _stderr(text: str) -> None:
         pass
 
 
-def parse_line(line: bytes) -> Event | None:
+def parse_line(line: bytes, loads: Callable[[bytes], Any] = jsoncodec.loads) -> Event | None:
     line = line.strip()
     if not line:
         return None
     try:
-        doc = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        doc = loads(line)
+    except ValueError:
         return None
     if not isinstance(doc, dict) or "type" not in doc:
         return None
@@ -110,8 +109,9 @@ class EventLog:
     def iter_all(self) -> Iterator[Event]:
         try:
             with open(self.path, "rb") as handle:
+                loads = jsoncodec.loader_for(os.fstat(handle.fileno()).st_size)
                 for line in handle:
-                    event = parse_line(line)
+                    event = parse_line(line, loads)
                     if event is not None:
                         yield event
         except FileNotFoundError:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gastown_tui.town.errors import GtError, GtFailure
+
+if TYPE_CHECKING:
+    import subprocess
 
 GIT_TIMEOUT = 300.0
 
@@ -28,6 +31,8 @@ def git(
     timeout: float = GIT_TIMEOUT,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    import subprocess  # here: `gt prime` and `gt hook` import this module but run no git
+
     try:
         proc = subprocess.run(
             ["git", *args],

@@ -20,7 +20,7 @@ import orjson
 from gastown_tui.town.beads import check_description, check_label, check_title
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import BEAD_STATUSES, Bead, Comment, Dependency
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.validate import check_bead_id, one_line
 
 if TYPE_CHECKING:

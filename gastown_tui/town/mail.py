@@ -1,4 +1,4 @@
-"""Mail between agents and the overseer (DESIGN.md section 9).
+"""Mail between agents and the overseer.
 
 One inbox per address: `store/mail/<address with / as ~>.json`, table `messages`. A message
 sent to several addresses (or a group) is stored once per recipient: each copy has the same
@@ -21,25 +21,19 @@ so a killed mover leaves a message in both places (the inbox wins), never in non
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from gastown_tui.town.addresses import OVERSEER, AddressBook, normalize, rig_of
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
-from gastown_tui.town.paths import decode_address
-from gastown_tui.town.store import StoreFile, Transaction, atomic_write_bytes, flocked
+from gastown_tui.town.models import Record
 from gastown_tui.town.validate import one_line, one_of, text_block
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-MESSAGES = "messages"  # table of an inbox file
-ARCHIVE_TABLE = "mail"  # table of a monthly archive file
 MESSAGE_TYPES = ("task", "escalation", "notification", "reply")
 PRIORITIES = ("urgent", "high", "normal", "low")
 MAX_SUBJECT = 300
@@ -93,27 +87,73 @@ def check_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class Message:
-    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy)."""
+class Message(Record):
+    """One stored copy of a message: `inbox` says whose copy it is (read state is per copy).
+    A Record, not a dataclass: `gt mail send` and `gt prime` load it (town/models.py)."""
 
-    id: str
-    sender: str
-    to: list[str]
-    subject: str
-    body: str = ""
-    cc: list[str] = field(default_factory=list)
-    type: str = "notification"
-    priority: str = "normal"
-    thread: str = ""
-    reply_to: str | None = None
-    created: str = ""
-    read: bool = False
-    read_at: str | None = None
-    inbox: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-    archived: bool = False
-    seq: int = 0  # position in its file: orders messages created in the same millisecond
+    __slots__ = (
+        "archived",
+        "body",
+        "cc",
+        "created",
+        "id",
+        "inbox",
+        "meta",
+        "priority",
+        "read",
+        "read_at",
+        "reply_to",
+        "sender",
+        "seq",
+        "subject",
+        "thread",
+        "to",
+        "type",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str = "",
+        cc: list[str] | None = None,
+        type: str = "notification",
+        priority: str = "normal",
+        thread: str = "",
+        reply_to: str | None = None,
+        created: str = "",
+        read: bool = False,
+        read_at: str | None = None,
+        inbox: str = "",
+        meta: dict[str, Any] | None = None,
+        archived: bool = False,
+        seq: int = 0,  # position in its file: orders messages created in the same millisecond
+    ) -> None:
+        self.id = id
+        self.sender = sender
+        self.to = to
+        self.subject = subject
+        self.body = body
+        self.cc: list[str] = [] if cc is None else cc
+        self.type = type
+        self.priority = priority
+        self.thread = thread
+        self.reply_to = reply_to
+        self.created = created
+        self.read = read
+        self.read_at = read_at
+        self.inbox = inbox
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self.archived = archived
+        self.seq = seq
+
+    def copy_with(self, **changes: Any) -> Message:
+        """A copy with some fields changed (what dataclasses.replace did)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return Message(**fields)
 
     def to_dict(self) -> dict[str, Any]:
         """Documented keys: id, from, to, cc, subject, body, type, priority, thread, reply_to,
@@ -172,69 +212,6 @@ class Message:
         return head.isupper() and len(head) > 2
 
 
-def _insert(txn: Transaction, table: str, doc: dict[str, Any]) -> int:
-    """Append a document under doc id max + 1, as TinyDB itself numbers them.
-
-    Not `Transaction.insert`, which may reuse a lower free id: inbox doc ids must ascend in
-    file order for the fast append (see splice_insert) to find the next one.
-    """
-    next_id = max(map(int, txn.raw(table)), default=0) + 1
-    txn.put(table, str(next_id), doc)
-    return next_id
-
-
-# The fast append. An inbox file is orjson's rendering of {"messages": {"1": doc, ...}}: one
-# table, keys ascending in insertion order (every writer appends max + 1), and each doc starts
-# with "id" and holds no nested object but the flat `meta`. Parsing 5,000 messages (~5 MB) and
-# dumping them again is most of what a send would cost, so a send splices the new doc in
-# before the closing braces instead. Anything that does not look exactly like that layout
-# returns None and the caller takes the parse-everything path.
-_HEAD = b'{"' + MESSAGES.encode() + b'":{'
-_EMPTY = _HEAD + b"}}"
-_DOC_START = b':{"id":"'
-DUPLICATE: Any = object()
-
-
-def splice_insert(
-    raw: bytes | None, doc: dict[str, Any], check_duplicate: bool = True
-) -> tuple[bytes, int] | Any | None:
-    """New file bytes with `doc` appended and its doc id; DUPLICATE if a doc with the same id
-    is there already (only looked for with `check_duplicate`); None if the fast path does not
-    apply."""
-    body = orjson.dumps(doc)
-    if not body.startswith(b'{"id":"'):
-        return None
-    if raw is None or raw == _EMPTY:
-        return _HEAD + b'"1":' + body + b"}}", 1
-    if not (raw.startswith(_HEAD) and raw.endswith(b"}}")):
-        return None
-    # A quote inside a JSON string is escaped, so `{"id":"<id>",` only occurs as a doc start.
-    if check_duplicate and b'{"id":' + orjson.dumps(doc["id"]) + b"," in raw:
-        return DUPLICATE
-    at = raw.rfind(_DOC_START)
-    if at < 0 or raw[at - 1 : at] != b'"':
-        return None
-    open_quote = raw.rfind(b'"', 0, at - 1)
-    key_text = raw[open_quote + 1 : at - 1]
-    if not key_text.isdigit():
-        return None
-    if raw[open_quote - 1 : open_quote] != b"," and open_quote != len(_HEAD):
-        return None
-    # The found doc must run exactly to the table's closing brace: then it is the last doc of
-    # the only table (a trailing table or a nested object would make this fail to parse).
-    try:
-        last = orjson.loads(raw[at + 1 : -2])
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(last, dict) or "id" not in last:
-        return None
-    key = int(key_text) + 1
-    if b'"%d":{' % key in raw:
-        return None  # keys are not ascending: let the general path pick the id
-    # One join, one copy: `a + b + c` on a 5 MB file would copy it once per `+`.
-    return b"".join((memoryview(raw)[:-2], b',"%d":' % key, body, b"}}")), key
-
-
 def _newest_first(messages: list[Message]) -> list[Message]:
     return sorted(messages, key=lambda m: (m.created, not m.archived, m.seq), reverse=True)
 
@@ -248,29 +225,27 @@ class MailStore:
         self.on_delivered: list[Callable[[list[Message]], None]] = []
         self.hook_errors: list[str] = []
 
-    # files -------------------------------------------------------------------------------
-    def inbox_file(self, address: str) -> StoreFile:
-        return self.town.store.file(self.town.paths.mail_file(normalize(address)))
+    # storage (town/storage/: the mail repository) -----------------------------------------
+    def _docs(self, address: str) -> Mapping[int, dict[str, Any]]:
+        return self.town.storage.mail.docs(normalize(address))
+
+    def has_inbox(self, address: str) -> bool:
+        return self.town.storage.mail.exists(normalize(address))
 
     def inboxes(self) -> list[str]:
-        """Addresses that have an inbox file (sorted)."""
-        return sorted(
-            decode_address(p.stem) for p in self.town.store.files_in(self.town.paths.mail_dir)
-        )
-
-    def _archive_files(self) -> list[StoreFile]:
-        months = sorted(self.town.store.files_in(self.town.paths.archive_dir), reverse=True)
-        return [self.town.store.file(p) for p in months]
+        """Addresses that have an inbox (sorted)."""
+        return self.town.storage.mail.inboxes()
 
     def _active(self, address: str) -> Iterator[Message]:
-        for key, doc in self.inbox_file(address).table(MESSAGES).items():
-            yield Message.from_doc(doc, seq=int(key))
+        for seq, doc in self._docs(address).items():
+            yield Message.from_doc(doc, seq=seq)
 
     def _archived(self, address: str | None = None) -> Iterator[Message]:
-        for archive in self._archive_files():
-            for key, doc in archive.table(ARCHIVE_TABLE).items():
+        archive = self.town.storage.archive
+        for month in archive.months():
+            for seq, doc in archive.message_docs(month).items():
                 if address is None or doc.get("inbox") == address:
-                    yield Message.from_doc(doc, seq=int(key), archived=True)
+                    yield Message.from_doc(doc, seq=seq, archived=True)
 
     # sending -----------------------------------------------------------------------------
     def send(
@@ -380,31 +355,13 @@ class MailStore:
         for the id: 52 random bits do not collide in practice, and the scan is a pass over
         the whole file on every send.
         """
-        inbox = self.inbox_file(address)
-        copy = replace(template, inbox=address, meta=dict(template.meta))
-        doc = copy.to_doc()
-        with flocked(inbox.lock_path):
-            try:
-                raw: bytes | None = inbox.path.read_bytes()
-            except FileNotFoundError:
-                inbox.read()  # a lost inbox (the file index lists it) is an error, not new
-                raw = None
-            plan = splice_insert(raw, doc, check_duplicate=idempotent)
-            if plan is DUPLICATE:
-                return None
-            if isinstance(plan, tuple):
-                payload, copy.seq = plan
-                atomic_write_bytes(inbox.path, payload)
-                self.town.store.cache.drop(inbox.path)
-                if raw is None:
-                    inbox.record_created()
-                return copy
-            # Not our plain layout (hand-edited, other tables, unknown key order): take the
-            # general path, which parses the file (and reports it if it is corrupt).
-            with inbox.transaction() as txn:
-                if any(d.get("id") == copy.id for d in txn.raw(MESSAGES).values()):
-                    return None
-                copy.seq = _insert(txn, MESSAGES, doc)
+        copy = template.copy_with(inbox=address, meta=dict(template.meta))
+        seq = self.town.storage.mail.append(
+            normalize(address), copy.to_doc(), idempotent=idempotent
+        )
+        if seq is None:
+            return None
+        copy.seq = seq
         return copy
 
     def _deliver(self, stored: list[Message]) -> None:
@@ -464,11 +421,11 @@ class MailStore:
     ) -> list[Message]:
         """The messages of one inbox, newest first."""
         address = normalize(address)
-        docs = self.inbox_file(address).table(MESSAGES)
+        docs = self._docs(address)
         # Filter the raw docs first: `gt prime` asks for the few unread among thousands.
         messages = [
-            Message.from_doc(doc, seq=int(key))
-            for key, doc in docs.items()
+            Message.from_doc(doc, seq=seq)
+            for seq, doc in docs.items()
             if not (unread_only and doc.get("read"))
         ]
         if include_archived:
@@ -481,7 +438,7 @@ class MailStore:
         return _newest_first(messages)
 
     def unread_count(self, address: str) -> int:
-        docs = self.inbox_file(address).table(MESSAGES).values()
+        docs = self._docs(address).values()
         return sum(1 for d in docs if not d.get("read"))
 
     def _find(self, message_id: str, *, address: str | None = None, prefer: str | None = None):
@@ -571,14 +528,14 @@ class MailStore:
     def mark_read(self, message_id: str, address: str, read: bool = True) -> Message:
         """Set the read state of `address`'s copy. Raises GtError if it has no such message."""
         address = normalize(address)
-        with self.inbox_file(address).transaction() as txn:
-            for key, doc in txn.raw(MESSAGES).items():
+        with self.town.storage.mail.txn(address) as tx:
+            for seq, doc in tx.messages().items():
                 if doc.get("id") == message_id:
                     if bool(doc.get("read")) != read:
                         read_at = iso(self.town.clock.now()) if read else None
                         doc = {**doc, "read": read, "read_at": read_at}
-                        txn.put(MESSAGES, key, doc)
-                    return Message.from_doc(doc, seq=int(key))
+                        tx.put(seq, doc)
+                    return Message.from_doc(doc, seq=seq)
         raise GtError(f"no message {message_id!r} in {address}'s inbox", hint="see `gt mail inbox`")
 
     def archive(self, ids: Iterable[str], address: str) -> list[Message]:
@@ -590,9 +547,9 @@ class MailStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        with self.inbox_file(address).transaction() as txn:
-            docs = txn.raw(MESSAGES)
-            keys = {doc.get("id"): key for key, doc in docs.items()}
+        with self.town.storage.mail.txn(address) as tx:
+            docs = tx.messages()
+            keys = {doc.get("id"): seq for seq, doc in docs.items()}
             missing = [i for i in wanted if i not in keys]
             if missing:
                 raise GtError(
@@ -601,19 +558,19 @@ class MailStore:
                 )
             moving = [docs[keys[i]] for i in wanted]
             self._write_archive(moving)
-            txn.delete(MESSAGES, [keys[i] for i in wanted])
+            tx.delete(keys[i] for i in wanted)
         return [Message.from_doc(d, archived=True) for d in moving]
 
     def archive_read(self, address: str, keep: int = 200) -> int:
         """Archive read messages of an inbox beyond the newest `keep` read ones; a dog calls
         this so inbox files stay small. Unread mail is never moved. Returns how many moved."""
         address = normalize(address)
-        docs = self.inbox_file(address).table(MESSAGES)
-        read_keys = sorted((int(k) for k, d in docs.items() if d.get("read")), reverse=True)
+        docs = self._docs(address)
+        read_keys = sorted((k for k, d in docs.items() if d.get("read")), reverse=True)
         old = read_keys[keep:]
         if not old:
             return 0
-        ids = [docs[str(k)]["id"] for k in old]
+        ids = [docs[k]["id"] for k in old]
         with contextlib.suppress(GtError):  # a concurrent archive took some: retry next time
             return len(self.archive(ids, address))
         return 0
@@ -624,14 +581,5 @@ class MailStore:
             month = (doc.get("created") or "0000-00")[:7]
             by_month.setdefault(month, []).append(doc)
         for month, month_docs in by_month.items():
-            archive = self.town.store.file(self.town.paths.archive_file(month))
-            with archive.transaction() as txn:
-                table = txn.raw(ARCHIVE_TABLE)
-                # (id, inbox) identifies a copy: a retried move replaces, never duplicates.
-                existing = {(d.get("id"), d.get("inbox")): k for k, d in table.items()}
-                for doc in month_docs:
-                    key = existing.get((doc.get("id"), doc.get("inbox")))
-                    if key is not None:
-                        txn.put(ARCHIVE_TABLE, key, dict(doc))
-                    else:
-                        txn.insert(ARCHIVE_TABLE, dict(doc))
+            with self.town.storage.archive.txn(month) as tx:
+                tx.put_messages(month_docs)

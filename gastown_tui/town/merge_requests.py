@@ -24,9 +24,9 @@ from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 
 if TYPE_CHECKING:
+    from gastown_tui.town.storage.base import RigTxn
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 OPEN_STATUSES = ("pending",)
 FINAL_STATUSES = ("merged", "rejected", "pushed")
 # States shown in the merge queue, in the order a request passes through them.
@@ -41,6 +41,24 @@ STATES = (
     "pushed",
     "merged",
 )
+
+
+def live_log_path(town: Town, mr_id: str) -> Path:
+    """Where the refinery writes a verify's output while it runs (supervise/refinery.py), so
+    the app's review and merge queue can show it as it comes (the stored `verify_log` is only
+    written at the end)."""
+    return town.paths.runtime / "verify" / f"{mr_id}.log"
+
+
+def read_live_log(town: Town, mr_id: str, tail: int = 8000) -> str:
+    try:
+        with live_log_path(town, mr_id).open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - tail))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def requires_review(town: Town, rig: str) -> bool:
@@ -102,7 +120,7 @@ class MergeRequests:
         out: list[MergeRequest] = []
         for name in [rig] if rig else self.town.rigs.names():
             review = requires_review(self.town, name)
-            for doc in self.town.rig_file(name).table(MERGE_REQUESTS).values():
+            for doc in self.town.storage.merge_requests.docs(name):
                 doc = dict(doc)
                 doc.setdefault("rig", name)
                 out.append(MergeRequest(doc, state_of(doc, review)))
@@ -278,10 +296,8 @@ class MergeRequests:
             self._update_in(tx, mr.id, fields)
 
     @staticmethod
-    def _update_in(tx: Any, mr_id: str, fields: dict[str, Any]) -> None:
-        ids = [int(k) for k, d in tx.raw(MERGE_REQUESTS).items() if d.get("id") == mr_id]
-        if ids:
-            tx.table(MERGE_REQUESTS).update(fields, doc_ids=ids)
+    def _update_in(tx: RigTxn, mr_id: str, fields: dict[str, Any]) -> None:
+        tx.update_merge_request(mr_id, fields)
 
 
 def branch_diff(repo: Path, base: str, head: str, context: int = 3) -> BranchDiff:

@@ -1,4 +1,5 @@
-"""Where everything of a town lives on disk (DESIGN.md section 4)."""
+"""Where everything of a town lives on disk. The store's files and the files a watcher cares
+about are laid out by gastown_tui/town/storage/layout.py (FileLayout); this adds the rest."""
 
 from __future__ import annotations
 
@@ -7,6 +8,27 @@ import re
 from pathlib import Path
 
 from gastown_tui.town.errors import GtError
+
+# The store's layout and the file-name checks live in gastown_tui/town/storage/layout.py;
+# re-exported here for the many callers that name files of the town.
+from gastown_tui.town.storage.layout import (
+    FileLayout,
+    child,
+    decode_address,
+    encode_address,
+    path_part,
+)
+
+__all__ = [
+    "FileLayout",
+    "TownPaths",
+    "check_name",
+    "child",
+    "decode_address",
+    "default_town_root",
+    "encode_address",
+    "path_part",
+]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 DEFAULT_TOWN = "~/gt"
@@ -31,40 +53,6 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def path_part(kind: str, value: str) -> str:
-    """`value` as one file-name component under a town folder: refused (never rewritten) if
-    it could leave the folder or hide ('/', '..', NUL, control characters, empty)."""
-    if (
-        not isinstance(value, str)
-        or value in ("", ".", "..")
-        or "/" in value
-        or "\\" in value
-        or any(ord(c) < 32 or ord(c) == 127 for c in value)
-        or len(value.encode("utf-8", "surrogatepass")) > 200
-    ):
-        from gastown_tui.town.display import safe
-
-        raise GtError(
-            f"invalid {kind} {safe(repr(value))[:80]}: it cannot name a file in the town",
-            hint="names are letters, digits, '-', '_' and '.', without '/' or '..'",
-        )
-    return value
-
-
-def child(folder: Path, kind: str, name: str) -> Path:
-    """`folder / name`, checked to stay inside `folder` (see path_part)."""
-    return folder / path_part(kind, name)
-
-
-def encode_address(address: str) -> str:
-    """An agent address (`alpha/furiosa`) as a file name (`alpha~furiosa`)."""
-    return address.replace("/", "~")
-
-
-def decode_address(stem: str) -> str:
-    return stem.replace("~", "/")
-
-
 def default_town_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     """--town beats GT_TOWN beats ~/gt."""
     if explicit:
@@ -75,11 +63,8 @@ def default_town_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(DEFAULT_TOWN).expanduser().absolute()
 
 
-class TownPaths:
-    __slots__ = ("root",)
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
+class TownPaths(FileLayout):
+    __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TownPaths) and other.root == self.root
@@ -90,71 +75,8 @@ class TownPaths:
     def __repr__(self) -> str:
         return f"TownPaths({self.root!r})"
 
-    @property
-    def town_toml(self) -> Path:
-        return self.root / "town.toml"
-
-    @property
-    def store(self) -> Path:
-        return self.root / "store"
-
-    @property
-    def town_file(self) -> Path:
-        return self.store / "town.json"
-
-    @property
-    def rig_store(self) -> Path:
-        return self.store / "rigs"
-
-    def rig_file(self, rig: str) -> Path:
-        return child(self.rig_store, "rig name", f"{rig}.json")
-
-    @property
-    def mail_dir(self) -> Path:
-        return self.store / "mail"
-
-    def mail_file(self, address: str) -> Path:
-        return child(self.mail_dir, "address", f"{encode_address(address)}.json")
-
-    @property
-    def archive_dir(self) -> Path:
-        return self.store / "archive"
-
-    def archive_file(self, month: str) -> Path:
-        return child(self.archive_dir, "archive month", f"{month}.json")
-
-    @property
-    def ids_file(self) -> Path:
-        return self.store / "ids.txt"
-
-    @property
-    def events(self) -> Path:
-        return self.root / "events.jsonl"
-
-    @property
-    def runtime(self) -> Path:
-        return self.root / ".runtime"
-
-    @property
-    def locks(self) -> Path:
-        return self.runtime / "locks"
-
     def lock(self, name: str) -> Path:
         return child(self.locks, "lock name", f"{name}.lock")
-
-    @property
-    def heartbeats(self) -> Path:
-        return self.runtime / "heartbeats"
-
-    def heartbeat(self, agent: str) -> Path:
-        return child(self.heartbeats, "agent", f"{encode_address(agent)}.json")
-
-    @property
-    def nudge_queue_root(self) -> Path:
-        return self.runtime / "nudge-queue"
-
-    def nudge_queue(self, agent: str) -> Path:
-        return child(self.nudge_queue_root, "agent", encode_address(agent))
 
     @property
     def supervisor_lock(self) -> Path:
@@ -180,7 +102,10 @@ class TownPaths:
     @property
     def tmux_socket(self) -> str:
         """The town's own tmux server: `tmux -L <this>`. Never the user's default server."""
-        import hashlib
+        try:  # CPython's own sha1: hashlib's OpenSSL import is ~2 ms of every tmux-side gt call
+            from _sha1 import sha1
+        except ImportError:
+            from hashlib import sha1
 
-        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:8]
+        digest = sha1(str(self.root.resolve()).encode()).hexdigest()[:8]
         return f"gt-{digest}"

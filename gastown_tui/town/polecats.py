@@ -10,7 +10,7 @@ Record keys (plain dict, stable; new keys may be added, none renamed):
     starting {pid, at, bead} while a sling is in progress.
 
 What a polecat works on is never stored here: its hooked work *is* the bead of its rig whose
-assignee is its address and whose status is hooked or in_progress (DESIGN.md section 5).
+assignee is its address and whose status is hooked or in_progress.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.models import ACTIVE_STATUSES, Bead
+from gastown_tui.town.models import ACTIVE_STATUSES, Bead, Record
 from gastown_tui.town.paths import NAME_RE, check_name, session_for
 from gastown_tui.town.procs import pid_alive
 
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from gastown_tui.town.beads import RigTxn
     from gastown_tui.town.town import Town
 
-POLECATS = "polecats"
-BEADS = "beads"
 
 # The themed pool (Mad Max: Fury Road and Furiosa). town.toml `[names] extra` extends it.
 NAME_POOL = (
@@ -91,26 +88,64 @@ def check_polecat_name(name: str) -> str:
     return name
 
 
-@dataclass
-class Polecat:
-    """A typed view of a polecat record. `extra` keeps keys this version does not know."""
+class Polecat(Record):
+    """A typed view of a polecat record. `extra` keeps keys this version does not know.
+    A Record, not a dataclass: `gt hook` and `gt prime` load it (town/models.py says why)."""
 
-    name: str
-    rig: str
-    state: str = STATE_IDLE
-    runtime: str = ""
-    worktree: str = ""
-    branch: str | None = None
-    session: str = ""
-    window: str | None = None
-    created_at: str = ""
-    updated_at: str = ""
-    started_at: str | None = None
-    pid: int | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    restarts: list[Any] = field(default_factory=list)
-    starting: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "branch",
+        "created_at",
+        "extra",
+        "history",
+        "name",
+        "pid",
+        "restarts",
+        "rig",
+        "runtime",
+        "session",
+        "started_at",
+        "starting",
+        "state",
+        "updated_at",
+        "window",
+        "worktree",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        rig: str,
+        state: str = STATE_IDLE,
+        runtime: str = "",
+        worktree: str = "",
+        branch: str | None = None,
+        session: str = "",
+        window: str | None = None,
+        created_at: str = "",
+        updated_at: str = "",
+        started_at: str | None = None,
+        pid: int | None = None,
+        history: list[dict[str, Any]] | None = None,
+        restarts: list[Any] | None = None,
+        starting: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.rig = rig
+        self.state = state
+        self.runtime = runtime
+        self.worktree = worktree
+        self.branch = branch
+        self.session = session
+        self.window = window
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.started_at = started_at
+        self.pid = pid
+        self.history: list[dict[str, Any]] = [] if history is None else history
+        self.restarts: list[Any] = [] if restarts is None else restarts
+        self.starting = starting
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     @property
     def address(self) -> str:
@@ -251,8 +286,7 @@ class PolecatRegistry:
 
     # reading -----------------------------------------------------------------------------
     def _rig_tables(self, rig: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        tables = self.town.rig_file(rig).read()
-        return list(tables.get(POLECATS, {}).values()), list(tables.get(BEADS, {}).values())
+        return self.town.storage.polecats.with_beads(rig)
 
     def _rig_names(self, rig: str | None) -> list[str]:
         if rig is not None:

@@ -11,12 +11,10 @@ from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Rig
 from gastown_tui.town.paths import check_name
-from gastown_tui.town.store import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-RIGS = "rigs"
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 
 
@@ -25,7 +23,7 @@ class RigRegistry:
         self.town = town
 
     def _docs(self) -> list[dict]:
-        return list(self.town.town_file.table(RIGS).values())
+        return self.town.storage.rigs.docs()
 
     def list(self) -> list[Rig]:
         return sorted((Rig.from_dict(d) for d in self._docs()), key=lambda r: r.name)
@@ -168,12 +166,12 @@ class RigRegistry:
         rig.added_at = iso(self.town.clock.now())
         try:
             (rig_dir / "polecats").mkdir(parents=True, exist_ok=True)
-            with self.town.town_file.transaction() as txn:
-                if any(d["name"] == name for d in txn.raw(RIGS).values()):
+            with self.town.storage.town_txn() as tx:
+                if any(d["name"] == name for d in tx.rigs()):
                     raise GtError(f"rig {name!r} already exists")
-                if any(d["prefix"] == prefix for d in txn.raw(RIGS).values()):
+                if any(d["prefix"] == prefix for d in tx.rigs()):
                     raise GtError(f"prefix {prefix!r} is already used by another rig")
-                txn.table(RIGS).insert(rig.to_dict())
+                tx.add_rig(rig.to_dict())
         except BaseException:
             for folder in created_dirs:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -192,7 +190,7 @@ class RigRegistry:
         rig = self.get(name)
         active = [
             d["id"]
-            for d in self.town.rig_file(name).table("beads").values()
+            for d in self.town.storage.beads.docs(name)
             if d.get("status") in ("hooked", "in_progress")
         ]
         if active and not force:
@@ -201,16 +199,10 @@ class RigRegistry:
                 hint="finish it first, or pass --force (the rig's files are kept)",
             )
         moved: Path | None = None
-        with self.town.town_file.transaction() as txn:
-            ids = [int(k) for k, d in txn.raw(RIGS).items() if d["name"] == name]
-            txn.table(RIGS).remove(doc_ids=ids)
-            rig_file = self.town.rig_file(name)
-            with flocked(rig_file.lock_path):
-                if rig_file.path.exists():
-                    stamp = iso(self.town.clock.now()).replace(":", "").replace(".", "")
-                    moved = self.town.paths.store / "removed" / f"{name}-{stamp}.json"
-                    moved.parent.mkdir(parents=True, exist_ok=True)
-                    rig_file.path.replace(moved)
-                    self.town.store.index.remove(rig_file.path)  # moved on purpose
+        with self.town.storage.town_txn() as tx:
+            tx.remove_rig(name)
+            stamp = iso(self.town.clock.now()).replace(":", "").replace(".", "")
+            kept = self.town.storage.retire_rig(name, stamp)
+            moved = Path(kept) if kept else None
         self.town.events.append("rig.removed", actor=self.town.actor, rig=rig.name, msg=rig.path)
         return moved

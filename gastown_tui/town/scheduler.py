@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import ACTIVE_STATUSES
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.roles import Role
@@ -58,7 +58,7 @@ class Holdings:
 def holdings(town: Town) -> Holdings:
     out = Holdings()
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table("beads").values():
+        for doc in town.storage.beads.docs(rig):
             if doc.get("status") in ACTIVE_STATUSES and doc.get("assignee"):
                 out.total += 1
                 out.holders.add(doc["assignee"])
@@ -88,7 +88,7 @@ class Decision:
 def _long_lived_slot(town: Town, role: Role, rig: str, h: Holdings, taken: set[str]) -> str | None:
     """A free polecat name of a long-lived role in `rig`: not holding work, not starting."""
     starting: set[str] = set()
-    for doc in town.rig_file(rig).table("polecats").values():
+    for doc in town.storage.polecats.docs(rig):
         from gastown_tui.town.polecats import Polecat
 
         if Polecat.from_dict(doc).is_starting:

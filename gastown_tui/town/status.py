@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def town_status(town: Town) -> dict[str, Any]:
     rigs = []
     for rig in town.rigs.list():
-        beads = town.rig_file(rig.name).table("beads").values()
+        beads = town.storage.beads.docs(rig.name)
         counts = Counter(d.get("status", "open") for d in beads)
         rigs.append(
             {"name": rig.name, "prefix": rig.prefix, "path": rig.path, "beads": dict(counts)}

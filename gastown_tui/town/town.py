@@ -6,24 +6,20 @@ Parts are created on first use so that a CLI call pays only for what it touches.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import Clock, SystemClock, iso
-from gastown_tui.town.errors import GtError, NotATown, StoreCorrupt
+from gastown_tui.town.errors import GtError, NotATown
 from gastown_tui.town.events import EventLog
-from gastown_tui.town.ids import IdIndex
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
-from gastown_tui.town.store import (
+from gastown_tui.town.storage import Backend, open_backend
+from gastown_tui.town.storage.files import (
     DIR_MODE,
     FILE_MODE,
-    Store,
-    StoreFile,
     atomic_write_bytes,
     fsync_dir,
     make_private_dirs,
@@ -38,19 +34,27 @@ if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
     from gastown_tui.town.polecats import PolecatRegistry
     from gastown_tui.town.rigs import RigRegistry
+    from gastown_tui.town.storage.base import IdsRepo
 
 OVERSEER = "overseer"
 STORE_VERSION = 1
 
 
 class Town:
-    def __init__(self, root: Path, clock: Clock | None = None, actor: str | None = None) -> None:
-        private_umask()  # everything a town process creates is private (town/store.py)
+    def __init__(
+        self,
+        root: Path,
+        clock: Clock | None = None,
+        actor: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        private_umask()  # everything a town process creates is private (town/storage/files.py)
         self.root = root
         self.paths = TownPaths(root)
         self.clock: Clock = clock or SystemClock()
         self._actor = actor
-        self.store = Store(self.paths.store, self.paths.locks)
+        # Records are reached through the backend's repositories only (town/storage/).
+        self.storage: Backend = open_backend(root, backend)
         # Called with the beads that just closed, by whichever process closed them.
         self.close_listeners: list[Callable[[list[Bead]], None]] = []
         self.close_listeners.append(self._land_convoys)
@@ -67,8 +71,7 @@ class Town:
         if not (path / "town.toml").is_file():
             raise NotATown(path)
         town = cls(path, clock, actor)
-        if not town.paths.town_file.exists():
-            raise StoreCorrupt(town.paths.town_file, "the file is missing")
+        town.storage.require()
         return town
 
     @classmethod
@@ -93,6 +96,9 @@ class Town:
         town_name = check_town_name(name if name is not None else (path.name or "gastown"))
         if name is not None:
             name = town_name
+        import shutil  # here, not at the top: agents' gt calls never init a town
+        import tempfile
+
         toml = render_template(town_name, check_town_name(runtime, what="runtime"))
         # Built aside and renamed into place, so a failed init (a full disk) leaves no
         # half-made folder that a retry would refuse. A --force init into a folder that holds
@@ -128,10 +134,6 @@ class Town:
     ) -> None:
         town = cls(build, clock)
         for folder in (
-            town.paths.store,
-            town.paths.rig_store,
-            town.paths.mail_dir,
-            town.paths.archive_dir,
             town.paths.locks,
             town.paths.heartbeats,
             town.paths.nudge_queue_root,
@@ -140,10 +142,9 @@ class Town:
         ):
             make_private_dirs(folder)
         os.chmod(build, DIR_MODE)  # a town holds mail and code: the owner's alone
-        with town.town_file.transaction() as txn:
-            txn.table("meta").insert(
-                {"version": STORE_VERSION, "created_at": iso(town.clock.now()), "name": name}
-            )
+        town.storage.create(
+            {"version": STORE_VERSION, "created_at": iso(town.clock.now()), "name": name}
+        )
         # town.toml last: until it exists, the folder is not a town.
         atomic_write_bytes(town.paths.town_toml, toml.encode())
         # Written directly (not town.events.append, which forgives a failed write): a town
@@ -172,15 +173,8 @@ class Town:
         return EventLog(self.paths, self.clock)
 
     @cached_property
-    def ids(self) -> IdIndex:
-        return IdIndex(self.paths.ids_file, self.paths.lock("ids"))
-
-    @property
-    def town_file(self) -> StoreFile:
-        return self.store.file(self.paths.town_file)
-
-    def rig_file(self, rig: str) -> StoreFile:
-        return self.store.file(self.paths.rig_file(rig))
+    def ids(self) -> IdsRepo:
+        return self.storage.ids
 
     @cached_property
     def rigs(self) -> RigRegistry:
@@ -214,7 +208,7 @@ class Town:
 
     # hooks -------------------------------------------------------------------------------
     def _land_convoys(self, beads: list[Bead]) -> None:
-        # Whichever process closed the last bead of a convoy lands it (DESIGN.md section 9).
+        # Whichever process closed the last bead of a convoy lands it.
         self.convoys.check_landings([b.id for b in beads])
 
     def beads_closed(self, beads: list[Bead]) -> None:
@@ -234,7 +228,7 @@ class Town:
 
     def touch_heartbeat(self, agent: str, **fields: Any) -> None:
         """Record that `agent` just did something (any gt call it makes counts)."""
-        import orjson
+        from gastown_tui.town import jsoncodec
 
         path = self.paths.heartbeat(agent)
         record = {"agent": agent, "ts": iso(self.clock.now()), "pid": os.getppid(), **fields}
@@ -243,7 +237,7 @@ class Town:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             try:
-                os.write(fd, orjson.dumps(record))
+                os.write(fd, jsoncodec.dumps(record))
             finally:
                 os.close(fd)
             os.replace(tmp, path)

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from gastown_tui.town.store import atomic_write_bytes, flocked
+from gastown_tui.town import jsoncodec
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -137,10 +136,17 @@ def parse_gemini(lines: list[bytes], ctx: dict[str, Any]) -> Iterator[Usage]:
 PARSERS = {"claude": parse_claude, "codex": parse_codex, "gemini": parse_gemini}
 
 
-def _loads(line: bytes) -> dict[str, Any]:
+def _loads(line: bytes, small: bool = False) -> dict[str, Any]:
+    """A JSON object, or {}. Transcript lines: orjson (imported here: most `gt done` calls
+    read no transcript); `small` files of our own: town/jsoncodec.py."""
     try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        if small:
+            value = jsoncodec.loads(line)
+        else:
+            import orjson
+
+            value = orjson.loads(line)
+    except ValueError:  # orjson.JSONDecodeError is one
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -160,7 +166,7 @@ def transcript_files(home: Path, worktrees: list[str], codex_home: Path | None =
     if sessions.is_dir():
         for path in sorted(sessions.rglob("rollout-*.jsonl")):
             yield "codex", path, {}  # its cwd is in its first line
-    projects = _loads(_read(home / ".gemini" / "projects.json"))
+    projects = _loads(_read(home / ".gemini" / "projects.json"), small=True)
     names = projects.get("projects") if isinstance(projects.get("projects"), dict) else {}
     for cwd, name in (names or {}).items():
         if cwd in wanted and isinstance(name, str):
@@ -257,7 +263,7 @@ def collect(town: Town) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     state_path = town.paths.runtime / STATE_FILE
     with flocked(town.paths.lock("transcripts")):
-        state = _loads(_read(state_path)) if state_path.exists() else {}
+        state = _loads(_read(state_path), small=True) if state_path.exists() else {}
         files = state.setdefault("files", {})
         last_bead = state.setdefault("last_bead", {})
         for home, codex_home in program_homes(town):
@@ -296,5 +302,5 @@ def collect(town: Town) -> list[dict[str, Any]]:
                             convoy=convoy,
                         )
                     )
-        atomic_write_bytes(state_path, orjson.dumps(state))
+        atomic_write_bytes(state_path, jsoncodec.dumps(state))
     return records

@@ -15,11 +15,10 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -100,7 +99,7 @@ def record_usage(
     with flocked(town.paths.lock("usage")):
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, orjson.dumps(record) + b"\n")
+            os.write(fd, jsoncodec.dumps(record) + b"\n")
         finally:
             os.close(fd)
     return record
@@ -112,10 +111,11 @@ def iter_usage(town: Town) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         return
     with handle:
+        loads = jsoncodec.loader_for(os.fstat(handle.fileno()).st_size)
         for line in handle:
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                record = loads(line)
+            except ValueError:
                 continue  # a line torn by a killed writer
             if isinstance(record, dict):
                 yield record

@@ -11,26 +11,23 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from gastown_tui.town import git as gitcmd
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.clock import iso
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.ids import random_suffix
-from gastown_tui.town.models import Bead, Comment
+from gastown_tui.town.models import Bead, Comment, Record
 from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import Polecat, hooked_docs, split_address
-from gastown_tui.town.store import atomic_write_bytes, flocked
+from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
-MERGE_REQUESTS = "merge_requests"
 DONE_STATUSES = ("completed", "escalated", "deferred")
 # Never committed by `gt done`: runtime settings the town installs in a worktree.
 TOWN_EXCLUDES = (".claude/settings.local.json",)
@@ -125,12 +122,16 @@ def ensure_excluded(worktree: Path, patterns: tuple[str, ...] = TOWN_EXCLUDES) -
 
 
 # -- queued nudges ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class QueuedNudge:
-    path: Path
-    text: str
-    sender: str
-    queued_at: str
+class QueuedNudge(Record):
+    """A Record, not a dataclass (town/models.py says why); read-only by convention."""
+
+    __slots__ = ("path", "queued_at", "sender", "text")
+
+    def __init__(self, path: Path, text: str, sender: str, queued_at: str) -> None:
+        self.path = path
+        self.text = text
+        self.sender = sender
+        self.queued_at = queued_at
 
 
 def queue_nudge(town: Town, address: str, text: str, sender: str | None = None) -> QueuedNudge:
@@ -141,7 +142,7 @@ def queue_nudge(town: Town, address: str, text: str, sender: str | None = None) 
     stamp = f"{int(time.time() * 1_000_000):017d}"
     path = folder / f"{stamp}-{random_suffix(6)}.json"
     doc = {"agent": address, "text": text, "sender": sender or town.actor, "queued_at": iso(now)}
-    atomic_write_bytes(path, orjson.dumps(doc))
+    atomic_write_bytes(path, jsoncodec.dumps(doc))
     return QueuedNudge(path, text, doc["sender"], doc["queued_at"])
 
 
@@ -155,8 +156,8 @@ def queued_nudges(town: Town, address: str) -> list[QueuedNudge]:
         if path.name.startswith("."):
             continue
         try:
-            doc = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+            doc = jsoncodec.loads(path.read_bytes())
+        except (OSError, ValueError):
             continue
         out.append(
             QueuedNudge(
@@ -267,25 +268,56 @@ def prime_text(town: Town, address: str) -> str:
 
 def coordination_lines(town: Town, address: str, bead: Bead | None) -> list[str]:
     """The role's directive and what earlier formula steps handed over (town/roles.py,
-    town/formulas.py): only for agents and beads that have them."""
-    from gastown_tui.town.formulas import handoff_lines
-    from gastown_tui.town.roles import prime_lines
+    town/formulas.py): only for agents and beads that have them, and only those import the
+    modules (`gt prime` runs at every agent start; formulas.py alone is ~3 ms to import)."""
+    lines: list[str] = []
+    polecat = town.polecats.find(address)
+    if polecat is not None and polecat.extra.get("role"):  # what roles.role_of_agent reads
+        from gastown_tui.town.roles import prime_lines
 
-    return prime_lines(town, address) + handoff_lines(town, bead)
+        lines += prime_lines(town, address)
+    if bead is not None and any(dep.type == "blocks" for dep in bead.deps):  # formulas.handoffs
+        from gastown_tui.town.formulas import handoff_lines
+
+        lines += handoff_lines(town, bead)
+    return lines
 
 
 # -- done -------------------------------------------------------------------------------------
-@dataclass
-class DoneResult:
-    agent: str
-    bead: str
-    status: str
-    bead_status: str
-    branch: str | None
-    commit: str | None
-    saved_commit: str | None  # the commit gt done made of uncommitted work, if any
-    merge_request: str | None
-    history: dict[str, Any] = field(default_factory=dict)
+class DoneResult(Record):
+    __slots__ = (
+        "agent",
+        "bead",
+        "bead_status",
+        "branch",
+        "commit",
+        "history",
+        "merge_request",
+        "saved_commit",
+        "status",
+    )
+
+    def __init__(
+        self,
+        agent: str,
+        bead: str,
+        status: str,
+        bead_status: str,
+        branch: str | None,
+        commit: str | None,
+        saved_commit: str | None,  # the commit gt done made of uncommitted work, if any
+        merge_request: str | None,
+        history: dict[str, Any] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.bead = bead
+        self.status = status
+        self.bead_status = bead_status
+        self.branch = branch
+        self.commit = commit
+        self.saved_commit = saved_commit
+        self.merge_request = merge_request
+        self.history: dict[str, Any] = {} if history is None else history
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -376,10 +408,9 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
         tx.put_bead(current)
         record = current.to_dict()
         if status == "completed" and branch and commit:
-            table = tx.table(MERGE_REQUESTS)
-            taken = {str(d.get("id")) for d in tx.raw(MERGE_REQUESTS).values()}
+            taken = {str(d.get("id")) for d in tx.merge_requests()}
             mr_id = _new_mr_id(taken)
-            table.insert(
+            tx.add_merge_request(
                 {
                     "id": mr_id,
                     "bead": bead.id,
@@ -392,9 +423,11 @@ def complete(town: Town, address: str, status: str = "completed", note: str = ""
                 }
             )
         doc = tx.get_polecat(name) or polecat.to_dict()
-        record = Polecat.from_dict(doc)
-        history = record.release(bead.id, status, now, commit)
-        tx.put_polecat(record.to_dict())
+        # Not `record`, which is the bead's doc that the events below carry for `gt doctor`
+        # (town/backup.py): a Polecat there was serialised only while it was a dataclass.
+        freed = Polecat.from_dict(doc)
+        history = freed.release(bead.id, status, now, commit)
+        tx.put_polecat(freed.to_dict())
 
     msg = f"{bead.id} {status}" + (f": {note}" if note else "")
     town.events.append(

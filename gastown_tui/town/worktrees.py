@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town.errors import GtFailure
-from gastown_tui.town.store import flocked
+from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.work import commit_all, is_git_worktree
 
 if TYPE_CHECKING:

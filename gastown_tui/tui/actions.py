@@ -99,7 +99,8 @@ class AppActions:
         if plan.mode == "switch":
             # Inside the town's own tmux: switch this client, no need to suspend.
             self._thread("attach-switch", self.data.run_attach, plan)
-            self.notify(plan.message, title="attach", timeout=4)
+            # Long enough to read on the way back: it says how to come back.
+            self.notify(plan.message, title="attach", timeout=12)
             return
         if plan.mode == "nested":
 
@@ -137,6 +138,8 @@ class AppActions:
             self.preview_pane.restart()
         if code != 0:
             self.notify(f"tmux exited with status {code}", title="attach", severity="warning")
+        else:
+            self.notify("back from the agent's window", title="attach", timeout=3)
         self.refresh(layout=True)
         self.request_observe()
 

@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from gastown_tui.compose import wire
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui import keymap, panes
@@ -40,7 +41,7 @@ from gastown_tui.tui.commands import (
     RigsProvider,
 )
 from gastown_tui.tui.keys import FlushKeys, HeldKeys
-from gastown_tui.tui.layouts import DEFAULT_LAYOUT, layout_folders, load_layouts
+from gastown_tui.tui.layouts import DEFAULT_LAYOUT, fitted_layout, layout_folders, load_layouts
 from gastown_tui.tui.messages import (
     BeadChosen,
     ConvoyOpened,
@@ -59,7 +60,7 @@ from gastown_tui.tui.messages import (
 from gastown_tui.tui.panes import build_panes, loading_panes, pane_labels, pane_names
 from gastown_tui.tui.refresh import Refreshing
 from gastown_tui.tui.review_actions import ReviewActions
-from gastown_tui.tui.supervision import Supervising, Supervision
+from gastown_tui.tui.supervision import Supervising
 from gastown_tui.tui.themes import (
     DEFAULT_THEME,
     load_themes,
@@ -79,12 +80,17 @@ from gastown_tui.views.queries import default_tmux, preload
 from gastown_tui.views.rows import OVERSEER, ConvoysSnapshot, MailSnapshot, PolecatRow, RigsSnapshot
 
 if TYPE_CHECKING:
+    from gastown_tui.supervise.loop import SupervisorLoop
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.clock import Clock
     from gastown_tui.town.town import Town
 
 AGE_REFRESH = 20.0  # seconds between re-renders of ages shown without new data
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+
+
+def layout_class_of(layouts: dict[str, Any], name: str) -> str:
+    return layouts[name].css_class if name in layouts else ""
 
 
 class TownScreen(Screen[None]):
@@ -110,6 +116,7 @@ class TownScreen(Screen[None]):
         width, height = event.size
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "-too-small")
+        self.gt_app.fit_layout()  # 80x24: the compact layout (tui/layouts.py)
         if small:
             self.query_one("#too-small", Static).update(
                 f"Gas Town needs at least {MIN_WIDTH}x{MIN_HEIGHT}, now {width}x{height}.\n"
@@ -173,7 +180,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
         self.applied_keymap: dict[str, str] = {}
         self._init_refresh()
         self._feed_backlog: list[Any] = []
-        self._supervisor: Supervision | None = None  # while this app holds the lease
+        self._supervisor: SupervisorLoop | None = None  # while this app holds the lease
         self._patrols_running: set[str] = set()
         self._loaded: set[str] = set()
         self._setup_themes(theme)
@@ -208,6 +215,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
                 self.warnings.append(f"Unknown layout {name!r}: using {fallback or 'none'}.")
             name = fallback or ""
         self.layout_name = name
+        self.layout_shown = ""  # the chosen one, or compact at 80x24 (fit_layout)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """Our `$gt-*` variables, for themes that do not set them (tui/themes.py)."""
@@ -292,22 +300,39 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
 
     # -- layouts and panes ---------------------------------------------------------------
     def set_layout(self, name: str, *, announce: bool = True) -> None:
-        screen = self.town_screen
-        for other in self.layout_set.layouts.values():
-            screen.remove_class(other.css_class)
-        if name in self.layout_set.layouts:
-            screen.add_class(self.layout_set.layouts[name].css_class)
+        """Choose a layout; what shows is `fitted_layout` of it at the screen's size."""
         self.layout_name = name
+        shown = self.fit_layout()
         if announce:
-            self.notify(f"layout: {name}", timeout=2)
+            extra = f" ({shown} at this size)" if shown != name else ""
+            self.notify(f"layout: {name}{extra}", timeout=2)
+
+    def fit_layout(self) -> str:
+        layouts = self.layout_set.layouts
+        width, height = self.size
+        shown = fitted_layout(self.layout_name, width, height, layouts)
+        screen = self.town_screen
+        if shown != self.layout_shown or not screen.has_class(layout_class_of(layouts, shown)):
+            for other in layouts.values():
+                screen.remove_class(other.css_class)
+            if shown in layouts:
+                screen.add_class(layouts[shown].css_class)
+            self.layout_shown = shown
+        return shown
 
     def action_cycle_layout(self) -> None:
         names = self.layout_set.names()
         if not names:
             self.notify("No layouts are available.", severity="warning")
             return
-        index = names.index(self.layout_name) if self.layout_name in names else -1
-        self.set_layout(names[(index + 1) % len(names)])
+        shown = self.layout_shown or self.layout_name
+        index = names.index(shown) if shown in names else -1
+        # Skip a layout that would look the same at this size (the default, fitted compact).
+        for step in range(1, len(names) + 1):
+            name = names[(index + step) % len(names)]
+            if fitted_layout(name, *self.size, self.layout_set.layouts) != shown:
+                break
+        self.set_layout(name)
         self.call_after_refresh(self.pane(self.active_pane).focus_main)
 
     def activate_pane(self, name: str, *, focus: bool = False) -> None:
@@ -403,7 +428,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
             if self.showing:
                 for name, snapshot in self.pane_data.items():
                     if name in self._loaded:
-                        self.pane(name).show_loaded(snapshot, self.now)
+                        self.pane(name).refresh_ages(snapshot, self.now)
         except Exception as exc:
             self.log.error(f"age refresh failed: {exc!r}")
 
@@ -532,9 +557,12 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
     def on_polecat_selected(self, message: PolecatSelected) -> None:
         if not self.showing:
             return
+        had_selection = self.selected_polecat() is not None
         self.selected_address = message.address
-        self.preview_pane.follow(self.selected_polecat())
-        self.refresh_bindings()
+        selected = self.selected_polecat()
+        self.preview_pane.follow(selected)
+        if (selected is not None) != had_selection:
+            self.refresh_bindings()
 
     def on_polecat_chosen(self, message: PolecatChosen) -> None:
         self.selected_address = message.address
@@ -585,11 +613,12 @@ def make_app(
 ) -> GasTownApp:
     """Build the app over `town`. `tmux=None` uses the town's own tmux server when tmux is
     installed. `watch=False` turns off the file watcher, the polecat poller and the live
-    preview loop (snapshot tests); `data` replaces the town adapter (tests)."""
+    preview loop (snapshot tests); `data` replaces the town adapter (tests). The town is
+    wired as every entry point's is (gastown_tui/compose.py)."""
     preload()
+    wire(town)
     if data is None:
         data = TownData(town, tmux if tmux is not None else default_tmux(town))
-        data.install_hooks()
     return GasTownApp(
         town,
         data,

@@ -167,6 +167,12 @@ def key_help_rows(app: Any) -> list[KeyHelp]:
         why = NEEDS_WHY[NEEDS[action]] if action in NEEDS and not available else ""
         rows.append(KeyHelp(app.key_for(binding), description, binding.id or "", available, why))
     rows.append(KeyHelp("space", "Mark a ready bead (Rigs)", "mark"))
+    # Keys of a pane's own widgets that say what they do (KEY_HELP: binding id -> text).
+    for owner in key_owners(getattr(type(app), "PANES", PANES)):
+        helps = getattr(owner, "KEY_HELP", {})
+        for binding in owner.BINDINGS:
+            if isinstance(binding, Binding) and binding.id in helps:
+                rows.append(KeyHelp(app.key_for(binding), helps[binding.id], binding.id))
     rows.append(KeyHelp("enter", "Attach (polecat), sling (bead), open (mail, convoy)", "-"))
     rows.append(KeyHelp("esc", "Clear the feed's search and filter", "feed-clear"))
     rows.append(KeyHelp("ctrl+p", "Command palette", "-"))

@@ -22,6 +22,11 @@ from textual.css.stylesheet import Stylesheet, StylesheetError, StylesheetParseE
 from gastown_tui.tui.themes import data_dirs
 
 DEFAULT_LAYOUT = "default"
+COMPACT_LAYOUT = "compact"
+# Below this many columns or rows the default grid's panes are too small to read (80x24 over
+# SSH gave panes of 25 columns): the compact layout shows instead, and the default comes back
+# when the terminal grows. Other layouts are the person's explicit choice and stay.
+COMPACT_BELOW = (100, 30)
 # The order `L` cycles through; other layouts follow in name order.
 PREFERRED_ORDER = ("default", "compact", "focus")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -47,6 +52,14 @@ class LayoutLoad:
     def names(self) -> list[str]:
         first = [n for n in PREFERRED_ORDER if n in self.layouts]
         return first + sorted(n for n in self.layouts if n not in first)
+
+
+def fitted_layout(chosen: str, width: int, height: int, available: dict[str, Layout]) -> str:
+    """The layout to show for `chosen` at this size."""
+    small = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+    if chosen == DEFAULT_LAYOUT and small and COMPACT_LAYOUT in available:
+        return COMPACT_LAYOUT
+    return chosen
 
 
 def layout_class(name: str) -> str:

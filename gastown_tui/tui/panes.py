@@ -8,7 +8,9 @@ How to add a pane:
    changes reload it, views/changes.py), `load(data)` (a thread worker; put the query in
    views/queries.py so other front ends get it too) and `show_loaded(snapshot, now)`.
 2. Add the class to `PANES` below.
-3. Give it a place in each layout: `#<name>` in layouts/default.tcss, compact.tcss, focus.tcss.
+3. Give it a place in the layouts: layouts/default.tcss lays the panes out in a grid (give
+   `#<name>` a cell, or grow the grid); compact.tcss and focus.tcss show the active pane
+   through their `.pane` rules, so they need lines only to place it specially.
 
 Its number key, its tab in the pane strip, its border title, composing it, focusing it,
 loading it at start and on every change of its scopes (tui/refresh.py), showing ages again,
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from gastown_tui.tui.widgets.convoys import ConvoysPane
 from gastown_tui.tui.widgets.feed import FeedPane
 from gastown_tui.tui.widgets.mail import MailPane
+from gastown_tui.tui.widgets.merge_queue import MergeQueuePane
 from gastown_tui.tui.widgets.pane import Pane
 from gastown_tui.tui.widgets.preview import PreviewPane
 from gastown_tui.tui.widgets.rigs import RigsPane
@@ -29,7 +32,14 @@ from gastown_tui.tui.widgets.rigs import RigsPane
 if TYPE_CHECKING:
     from gastown_tui.tui.app import GasTownApp
 
-PANES: tuple[type[Pane], ...] = (RigsPane, ConvoysPane, MailPane, FeedPane, PreviewPane)
+PANES: tuple[type[Pane], ...] = (
+    RigsPane,
+    ConvoysPane,
+    MailPane,
+    FeedPane,
+    PreviewPane,
+    MergeQueuePane,
+)
 
 
 def pane_names(panes: tuple[type[Pane], ...] = PANES) -> tuple[str, ...]:

@@ -8,8 +8,12 @@ The model:
 - `REFRESH` below maps scopes to loaders; each loader re-reads in a thread worker of its own
   group (`exclusive`, so a burst of changes costs one read, not a queue of them). Panes that
   load data of their own add their rows from their SCOPES (tui/panes.py);
-- a thread worker observes the polecats (tmux-derived state) every OBSERVE_INTERVAL seconds
-  while the app is not suspended, and sooner when the store changed (`request_observe`).
+- the polecats' states come from the town's one observer (dispatch/live.py, run by whichever
+  supervisor holds the lease: this app or `gt daemon`): when it writes `.runtime/live.json`
+  the watcher says `live` and the polecats are read again, with no tmux call; a look every
+  LIVE_INTERVAL seconds only ages the times. Without an observer (no supervisor, or one
+  starting) a thread worker looks at tmux itself every OBSERVE_INTERVAL seconds while the app
+  is not suspended, and sooner when the store changed (`request_observe`).
 
 `Refreshing` is mixed into GasTownApp (tui/app.py), which applies what the loaders post.
 """
@@ -38,7 +42,8 @@ from gastown_tui.tui.messages import (
     StoreChanged,
 )
 from gastown_tui.tui.panes import loading_panes
-from gastown_tui.views.changes import change_scope, watch_filter
+from gastown_tui.views.changes import scopes_of, watch_filter
+from gastown_tui.views.ledger import RigsLedger
 from gastown_tui.views.rows import OVERSEER
 
 if TYPE_CHECKING:
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from gastown_tui.views.actions import TownData
 
 OBSERVE_INTERVAL = 1.5  # seconds between looks at the polecats (tmux) when nothing changes
+LIVE_INTERVAL = 10.0  # with an observer: states change by events; this only ages the times
 OBSERVE_BUDGET = 60  # wait at least 60x what a look cost: observing stays under 2% of a core
 OBSERVE_MIN_GAP = 0.25  # a store change brings a look forward, but not closer than this
 OBSERVE_TICK = 0.1
@@ -78,7 +84,7 @@ class Refresh:
 REFRESH: tuple[Refresh, ...] = (
     Refresh("config", ("config",)),
     Refresh("rigs", ("town", "rig:*")),
-    Refresh("polecats", ("town", "rig:*", "heartbeats")),
+    Refresh("polecats", ("town", "rig:*", "heartbeats", "live")),
 )
 MAIL_REFRESH = Refresh("mail", ("mail:*",))
 
@@ -121,6 +127,7 @@ class Refreshing:
         self._follower: EventFollower | None = None
         self._watch_stop = asyncio.Event()
         self._observe_requested = threading.Event()
+        self.ledger = RigsLedger(self.data.town)
 
     # -- loaders -------------------------------------------------------------------------
     def _thread(self, group: str, fn: Any, *args: Any) -> Worker[Any]:
@@ -146,9 +153,15 @@ class Refreshing:
         self.load_mail(OVERSEER)
         self.start_feed()
 
-    def load_rigs(self) -> None:
+    def load_rigs(self, scopes: Iterable[str] | None = None) -> None:
+        """Re-read the rigs whose files changed (`rig:<name>` scopes; None: every rig). The
+        ledger keeps every other row as it was (views/ledger.py): a write costs the app its
+        own rig file, not the whole town."""
+        rigs = None if scopes is None else {s[4:] for s in scopes if s.startswith("rig:")}
+        self.ledger.mark(rigs)
         self._thread(
-            "load-rigs", lambda: self._post_unless_cancelled(RigsLoaded(self.data.load_rigs()))
+            "load-rigs",
+            lambda: self._post_unless_cancelled(RigsLoaded(self.ledger.apply_marked().snapshot)),
         )
 
     def load_polecats(self) -> None:
@@ -194,7 +207,7 @@ class Refreshing:
         if loader == "config":
             self.reload_config()
         elif loader == "rigs":
-            self.load_rigs()
+            self.load_rigs(scopes)
         elif loader == "polecats":
             self.request_observe()
         elif loader == "mail":
@@ -238,7 +251,9 @@ class Refreshing:
             # ones take ~75 ms): pacing by it would leave the states stale for half a minute.
             cost = 0.0 if first else time.monotonic() - started
             first = False
-            next_look = started + max(OBSERVE_INTERVAL, cost * OBSERVE_BUDGET)
+            # The observer's state, when one runs, changes by itself: no polling of tmux here.
+            interval = LIVE_INTERVAL if self.data.observed_live() else OBSERVE_INTERVAL
+            next_look = started + max(interval, cost * OBSERVE_BUDGET)
             earliest = started + max(OBSERVE_MIN_GAP, cost * OBSERVE_BUDGET / 3)
             while not worker.is_cancelled:
                 now = time.monotonic()
@@ -257,17 +272,17 @@ class Refreshing:
     async def watch_town(self) -> None:
         from watchfiles import awatch
 
-        root = self.town.root.resolve()
-        prefix = str(root)
+        # The storage backend's change feed says what a changed path means (town/storage/).
+        feed = self.town.storage.changes
         async for changes in awatch(
-            root,
-            watch_filter=watch_filter(root),
+            feed.watch_root,
+            watch_filter=watch_filter(feed),
             debounce=DEBOUNCE_MS,
             step=WATCH_STEP_MS,
             rust_timeout=RUST_TIMEOUT_MS,
             stop_event=self._watch_stop,
         ):
-            scopes = {s for _, path in changes if (s := change_scope(prefix, path)) is not None}
+            scopes = scopes_of(feed, changes)
             if "events" in scopes and self._follower is not None:
                 # Read the new lines here, in order, off the UI thread.
                 new_events = await asyncio.to_thread(self.data.feed_poll, self._follower)

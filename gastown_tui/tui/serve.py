@@ -55,8 +55,8 @@ READ_ONLY_HINT = "this browser view is read-only: restart it with `gt serve --wr
 READ_METHODS = frozenset(
     {
         "addresses", "attach_plan", "bead", "capture", "convoy_status",
-        "feed_poll", "feed_start", "find_pane", "install_hooks", "is_demo", "load_convoys",
-        "load_mail", "load_polecats", "load_rigs", "name", "open_convoys", "run_attach",
+        "feed_poll", "feed_start", "find_pane", "is_demo", "load_convoys", "load_mail",
+        "load_polecats", "load_rigs", "name", "observed_live", "open_convoys", "run_attach",
         "runtimes",
     }
 )  # fmt: skip
@@ -152,13 +152,13 @@ class ServedApp(GasTownApp):
 
 
 def make_served_app(town: Town, *, read_only: bool) -> ServedApp:
+    from gastown_tui.compose import wire
     from gastown_tui.views.queries import default_tmux, preload
 
     preload()
     tmux = default_tmux(town)
     data = (ReadOnlyTownData if read_only else TownData)(town, tmux)
-    if not read_only:
-        data.install_hooks()
+    wire(town)  # as every entry point (gastown_tui/compose.py); a read-only view sends nothing
     return ServedApp(town, data, supervise=False, read_only=read_only)
 
 

@@ -5,5 +5,8 @@ says so): the app uses it, and so can a web view, the mayor's tools or a formula
 - `queries`: `TownQueries`, the reads (rigs, polecats from tmux, convoys, mail, events, panes).
 - `actions`: `TownData`, the reads plus the writes (sling, nudge, answer, mail, convoys).
 - `problems`: `find_problems`, what needs a person, from rows already loaded.
-- `changes`: `change_scope`, what a changed file of the town means (`rig:alpha`, `events`...).
+- `changes`: what a change in the town means (`rig:alpha`, `events`...), from the storage
+  backend's change feed (town/storage/).
+- `ledger`: `RigsLedger`, the rigs' rows kept up to date rig by rig (a write re-reads its rig
+  and rebuilds only the rows whose beads changed).
 """

@@ -28,12 +28,6 @@ def describe_sling(result: SlingResult) -> str:
 class TownData(TownQueries):
     """Reads and writes of one town for a front end (the app's `self.data`)."""
 
-    def install_hooks(self) -> None:
-        """Mail sent from here nudges a polecat (or queues the nudge), as `gt mail` does."""
-        from gastown_tui.dispatch import install_mail_hooks
-
-        install_mail_hooks(self.town)
-
     # -- mail -----------------------------------------------------------------------------
     def mark_read(self, message_id: str, address: str) -> None:
         self.town.mail.mark_read(message_id, address)

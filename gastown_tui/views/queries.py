@@ -50,6 +50,7 @@ def preload() -> None:
     import gastown_tui.runtimes.presets
     import gastown_tui.supervise.host
     import gastown_tui.supervise.lease
+    import gastown_tui.supervise.loop
     import gastown_tui.supervise.notify
     import gastown_tui.tmux
     import gastown_tui.town.polecats  # noqa: F401
@@ -106,7 +107,7 @@ def with_roles(town: Town, rows: list[PolecatRow]) -> list[PolecatRow]:
     """The role each polecat records (its `role` key), for the Rigs tree's role groups."""
     roles: dict[str, str] = {}
     for rig in town.rigs.names():
-        for doc in town.rig_file(rig).table("polecats").values():
+        for doc in town.storage.polecats.docs(rig):
             if doc.get("role"):
                 roles[f"{rig}/{doc['name']}"] = str(doc["role"])
     if not roles:
@@ -131,6 +132,7 @@ class TownQueries:
         # Test seams: a fixed list of polecats and a fake pane, for deterministic snapshots.
         self._observe_override = observe
         self._capture_override = capture
+        self._live_seen = False  # the last look read the town observer's state
 
     # -- the town -------------------------------------------------------------------------
     @property
@@ -185,14 +187,24 @@ class TownQueries:
 
     # -- polecats -------------------------------------------------------------------------
     def load_polecats(self) -> list[PolecatRow]:
+        """Every polecat's row: from the town's observer's state when one runs (no tmux call;
+        dispatch/live.py), else from tmux directly (dispatch/observe.py)."""
         if self._observe_override is not None:
             return list(self._observe_override())
         if self.tmux is not None:
+            from gastown_tui.dispatch.live import read_live
             from gastown_tui.dispatch.observe import observe
 
-            views = observe(self.town, self.tmux, now=self.town.clock.now())
+            live = read_live(self.town, self.tmux.socket_name)
+            self._live_seen = live is not None
+            views = observe(self.town, self.tmux, now=self.town.clock.now(), live=live)
             return with_roles(self.town, [polecat_row(v) for v in views])
         return with_roles(self.town, self._polecats_from_store())
+
+    def observed_live(self) -> bool:
+        """The last load_polecats read an observer's state: states change by its events, and
+        nobody needs to poll tmux."""
+        return self._live_seen
 
     def _polecats_from_store(self) -> list[PolecatRow]:
         """Without tmux: identities and hooks from the store only. The window is unknown, so
@@ -292,3 +304,22 @@ class TownQueries:
         from gastown_tui.tmux import run_attach
 
         return run_attach(plan)
+
+
+def merge_queue(town: Town) -> list[dict[str, Any]]:
+    """Every merge request in the order the refinery takes them (town/merge_requests.py), as
+    dicts with their `state`, the bead's `title`, and, while one verifies, its `live_log` (the
+    verify's output so far)."""
+    from gastown_tui.town.merge_requests import MergeRequests, read_live_log
+
+    requests = MergeRequests(town).list()
+    titles = town.beads.get_many(str(m.doc.get("bead")) for m in requests if m.doc.get("bead"))
+    out = []
+    for mr in requests:
+        row = mr.to_dict()
+        bead = titles.get(str(mr.doc.get("bead")))
+        row["title"] = bead.title if bead else ""
+        if row.get("state") == "verifying":
+            row["live_log"] = read_live_log(town, str(row["id"]))
+        out.append(row)
+    return out

@@ -1,6 +1,6 @@
 """Sling: put a bead on a polecat's hook and start the polecat's agent in its tmux window.
 
-The order is what makes it safe against races and kills (DESIGN.md sections 5-7):
+The order is what makes it safe against races and kills (docs/ARCHITECTURE.md, sling):
 
 1. validate everything (rig, beads, runtime and its binary, tmux, --to, --convoy): any error
    here leaves no trace;

@@ -113,7 +113,7 @@ def hook_all(
             bead=job.bead.id,
             msg=f"hooked to {job.polecat.address}",
             polecat=job.polecat.address,
-            record=job.bead.to_dict(),  # for `gt doctor` (town/backup.py)
+            record=job.bead.to_dict(),  # for `gt doctor` (town/storage/doctor.py)
         )
     return jobs
 

@@ -15,7 +15,7 @@ from gastown_tui.town.models import ACTIVE_STATUSES
 from gastown_tui.town.paths import session_for
 from gastown_tui.town.polecats import STATE_IDLE, Polecat
 from gastown_tui.town.procs import pid_alive
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux

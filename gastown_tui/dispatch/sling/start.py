@@ -15,7 +15,7 @@ from gastown_tui.tmux.server import TmuxCommandFailed
 from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import encode_address, session_for
-from gastown_tui.town.store import atomic_write_bytes
+from gastown_tui.town.storage.files import atomic_write_bytes
 from gastown_tui.town.worktrees import branch_name, prepare_worktree
 
 if TYPE_CHECKING:
@@ -74,22 +74,28 @@ def wait_started(
     seconds. An agent that exits first fails the sling, quoting its last lines (also kept on
     disk for `gt peek`), and its dead pane is kept."""
     began = time.monotonic()
-    pause = 0.01
+    pause = 0.005  # a cheap program is up in a few ms: look often at first, then back off
     while True:
         fresh = tmux.pane_info(info.pane_id)
         if fresh is None:
             raise GtFailure(f"the window of {address} vanished right after it started")
-        if fresh.pane_dead:
-            if fresh.dead_status in (None, 0):
-                return fresh  # ran and finished cleanly (an agent with nothing to do)
-            raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
         elapsed = time.monotonic() - began
-        if elapsed >= runtime.start_grace:
-            return fresh
-        if runtime.shows_started(screen_tail(tmux, info.pane_id)):
+        if fresh.pane_dead:
+            # tmux marks a pane dead when its terminal closes, a moment before it reaps the
+            # program and knows the exit status: an unknown status is waited for (a quick
+            # look could otherwise take a crash for a clean exit).
+            if fresh.dead_status is None and elapsed < runtime.start_grace:
+                pass
+            elif fresh.dead_status in (None, 0):
+                return fresh  # ran and finished cleanly (an agent with nothing to do)
+            else:
+                raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
+        elif elapsed >= runtime.start_grace or runtime.shows_started(
+            screen_tail(tmux, info.pane_id)
+        ):
             return fresh
         time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+        pause = min(pause * 1.5, 0.05)
 
 
 def screen_tail(tmux: TownTmux, pane_id: str) -> str:

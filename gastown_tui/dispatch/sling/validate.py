@@ -87,7 +87,7 @@ def validate(
                         f"polecat {polecat.address} is busy with {busy}",
                         hint="pick another with --to, or leave --to out",
                     )
-    in_rig = {d.get("id") for d in town.rig_file(rig_record.name).table("beads").values()}
+    in_rig = {d.get("id") for d in town.storage.beads.docs(rig_record.name)}
     out: list[Target] = []
     seen: set[str] = set()
     for raw in targets:

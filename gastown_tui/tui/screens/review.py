@@ -15,17 +15,21 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui.screens.base import Dialog
 from gastown_tui.tui.widgets.diff_view import DiffView
+from gastown_tui.tui.widgets.footer import ScreenFooter
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from gastown_tui.town.town import Town
 
+LIVE_LOG_EVERY = 0.25  # seconds between reads of a running verify's output
 WIDE = 120  # from here the commits and files sit beside the diff, below it they sit above
 
 
@@ -149,6 +153,8 @@ class ReviewScreen(Screen[None]):
         self.polecat = polecat
         self.data: ReviewData | None = None
         self.busy = False
+        self._streaming: Timer | None = None  # reads the verify's live output while it runs
+        self._live_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="review-head")
@@ -159,7 +165,7 @@ class ReviewScreen(Screen[None]):
                 with VerticalScroll(id="review-log-box"):
                     yield Static("", id="review-log", markup=False)
             yield DiffView(id="review-diff")
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         self._apply_width(self.app.size.width)
@@ -238,8 +244,23 @@ class ReviewScreen(Screen[None]):
         return mr is not None and mr.get("status") == "pending" and not self.busy
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("approve", "changes", "reject"):
-            return self._open_request()
+        if action in ("approve", "changes", "reject") and not self._open_request():
+            # Still runs (dimmed in the footer): the action says why nothing happens.
+            return None if self.data is None or self.busy else True
+        return True
+
+    def _refused(self, verb: str) -> bool:
+        """True (and a message saying why) when this request cannot be decided now."""
+        if self._open_request():
+            return False
+        mr = self.data.mr if self.data else None
+        if self.busy:
+            text = "the refinery is still working on it"
+        elif mr is None:
+            text = "this branch has no merge request (the polecat's gt done records one)"
+        else:
+            text = f"{mr['id']} is {mr.get('state')}: there is nothing to {verb}"
+        self.notify(text, title="review", severity="warning")
         return True
 
     def action_close(self) -> None:
@@ -259,12 +280,26 @@ class ReviewScreen(Screen[None]):
         self.query_one(DiffView).focus()
 
     def action_approve(self) -> None:
-        if not self._open_request() or self.data is None or self.data.mr is None:
+        if self._refused("approve") or self.data is None or self.data.mr is None:
             return
         self.busy = True
         self.refresh_bindings()
         self.query_one("#review-log", Static).update("approved: the refinery is merging…")
-        self.approve(str(self.data.mr["id"]), str(self.data.mr["commit"]))
+        mr_id = str(self.data.mr["id"])
+        self._streaming = self.set_interval(LIVE_LOG_EVERY, lambda: self._stream_log(mr_id))
+        self.approve(mr_id, str(self.data.mr["commit"]))
+
+    def _stream_log(self, mr_id: str) -> None:
+        """The verify's output as the refinery writes it (town/merge_requests.live_log_path)."""
+        from gastown_tui.town.merge_requests import read_live_log
+
+        text = read_live_log(self.town, mr_id)
+        if text and text != self._live_text:
+            self._live_text = text
+            self.query_one("#review-log", Static).update(
+                Content.styled("verifying…\n", "$accent bold") + safe_lines(text.strip())
+            )
+            self.query_one("#review-log-box", VerticalScroll).scroll_end(animate=False)
 
     @work(thread=True, group="review-approve", exclusive=True, exit_on_error=False)
     def approve(self, mr_id: str, commit: str) -> None:
@@ -284,11 +319,14 @@ class ReviewScreen(Screen[None]):
 
     def _decided(self, text: str, severity: str) -> None:
         self.busy = False
+        if self._streaming is not None:
+            self._streaming.stop()
+            self._streaming = None
         self.notify(text, title="review", severity=severity)  # type: ignore[arg-type]
         self.reload()
 
     def action_changes(self) -> None:
-        if self.data is None or self.data.mr is None:
+        if self._refused("send back") or self.data is None or self.data.mr is None:
             return
 
         def done(result: Any) -> None:
@@ -301,7 +339,7 @@ class ReviewScreen(Screen[None]):
         self.app.push_screen(CommentScreen(self.town, str(self.data.mr["id"])), done)
 
     def action_reject(self) -> None:
-        if self.data is None or self.data.mr is None:
+        if self._refused("reject") or self.data is None or self.data.mr is None:
             return
 
         def done(result: Any) -> None:
@@ -326,9 +364,14 @@ class MergeQueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         from gastown_tui.tui.widgets.merge_queue import MergeQueue
 
-        yield Static(Content.styled("Merge queue", "bold"), id="mq-head")
+        yield Static(
+            Content.assemble(
+                ("Merge queue", "bold"), ("  enter review · j/k move · esc back", "$text-muted")
+            ),
+            id="mq-head",
+        )
         yield MergeQueue(self.town, id="merge-queue")
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)

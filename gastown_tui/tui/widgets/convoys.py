@@ -19,26 +19,40 @@ if TYPE_CHECKING:
     from gastown_tui.views.actions import TownData
 
 
+FLYING_SHOWN = 40  # convoys in flight listed as rows (the rest: a count and the palette)
+
+
 class ConvoyItem(ListItem):
     def __init__(self, row: ConvoyRow, now: float) -> None:
         super().__init__(classes="convoy -landed" if row.state == "landed" else "convoy")
         self.row = row
         self.now = now
+        # The item's labels and bar, kept at hand: a refresh of hundreds of convoys (a sling
+        # makes one) must not run CSS queries per row (issue 12: a third of the app's time).
+        self._title_label: Label | None = None
+        self._landed_label: Label | None = None
+        self._count_label: Label | None = None
+        self._bar: ProgressBar | None = None
+        self._landed_text = ""
 
     def compose(self) -> ComposeResult:
         # Two lines: the title gets the whole width, the bar and count go underneath.
-        yield Label(self._title(), classes="convoy-title")
+        self._title_label = Label(self._title(), classes="convoy-title")
+        yield self._title_label
         with Horizontal(classes="convoy-line"):
             if self.row.state == "landed":
-                yield Label(self._landed(), classes="convoy-landed")
+                self._landed_label = Label(self._landed(), classes="convoy-landed")
+                yield self._landed_label
             else:
-                yield ProgressBar(
+                self._bar = ProgressBar(
                     total=max(self.row.total, 1),
                     show_eta=False,
                     show_percentage=False,
                     classes="convoy-bar",
                 )
-                yield Label(self._count(), classes="convoy-count")
+                yield self._bar
+                self._count_label = Label(self._count(), classes="convoy-count")
+                yield self._count_label
 
     def on_mount(self) -> None:
         self._update_bar()
@@ -51,27 +65,37 @@ class ConvoyItem(ListItem):
 
     def _landed(self) -> Content:
         when = iso_ago(self.row.landed_at, self.now)
+        self._landed_text = when
         return Content.styled(f"✔ landed {when} ago" if when else "✔ landed", "$gt-landed")
 
     def _update_bar(self) -> None:
-        for bar in self.query(ProgressBar):
-            bar.update(total=max(self.row.total, 1), progress=self.row.done)
+        if self._bar is not None:
+            self._bar.update(total=max(self.row.total, 1), progress=self.row.done)
 
     def refresh_row(self, row: ConvoyRow, now: float) -> None:
-        """Update in place. The item may not be composed yet (the list was just rebuilt) or
-        be on its way out: then there is nothing to update (compose reads `self.row`), so
-        query without `query_one`, which raised NoMatches and ended the app."""
-        self.row = row
-        self.now = now
-        for label in self.query(".convoy-title").results(Label):
-            label.update(self._title())
+        """Update in place what changed. The item may not be composed yet (the list was just
+        rebuilt: compose reads `self.row`) or be on its way out: then it has no labels yet."""
+        old, self.row, self.now = self.row, row, now
+        if row == old:
+            self.refresh_age(now)
+            return
+        if self._title_label is not None and (row.id, row.title) != (old.id, old.title):
+            self._title_label.update(self._title())
         if row.state == "landed":
-            for label in self.query(".convoy-landed").results(Label):
-                label.update(self._landed())
+            if self._landed_label is not None:
+                self._landed_label.update(self._landed())
         else:
-            for label in self.query(".convoy-count").results(Label):
-                label.update(self._count())
+            if self._count_label is not None:
+                self._count_label.update(self._count())
             self._update_bar()
+
+    def refresh_age(self, now: float) -> None:
+        """The age in "landed 3m ago": repainted only when its text changes."""
+        self.now = now
+        if self._landed_label is None or self.row.state != "landed":
+            return
+        if iso_ago(self.row.landed_at, now) != self._landed_text:
+            self._landed_label.update(self._landed())
 
 
 class ConvoysPane(Pane):
@@ -89,7 +113,7 @@ class ConvoysPane(Pane):
     def __init__(self) -> None:
         super().__init__()
         self.snapshot = ConvoysSnapshot()
-        self._shape: tuple[tuple[str, str], ...] | None = None
+        self._shape: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield ListView(id="convoy-list")
@@ -106,17 +130,23 @@ class ConvoysPane(Pane):
         flying = len(snapshot.in_flight)
         landed = len(snapshot.landed)
         self.set_border(subtitle=f"{flying} in flight · {landed} landed" if rows else "")
+        shape = (*shape[:FLYING_SHOWN], len(snapshot.in_flight), *shape[flying:])
         if shape == self._shape:
-            # Same convoys: update counts and bars in place, keeping the cursor where it is.
-            for item in listing.query(ConvoyItem):
-                row = next((r for r in rows if r.id == item.row.id), None)
-                if row is not None:
-                    item.refresh_row(row, now)
+            # Same convoys: update in place what changed, keeping the cursor where it is.
+            by_id = {r.id: r for r in rows}
+            for item in listing.children:
+                if isinstance(item, ConvoyItem) and item.row.id in by_id:
+                    item.refresh_row(by_id[item.row.id], now)
             return
         self._shape = shape
         index = listing.index
         listing.clear()
-        items: list[ListItem] = [ConvoyItem(r, now) for r in snapshot.in_flight]
+        items: list[ListItem] = [ConvoyItem(r, now) for r in snapshot.in_flight[:FLYING_SHOWN]]
+        if flying > FLYING_SHOWN:
+            # Every sling makes a convoy: hundreds of rows of widgets would make every layout
+            # of the screen (a key, a new event) walk them all. The rest is one palette away.
+            more = f"… {flying - FLYING_SHOWN} more in flight: ctrl+p finds any convoy"
+            items.append(ListItem(Label(more), classes="convoy-heading", disabled=True))
         if snapshot.landed:
             items.append(
                 ListItem(Label("recently landed"), classes="convoy-heading", disabled=True)
@@ -125,6 +155,25 @@ class ConvoysPane(Pane):
         listing.extend(items)
         if items:
             listing.index = min(index or 0, len(items) - 1)
+
+    def refresh_ages(self, snapshot: ConvoysSnapshot, now: float) -> None:
+        """The ages of landed convoys on screen (the app's timer, every AGE_REFRESH s): the
+        rows scrolled out of sight are left alone, a later tick finds them on screen. It
+        walked every convoy with three CSS queries each, and a sling makes a convoy."""
+        if snapshot is not self.snapshot:
+            self.show(snapshot, now)
+            return
+        listing = self.query_one(ListView)
+        if not listing.display or not self.display:
+            return
+        top = listing.scroll_offset.y
+        bottom = top + listing.scrollable_content_region.height
+        for item in listing.children:
+            if not isinstance(item, ConvoyItem) or item.row.state != "landed":
+                continue
+            region = item.virtual_region
+            if region.bottom > top and region.y < bottom:
+                item.refresh_age(now)
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         event.stop()

@@ -4,12 +4,18 @@ The diff is parsed once into rows; only the rows on screen are rendered (Textual
 `render_line`), each highlighted with Pygments the first time it shows and then cached, so a
 diff of thousands of lines opens as fast as a short one. Side by side from SPLIT_WIDTH columns:
 deleted and added lines of a hunk pair up, left old, right new.
+
+Highlighting a line costs about 1-2 ms (Pygments), so a page of 50 new lines would take a
+frame several times over: once the first screen is drawn, a thread highlights the rest of the
+diff, from the rows on screen onwards, into `_tokens`. Page-down then only lays out cached
+tokens (bench/bench_review.py).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -111,13 +117,26 @@ def _lexer(path: str) -> Any:
     return _lexer_for(name.rsplit(".", 1)[-1] if "." in name else name)
 
 
+# Common suffixes by lexer name: `get_lexer_by_name` imports one module, where finding a lexer
+# by file name matches every lexer's patterns (about 200 ms the first time, in the first paint).
+KNOWN_LEXERS = {
+    "py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript", "ts": "typescript",
+    "tsx": "tsx", "jsx": "jsx", "go": "go", "rs": "rust", "c": "c", "h": "c", "cc": "cpp",
+    "cpp": "cpp", "hpp": "cpp", "java": "java", "rb": "ruby", "sh": "bash", "bash": "bash",
+    "md": "markdown", "toml": "toml", "json": "json", "yaml": "yaml", "yml": "yaml",
+    "html": "html", "css": "css", "sql": "sql", "tcss": "css",
+}  # fmt: skip
+
+
 @functools.lru_cache(maxsize=64)
 def _lexer_for(suffix: str) -> Any:
     """Finding a lexer scans every Pygments lexer's patterns: once per file suffix."""
-    from pygments.lexers import get_lexer_for_filename
+    from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
     from pygments.util import ClassNotFound
 
     try:
+        if suffix.lower() in KNOWN_LEXERS:
+            return get_lexer_by_name(KNOWN_LEXERS[suffix.lower()], stripnl=False, ensurenl=False)
         return get_lexer_for_filename(f"x.{suffix}", stripnl=False, ensurenl=False)
     except ClassNotFound:
         return None
@@ -153,6 +172,9 @@ class DiffView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._cache: dict[tuple[int, int, bool], Strip] = {}
         self._lexers: dict[int, Any] = {}
+        # Highlighted code per line index (width-independent); filled ahead by a thread.
+        self._tokens: dict[int, list[Segment]] = {}
+        self._generation = 0  # bumped by set_diff and a theme change: stale threads stop
         self._styles: dict[str, Style] = {}
         self.set_diff(text)
 
@@ -161,8 +183,37 @@ class DiffView(ScrollView, can_focus=True):
         self.diff = parse_diff(text)
         self._cache.clear()
         self._lexers.clear()
+        self._tokens = {}
+        self._generation += 1
         self._update_size()
         self.refresh()
+        if self.is_attached and self.diff.lines:
+            # After the first screen is on: the thread would compete with it for the GIL.
+            self.set_timer(0.2, self._highlight_ahead)
+
+    @property
+    def highlighted(self) -> int:
+        """How many lines are highlighted so far (the bench waits on it)."""
+        return len(self._tokens)
+
+    def _highlight_ahead(self) -> None:
+        """Highlight every line in a daemon thread, from the top row on screen onwards."""
+        generation = self._generation
+        if not self.is_attached:
+            return
+        start = self._row_line(min(int(self.scroll_y), max(self.rows - 1, 0))) or 0
+        order = list(range(start, len(self.diff.lines))) + list(range(start))
+        dark = self.app.current_theme.dark
+        tokens = self._tokens
+
+        def run() -> None:
+            for index in order:
+                if self._generation != generation:
+                    return
+                if index not in tokens:
+                    tokens[index] = self._highlight(self.diff.lines[index], dark)
+
+        threading.Thread(target=run, name="diff-highlight", daemon=True).start()
 
     @property
     def split(self) -> bool:
@@ -178,7 +229,7 @@ class DiffView(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, self.rows)
 
     def on_resize(self) -> None:
-        self._cache.clear()
+        # The cache is keyed by width: nothing to drop (a height change keeps every line).
         self._update_size()
 
     def _row_line(self, row: int) -> int | None:
@@ -231,10 +282,17 @@ class DiffView(ScrollView, can_focus=True):
     def on_mount(self) -> None:
         self.watch(self.app, "theme", lambda _theme: self._restyle(), init=False)
 
+    def on_unmount(self) -> None:
+        self._generation += 1  # a closed review stops highlighting
+
     def _restyle(self) -> None:
         self._styles.clear()
         self._cache.clear()
+        self._tokens = {}
+        self._generation += 1
         self.refresh()
+        if self.diff.lines:
+            self.set_timer(0.2, self._highlight_ahead)
 
     # -- drawing -------------------------------------------------------------------------
     def _style(self, kind: str) -> Style:
@@ -264,7 +322,15 @@ class DiffView(ScrollView, can_focus=True):
         self._styles[kind] = style
         return style
 
-    def _code(self, line: DiffLine) -> list[Segment]:
+    def _code(self, index: int) -> list[Segment]:
+        segments = self._tokens.get(index)
+        if segments is None:
+            segments = self._highlight(self.diff.lines[index], self.app.current_theme.dark)
+            self._tokens[index] = segments
+        return segments
+
+    def _highlight(self, line: DiffLine, dark: bool) -> list[Segment]:
+        """Pure (no widget state but the lexer cache): safe to run in the highlight thread."""
         lexer = self._lexers.get(line.file, False)
         if lexer is False:
             path = self.diff.files[line.file] if line.file < len(self.diff.files) else ""
@@ -273,7 +339,7 @@ class DiffView(ScrollView, can_focus=True):
         text = safe(line.text.expandtabs(4))  # a diff may hold terminal escapes: show them
         if lexer is None:
             return [Segment(text)]
-        theme = _syntax_theme(self.app.current_theme.dark)
+        theme = _syntax_theme(dark)
         out = []
         for token_type, value in lexer.get_tokens(text):
             value = value.rstrip("\n")
@@ -294,7 +360,7 @@ class DiffView(ScrollView, can_focus=True):
             gutter = Segment(f"{number if number is not None else '':>5} ", self._style("gutter"))
             sign = {"add": "+", "del": "-"}.get(line.kind, " ")
             sign_seg = Segment(sign, self._style(f"sign-{line.kind}") if sign != " " else Style())
-            segs = [gutter, sign_seg, Segment(" "), *self._code(line)]
+            segs = [gutter, sign_seg, Segment(" "), *self._code(index)]
         strip = Strip(segs).crop(0, width).extend_cell_length(width)
         if line.kind in ("add", "del"):
             strip = strip.apply_style(self._style(line.kind))
@@ -323,8 +389,10 @@ class DiffView(ScrollView, can_focus=True):
                     ]
             else:
                 segs = self._half(row, width)
-            strip = Strip(segs).crop(0, width)
+            # Cached finished (cut and styled): a scroll redraws every visible line, and the
+            # widget's style only changes with the theme, which clears the cache.
+            strip = Strip(segs).crop(0, width).apply_style(self.rich_style)
             if len(self._cache) > 4000:
                 self._cache.clear()
             self._cache[key] = strip
-        return strip.crop(0, width).apply_style(self.rich_style)
+        return strip

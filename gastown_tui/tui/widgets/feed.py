@@ -31,9 +31,25 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.widgets.pane import Pane
 
 MAX_KEPT = 5000
-# (type, actor, where) column widths: roomy on wide terminals, tight at 80 columns.
-WIDE_COLUMNS = (18, 18, 12)
+# (type, actor, where) column widths by the feed's own width: the longest event type
+# (dogs.events_keep_rotated, 24) whole from 110 columns (a 200-column terminal's feed is ~125),
+# roomy from 90, tight at 80 (where a cut shows as …).
+FULL_COLUMNS = (24, 22, 14)
+WIDE_COLUMNS = (20, 18, 12)
 NARROW_COLUMNS = (14, 15, 9)
+
+
+def columns(width: int) -> tuple[int, int, int]:
+    if width >= 110:
+        return FULL_COLUMNS
+    return WIDE_COLUMNS if width >= 90 else NARROW_COLUMNS
+
+
+def cell(text: str, width: int) -> str:
+    """`text` in exactly `width` cells; a cut one ends in … so it does not read as whole."""
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return f"{text:<{width}}"
 
 
 @dataclass(frozen=True)
@@ -164,7 +180,17 @@ class FeedView(ScrollView, can_focus=True):
         self.refresh()
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self._visible))
+        size = Size(self.scrollable_content_region.width, len(self._visible))
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.virtual_size.height:
+            self.virtual_size = size
+            return
+        # Only this view's scrollable height changed: update its scrollbar, not the whole
+        # screen's layout (assigning virtual_size lays every widget out again, which on every
+        # new event cost more than everything else a store write makes the app do).
+        self.set_reactive(FeedView.virtual_size, size)
+        self._scroll_update(size)
 
     # -- rendering -----------------------------------------------------------------------
     def notify_style_update(self) -> None:
@@ -183,16 +209,16 @@ class FeedView(ScrollView, can_focus=True):
         if cached is not None:
             return cached
         where = event.bead or event.rig or ""
-        kind, who, at = WIDE_COLUMNS if width >= 100 else NARROW_COLUMNS
+        kind, who, at = columns(width)
         segments = [
             Segment(clock_time(event.ts), self._style("feed--time")),
             Segment("  "),
             # Segments go to the terminal as they are: stored text is escaped first.
-            Segment(f"{safe(event.type)[:kind]:<{kind}}", self._style(event_class(event.type))),
+            Segment(cell(safe(event.type), kind), self._style(event_class(event.type))),
             Segment(" "),
-            Segment(f"{safe(event.actor)[:who]:<{who}}", self._style("feed--actor")),
+            Segment(cell(safe(event.actor), who), self._style("feed--actor")),
             Segment(" "),
-            Segment(f"{safe(where)[:at]:<{at}}", self._style("feed--where")),
+            Segment(cell(safe(where), at), self._style("feed--where")),
             Segment(" "),
             Segment(safe(" ".join(event.msg.split())), self._style("feed--msg")),
         ]

@@ -5,6 +5,7 @@ daily workflow only, so none is cut off half-way. The others stay one `?` (help)
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Footer
 
 # FooterKey is Footer's own key widget (textual is pinned exactly, see pyproject.toml).
@@ -13,7 +14,23 @@ from textual.widgets._footer import FooterKey
 # Actions kept off a narrow footer (they remain bound; `?` lists them).
 SECONDARY_ACTIONS = frozenset(
     {"toggle_mark", "search", "filter", "switch_inbox", "pick_theme", "cycle_layout"}
+    | {"next_waiting", "cycle_filter"}  # the Rigs tree's (tui/widgets/rigs.py)
 )
+
+
+# The daily workflow's keys, in the order a narrow footer keeps them (the rest follow in their
+# bindings' order while they fit).
+PRIORITY = (
+    "sling", "nudge", "attach", "review", "compose", "new_bead", "problems", "help",
+    "request_quit",
+)  # fmt: skip
+# Not in the wide footer (help and the palette list them), but worth a narrow one's room
+# while they apply (`v` on a polecat).
+PROMOTED_ACTIONS = frozenset({"review", "new_bead"})
+
+
+def _rank(action: str) -> int:
+    return PRIORITY.index(action) if action in PRIORITY else len(PRIORITY)
 
 
 class TownFooter(Footer):
@@ -34,8 +51,12 @@ class TownFooter(Footer):
         return needed > self.app.size.width
 
     def on_resize(self) -> None:
-        if self.narrow != self._narrow:
+        if self.narrow != self._narrow or self.narrow:
             self.refresh(recompose=True)
+
+    def _cells(self, binding: Binding) -> int:
+        """Cells one key takes in a compact footer: `k Label` and a space."""
+        return len(self.app.get_key_display(binding)) + len(binding.description) + 2
 
     def compose(self) -> ComposeResult:
         self._narrow = self.narrow
@@ -45,18 +66,62 @@ class TownFooter(Footer):
         if not self._bindings_ready:
             return
         seen: set[str] = set()
-        keys = []
+        candidates = []
         for _, binding, enabled, tooltip in self.screen.active_bindings.values():
             action = binding.action
-            if not binding.show or action in seen or action in SECONDARY_ACTIONS:
+            promoted = action in PROMOTED_ACTIONS and enabled
+            if action in seen or action in SECONDARY_ACTIONS:
+                continue
+            if not (binding.show or promoted):
                 continue
             if action.startswith("focus_pane") or action == "command_palette":
                 continue
             seen.add(action)
-            keys.append((binding, enabled, tooltip))
+            candidates.append((binding, enabled, tooltip))
+        candidates.sort(key=lambda item: _rank(item[0].action))
         palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        room = self.app.size.width
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE and palette:
+            room -= self._cells(palette[1])
+        # The most important keys first, as many as fit: none is cut half-way.
+        keys = []
+        for binding, enabled, tooltip in candidates:
+            cells = self._cells(binding)
+            if cells <= room:
+                keys.append((binding, enabled, tooltip))
+                room -= cells
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE and palette:
             keys.append((palette[1], palette[2], palette[3]))
+        self.styles.grid_size_columns = len(keys)
+        for binding, enabled, tooltip in keys:
+            yield FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                disabled=not enabled,
+                tooltip=tooltip,
+            ).data_bind(compact=Footer.compact)
+
+
+class ScreenFooter(Footer):
+    """The footer of a screen over the main one (review, merge queue): only the keys of that
+    screen and its widgets. The main screen's keys (sling, mail, search...) are still bound at
+    the app, but listing them here pushed the screen's own keys off an 80-column line."""
+
+    def __init__(self) -> None:
+        super().__init__(compact=True)
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        seen: set[str] = set()
+        keys = []
+        for node, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if not binding.show or node is self.app or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            keys.append((binding, enabled, tooltip))
         self.styles.grid_size_columns = len(keys)
         for binding, enabled, tooltip in keys:
             yield FooterKey(

@@ -66,8 +66,13 @@ class Pane(Vertical):
         raise NotImplementedError
 
     def show_loaded(self, snapshot: Any, now: float) -> None:
-        """Show what `load` returned (and again every little while, for ages)."""
+        """Show what `load` returned."""
         raise NotImplementedError
+
+    def refresh_ages(self, snapshot: Any, now: float) -> None:
+        """Every little while, with no new data: re-render ages ("landed 3m ago"). A pane with
+        many rows should touch only the rows on screen (ConvoysPane does)."""
+        self.show_loaded(snapshot, now)
 
     @property
     def label(self) -> str:

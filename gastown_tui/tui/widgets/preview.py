@@ -2,15 +2,21 @@
 
 The capture runs in a thread worker about twice a second, and only while this pane is on
 screen and the app is not suspended (attached to an agent): a hidden preview costs nothing.
+
+It scrolls: k/up, b/pageup or g/home in the focused preview take one capture of the window's
+scrollback (HISTORY lines) and hold it still to be read, as `less` would; j/space move down,
+G/end goes back to the live tail.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 from textual.worker import get_current_worker
@@ -24,6 +30,40 @@ if TYPE_CHECKING:
     from gastown_tui.views.rows import PolecatRow
 
 INTERVAL = 0.5
+HISTORY = 2000  # lines of scrollback taken when a person scrolls back
+
+
+class PreviewScroll(VerticalScroll, can_focus=True):
+    """The scrolling part. Scrolling back holds the preview still (the pane's `held`)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k,up", "back(1)", "Up", show=False, id="preview-up"),
+        Binding("b,pageup", "back(0)", "Page up", show=False, id="preview-page-up"),
+        Binding("g,home", "back(-1)", "Top", show=False, id="preview-top"),
+        Binding("j,down", "scroll_down", "Down", show=False, id="preview-down"),
+        Binding("space,pagedown", "page_down", "Page down", show=False, id="preview-page-down"),
+        Binding("G,end", "live", "Live", show=False, id="preview-live"),
+    ]
+
+    def action_back(self, how: int) -> None:
+        pane = self.parent
+        if isinstance(pane, PreviewPane) and not pane.held:
+            pane.hold(how)
+            return
+        self._move(how)
+
+    def _move(self, how: int) -> None:
+        if how == 1:
+            self.scroll_up(animate=False)
+        elif how == 0:
+            self.scroll_page_up(animate=False)
+        else:
+            self.scroll_home(animate=False)
+
+    def action_live(self) -> None:
+        pane = self.parent
+        if isinstance(pane, PreviewPane):
+            pane.release()
 
 
 class PreviewPane(Pane):
@@ -38,13 +78,59 @@ class PreviewPane(Pane):
         self.polecat: PolecatRow | None = None
         self._on_screen = False
         self._shown: tuple[str | None, str] | None = None  # the capture on screen
+        self.held = False  # scrolled back: the live tail waits until G/end
 
     @classmethod
     def build(cls, app: GasTownApp) -> PreviewPane:
         return cls(app.data, live=app.watching)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="preview-text", markup=False)
+        with PreviewScroll(id="preview-scroll"):
+            yield Static(id="preview-text", markup=False)
+
+    @property
+    def scroller(self) -> PreviewScroll:
+        return self.query_one(PreviewScroll)
+
+    def hold(self, how: int) -> None:
+        """Take the scrollback once and hold it still; `how` is the move that asked for it."""
+        if self.polecat is None:
+            return
+        self.held = True
+        self.workers.cancel_group(self, "preview")
+        self.set_border(subtitle="scrollback · G live")
+        self.capture_history(self.polecat, how)
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.set_border(subtitle="")
+            self._shown = None
+            self.restart()
+        self.scroller.scroll_end(animate=False)
+
+    @work(thread=True, group="preview", exclusive=True, exit_on_error=False, name="history")
+    def capture_history(self, polecat: PolecatRow, how: int) -> None:
+        try:
+            pane_id = polecat.pane_id or self.data.find_pane(polecat)
+            text = self.data.capture(pane_id, HISTORY) if pane_id else None
+        except Exception:  # a vanished pane: keep what is on screen
+            text = None
+        self.app.call_from_thread(self._show_history, polecat.address, text, how)
+
+    def _show_history(self, address: str, text: str | None, how: int) -> None:
+        if not self.held or self.polecat is None or self.polecat.address != address:
+            return
+        if text is not None:
+            self._show_text(text)
+            self._shown = None
+        scroller = self.scroller
+
+        def move() -> None:
+            scroller.scroll_end(animate=False)
+            scroller._move(how)
+
+        self.call_after_refresh(move)
 
     def on_mount(self) -> None:
         self._placeholder()
@@ -74,13 +160,15 @@ class PreviewPane(Pane):
         self.polecat = polecat
         self.set_border(title=self.label + (f" · {polecat.address}" if polecat else ""))
         if changed:
+            self.held = False
+            self.set_border(subtitle="")
             self._placeholder()
             self.restart()
 
     def restart(self) -> None:
         self.workers.cancel_group(self, "preview")
         suspended = getattr(self.app, "suspended", False)
-        if self.polecat is not None and self._on_screen and not suspended:
+        if self.polecat is not None and self._on_screen and not suspended and not self.held:
             self.capture_loop(self.polecat)
 
     def on_show(self, _event: events.Show) -> None:
@@ -118,7 +206,7 @@ class PreviewPane(Pane):
 
     def on_preview_captured(self, message: PreviewCaptured) -> None:
         message.stop()
-        if self.polecat is None or message.address != self.polecat.address:
+        if self.polecat is None or message.address != self.polecat.address or self.held:
             return
         if (message.text, message.error) == self._shown:
             # An agent that is thinking shows the same screen for a while: an update would
@@ -128,7 +216,11 @@ class PreviewPane(Pane):
         if message.text is None:
             self.text_widget.update(Content.styled(message.error, "$text-muted"))
             return
-        text = Text.from_ansi(message.text, no_wrap=True, end="")
+        self._show_text(message.text)
+        self.scroller.scroll_end(animate=False)
+
+    def _show_text(self, raw: str) -> None:
+        text = Text.from_ansi(raw, no_wrap=True, end="")
         text.no_wrap = True
         text.overflow = "crop"
         self.text_widget.update(text)

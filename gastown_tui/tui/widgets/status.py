@@ -23,10 +23,14 @@ class StatusBar(Horizontal):
         self.town_name = town_name
         self.demo = demo
         self._counts: list[Content | str | tuple[str, str]] | None = None
+        self._alerts: list[tuple[str, str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(self._town(), id="status-town")
         yield Label("", id="status-counts")
+        # Unread mail and problems in a label of their own that never shrinks: when the line is
+        # too long (80 columns), the counts before them are cut, never ✉ and ⚠.
+        yield Label("", id="status-alerts")
         yield Label("", id="status-supervisor")
 
     def _town(self) -> Content:
@@ -52,10 +56,14 @@ class StatusBar(Horizontal):
                 parts.append((f" {glyph(state)}{states[state]}", f"$gt-{state}"))
         flying = len(convoys.in_flight)
         parts.append(f" · {len(rigs.ready)} ready · {flying} convoy{'' if flying == 1 else 's'}")
+        alerts: list[tuple[str, str]] = []
         if unread:
-            parts.append((f" · ✉{unread}", "$gt-unread bold"))
+            alerts.append((f" ✉{unread}", "$gt-unread bold"))
         if problems:
-            parts.append((f" · ⚠{problems}", "$gt-problem bold"))
+            alerts.append((f" ⚠{problems}", "$gt-problem bold"))
+        if alerts != self._alerts:
+            self._alerts = alerts
+            self.query_one("#status-alerts", Label).update(Content.assemble(*alerts))
         if parts != self._counts:
             # Polecats are observed every few seconds, mostly unchanged: an update lays the
             # whole screen out again, so only make one when the counts changed.
@@ -85,5 +93,12 @@ class PaneTabs(Static):
             style = "reverse bold $accent" if name == pane else "$text-muted"
             parts.append((f" {label} ", style))
             parts.append(" ")
-        parts.append((" p problems  ? help", "$text-muted"))
-        self.update(Content.assemble(*parts))
+        tabs = Content.assemble(*parts)
+        hint = " p problems  ? help"
+        # At 80 columns six tabs leave no room: the hint goes (the footer has both keys).
+        if tabs.cell_length + len(hint) <= max(self.content_region.width, 0) or not self.size:
+            tabs += Content.styled(hint, "$text-muted")
+        self.update(tabs)
+
+    def on_resize(self) -> None:
+        self.set_active(self.active)

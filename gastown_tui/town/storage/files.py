@@ -28,8 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import LockTimeout, StoreCorrupt
 from gastown_tui.town.shapes import shape_problem
 
@@ -140,11 +139,13 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
+def atomic_write_bytes(path: Path, payload: bytes, *, durable: bool = True) -> os.stat_result:
     """Write `payload` to `path` atomically and durably. Returns the new file's stat.
 
     The caller holds the file's lock, so a temp file left by a killed writer is an orphan
-    that `sweep_orphans` may delete.
+    that `sweep_orphans` may delete. `durable=False` skips both fsyncs, for state that is
+    rewritten all the time and means nothing after a power loss (heartbeats, the live
+    state): readers still never see a torn file.
     """
     make_private_dirs(path.parent)
     fd, tmp_name = _create_temp(path)
@@ -153,7 +154,8 @@ def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         stat = os.fstat(fd)
     except BaseException:
         os.close(fd)
@@ -167,7 +169,8 @@ def atomic_write_bytes(path: Path, payload: bytes) -> os.stat_result:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
     return stat
 
 
@@ -191,8 +194,8 @@ def parse_tables(path: Path, raw: bytes) -> Tables:
     if not raw.strip():
         raise StoreCorrupt(path, "the file is empty")
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        data = jsoncodec.loads(raw)
+    except ValueError as exc:  # orjson.JSONDecodeError (town/jsoncodec.py)
         raise StoreCorrupt(path, f"invalid JSON ({exc})") from None
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
         raise StoreCorrupt(path, "expected an object of tables")
@@ -387,9 +390,13 @@ class StoreFile:
                 self._cache.drop(self.path)
                 raise
             if txn.dirty:
-                created = not self.path.exists()
                 try:
-                    stat = atomic_write_bytes(self.path, orjson.dumps(txn.data))
+                    size = os.stat(self.path).st_size  # picks the JSON library: jsoncodec.py
+                    created = False
+                except FileNotFoundError:
+                    size, created = 0, True
+                try:
+                    stat = atomic_write_bytes(self.path, jsoncodec.dumps(txn.data, size_hint=size))
                 except BaseException:
                     self._cache.drop(self.path)
                     raise

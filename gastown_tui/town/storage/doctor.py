@@ -1,4 +1,5 @@
-"""Store snapshots and `gt doctor`.
+"""Store snapshots and `gt doctor` of the files backend (storage/file_backend.py): they
+copy, check and restore its files, so they live beside it.
 
 A backup is a folder `backups/<UTC stamp>/` holding a copy of every store file that parses
 (a corrupt file is never backed up, so "the newest backup that has it" is always good) and a
@@ -18,8 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gastown_tui.town.errors import StoreCorrupt
-from gastown_tui.town.store import atomic_write_bytes, flocked, parse_tables
+from gastown_tui.town.errors import GtError, StoreCorrupt
+from gastown_tui.town.storage.file_backend import (
+    ARCHIVE_MAIL,
+    BEADS,
+    CONVOYS,
+    MESSAGES,
+    RIGS,
+    FileBackend,
+)
+from gastown_tui.town.storage.files import Store, atomic_write_bytes, flocked, parse_tables
 
 if TYPE_CHECKING:
     from gastown_tui.town.town import Town
@@ -27,13 +36,23 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 
 
+def _store(town: Town) -> Store:
+    backend = town.storage
+    if not isinstance(backend, FileBackend):
+        raise GtError(
+            f"gt doctor and gt backup know the files backend only, not {backend.name!r}",
+            hint="use the backend's own tools to check and back it up",
+        )
+    return backend.store
+
+
 def _stamp(ts: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts))
 
 
 def _store_files(town: Town) -> list[Path]:
-    files = town.store.all_files()
-    for extra in (town.paths.ids_file, town.store.index.path):
+    files = _store(town).all_files()
+    for extra in (town.paths.ids_file, _store(town).index.path):
         if extra.exists():
             files.append(extra)
     return [f for f in files if "corrupt" not in f.relative_to(town.paths.store).parts]
@@ -178,7 +197,7 @@ def doctor(town: Town, *, repair: bool = True) -> DoctorReport:
        is rebuilt from its newest event; one no event holds is listed by id, unrepaired.
     """
     report = DoctorReport()
-    report.swept = [str(p) for p in town.store.sweep_orphans()]
+    report.swept = [str(p) for p in _store(town).sweep_orphans()]
     try:
         town.config  # noqa: B018 - loading validates town.toml
     except Exception as exc:
@@ -208,17 +227,17 @@ def doctor(town: Town, *, repair: bool = True) -> DoctorReport:
             _rebuild_inbox(town, path, history, report)
     if repair:
         # Files made before the file index existed: list them, so their loss is seen too.
-        known = town.store.index.known()
-        for path in town.store.all_files():
+        known = _store(town).index.known()
+        for path in _store(town).all_files():
             rel = path.relative_to(town.paths.store)
             if rel.parts[0] not in ("corrupt", "removed") and rel.as_posix() not in known:
-                town.store.index.add(path)
+                _store(town).index.add(path)
     if not report.unrepaired:
         # Beads in a rig file but missing from the id index (a hand-edited store).
         known = town.ids.all()
         missing = []
         for rig in town.rigs.names():
-            for doc in town.rig_file(rig).table("beads").values():
+            for doc in _store(town).file(town.paths.rig_file(rig)).table(BEADS).values():
                 if doc.get("id") and doc["id"] not in known:
                     missing.append((doc["id"], rig))
         if missing and repair:
@@ -285,10 +304,10 @@ def _expected_files(town: Town, history: _History) -> list[Path]:
     store = town.paths.store
     found = {
         p
-        for p in town.store.all_files()
+        for p in _store(town).all_files()
         if p.relative_to(store).parts[0] not in ("corrupt", "removed")
     }
-    found.update(store / rel for rel in town.store.index.known() if rel.endswith(".json"))
+    found.update(store / rel for rel in _store(town).index.known() if rel.endswith(".json"))
     rigs_with_ids = set(town.ids.all().values())
     with contextlib.suppress(StoreCorrupt):
         for rig in town.rigs.names():
@@ -324,7 +343,7 @@ def _check_file(town: Town, path: Path, repair: bool, report: DoctorReport) -> b
         report.unrepaired.append(f"{path}: {problem}")
         return False
     rel = path.relative_to(town.paths.store)
-    sf = town.store.file(path)
+    sf = _store(town).file(path)
     with flocked(sf.lock_path):
         problem = _problem(path)
         if problem is None:
@@ -347,9 +366,9 @@ def _check_file(town: Town, path: Path, repair: bool, report: DoctorReport) -> b
             raw = b"{}"
             how = "no backup held it: rebuilt from the events alone"
         atomic_write_bytes(path, raw)
-        town.store.cache.drop(path)
-        if not town.store.index.expects(path):
-            town.store.index.add(path)
+        _store(town).cache.drop(path)
+        if not _store(town).index.expects(path):
+            _store(town).index.add(path)
         kept = f" (the unreadable file is kept as {aside})" if aside else ""
         report.repaired.append(f"{path}: {problem}; {how}{kept}")
     return True
@@ -361,11 +380,9 @@ def problem_line(path: Path, problem: str) -> str:
 
 def _rebuild_town_file(town: Town, history: _History, report: DoctorReport) -> None:
     """Put back the rigs and convoys the events know of and the restored town.json lacks."""
-    from gastown_tui.town.convoys import CONVOYS
-    from gastown_tui.town.rigs import RIGS
 
     rebuilt: list[str] = []
-    with town.town_file.transaction() as txn:
+    with _store(town).file(town.paths.town_file).transaction() as txn:
         if not txn.raw("meta"):
             txn.insert("meta", {"version": 1, "created_at": "", "name": None})
         rigs = {d.get("name"): k for k, d in txn.raw(RIGS).items()}
@@ -405,7 +422,6 @@ def _rebuild_town_file(town: Town, history: _History, report: DoctorReport) -> N
 def _check_beads(town: Town, history: _History, repair: bool, report: DoctorReport) -> None:
     """Every id of the id index must be in a rig file or the archive; rebuild the lost ones
     and the ones a restored file holds in an older state than their newest event."""
-    from gastown_tui.town.beads import BEADS
 
     try:
         rigs = set(town.rigs.names())
@@ -414,10 +430,10 @@ def _check_beads(town: Town, history: _History, repair: bool, report: DoctorRepo
         return
     where: dict[str, tuple[Path, str, dict[str, Any]]] = {}
     files = [town.paths.rig_file(r) for r in sorted(rigs)]
-    files += sorted(town.store.files_in(town.paths.archive_dir), reverse=True)
+    files += sorted(_store(town).files_in(town.paths.archive_dir), reverse=True)
     for path in files:
         try:
-            table = town.store.file(path).table(BEADS)
+            table = _store(town).file(path).table(BEADS)
         except StoreCorrupt:
             return  # reported above; ids are checked once the file is readable
         for key, doc in table.items():
@@ -454,7 +470,7 @@ def _check_beads(town: Town, history: _History, repair: bool, report: DoctorRepo
             )
         return
     for path, items in updates.items():
-        with town.store.file(path).transaction() as txn:
+        with _store(town).file(path).transaction() as txn:
             table = txn.raw(BEADS)
             for key, record in items:
                 if key is not None and key in table:
@@ -478,19 +494,18 @@ def _check_beads(town: Town, history: _History, repair: bool, report: DoctorRepo
 
 def _rebuild_inbox(town: Town, path: Path, history: _History, report: DoctorReport) -> None:
     """Put back the messages the mail.sent events delivered to a restored inbox."""
-    from gastown_tui.town.mail import ARCHIVE_TABLE, MESSAGES
     from gastown_tui.town.paths import decode_address
 
     address = decode_address(path.stem)
     archived = set()
-    for archive in town.store.files_in(town.paths.archive_dir):
+    for archive in _store(town).files_in(town.paths.archive_dir):
         with contextlib.suppress(StoreCorrupt):
-            for doc in town.store.file(archive).table(ARCHIVE_TABLE).values():
+            for doc in _store(town).file(archive).table(ARCHIVE_MAIL).values():
                 if doc.get("inbox") == address:
                     archived.add(doc.get("id"))
     rebuilt: list[str] = []
     lost: list[str] = []
-    with town.store.file(path).transaction() as txn:
+    with _store(town).file(path).transaction() as txn:
         present = {d.get("id") for d in txn.raw(MESSAGES).values()} | archived
         for sent in history.mail:
             message_id = sent.get("id")

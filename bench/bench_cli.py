@@ -1,0 +1,237 @@
+"""What an agent's `gt` call costs, beside its floor (issue 12, point 5). Prints figures; run
+with `.venv/bin/python bench/bench_cli.py [--runs 20]`.
+
+One run, one throwaway town (a git rig, a cheap agent program `sh -c 'echo READY; exec cat'`
+so the figures measure our machinery, not an agent), every command timed as a whole process,
+all of them interleaved round by round so each sees the same machine load:
+
+- `gt prime`, `gt hook`, `gt mail send`, `gt bead create` against a bare `python -c pass`
+  (target: each p50 <= 3x);
+- `gt sling BEAD RIG` (a fresh polecat: worktree, window, confirmed up) against its raw parts,
+  `git worktree add` + `tmux new-window` of the same program (target <= 3x);
+- `gt nudge AGENT TEXT` (typed, Enter, both verified) against its raw parts, `tmux send-keys
+  -l`, `send-keys Enter`, `capture-pane` (target <= 4x);
+- `gt done` and `gt --help` for information.
+
+The package is byte-compiled first and the timed processes run without
+PYTHONDONTWRITEBYTECODE, as an installed `gt` does: otherwise every process would recompile
+every module it imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchlib import compile_package, pct  # noqa: E402
+
+from gastown_tui.dispatch.sling import sling  # noqa: E402
+from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
+from gastown_tui.town.town import Town  # noqa: E402
+
+AGENT = "alpha/nux"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@gastown.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@gastown.invalid",
+}
+# (label, floor label, target ratio)
+TARGETS = {
+    "gt prime": ("python -c pass", 3.0),
+    "gt hook": ("python -c pass", 3.0),
+    "gt mail send": ("python -c pass", 3.0),
+    "gt bead create": ("python -c pass", 3.0),
+    "gt done": ("python -c pass", None),
+    "gt --help": ("python -c pass", None),
+    "gt sling": ("raw sling (git worktree add + tmux new-window)", 3.0),
+    "gt nudge": ("raw nudge (send-keys -l, send-keys Enter, capture-pane)", 4.0),
+}
+
+
+def make_repo(path: Path) -> Path:
+    env = {**os.environ, **GIT_ENV}
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env=env)
+    for n in range(20):
+        (path / f"src_{n}.py").write_text(f"VALUE = {n}\n" * 50)
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True, env=env)
+    subprocess.run(["git", "commit", "-q", "-m", "init"], cwd=path, check=True, env=env)
+    return path
+
+
+def build_town(root: Path) -> Town:
+    town = Town.init(root / "town", name="bench")
+    with open(town.paths.town_toml, "a") as handle:
+        # A program that says it is up and echoes what is typed: the cheapest "agent".
+        handle.write(
+            '\n[runtimes.reader]\ncommand = ["sh", "-c", "echo READY; exec cat"]\n'
+            'prompt = "none"\nstarted = "READY"\n'
+        )
+    town.rigs.add("alpha", str(make_repo(root / "alpha-upstream")), prefix="al")
+    return Town.open(town.root)
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="rounds (each times every command)")
+    args = parser.parse_args()
+    compile_package()
+    os.environ.setdefault("GT_TMUX_CONF", os.devnull)
+    tmux_exe = shutil.which("tmux") or "tmux"
+    git_exe = shutil.which("git") or "git"
+
+    with tempfile.TemporaryDirectory(prefix="gt-bench-cli-") as folder:
+        tmp = Path(folder)
+        town = build_town(tmp)
+        tmux = tmux_for(town)
+        try:
+            # The agent the agent-side commands run as, with a bead on its hook and a window.
+            first = town.beads.create("bench: the hooked bead", rig="alpha")
+            sling(town, tmux, first.id, "alpha", runtime="reader", to="nux")
+            info = tmux.find_window("gt-alpha", "nux")
+            assert info is not None
+            done_agent = "alpha/dune"  # slung in-process before each timed `gt done`
+            env = {**os.environ, **GIT_ENV, "GT_TOWN": str(town.root), "GT_AGENT": AGENT}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: with bytecode
+            gt = [str(Path(sys.executable).with_name("gt"))]
+            if not Path(gt[0]).exists():
+                gt = [sys.executable, "-m", "gastown_tui"]
+            socket = str(town.paths.tmux_socket)
+            rig_repo = Path(town.rigs.get("alpha").path)
+            raw_tree = tmp / "raw-trees"
+            counter = iter(range(1_000_000))
+
+            def raw_sling() -> float:
+                n = next(counter)
+                start = time.perf_counter()
+                subprocess.run(
+                    [
+                        git_exe,
+                        "-C",
+                        str(rig_repo),
+                        "worktree",
+                        "add",
+                        "-q",
+                        "-b",
+                        f"raw-{n}",
+                        str(raw_tree / f"raw-{n}"),
+                    ],
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                subprocess.run(
+                    [
+                        tmux_exe,
+                        "-L",
+                        socket,
+                        "new-window",
+                        "-d",
+                        "-t",
+                        "=gt-alpha:",
+                        "-n",
+                        f"raw-{n}",
+                        "-c",
+                        str(raw_tree / f"raw-{n}"),
+                        "sh -c 'echo READY; exec cat'",
+                    ],
+                    env=env,
+                    check=True,
+                )
+                return (time.perf_counter() - start) * 1000
+
+            def raw_nudge() -> float:
+                n = next(counter)
+                start = time.perf_counter()
+                base = [tmux_exe, "-L", socket]
+                subprocess.run([*base, "send-keys", "-t", info.pane_id, "-l", f"raw {n}"], env=env)
+                subprocess.run([*base, "send-keys", "-t", info.pane_id, "Enter"], env=env)
+                subprocess.run(
+                    [*base, "capture-pane", "-p", "-t", info.pane_id],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+                return (time.perf_counter() - start) * 1000
+
+            def gt_sling() -> float:
+                n = next(counter)
+                bead = town.beads.create(f"bench sling {n}", rig="alpha")
+                # --to a new name: a fresh worktree every time, like the raw parts
+                sling_argv = [*gt, "sling", bead.id, "alpha", "--agent", "reader", "--to", f"s{n}"]
+                return timed(sling_argv, env)
+
+            def gt_done() -> float:
+                fresh = Town.open(town.root)  # it sees what the `gt done` before it wrote
+                bead = fresh.beads.create(f"bench done {next(counter)}", rig="alpha")
+                sling(fresh, tmux, bead.id, "alpha", runtime="reader", to="dune")
+                return timed([*gt, "done", "-m", "bench"], {**env, "GT_AGENT": done_agent})
+
+            cases: list[tuple[str, Callable[[], float]]] = [
+                ("python -c pass", lambda: timed([sys.executable, "-c", "pass"], env)),
+                ("gt --help", lambda: timed([*gt, "--help"], env)),
+                ("gt prime", lambda: timed([*gt, "prime"], env)),
+                ("gt hook", lambda: timed([*gt, "hook"], env)),
+                (
+                    "gt mail send",
+                    lambda: timed(
+                        [*gt, "mail", "send", "mayor", "-s", "bench", "-m", "a short body"], env
+                    ),
+                ),
+                (
+                    "gt bead create",
+                    lambda: timed([*gt, "bead", "create", "bench bead", "--rig", "alpha"], env),
+                ),
+                ("gt done", gt_done),
+                ("raw sling (git worktree add + tmux new-window)", raw_sling),
+                ("gt sling", gt_sling),
+                ("raw nudge (send-keys -l, send-keys Enter, capture-pane)", raw_nudge),
+                ("gt nudge", lambda: timed([*gt, "nudge", AGENT, "bench nudge"], env)),
+            ]
+            for _, run in cases:  # warm-up: caches, the tmux server, git's index
+                run()
+            figures: dict[str, list[float]] = {label: [] for label, _ in cases}
+            for _ in range(args.runs):
+                for label, run in cases:
+                    figures[label].append(run())
+        finally:
+            tmux.kill_server()
+            tmux.socket_path().unlink(missing_ok=True)
+
+    print(
+        f"bench_cli: {args.runs} interleaved rounds; bytecode compiled, PYTHONDONTWRITEBYTECODE "
+        f"unset for the timed processes; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
+    p50 = {label: statistics.median(values) for label, values in figures.items()}
+    for label, values in figures.items():
+        line = f"  {label:<58} p50={p50[label]:6.1f} ms  p95={pct(values, 0.95):6.1f} ms"
+        if label in TARGETS:
+            floor, target = TARGETS[label]
+            ratio = p50[label] / p50[floor]
+            line += f"  {ratio:4.1f}x floor"
+            if target is not None:
+                line += f" (target <= {target:.0f}x: {'OK' if ratio <= target else 'MISSED'})"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""A tmux control-mode client (`tmux -C attach`): output and window events as they happen.
+
+tmux tells a control client of every write to a pane of its session (`%output %N ...`),
+of windows opening and closing (`%window-add`, `%window-close`, `%unlinked-window-close`),
+of sessions coming and going (`%sessions-changed`) and of its own end (`%exit`), and answers
+commands written to its stdin in `%begin`/`%end` blocks. So one long-lived client replaces a
+`capture-pane` exec per pane per look: the observer (dispatch/live.py) learns *which* panes
+changed and asks only about those, through the same pipe, without starting a process.
+
+Found by probing tmux 3.3a:
+
+- `%output` comes only for panes of the client's own session: one client per session.
+- The client is attached with `-f read-only,ignore-size`: it cannot type into a pane, and
+  it never shrinks the agents' windows to its own (default 80x24) size.
+- A control client counts as attached (`session_attached`) and is listed by `list-clients`
+  (`client_control_mode` 1): tmux/server.py and supervise/notify.py leave such clients out.
+- EOF on its stdin detaches it, so a supervisor that dies (even by SIGKILL) leaves no client
+  behind: the pipe closes with the process.
+- Command output is not escaped: a pane whose text holds a line like `%end ...` could cut a
+  capture short. Blocks are matched on their own time and number, and the worst an agent
+  can do that way is garble its own capture (the next capture reads it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gastown_tui.town.errors import GtFailure
+
+# What the observer is told: ("output", "%N"), ("topology", name), ("exit", reason).
+Listener = Callable[[str, str], None]
+
+_TOPOLOGY = frozenset(
+    {
+        b"%window-add",
+        b"%window-close",
+        b"%unlinked-window-add",
+        b"%unlinked-window-close",
+        b"%window-renamed",
+        b"%unlinked-window-renamed",
+        b"%sessions-changed",
+        b"%session-changed",
+        b"%layout-change",
+        b"%pane-mode-changed",
+    }
+)
+
+
+class ControlClosed(GtFailure):
+    """The control client is gone (its session ended, the server died, it was killed)."""
+
+
+@dataclass
+class _Pending:
+    done: threading.Event
+    lines: list[str]
+    ok: bool = False
+    closed: bool = False
+
+
+def quote(arg: str) -> str:
+    """One argument of a control-mode command line: single-quoted (tmux's parser takes `#`
+    outside quotes as a comment). Our arguments never hold a quote or a newline."""
+    if "'" in arg or "\n" in arg:
+        raise ValueError(f"not a control-mode argument: {arg!r}")
+    return f"'{arg}'"
+
+
+class ControlClient:
+    """One `tmux -C attach` on one session of the town's server."""
+
+    def __init__(self, base_argv: Sequence[str], session: str, listener: Listener) -> None:
+        self.session = session
+        self._listener = listener
+        argv = [base_argv[0], "-u", *base_argv[1:]]
+        argv += ["-C", "attach-session", "-f", "read-only,ignore-size", "-t", f"={session}"]
+        # A TMUX inherited from the user's own tmux must not steer it (tmux/server.py run).
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            # Its own session: a Ctrl-C meant for the app is not its business, and it ends
+            # through its stdin instead (see close).
+            start_new_session=True,
+        )
+        self._write_lock = threading.Lock()
+        self._pending: deque[_Pending] = deque()
+        self._alive = True
+        self.exit_reason = ""
+        self._reader = threading.Thread(
+            target=self._read, name=f"tmux-control {session}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and self._proc.poll() is None
+
+    # -- commands -------------------------------------------------------------------------
+    def commands(self, lines: Sequence[str], timeout: float = 5.0) -> list[tuple[bool, list[str]]]:
+        """Send command lines at once (pipelined) and wait for every answer, in order:
+        (ok, output lines) each. Raises ControlClosed if the client goes away first."""
+        if not lines:
+            return []
+        waits = [_Pending(threading.Event(), []) for _ in lines]
+        payload = "".join(f"{line}\n" for line in lines).encode("utf-8")
+        with self._write_lock:
+            if not self.alive or self._proc.stdin is None:
+                raise ControlClosed(f"tmux control client of {self.session} is gone")
+            # Queued before the write: tmux may answer before write() returns.
+            self._pending.extend(waits)
+            try:
+                self._proc.stdin.write(payload)
+                self._proc.stdin.flush()
+            except (OSError, ValueError):
+                self._fail_pending()
+                raise ControlClosed(f"tmux control client of {self.session} is gone") from None
+        for pending in waits:
+            if not pending.done.wait(timeout):
+                raise ControlClosed(f"tmux control client of {self.session} did not answer")
+            if pending.closed:
+                raise ControlClosed(f"tmux control client of {self.session} is gone")
+        return [(p.ok, p.lines) for p in waits]
+
+    def command(self, line: str, timeout: float = 5.0) -> list[str]:
+        ok, out = self.commands([line], timeout)[0]
+        if not ok:
+            raise GtFailure(f"tmux {line.split(' ', 1)[0]} failed: {' '.join(out)}")
+        return out
+
+    # -- reading --------------------------------------------------------------------------
+    def _read(self) -> None:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        block: _Pending | None = None
+        guard = b""
+        try:
+            for raw in stdout:
+                line = raw.rstrip(b"\n")
+                if block is not None:
+                    if line.startswith((b"%end ", b"%error ")) and line.split(b" ", 1)[1] == guard:
+                        block.ok = line.startswith(b"%end")
+                        block.done.set()
+                        block = None
+                    else:
+                        block.lines.append(line.decode("utf-8", "replace"))
+                    continue
+                if line.startswith(b"%output "):
+                    pane = line[8 : line.find(b" ", 8)]
+                    self._tell("output", pane.decode("ascii", "replace"))
+                elif line.startswith(b"%begin "):
+                    guard = line.split(b" ", 1)[1]
+                    # Flags 1: a command this client sent; 0: its own attach at start.
+                    if guard.endswith(b" 1") and self._pending:
+                        block = self._pending.popleft()
+                    else:
+                        block = _Pending(threading.Event(), [])
+                elif line.startswith(b"%exit"):
+                    self.exit_reason = line[6:].decode("utf-8", "replace").strip()
+                    break
+                else:
+                    word = line.split(b" ", 1)[0]
+                    if word in _TOPOLOGY:
+                        self._tell("topology", word.decode("ascii", "replace"))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._alive = False
+            if block is not None:
+                block.closed = True
+                block.done.set()
+            self._fail_pending()
+            self._tell("exit", self.exit_reason or "closed")
+
+    def _tell(self, kind: str, what: str) -> None:
+        with contextlib.suppress(Exception):  # the observer's trouble is not the reader's
+            self._listener(kind, what)
+
+    def _fail_pending(self) -> None:
+        while self._pending:
+            pending = self._pending.popleft()
+            pending.closed = True
+            pending.done.set()
+
+    # -- ending ---------------------------------------------------------------------------
+    def close(self, timeout: float = 2.0) -> None:
+        """Detach (EOF on stdin), then make sure the process is gone and reaped."""
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout)
+        self._reader.join(timeout)
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+        self._alive = False
