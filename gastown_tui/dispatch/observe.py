@@ -406,7 +406,7 @@ def observe(
             now,
             stalled_after,
             gupp_after,
-            live=live_windows.get((f"gt-{polecat.rig}", polecat.name)),
+            live=live_windows.get((session_for(polecat.rig), polecat.name)),
             signal=signals.get(polecat.address),
         )
         for polecat, bead in pairs

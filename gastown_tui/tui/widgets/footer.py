@@ -4,6 +4,9 @@ daily workflow only, so none is cut off half-way. The others stay one `?` (help)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
@@ -92,16 +95,7 @@ class TownFooter(Footer):
                 room -= cells
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE and palette:
             keys.append((palette[1], palette[2], palette[3]))
-        self.styles.grid_size_columns = len(keys)
-        for binding, enabled, tooltip in keys:
-            yield FooterKey(
-                binding.key,
-                self.app.get_key_display(binding),
-                binding.description,
-                binding.action,
-                disabled=not enabled,
-                tooltip=tooltip,
-            ).data_bind(compact=Footer.compact)
+        yield from footer_keys(self, keys)
 
 
 class ScreenFooter(Footer):
@@ -122,13 +116,18 @@ class ScreenFooter(Footer):
                 continue
             seen.add(binding.action)
             keys.append((binding, enabled, tooltip))
-        self.styles.grid_size_columns = len(keys)
-        for binding, enabled, tooltip in keys:
-            yield FooterKey(
-                binding.key,
-                self.app.get_key_display(binding),
-                binding.description,
-                binding.action,
-                disabled=not enabled,
-                tooltip=tooltip,
-            ).data_bind(compact=Footer.compact)
+        yield from footer_keys(self, keys)
+
+
+def footer_keys(footer: Footer, keys: list[tuple[Any, bool, str]]) -> Iterator[FooterKey]:
+    """One FooterKey per (binding, enabled, tooltip), in a grid of that many columns."""
+    footer.styles.grid_size_columns = len(keys)
+    for binding, enabled, tooltip in keys:
+        yield FooterKey(
+            binding.key,
+            footer.app.get_key_display(binding),
+            binding.description,
+            binding.action,
+            disabled=not enabled,
+            tooltip=tooltip,
+        ).data_bind(compact=Footer.compact)
