@@ -14,6 +14,7 @@ from gastown_tui.dispatch.tmuxfor import tmux_for
 from gastown_tui.town.mayor import MAYOR
 from gastown_tui.tui.app import make_app
 from gastown_tui.tui.demo_town import build_demo_town
+from gastown_tui.tui.screens.convoy import ConvoyScreen
 from gastown_tui.tui.widgets.mayor import EntryItem, MayorPane
 from tests.tmux_helpers import real_tmux
 from tests.tui_fixtures import anyio_backend, settle, tmux_env, wait_for
@@ -98,7 +99,10 @@ async def test_one_sentence_in_the_mayor_pane_makes_beads_a_convoy_and_working_a
         [convoy] = [c for c in town.convoys.list(include_landed=True) if GOAL[:20] in c.title]
         assert set(convoy.beads) == {b.id for b in new}
         assert all(e.actor == MAYOR for e in town.events.read(types=["convoy.created"])[-1:])
-        # What it did links to it: "made convoy" carries the convoy (Enter on it posts
-        # ConvoyOpened, which opens ConvoyScreen; that step is left out since main's merge
-        # queue pane raises NoMatches '#mq-log' when a screen is pushed in this test).
-        assert any(i.entry.link == ("convoy", convoy.id) for i in items())
+        # Enter on "made convoy" opens the convoy.
+        index = next(n for n, i in enumerate(items()) if i.entry.link == ("convoy", convoy.id))
+        listing.focus()
+        listing.index = index
+        await settle(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConvoyScreen), what="the convoy")

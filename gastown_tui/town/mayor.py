@@ -276,6 +276,11 @@ class Entry:
     link: tuple[str, str] | None = None  # ("bead" | "convoy", id): what the app opens
     message: str | None = None  # the mail id
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What tells one entry from another when the conversation is read again."""
+        return (self.ts, self.who, self.text)
+
 
 def conversation(town: Town, limit: int = 200) -> list[Entry]:
     """What the overseer wrote, what the mayor answered, what it did and what woke it, oldest

@@ -84,12 +84,20 @@ class MayorPane(Pane):
         empty.update(snapshot.hint)
         listing = self.query_one("#mayor-log", ListView)
         listing.display = bool(snapshot.entries)
-        shape = tuple((e.ts, e.who, e.text) for e in snapshot.entries)
+        shape = tuple(e.key for e in snapshot.entries)
         if shape == self._shape:
             return
         self._shape = shape
+        # The list is rebuilt as the mayor works: keep the cursor on the entry it was on, not
+        # on whatever now sits at its old index (Enter would open something else).
+        current = listing.highlighted_child
+        kept = current.entry.key if isinstance(current, EntryItem) else None
+        newest_first = list(reversed(snapshot.entries))
         listing.clear()
-        listing.extend(EntryItem(e) for e in reversed(snapshot.entries))
+        listing.extend(EntryItem(e) for e in newest_first)
+        at = next((n for n, e in enumerate(newest_first) if e.key == kept), None)
+        if at is not None:
+            listing.call_after_refresh(setattr, listing, "index", at)
 
     def main_widget(self) -> Input:
         return self.query_one("#mayor-input", Input)
