@@ -13,8 +13,9 @@ after the pane changed in answer to Enter:
 5. wait until the tail of the text shows (the agent has taken it all in), and for long text
    at least a pause that grows with its length (agents that read input in bursts);
 6. press Enter, and wait for the screen or cursor to move; press again with backoff if not.
-Every wait is on the pane itself, checked at once and then every POLL_INTERVAL: no fixed
-sleep (a fixed 50 ms pause was most of a `gt nudge`, bench/bench_cli.py).
+The waits are on the pane itself. One short pause stays (`settle`, 50 ms): Enter pressed the
+instant the text echoes can reach a program that is still taking in a paste (Gemini CLI then
+types a newline instead of submitting; tests/test_real_codex_gemini.py).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def nudge(
     lock_path: Path,
     chunk_bytes: int = CHUNK_BYTES,
     attempts: int = 4,
-    settle: float = 0.0,
+    settle: float = 0.05,
     echo_timeout: float = 2.0,
     enter_timeout: float = 0.25,
     lock_timeout: float = 10.0,
@@ -239,6 +240,9 @@ def _deliver(
         presses.count += 1
         deadline = time.monotonic() + enter_timeout * 2**attempt
         while True:
+            # Not at once: a screen that moved the instant Enter went in may be the program
+            # still drawing the typed text (Gemini CLI), not its answer to Enter.
+            time.sleep(POLL_INTERVAL)
             after = tmux.snapshot(pane_id)
             if after.changed_from(typed):
                 return True, f"submitted to {info.target}{note}"
@@ -246,7 +250,6 @@ def _deliver(
                 return False, f"the agent's pane {info.target} died before submitting"
             if time.monotonic() >= deadline:
                 break
-            time.sleep(POLL_INTERVAL)
     return (
         False,
         f"Enter pressed {attempts} times but {info.target} never reacted; the text may be "

@@ -87,17 +87,18 @@ class MayorPane(Pane):
         shape = tuple(e.key for e in snapshot.entries)
         if shape == self._shape:
             return
-        self._shape = shape
-        # The list is rebuilt as the mayor works: keep the cursor on the entry it was on, not
-        # on whatever now sits at its old index (Enter would open something else).
-        current = listing.highlighted_child
-        kept = current.entry.key if isinstance(current, EntryItem) else None
-        newest_first = list(reversed(snapshot.entries))
+        old, self._shape = self._shape, shape
+        if old and shape[: len(old)] == old:
+            # Only newer entries (the usual case as the mayor works): put them on top and keep
+            # the cursor on the entry it was on, so Enter opens what the person chose.
+            fresh = snapshot.entries[len(old) :]
+            at = listing.index
+            listing.insert(0, [EntryItem(e) for e in reversed(fresh)])
+            if at is not None:
+                listing.call_after_refresh(setattr, listing, "index", at + len(fresh))
+            return
         listing.clear()
-        listing.extend(EntryItem(e) for e in newest_first)
-        at = next((n for n, e in enumerate(newest_first) if e.key == kept), None)
-        if at is not None:
-            listing.call_after_refresh(setattr, listing, "index", at)
+        listing.extend(EntryItem(e) for e in reversed(snapshot.entries))
 
     def main_widget(self) -> Input:
         return self.query_one("#mayor-input", Input)
