@@ -276,6 +276,20 @@ async def test_create_edit_close_undo_and_comment_a_bead_in_the_app(
         await wait_for(pilot, lambda: town.beads.get(bead.id).status == "closed")
         await pilot.press("u")
         await wait_for(pilot, lambda: town.beads.get(bead.id).status == "open", what="undo")
+        # Closed again, then reopened from its screen with `o` (offered only when closed).
+        app.action_show_bead(bead.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, BeadScreen))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        await pilot.press(*"done after all", "enter")
+        await wait_for(pilot, lambda: town.beads.get(bead.id).status == "closed")
+        app.action_show_bead(bead.id)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, BeadScreen) and app.screen.bead["status"] == "closed",
+        )
+        await pilot.press("o")
+        await wait_for(pilot, lambda: town.beads.get(bead.id).status == "open", what="reopen")
 
         app.action_show_bead(bead.id)
         await wait_for(pilot, lambda: isinstance(app.screen, BeadScreen))
