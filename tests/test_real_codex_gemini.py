@@ -93,12 +93,15 @@ def test_nudges_idle_and_mid_turn_reach_the_model_and_kill_9_restarts_on_the_sam
     out = rig.gt("nudge", address, "NUDGE-IDLE-1: reply please")
     assert out.returncode == 0, out.stderr + out.stdout
     rig.wait_seen("NUDGE-IDLE-1", timeout=30, address=address)
+    # Its answer to that nudge is a turn too: a nudge during it would be queued (rightly).
+    wait_until(lambda: facts.busy not in rig.pane(address), what="that turn to end")
 
     # Mid-turn: the server holds its answer; the town sees the real busy line and queues the
     # nudge; the witness types it in once the turn is over.
     hold = threading.Event()
     rig.server.add(shell("true", hold=hold), say("slow turn over"))
-    assert rig.gt("nudge", address, "NUDGE-START-SLOW").returncode == 0
+    out = rig.gt("nudge", address, "NUDGE-START-SLOW")
+    assert out.returncode == 0 and "queued" not in out.stdout, out.stderr + out.stdout
     wait_until(lambda: facts.busy in rig.pane(address), timeout=30, what="the busy line")
     out = rig.gt("nudge", address, "NUDGE-BUSY-2: while you work")
     assert out.returncode == 0, out.stderr
