@@ -241,21 +241,14 @@ def main(argv: list[str] | None = None) -> int:
             messages.append({"role": "user", "content": _as_blocks(prev) + _as_blocks(last)})
         say(f"--- turn {turn}: asking {config.model}")
         try:
-            with client.messages.stream(
+            final, stopped = stream_reply(
+                client,
                 model=config.model,
                 max_tokens=config.max_tokens,
                 system=system,
                 tools=TOOLS,
                 messages=messages,
-            ) as stream:
-                stopped = False
-                for event in stream:
-                    if event.type == "text":
-                        sys.stdout.write(event.text)
-                        sys.stdout.flush()
-                    elif event.type == "message_stop":
-                        stopped = True
-                final = stream.get_final_message()
+            )
         except anthropic.APIStatusError as exc:
             say(f"\n{LABEL}: the API answered {exc.status_code}: {exc.message}")
             return FAILED
@@ -319,6 +312,22 @@ def main(argv: list[str] | None = None) -> int:
     proc = agent.done(f"{LABEL}: out of turns", status="escalated")
     say(proc.stdout + proc.stderr)
     return FAILED
+
+
+def stream_reply(client: Any, **request: Any) -> tuple[Any, bool]:
+    """One Messages API call, streamed: its text is echoed to the window as it comes (a person
+    attached sees the agent think). Returns the final message and whether the stream reached
+    message_stop; API and transport errors are the caller's to report."""
+    stopped = False
+    with client.messages.stream(**request) as stream:
+        for event in stream:
+            if event.type == "text":
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif event.type == "message_stop":
+                stopped = True
+        final = stream.get_final_message()
+    return final, stopped
 
 
 def _as_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,12 +15,11 @@ the supervisor restarts it with backoff (supervise/mayor.py) and stops it in a c
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.runtimes import mayor_tools
 from gastown_tui.runtimes.agent_kit import say, start_agent
-from gastown_tui.runtimes.builtin_agent import _as_blocks, _brief, wait_for_budget
+from gastown_tui.runtimes.builtin_agent import _as_blocks, _brief, stream_reply, wait_for_budget
 
 if TYPE_CHECKING:
     from gastown_tui.town.mail import Message
@@ -70,21 +69,14 @@ def run_turn(
     for _ in range(MAX_ROUNDS):
         wait_for_budget(town, config.budget_poll)
         try:
-            with client.messages.stream(
+            final, stopped = stream_reply(
+                client,
                 model=config.model,
                 max_tokens=config.max_tokens,
                 system=SYSTEM,
                 tools=mayor_tools.TOOLS,
                 messages=messages,
-            ) as stream:
-                stopped = False
-                for event in stream:
-                    if event.type == "text":
-                        sys.stdout.write(event.text)
-                        sys.stdout.flush()
-                    elif event.type == "message_stop":
-                        stopped = True
-                final = stream.get_final_message()
+            )
         except anthropic.APIStatusError as exc:
             say(f"\n{LABEL}: the API answered {exc.status_code}: {exc.message}")
             return f"the model call failed ({exc.status_code})", replied, False
