@@ -31,8 +31,6 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -149,6 +147,11 @@ class SinkError(Exception):
 
 
 def _post_json(url: str, body: dict[str, Any], timeout: float, token: str = "") -> None:
+    # Imported here: urllib.request pulls in ssl, http and email (~9 MB resident), which the
+    # daemon and the app would carry all day for a town that posts to no webhook.
+    import urllib.error
+    import urllib.request
+
     headers = {"Content-Type": "application/json", "User-Agent": "gastown-tui"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
