@@ -22,7 +22,6 @@ tmux server restart) it falls back to plain `list-panes` execs until it can atta
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -43,6 +42,7 @@ from gastown_tui.tmux.server import (
     session_has_live_process,
 )
 from gastown_tui.town import signals as signals_mod
+from gastown_tui.town.digest import sha1_hex
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.signals import Signal
@@ -455,7 +455,7 @@ class LiveObserver:
             if text is None:
                 continue
             self.captures += 1
-            digest = hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
+            digest = sha1_hex(text.encode("utf-8", "replace"))
             pane.captured = now
             if digest == pane.digest:
                 continue

@@ -17,7 +17,6 @@ when its window was started.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from gastown_tui.runtimes.screens import Prompt
 from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.tmux.server import session_has_live_process
 from gastown_tui.town.clock import iso, parse_iso
+from gastown_tui.town.digest import sha1_hex
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import encode_address, session_for
 from gastown_tui.town.polecats import POLECAT_STATES, Polecat, no_window_hint
@@ -219,7 +219,7 @@ def pane_changed_at(
 ) -> float:
     """When the pane's text last changed, as far as any observer saw. Written atomically
     and only on a change, so observing an unchanged town writes nothing."""
-    digest = hashlib.sha1(pane_text.encode("utf-8", "replace")).hexdigest()
+    digest = sha1_hex(pane_text.encode("utf-8", "replace"))
     path = _activity_file(town, address)
     try:
         doc = orjson.loads(path.read_bytes())

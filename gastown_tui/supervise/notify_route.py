@@ -24,7 +24,6 @@ webhook (JSON POST with `text` for Slack and `content` for Discord).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import shutil
@@ -39,6 +38,7 @@ import orjson
 
 from gastown_tui.supervise.notify import ring_bell
 from gastown_tui.town.clock import iso
+from gastown_tui.town.digest import sha256_hex
 from gastown_tui.town.models import Event as EventRecord
 from gastown_tui.town.notify_config import NotifyConfig, SinkConfig
 from gastown_tui.town.procs import pid_alive
@@ -97,7 +97,7 @@ class Notice:
 
 
 def event_key(doc: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return sha256_hex(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))[:32]
 
 
 def _is_supervisor(actor: str) -> bool:
@@ -380,7 +380,7 @@ class NotifyRouter:
         if not state["over"]:
             return
         limits = f"budget-{state['max_tokens']}-{state['max_usd']}"
-        key = hashlib.sha256(limits.encode()).hexdigest()[:32]
+        key = sha256_hex(limits.encode())[:32]
         if self.claim(key, {"budget": limits, "at": iso(now)}):
             self.town.events.append(
                 "budget.reached",
