@@ -14,6 +14,7 @@ import pytest
 
 from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.tmux.server import (
+    HISTORY_LIMIT,
     escape_arg,
     pid_alive,
     session_has_live_process,
@@ -80,7 +81,7 @@ def test_server_options_are_set_and_window_names_stay(tmux: TownTmux, tmp_path: 
 
     assert [w.window for w in tmux.list_windows()] == ["nux"]
     assert tmux.run("show-options", "-sv", "escape-time").stdout.strip() == "10"
-    assert tmux.run("show-options", "-gv", "history-limit").stdout.strip() == "20000"
+    assert tmux.run("show-options", "-gv", "history-limit").stdout.strip() == str(HISTORY_LIMIT)
     for option, value in (
         ("remain-on-exit", "on"),
         ("automatic-rename", "off"),
@@ -88,6 +89,32 @@ def test_server_options_are_set_and_window_names_stay(tmux: TownTmux, tmp_path: 
     ):
         shown = tmux.run("show-options", "-wv", "-t", info.window_id, option).stdout.strip()
         assert shown == value
+
+
+def test_agent_panes_keep_a_bounded_scrollback_that_covers_every_reader(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    """Every agent pane, first of its session or not, keeps at most HISTORY_LIMIT lines of
+    scrollback (the server holds them all: memory), and never fewer than the Preview's
+    scrollback takes once that much was printed."""
+    from gastown_tui.tui.widgets.preview import HISTORY
+
+    lines = 3 * HISTORY_LIMIT
+    chatty = "print('\\n'.join(f'line {n}' for n in range(%d)), flush=True); print('DONE')" % lines
+    command = [sys.executable, "-c", chatty + "; import time; time.sleep(120)"]
+    first = tmux.start_window("gt-alpha", "one", command, start_dir=tmp_path, env={})
+    second = tmux.start_window("gt-alpha", "two", command, start_dir=tmp_path, env={})
+    for info in (first, second):
+        wait_until(lambda i=info: "DONE" in tmux.capture(i.pane_id), what="the output")
+        limit, size = tmux.query(
+            "display-message", "-p", "-t", info.pane_id, "#{history_limit} #{history_size}"
+        )[0].split()
+        assert int(limit) == HISTORY_LIMIT
+        assert HISTORY <= int(size) <= HISTORY_LIMIT
+        # The Preview's scrollback capture gets all the lines it asks for.
+        taken = tmux.capture(info.pane_id, lines=HISTORY).splitlines()
+        assert len(taken) == HISTORY and taken[-1] == "DONE"
+        assert taken[-2] == f"line {lines - 1}"
 
 
 def test_second_window_joins_existing_session(tmux: TownTmux, tmp_path: Path) -> None:
@@ -326,7 +353,7 @@ def test_a_users_tmux_conf_cannot_undo_the_towns_settings(tmp_path: Path) -> Non
         window = tmux.find_window("gt-alpha", "furiosa")
         assert window is not None and window.pane_dead  # kept: remain-on-exit won
         assert tmux.owned_sessions() == ["gt-alpha"]  # kept: destroy-unattached lost
-        assert tmux.run("show-options", "-gv", "history-limit").stdout.strip() == "20000"
+        assert tmux.run("show-options", "-gv", "history-limit").stdout.strip() == str(HISTORY_LIMIT)
     finally:
         tmux.kill_server()
 

@@ -44,7 +44,12 @@ if TYPE_CHECKING:
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 ENV_KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-HISTORY_LIMIT = 20000
+# Scrollback lines each pane keeps. tmux holds every kept line in the server (~800 bytes for a
+# 100-column line: a pane with 20,000 full lines was ~16 MB, 200 busy agents ~3 GB). The most
+# any reader takes is 2,000 lines: the Preview's scrollback (tui/widgets/preview.py HISTORY)
+# and a nudge's look (tmux/nudge.py). A full pane drops a tenth of the limit at once, so 2,500
+# always leaves at least 2,250 behind the screen (issue 12: the town's own memory).
+HISTORY_LIMIT = 2500
 ESCAPE_TIME_MS = 10
 COMMAND_TIMEOUT = 10.0
 START_TIMEOUT = 5.0
