@@ -295,7 +295,7 @@ async def test_rows_match_a_full_reload_after_many_writes(big_town: Town) -> Non
 async def test_age_timer_touches_only_the_convoys_on_screen(tmp_path: Path) -> None:
     """Every sling makes a convoy: the 20 s age refresh must not walk hundreds of them. Rows
     in flight show no age and are not touched; landed ones are, when on screen."""
-    from textual.widgets import Label, ListView
+    from textual.widgets import ListView, Static
 
     from gastown_tui.tui.widgets.convoys import ConvoyItem, ConvoysPane
 
@@ -317,7 +317,7 @@ async def test_age_timer_touches_only_the_convoys_on_screen(tmp_path: Path) -> N
         assert [i.row.state for i in items].count("landed") == 10 and len(items) == 50
         updated: list[str] = []
         for item in items:
-            for label in item.query(Label):
+            for label in item.query(Static):  # the title and the line under it
                 original = label.update
 
                 def update(*args: Any, _row: str = item.row.id, _f: Any = original) -> None:
