@@ -14,10 +14,18 @@ import pytest
 from rich.console import Console
 from textual.renderables.bar import Bar as BarRenderable
 
+from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.digest import sha1_hex, sha256_hex
+from gastown_tui.town.models import Event
 from gastown_tui.town.town import Town
+from gastown_tui.tui.app import make_app
 from gastown_tui.tui.widgets.convoys import BAR_CELLS, progress_bar
+from gastown_tui.tui.widgets.feed import STRIPS_KEPT, FeedPane
+from gastown_tui.views.actions import TownData
 from tests.tmux_helpers import needs_tmux
+from tests.tui_fixtures import anyio_backend, settle
+
+__all__ = ["anyio_backend"]  # fixture, used by name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,3 +142,34 @@ def test_digests_are_hashlibs() -> None:
     for data in (b"", b"pane text", "ünïcode ✔".encode() * 500):
         assert sha1_hex(data) == hashlib.sha1(data).hexdigest()
         assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.anyio
+async def test_the_feed_keeps_a_few_screens_of_drawn_lines(tmp_path: Path) -> None:
+    """Read back through a long feed: the drawn lines kept stay bounded (each held ~6 KB
+    with what the compositor derived from it), and a line drawn again is the same line."""
+    town = Town.init(tmp_path / "town", name="feedtown", clock=FakeClock())
+    app = make_app(town, watch=False, data=TownData(town, None, observe=list))
+    app.animation_level = "none"
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        feed = app.query_one(FeedPane)
+        view = feed.view
+        count = 4 * STRIPS_KEPT
+        feed.add(
+            [
+                Event(f"2026-11-18T12:{n // 60 % 60:02d}:{n % 60:02d}Z", "bead.updated", f"x{n}")
+                for n in range(count)
+            ]
+        )
+        await pilot.pause()
+        first = view.render_line(0).text
+        height = view.scrollable_content_region.height
+        for top in range(0, count, height):
+            view.scroll_to(y=top, animate=False, immediate=True)
+            await pilot.pause()
+            assert len(view._strips) <= STRIPS_KEPT
+        assert len(view._strips) == STRIPS_KEPT  # it did draw every screen on the way
+        view.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        assert view.render_line(0).text == first

@@ -31,6 +31,9 @@ from gastown_tui.tui.keys import focus_now
 from gastown_tui.tui.widgets.pane import Pane
 
 MAX_KEPT = 5000
+# Drawn lines kept for repaints: a few screens. With what the compositor derives from each
+# (crops, cuts) a line held ~6 KB; 2,048 of them were ~12 MB of the app after a long day.
+STRIPS_KEPT = 256
 # (type, actor, where) column widths by the feed's own width: the longest event type
 # (dogs.events_keep_rotated, 24) whole from 110 columns (a 200-column terminal's feed is ~125),
 # roomy from 90, tight at 80 (where a cut shows as …).
@@ -130,7 +133,7 @@ class FeedView(ScrollView, can_focus=True):
         self._kept: deque[tuple[int, Event]] = deque(maxlen=MAX_KEPT)
         self._visible: list[tuple[int, Event]] = []
         self.filter = FeedFilter()
-        self._strips: LRUCache[tuple[int, int], Strip] = LRUCache(2048)
+        self._strips: LRUCache[tuple[int, int], Strip] = LRUCache(STRIPS_KEPT)
 
     # -- data ----------------------------------------------------------------------------
     @property
