@@ -100,7 +100,7 @@ def test_agent_panes_keep_a_bounded_scrollback_that_covers_every_reader(
     from gastown_tui.tui.widgets.preview import HISTORY
 
     lines = 3 * HISTORY_LIMIT
-    chatty = "print('\\n'.join(f'line {n}' for n in range(%d)), flush=True); print('DONE')" % lines
+    chatty = f"print('\\n'.join(f'line {{n}}' for n in range({lines})), flush=True); print('DONE')"
     command = [sys.executable, "-c", chatty + "; import time; time.sleep(120)"]
     first = tmux.start_window("gt-alpha", "one", command, start_dir=tmp_path, env={})
     second = tmux.start_window("gt-alpha", "two", command, start_dir=tmp_path, env={})
