@@ -92,7 +92,8 @@ class RigsTree(Tree[NodeRef]):
         self._rebuilding = False
         self.show_root = False
         self.guide_depth = GUIDE_DEPTH
-        self._styles: dict[tuple[str, bool], Style] = {}
+        self._styles: dict[tuple[str, bool], Style] = {}  # _style's, for _styles_theme
+        self._styles_theme = ""
         self.rigs = RigsSnapshot()
         self.polecats: list[PolecatRow] = []
         self.marked: set[str] = set()
@@ -332,7 +333,10 @@ class RigsTree(Tree[NodeRef]):
     def _rebuild(self, *, force: bool = False) -> None:
         if force:
             self._labels.clear()  # a theme change restyles every label
+        theme = self.app.theme
+        if force or theme != self._styles_theme:
             self._styles.clear()
+            self._styles_theme = theme
         # Once per rebuild: Textual works the region out from the styles on every call.
         self._width = self.scrollable_content_region.width
         rows = self._layout()
@@ -341,7 +345,7 @@ class RigsTree(Tree[NodeRef]):
             live = {ref for _, ref, _, _ in rows}
             self._labels = {r: v for r, v in self._labels.items() if r in live}
         signature = (
-            (self.app.theme, self.state_filter),
+            (theme, self.state_filter),
             tuple(sorted(self.collapsed)),
             tuple((d, r) for d, r, _, _ in rows),
         )
