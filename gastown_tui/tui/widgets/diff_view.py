@@ -17,7 +17,7 @@ import functools
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -34,8 +34,11 @@ SPLIT_WIDTH = 160
 HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
 
 
-@dataclass
-class DiffLine:
+class DiffLine(NamedTuple):
+    """A tuple, not a dataclass: a diff of thousands of lines then adds nothing for the
+    garbage collector to walk (a tuple of str and int is untracked), and its full passes over
+    the app's objects are what a person feels as a stall while scrolling."""
+
     kind: str  # file | hunk | ctx | add | del | meta
     text: str
     old: int | None = None
@@ -113,6 +116,16 @@ def parse_diff(text: str) -> ParsedDiff:
     return out
 
 
+def prepare_diff(text: str) -> ParsedDiff:
+    """`text` parsed and its files' lexers made (the first takes ~40 ms, compiling its
+    regular expressions): for a loading thread, so the first paint does neither."""
+    parsed = parse_diff(text)
+    for path in parsed.files:
+        _lexer(path)
+    _syntax_theme(True), _syntax_theme(False)  # imports rich.syntax
+    return parsed
+
+
 def _lexer(path: str) -> Any:
     name = path.rsplit("/", 1)[-1]
     return _lexer_for(name.rsplit(".", 1)[-1] if "." in name else name)
@@ -173,16 +186,22 @@ class DiffView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._cache: dict[tuple[int, int, bool, Style], Strip] = {}
         self._lexers: dict[int, Any] = {}
-        # Highlighted code per line index (width-independent); filled ahead by a thread.
-        self._tokens: dict[int, list[Segment]] = {}
+        # Highlighted code per line index (width-independent); filled ahead by a thread. Each
+        # line is ((text, style id), ...), ids into `_palette`: plain tuples, which the garbage
+        # collector stops tracking, where Segments (holding Style objects) stay tracked.
+        self._tokens: dict[int, Code] = {}
+        self._palette: list[Style] = [Style()]
+        self._palette_ids: dict[Style, int] = {Style(): 0}
+        self._palette_lock = threading.Lock()  # the highlight thread adds styles too
         self._generation = 0  # bumped by set_diff and a theme change: stale threads stop
         self._styles: dict[str, Style] = {}
         self._frame: tuple[int, bool, Style] | None = None  # set while render_lines runs
         self.set_diff(text)
 
     # -- the model -----------------------------------------------------------------------
-    def set_diff(self, text: str) -> None:
-        self.diff = parse_diff(text)
+    def set_diff(self, text: str, parsed: ParsedDiff | None = None) -> None:
+        """Show `text`; `parsed` is its `prepare_diff`, when done off the UI thread."""
+        self.diff = parsed if parsed is not None else parse_diff(text)
         self._cache.clear()
         self._lexers.clear()
         self._tokens = {}
@@ -324,15 +343,26 @@ class DiffView(ScrollView, can_focus=True):
         self._styles[kind] = style
         return style
 
-    def _code(self, index: int) -> list[Segment]:
-        segments = self._tokens.get(index)
-        if segments is None:
-            segments = self._highlight(self.diff.lines[index], self.app.current_theme.dark)
-            self._tokens[index] = segments
-        return segments
+    def _code(self, index: int) -> Code:
+        code = self._tokens.get(index)
+        if code is None:
+            code = self._highlight(self.diff.lines[index], self.app.current_theme.dark)
+            self._tokens[index] = code
+        return code
 
-    def _highlight(self, line: DiffLine, dark: bool) -> list[Segment]:
-        """Pure (no widget state but the lexer cache): safe to run in the highlight thread."""
+    def _style_id(self, style: Style) -> int:
+        found = self._palette_ids.get(style)
+        if found is None:
+            with self._palette_lock:
+                found = self._palette_ids.get(style)
+                if found is None:
+                    self._palette.append(style)
+                    found = self._palette_ids[style] = len(self._palette) - 1
+        return found
+
+    def _highlight(self, line: DiffLine, dark: bool) -> Code:
+        """Pure (no widget state but the lexer and style caches): safe to run in the
+        highlight thread."""
         lexer = self._lexers.get(line.file, False)
         if lexer is False:
             path = self.diff.files[line.file] if line.file < len(self.diff.files) else ""
@@ -340,14 +370,14 @@ class DiffView(ScrollView, can_focus=True):
             self._lexers[line.file] = lexer
         text = safe(line.text.expandtabs(4))  # a diff may hold terminal escapes: show them
         if lexer is None:
-            return [Segment(text)]
+            return ((text, 0),)
         theme = _syntax_theme(dark)
         out = []
         for token_type, value in lexer.get_tokens(text):
             value = value.rstrip("\n")
             if value:
-                out.append(Segment(value, theme.get_style_for_token(token_type)))
-        return out
+                out.append((value, self._style_id(theme.get_style_for_token(token_type))))
+        return tuple(out)
 
     def _half(self, index: int | None, width: int, base: Style) -> list[Segment]:
         """One side (or the whole, unified) of a row, `width` cells exactly: gutter, sign,
@@ -372,9 +402,10 @@ class DiffView(ScrollView, can_focus=True):
             else (" ", under),
             (" ", under),
         ]
-        parts.extend(
-            (text, under + style if style else under) for text, style, _ in self._code(index)
-        )
+        palette = self._palette
+        for text, style_id in self._code(index):
+            style = palette[style_id]
+            parts.append((text, under + style if style else under))
         return _fit(parts, width, under)
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -411,13 +442,18 @@ class DiffView(ScrollView, can_focus=True):
             # Neighbours of one style merged: Textual restyles, filters and cuts every segment
             # of every visible row on each repaint, so fewer segments make each scroll cheaper.
             strip = Strip(_merge(segs), width)
-            if len(self._cache) > 4000:
-                self._cache.clear()
+            if len(self._cache) >= ROW_CACHE:
+                # The oldest row out: a row is ~20 objects the garbage collector walks.
+                del self._cache[next(iter(self._cache))]
             self._cache[key] = strip
         return strip
 
 
 HEADER_KINDS = frozenset(("file", "hunk", "meta"))
+# Rows kept drawn: ten screens of 50, so moving about a page redraws nothing, while a row
+# costs only ~25 us to build again (bench/bench_review.py).
+ROW_CACHE = 500
+Code = tuple[tuple[str, int], ...]  # a line's highlighted text: (text, palette id) pairs
 
 
 def _cells(text: str) -> int:
