@@ -1,14 +1,16 @@
 """A git diff, highlighted, unified or side by side, drawn line by line.
 
-The diff is parsed once into rows; only the rows on screen are rendered (Textual's line API,
-`render_line`), each highlighted with Pygments the first time it shows and then cached, so a
-diff of thousands of lines opens as fast as a short one. Side by side from SPLIT_WIDTH columns:
-deleted and added lines of a hunk pair up, left old, right new.
+The diff is parsed once into rows (by the review's loading thread, with its lexers made);
+only the rows on screen are rendered (Textual's line API, `render_line`). Side by side from
+SPLIT_WIDTH columns: deleted and added lines of a hunk pair up, left old, right new.
 
-Highlighting a line costs about 1-2 ms (Pygments), so a page of 50 new lines would take a
-frame several times over: once the first screen is drawn, a thread highlights the rest of the
-diff, from the rows on screen onwards, into `_tokens`. Page-down then only lays out cached
-tokens (bench/bench_review.py).
+Highlighting a line with Pygments costs ~0.1-0.2 ms, two a row side by side, so a page of 50
+new rows would take a frame: once the first screen is drawn, a thread highlights the rest of
+the diff, from the rows on screen onwards, into `_tokens` (plain tuples: nothing for the
+garbage collector to walk). A row is then built once, straight into Segments in their final
+styles with same-style neighbours merged, and kept (the last ROW_CACHE rows). A page-down
+costs the new rows (~25 us each) plus Textual's repaint of the view, which grows with the
+segments a row has (bench/bench_review.py).
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ def prepare_diff(text: str) -> ParsedDiff:
     parsed = parse_diff(text)
     for path in parsed.files:
         _lexer(path)
-    _syntax_theme(True), _syntax_theme(False)  # imports rich.syntax
+    _syntax_theme(True)  # imports rich.syntax
+    _syntax_theme(False)
     return parsed
 
 
@@ -485,7 +488,7 @@ def _fit(parts: list[tuple[str, Style]], width: int, pad: Style) -> list[Segment
 def _merge(segments: list[Segment]) -> list[Segment]:
     out: list[Segment] = []
     for segment in segments:
-        if out and out[-1].style == segment.style:
+        if out and (out[-1].style is segment.style or out[-1].style == segment.style):
             out[-1] = Segment(out[-1].text + segment.text, segment.style)
         else:
             out.append(segment)
