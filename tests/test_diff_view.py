@@ -228,3 +228,25 @@ def test_highlighted_lines_hold_no_objects_for_the_garbage_collector() -> None:
     gc.collect()
     gc.collect()
     assert codes and not any(gc.is_tracked(code) for code in codes)
+
+
+def _hunks(count: int) -> str:
+    hunks = "".join(
+        f"@@ -{10 * i + 1},2 +{10 * i + 1},2 @@\n ctx{i}\n-old{i}\n+new{i}\n" for i in range(count)
+    )
+    return f"diff --git a/h.py b/h.py\n--- a/h.py\n+++ b/h.py\n{hunks}"
+
+
+@pytest.mark.anyio
+async def test_n_jumps_by_the_hunks_of_the_diff_shown_now() -> None:
+    app = DiffApp(_hunks(2))
+    async with app.run_test(size=(80, 3)) as pilot:
+        await pilot.pause()
+        view = app.query_one(DiffView)
+        view.focus()
+        assert view._starts("hunk") == [1, 5]
+        view.set_diff(_hunks(12))  # the hunks found for the old diff must not be used
+        await pilot.pause()
+        await pilot.press("n", "n", "n")  # rows 1, 5, then 9: past the old diff's last hunk
+        assert int(view.scroll_y) == 9
+        assert view.diff.lines[view._row_line(9) or 0].kind == "hunk"

@@ -197,6 +197,7 @@ class DiffView(ScrollView, can_focus=True):
         self._generation = 0  # bumped by set_diff and a theme change: stale threads stop
         self._styles: dict[str, Style] = {}
         self._frame: tuple[int, bool, Style] | None = None  # set while render_lines runs
+        self._starts_cache: dict[tuple[str, bool], list[int]] = {}
         self.set_diff(text)
 
     # -- the model -----------------------------------------------------------------------
@@ -204,6 +205,7 @@ class DiffView(ScrollView, can_focus=True):
         """Show `text`; `parsed` is its `prepare_diff`, when done off the UI thread."""
         self.diff = parsed if parsed is not None else parse_diff(text)
         self._cache.clear()
+        self._starts_cache.clear()
         self._lexers.clear()
         self._tokens = {}
         self._generation += 1
@@ -261,6 +263,15 @@ class DiffView(ScrollView, can_focus=True):
         return row
 
     def _starts(self, kind: str) -> list[int]:
+        """The rows where each hunk (or file) starts: found once a diff and mode, as a walk
+        over a 2,000-line diff takes a few ms of every n/N/]/[ press."""
+        key = (kind, self.split)
+        found = self._starts_cache.get(key)
+        if found is None:
+            found = self._starts_cache[key] = self._find_starts(kind)
+        return found
+
+    def _find_starts(self, kind: str) -> list[int]:
         rows = range(self.rows)
         return [
             r
