@@ -21,7 +21,7 @@ from textual.widgets.option_list import Option
 from gastown_tui.town.display import safe, safe_lines
 from gastown_tui.town.errors import GtError
 from gastown_tui.tui.screens.base import Dialog
-from gastown_tui.tui.widgets.diff_view import DiffView, ParsedDiff, prepare_diff
+from gastown_tui.tui.widgets.diff_view import DiffView
 from gastown_tui.tui.widgets.footer import ScreenFooter
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ class ReviewData:
     files: list[tuple[str, int, int]] = field(default_factory=list)
     diff: str = ""
     error: str = ""
-    parsed: ParsedDiff | None = None  # `diff` parsed, by the loading thread
 
 
 def load_review(town: Town, mr_id: str | None = None, polecat: str | None = None) -> ReviewData:
@@ -186,8 +185,6 @@ class ReviewScreen(Screen[None]):
             data = load_review(self.town, self.mr_id, self.polecat)
         except GtError as exc:
             data = ReviewData("review", None, error=str(exc))
-        # Parsing and the lexers here, not in the first paint (widgets/diff_view.py).
-        data.parsed = prepare_diff(data.diff)
         self.app.call_from_thread(self.show, data)
 
     def show(self, data: ReviewData) -> None:
@@ -219,7 +216,7 @@ class ReviewScreen(Screen[None]):
             safe_lines(log.strip()) or "no verify output yet"
         )
         diff = self.query_one(DiffView)
-        diff.set_diff(data.diff, data.parsed)
+        diff.set_diff(data.diff)
         self.refresh_bindings()
 
     def _head(self, data: ReviewData) -> Content:

@@ -1,8 +1,8 @@
 """A git diff, highlighted, unified or side by side, drawn line by line.
 
-The diff is parsed once into rows (by the review's loading thread, with its lexers made);
-only the rows on screen are rendered (Textual's line API, `render_line`). Side by side from
-SPLIT_WIDTH columns: deleted and added lines of a hunk pair up, left old, right new.
+The diff is parsed once into rows; only the rows on screen are rendered (Textual's line API,
+`render_line`). Side by side from SPLIT_WIDTH columns: deleted and added lines of a hunk pair
+up, left old, right new.
 
 Highlighting a line with Pygments costs ~0.1-0.2 ms, two a row side by side, so a page of 50
 new rows would take a frame: once the first screen is drawn, a thread highlights the rest of
@@ -116,17 +116,6 @@ def parse_diff(text: str) -> ParsedDiff:
     return out
 
 
-def prepare_diff(text: str) -> ParsedDiff:
-    """`text` parsed and its files' lexers made (the first takes ~40 ms, compiling its
-    regular expressions): for a loading thread, so the first paint does neither."""
-    parsed = parse_diff(text)
-    for path in parsed.files:
-        _lexer(path)
-    _syntax_theme(True)  # imports rich.syntax
-    _syntax_theme(False)
-    return parsed
-
-
 def _lexer(path: str) -> Any:
     name = path.rsplit("/", 1)[-1]
     return _lexer_for(name.rsplit(".", 1)[-1] if "." in name else name)
@@ -201,9 +190,8 @@ class DiffView(ScrollView, can_focus=True):
         self.set_diff(text)
 
     # -- the model -----------------------------------------------------------------------
-    def set_diff(self, text: str, parsed: ParsedDiff | None = None) -> None:
-        """Show `text`; `parsed` is its `prepare_diff`, when done off the UI thread."""
-        self.diff = parsed if parsed is not None else parse_diff(text)
+    def set_diff(self, text: str) -> None:
+        self.diff = parse_diff(text)
         self._cache.clear()
         self._starts_cache.clear()
         self._lexers.clear()
