@@ -4,6 +4,7 @@ draw, and a new diff, an edited branch or a new theme must never show a cached r
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 from pathlib import Path
@@ -164,6 +165,9 @@ async def test_the_row_cache_stays_bounded_and_rows_come_back_the_same() -> None
             view.scroll_to(y=top, animate=False)
             await pilot.pause()
         assert len(view._cache) <= ROW_CACHE
+        gc.collect()
+        gc.collect()
+        assert not any(gc.is_tracked(row) for row in view._cache.values()), "rows kept as tuples"
         view.scroll_to(y=0, animate=False)
         await pilot.pause()
         assert cells(view.render_line(5)) == first
@@ -219,8 +223,6 @@ async def test_an_edit_under_review_shows_after_reopen_and_after_reload(tmp_path
 def test_highlighted_lines_hold_no_objects_for_the_garbage_collector() -> None:
     """The highlighted code of a diff of thousands of lines stays out of the collector's full
     passes (the stalls a person feels while scrolling): plain tuples of str and int."""
-    import gc
-
     view = DiffView(TRICKY)
     codes = [view._highlight(line, True) for line in view.diff.lines]
     # The collector drops a tuple of untracked items from its lists when it meets it: the

@@ -174,12 +174,14 @@ class DiffView(ScrollView, can_focus=True):
 
     def __init__(self, text: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._cache: dict[tuple[int, int, bool, Style], Strip] = {}
+        # Rows drawn: (texts, palette ids) by (row, width, split, the widget's style id).
+        self._cache: dict[tuple[int, int, bool, int], tuple[tuple[str, ...], tuple[int, ...]]] = {}
         self._lexers: dict[int, Any] = {}
         # Highlighted code per line index (width-independent); filled ahead by a thread. Each
         # line is ((text, style id), ...), ids into `_palette`: plain tuples, which the garbage
         # collector stops tracking, where Segments (holding Style objects) stay tracked.
         self._tokens: dict[int, Code] = {}
+        # Every style a token or a drawn row uses, by id: what the plain tuples refer to.
         self._palette: list[Style] = [Style()]
         self._palette_ids: dict[Style, int] = {Style(): 0}
         self._palette_lock = threading.Lock()  # the highlight thread adds styles too
@@ -425,9 +427,9 @@ class DiffView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         # Keyed by the widget's style too: a CSS change (not only a theme change, which clears
         # the cache) then draws fresh rows.
-        key = (row, width, split, base)
-        strip = self._cache.get(key)
-        if strip is None:
+        key = (row, width, split, self._style_id(base))
+        drawn = self._cache.get(key)
+        if drawn is None:
             if split:
                 left, right = self.diff.pairs[row]
                 if left is not None and self.diff.lines[left].kind in HEADER_KINDS:
@@ -441,15 +443,24 @@ class DiffView(ScrollView, can_focus=True):
                 segs = self._half(row, width, base)
             # Neighbours of one style merged: Textual restyles, filters and cuts every segment
             # of every visible row on each repaint, so fewer segments make each scroll cheaper.
-            strip = Strip(_merge(segs), width)
+            # Kept as plain tuples (texts, palette ids), not a Strip: the collector stops
+            # walking them, where a kept Strip is ~20 objects it walks on every full pass, and
+            # a long review keeps hundreds (each pass then stalls the app for ~0.1 s).
+            merged = _merge(segs)
+            drawn = (
+                tuple(segment.text for segment in merged),
+                tuple(self._style_id(segment.style or NULL_STYLE) for segment in merged),
+            )
             if len(self._cache) >= ROW_CACHE:
-                # The oldest row out: a row is ~20 objects the garbage collector walks.
-                del self._cache[next(iter(self._cache))]
-            self._cache[key] = strip
-        return strip
+                del self._cache[next(iter(self._cache))]  # the oldest row out
+            self._cache[key] = drawn
+        texts, ids = drawn
+        palette = self._palette
+        return Strip([Segment(text, palette[i]) for text, i in zip(texts, ids, strict=True)], width)
 
 
 HEADER_KINDS = frozenset(("file", "hunk", "meta"))
+NULL_STYLE = Style()
 # Rows kept drawn: ten screens of 50, so moving about a page redraws nothing, while a row
 # costs only ~25 us to build again (bench/bench_review.py).
 ROW_CACHE = 500
