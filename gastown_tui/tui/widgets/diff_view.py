@@ -461,7 +461,7 @@ class DiffView(ScrollView, can_focus=True):
 
 HEADER_KINDS = frozenset(("file", "hunk", "meta"))
 NULL_STYLE = Style()
-# Rows kept drawn: ten screens of 50, so moving about a page redraws nothing, while a row
+# Rows kept drawn: ten screens of 50, so moving about a page builds no row again, while a row
 # costs only ~25 us to build again (bench/bench_review.py).
 ROW_CACHE = 500
 Code = tuple[tuple[str, int], ...]  # a line's highlighted text: (text, palette id) pairs
