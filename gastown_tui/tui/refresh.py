@@ -302,13 +302,15 @@ class Refreshing:
             stop_event=self._watch_stop,
         ):
             scopes = scopes_of(feed, changes)
+            if scopes:
+                # First: the loaders' threads read while the new event lines are read below,
+                # so what one write changed tends to reach the screen in one frame.
+                self.post_message(StoreChanged(scopes))
             if "events" in scopes and self._follower is not None:
                 # Read the new lines here, in order, off the UI thread.
                 new_events = await asyncio.to_thread(self.data.feed_poll, self._follower)
                 if new_events:
                     self.post_message(EventsAppended(new_events))
-            if scopes:
-                self.post_message(StoreChanged(scopes))
 
     def stop_watching(self) -> None:
         self._watch_stop.set()
