@@ -4,8 +4,12 @@ A store write by any process names the rig file it touched (`rig:<name>`, see
 `change_scope`). Reloading every rig's beads and rebuilding every row on each write cost the
 app 123 ms at 1k beads and 271 ms at 10k; `RigsLedger.apply` re-reads only the rigs that
 changed, keeps the row of every bead whose stored document is unchanged, and says which rows
-changed, so the pane repaints those and nothing else. `TownData.load_rigs` stays the full
-reload the tests compare it against (tests/test_tui_ledger.py).
+changed, so the pane repaints those and nothing else. The store follows a write through the
+rig's change journal (town/storage/journal.py), handing back the very documents no write
+touched, so the changed ones are found by identity; their rows are patched into each rig's
+sorted rows and ready list instead of sorting every open bead again (at 5,000 open beads a
+write went from ~24 ms of ledger work to ~3). `TownData.load_rigs` stays the full reload the
+tests compare it against (tests/test_tui_ledger.py).
 
 No textual here: this runs in a thread worker, and any front end may use it.
 """
