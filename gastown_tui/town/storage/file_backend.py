@@ -3,7 +3,9 @@ with an atomic rename (gastown_tui/town/storage/files.py), laid out by layout.py
 
 - `store/town.json`: tables `meta`, `rigs`, `convoys`;
 - `store/rigs/<rig>.json`: `beads`, `polecats`, `merge_requests` (one rig transaction writes
-  one file, so a sling's hook and its polecat record commit together);
+  one file, so a sling's hook and its polecat record commit together), and beside it
+  `.<rig>.json.journal`, what each write put and deleted (journal.py: readers apply that
+  instead of parsing the whole rig again);
 - `store/mail/<address>.json`: `messages`;
 - `store/archive/<YYYY-MM>.json`: `beads` and `mail`.
 """
@@ -28,6 +30,7 @@ from gastown_tui.town.storage.files import (
     make_private_dirs,
 )
 from gastown_tui.town.storage.id_index import IdIndex
+from gastown_tui.town.storage.journal import remove as remove_journal
 from gastown_tui.town.storage.layout import FileLayout, classify, decode_address
 
 META = "meta"
@@ -484,7 +487,8 @@ class FileBackend:
         return self.store.file(self.layout.town_file)
 
     def rig_file(self, rig: str) -> StoreFile:
-        return self.store.file(self.layout.rig_file(rig))
+        # Journaled: the app reads what a write changed, not the whole rig (journal.py).
+        return self.store.file(self.layout.rig_file(rig), journal=True)
 
     def inbox_file(self, address: str) -> StoreFile:
         return self.store.file(self.layout.mail_file(address))
@@ -527,6 +531,7 @@ class FileBackend:
             moved = self.layout.store / "removed" / f"{rig}-{stamp}.json"
             moved.parent.mkdir(parents=True, exist_ok=True)
             rig_file.path.replace(moved)
+            remove_journal(rig_file.path)
             self.store.index.remove(rig_file.path)  # moved on purpose
             return str(moved)
 
