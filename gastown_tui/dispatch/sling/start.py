@@ -166,7 +166,9 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     if runtime.prompt == "nudge":
         wait_ready(tmux, job.info, runtime)
         lock = town.paths.lock(f"nudge~{encode_address(polecat.address)}")
-        result = nudge(tmux, job.info.pane_id, job.beacon, lock_path=lock)
+        result = nudge(
+            tmux, job.info.pane_id, job.beacon, lock_path=lock, settle=runtime.enter_delay
+        )
         if not result.delivered:
             raise GtFailure(f"the beacon was not delivered to {polecat.address}: {result.detail}")
     if job.wait_started:
