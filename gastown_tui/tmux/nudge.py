@@ -147,10 +147,10 @@ def nudge(
     """Type `message` into `pane_id`, press Enter, and verify both. Never claims unverified.
 
     `settle` is added to the least pause between the last chunk and Enter (settle_time);
-    `echo_timeout` bounds the
-    wait for the text to show; `info`, the pane's window as the caller just read it, saves
-    asking tmux again (the first snapshot still says whether the pane is dead or gone); Enter is pressed up to `attempts` times, waiting
-    `enter_timeout`, then twice that, and so on, for the pane to react.
+    `echo_timeout` bounds the wait for the text to show; `info`, the pane's window as the
+    caller just read it, saves asking tmux again (the first snapshot still says whether the
+    pane is dead or gone). Enter is pressed up to `attempts` times, waiting `enter_timeout`,
+    then twice that, and so on, for the pane to react.
     Bad input raises GtError; a delivery that fails returns `delivered=False` with the reason.
     """
     text = check_nudge(message)
