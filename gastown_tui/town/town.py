@@ -168,6 +168,23 @@ class Town:
 
         return TownConfig.load(self.paths.town_toml)
 
+    @property
+    def name(self) -> str:
+        """The town's name, as `config.name` says it, read without building the TownConfig
+        (its sections and checks are about a third of a `gt prime`). A file this light read
+        cannot take (not TOML, a name that is not text) is left to TownConfig, which names
+        the problem."""
+        if "config" in self.__dict__:
+            return self.config.name
+        import tomllib
+
+        try:
+            data = tomllib.loads(self.paths.town_toml.read_text(encoding="utf-8"))
+            name = (data.get("town") or {}).get("name", "gastown")  # TownSection's default
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+            name = None
+        return name if isinstance(name, str) else self.config.name
+
     @cached_property
     def events(self) -> EventLog:
         return EventLog(self.paths, self.clock)

@@ -222,7 +222,7 @@ def prime_text(town: Town, address: str) -> str:
     bead = hooked_bead(town, address)
     out = [
         f"[GAS TOWN] You are {address}, a polecat (worker agent) of rig {rig} "
-        f"in town {town.config.name}.",
+        f"in town {town.name}.",
     ]
     if polecat.worktree:
         where = f"Your worktree: {polecat.worktree}"
