@@ -9,14 +9,13 @@ import os
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from gastown_tui.town.clock import Clock, SystemClock, iso
+from gastown_tui.town.clock import SystemClock, iso
 from gastown_tui.town.errors import GtError, NotATown
 from gastown_tui.town.events import EventLog
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
-from gastown_tui.town.storage import Backend, open_backend
+from gastown_tui.town.storage import open_backend
 from gastown_tui.town.storage.files import (
     DIR_MODE,
     FILE_MODE,
@@ -26,14 +25,19 @@ from gastown_tui.town.storage.files import (
     private_umask,
 )
 
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gastown_tui.town.beads import BeadStore
+    from gastown_tui.town.clock import Clock
     from gastown_tui.town.config import TownConfig
     from gastown_tui.town.convoys import ConvoyStore
     from gastown_tui.town.mail import MailStore
     from gastown_tui.town.models import Bead
     from gastown_tui.town.polecats import PolecatRegistry
     from gastown_tui.town.rigs import RigRegistry
+    from gastown_tui.town.storage import Backend
     from gastown_tui.town.storage.base import IdsRepo
 
 OVERSEER = "overseer"
