@@ -32,7 +32,8 @@ def wire(town: Town) -> Town:
 
     The mail hook imports dispatch at the first delivery, not here: `gt prime`, `gt hook` and
     `gt done`, which agents call all day, never pay for it (tests/test_done.py)."""
-    hooks = town.mail.on_delivered
+    # Before the mail store is made, its hooks wait in town.mail_hooks (town/town.py).
+    hooks = town.mail.on_delivered if "mail" in town.__dict__ else town.mail_hooks
     if any(getattr(hook, "__name__", "") == "nudge_mail_recipients" for hook in hooks):
         return town
     loaded: list[Callable[[list[Any]], None]] = []

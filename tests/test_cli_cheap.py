@@ -84,8 +84,8 @@ NO_STORE_LIBS = {"orjson", "subprocess", "shutil", "tinydb", "hashlib"}
                 "gastown_tui.town.storage.base",
             },
         ),
-        (("hook",), NO_STORE_LIBS | LEAN | {"tomllib"}),
-        (("hook", "--json"), NO_STORE_LIBS | LEAN),
+        (("hook",), NO_STORE_LIBS | LEAN | {"tomllib", "threading", "gastown_tui.town.mail"}),
+        (("hook", "--json"), NO_STORE_LIBS | LEAN | {"gastown_tui.town.mail"}),
         (
             ("bead", "create", "Grease the axle", "--rig", "alpha"),
             NO_STORE_LIBS | LEAN | {"tomllib"},

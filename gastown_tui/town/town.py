@@ -62,6 +62,9 @@ class Town:
         # Called with the beads that just closed, by whichever process closed them.
         self.close_listeners: list[Callable[[list[Bead]], None]] = []
         self.close_listeners.append(self._land_convoys)
+        # Added to `mail.on_delivered` when the mail store is first made: compose.py wires
+        # every town's mail hook, and a call that never touches mail (`gt hook`) never loads it.
+        self.mail_hooks: list[Callable[[list[Any]], None]] = []
 
     # opening -----------------------------------------------------------------------------
     @classmethod
@@ -213,7 +216,9 @@ class Town:
     def mail(self) -> MailStore:
         from gastown_tui.town.mail import MailStore
 
-        return MailStore(self)
+        store = MailStore(self)
+        store.on_delivered.extend(self.mail_hooks)
+        return store
 
     @cached_property
     def convoys(self) -> ConvoyStore:
