@@ -555,10 +555,16 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
         return next((p for p in self.polecats if p.address == address), None)
 
     def on_polecat_selected(self, message: PolecatSelected) -> None:
+        self.selection_moved(message.address)
+
+    def selection_moved(self, address: str | None) -> None:
+        """The Rigs tree's cursor is on this polecat (None: on no polecat). Called by the
+        tree in the key's own handling (tui/widgets/rigs.py: RigsTree.on_select): the
+        Preview's title changes now and its capture follows from a worker."""
         if not self.showing:
             return
         had_selection = self.selected_polecat() is not None
-        self.selected_address = message.address
+        self.selected_address = address
         selected = self.selected_polecat()
         self.preview_pane.follow(selected)
         if (selected is not None) != had_selection:

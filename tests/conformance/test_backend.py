@@ -217,11 +217,16 @@ def test_the_archive_upserts_beads_and_mail_copies(stown: Town) -> None:
     with archive.txn("2026-12") as tx:
         tx.put_beads([{"id": "al-3"}])
     with archive.txn("2026-11") as tx:
-        tx.put_beads([{"id": "al-1", "title": "again"}])  # a retried move: an update
+        # A retried move is an update; new ones follow the ones kept, each once.
+        tx.put_beads([{"id": "al-1", "title": "again"}, {"id": "al-4"}, {"id": "al-5"}])
         tx.put_messages([{"id": "msg-1", "inbox": "mayor", "read": True}])
         tx.remove_beads(["al-2"])
     assert archive.months() == ["2026-12", "2026-11"]
-    assert archive.bead_docs("2026-11") == [{"id": "al-1", "status": "closed", "title": "again"}]
+    assert archive.bead_docs("2026-11") == [
+        {"id": "al-1", "status": "closed", "title": "again"},
+        {"id": "al-4"},
+        {"id": "al-5"},
+    ]
     copies = sorted(archive.message_docs("2026-11").values(), key=lambda d: d["inbox"])
     assert copies == [
         {"id": "msg-1", "inbox": "mayor", "read": True},

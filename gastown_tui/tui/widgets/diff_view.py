@@ -19,11 +19,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.color import Color
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -170,12 +171,13 @@ class DiffView(ScrollView, can_focus=True):
 
     def __init__(self, text: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._cache: dict[tuple[int, int, bool], Strip] = {}
+        self._cache: dict[tuple[int, int, bool, Style], Strip] = {}
         self._lexers: dict[int, Any] = {}
         # Highlighted code per line index (width-independent); filled ahead by a thread.
         self._tokens: dict[int, list[Segment]] = {}
         self._generation = 0  # bumped by set_diff and a theme change: stale threads stop
         self._styles: dict[str, Style] = {}
+        self._frame: tuple[int, bool, Style] | None = None  # set while render_lines runs
         self.set_diff(text)
 
     # -- the model -----------------------------------------------------------------------
@@ -347,52 +349,110 @@ class DiffView(ScrollView, can_focus=True):
                 out.append(Segment(value, theme.get_style_for_token(token_type)))
         return out
 
-    def _half(self, index: int | None, width: int) -> list[Segment]:
-        """One side (or the whole, unified) of a row: gutter, sign, highlighted code."""
+    def _half(self, index: int | None, width: int, base: Style) -> list[Segment]:
+        """One side (or the whole, unified) of a row, `width` cells exactly: gutter, sign,
+        highlighted code, each segment in its final style (the widget's `base` under the
+        line's colour under the token's), so the row is built once with no restyling pass."""
         if index is None:
-            return [Segment(" " * width)]
+            return [Segment(" " * width, base)] if width > 0 else []
         line = self.diff.lines[index]
-        if line.kind in ("file", "hunk", "meta"):
-            text = safe(("▶ " + line.text) if line.kind == "file" else line.text)
-            segs = [Segment(text, self._style(line.kind if line.kind != "meta" else "gutter"))]
-        else:
-            number = line.new if line.new is not None else line.old
-            gutter = Segment(f"{number if number is not None else '':>5} ", self._style("gutter"))
-            sign = {"add": "+", "del": "-"}.get(line.kind, " ")
-            sign_seg = Segment(sign, self._style(f"sign-{line.kind}") if sign != " " else Style())
-            segs = [gutter, sign_seg, Segment(" "), *self._code(index)]
-        strip = Strip(segs).crop(0, width).extend_cell_length(width)
-        if line.kind in ("add", "del"):
-            strip = strip.apply_style(self._style(line.kind))
-        return list(strip)
+        kind = line.kind
+        if kind in HEADER_KINDS:
+            text = safe(("▶ " + line.text) if kind == "file" else line.text)
+            style = base + self._style(kind if kind != "meta" else "gutter")
+            return _fit([(text, style)], width, base)
+        under = base + self._style(kind) if kind in ("add", "del") else base
+        number = line.new if line.new is not None else line.old
+        parts = [
+            (f"{number if number is not None else '':>5} ", under + self._style("gutter")),
+            ("+", under + self._style("sign-add"))
+            if kind == "add"
+            else ("-", under + self._style("sign-del"))
+            if kind == "del"
+            else (" ", under),
+            (" ", under),
+        ]
+        parts.extend(
+            (text, under + style if style else under) for text, style, _ in self._code(index)
+        )
+        return _fit(parts, width, under)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every row of this repaint shares, looked up once: each look-up walks the CSS
+        # or the layout, and a page-down draws ~48 new rows (bench/bench_review.py).
+        self._frame = (self.size.width, self.split, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
 
     def render_line(self, y: int) -> Strip:
-        _, scroll_y = self.scroll_offset
-        row = y + scroll_y
-        width = self.size.width
-        if row >= self.rows or width <= 0:
-            return Strip.blank(width, self.rich_style)
-        split = self.split
-        key = (row, width, split)
+        width, split, base = self._frame or (self.size.width, self.split, self.rich_style)
+        row = y + self.scroll_offset.y
+        rows = len(self.diff.pairs) if split else len(self.diff.lines)
+        if row >= rows or width <= 0:
+            return Strip.blank(width, base)
+        # Keyed by the widget's style too: a CSS change (not only a theme change, which clears
+        # the cache) then draws fresh rows.
+        key = (row, width, split, base)
         strip = self._cache.get(key)
         if strip is None:
             if split:
                 left, right = self.diff.pairs[row]
-                half = (width - 1) // 2
-                if left is not None and self.diff.lines[left].kind in ("file", "hunk", "meta"):
-                    segs = self._half(left, width)
+                if left is not None and self.diff.lines[left].kind in HEADER_KINDS:
+                    segs = self._half(left, width, base)
                 else:
-                    segs = [
-                        *self._half(left, half),
-                        Segment("│", self._style("gutter")),
-                        *self._half(right, width - half - 1),
-                    ]
+                    half = (width - 1) // 2
+                    segs = self._half(left, half, base)
+                    segs.append(Segment("│", base + self._style("gutter")))
+                    segs += self._half(right, width - half - 1, base)
             else:
-                segs = self._half(row, width)
-            # Cached finished (cut and styled): a scroll redraws every visible line, and the
-            # widget's style only changes with the theme, which clears the cache.
-            strip = Strip(segs).crop(0, width).apply_style(self.rich_style)
+                segs = self._half(row, width, base)
+            # Neighbours of one style merged: Textual restyles, filters and cuts every segment
+            # of every visible row on each repaint, so fewer segments make each scroll cheaper.
+            strip = Strip(_merge(segs), width)
             if len(self._cache) > 4000:
                 self._cache.clear()
             self._cache[key] = strip
         return strip
+
+
+HEADER_KINDS = frozenset(("file", "hunk", "meta"))
+
+
+def _cells(text: str) -> int:
+    # Printable ASCII is one cell a character: skip Rich's per-character width look-up.
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _fit(parts: list[tuple[str, Style]], width: int, pad: Style) -> list[Segment]:
+    """`parts` cut or padded (in `pad`) to exactly `width` cells, as `Strip.crop` and
+    `Strip.extend_cell_length` would, without building a Strip for each step."""
+    out: list[Segment] = []
+    used = 0
+    for text, style in parts:
+        if used >= width:
+            break
+        if not text:
+            continue
+        cells = _cells(text)
+        if used + cells > width:
+            # A wide character cut in half becomes a space, as in Strip.crop.
+            out.append(Segment(text, style).split_cells(width - used)[0])
+            used = width
+            break
+        out.append(Segment(text, style))
+        used += cells
+    if used < width:
+        out.append(Segment(" " * (width - used), pad))
+    return out
+
+
+def _merge(segments: list[Segment]) -> list[Segment]:
+    out: list[Segment] = []
+    for segment in segments:
+        if out and out[-1].style == segment.style:
+            out[-1] = Segment(out[-1].text + segment.text, segment.style)
+        else:
+            out.append(segment)
+    return out

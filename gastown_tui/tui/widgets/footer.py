@@ -40,6 +40,45 @@ class TownFooter(Footer):
     def __init__(self) -> None:
         super().__init__(compact=True)
         self._narrow: bool | None = None
+        self._composed: tuple[object, ...] | None = None  # `_plan()` of the keys on screen
+
+    def _plan(self) -> tuple[object, ...]:
+        """What compose builds the keys from, less whether each is enabled (except where that
+        decides if a key is there at all: promoted ones in a narrow footer)."""
+        narrow = self.narrow
+        keys = tuple(
+            (
+                *(binding.key, binding.action, binding.description, binding.show, binding.group),
+                tooltip,
+                enabled and binding.action in PROMOTED_ACTIONS if narrow else None,
+            )
+            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
+        )
+        return (narrow, self.app.size.width, keys)
+
+    def bindings_changed(self, screen: Any) -> None:
+        # Footer recomposes on every change of the bindings. Selecting the first polecat
+        # only enables nudge and attach, and a recompose (remove and mount every key, lay the
+        # screen out twice) made that key take ~200 ms instead of ~10 (bench_scale agents).
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        self.call_after_refresh(self._update_keys)
+
+    async def _update_keys(self) -> None:
+        if not self.is_attached:
+            return
+        if self._composed is None or self._plan() != self._composed:
+            await self.recompose()
+            return
+        enabled: dict[str, bool] = {}
+        for _, binding, on, _ in self.screen.active_bindings.values():
+            enabled.setdefault(binding.action, on)
+        for key in self.query(FooterKey):
+            off = not enabled.get(key.action, not key._disabled)
+            if off != key._disabled:
+                key._disabled = off  # read by FooterKey on a click
+                key.set_class(off, "-disabled")
 
     @property
     def narrow(self) -> bool:
@@ -63,6 +102,7 @@ class TownFooter(Footer):
 
     def compose(self) -> ComposeResult:
         self._narrow = self.narrow
+        self._composed = self._plan() if self._bindings_ready else None
         if not self._narrow:
             yield from super().compose()
             return

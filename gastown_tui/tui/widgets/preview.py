@@ -78,6 +78,7 @@ class PreviewPane(Pane):
         self.polecat: PolecatRow | None = None
         self._on_screen = False
         self._shown: tuple[str | None, str] | None = None  # the capture on screen
+        self._lines_shown = -1  # lines in the text widget now (-1: not known)
         self.held = False  # scrolled back: the live tail waits until G/end
 
     @classmethod
@@ -147,7 +148,26 @@ class PreviewPane(Pane):
         else:
             message = f"{self.polecat.address}: waiting for its window…"
         self._shown = None
-        self.text_widget.update(Content.styled(message, "$text-muted"))
+        self._set_text(Content.styled(self._padded(message), "$text-muted"))
+
+    def _rows(self) -> int:
+        """Lines the preview shows without scrolling (0 before it is laid out)."""
+        try:
+            return self.scroller.scrollable_content_region.height
+        except Exception:  # not composed yet
+            return 0
+
+    def _padded(self, text: str) -> str:
+        """`text` with blank lines to fill the view: every capture, placeholder and error then
+        has the same height, so showing one repaints the pane without laying out the whole
+        screen again (a layout of every widget on screen cost 5-40 ms a key)."""
+        missing = self._rows() - (text.count("\n") + 1)
+        return text + "\n" * missing if missing > 0 else text
+
+    def _set_text(self, content: Content | Text) -> None:
+        lines = (content.plain if isinstance(content, Text) else str(content)).count("\n") + 1
+        self.text_widget.update(content, layout=lines != self._lines_shown)
+        self._lines_shown = lines
 
     # -- what to show --------------------------------------------------------------------
     def follow(self, polecat: PolecatRow | None) -> None:
@@ -192,7 +212,8 @@ class PreviewPane(Pane):
                 if pane_id is None:
                     error = f"{polecat.address} has no window (it is not running)"
                 else:
-                    lines = max(self.size.height, 5)
+                    # What the view shows (_padded fills the rest): no lines hidden above.
+                    lines = self._rows() or max(self.size.height, 5)
                     text = self.data.capture(pane_id, lines)
             except Exception as exc:  # a vanished pane or a hung server: say so, keep going
                 error = f"{polecat.address}: {exc}"
@@ -214,13 +235,13 @@ class PreviewPane(Pane):
             return
         self._shown = (message.text, message.error)
         if message.text is None:
-            self.text_widget.update(Content.styled(message.error, "$text-muted"))
+            self._set_text(Content.styled(self._padded(message.error), "$text-muted"))
             return
-        self._show_text(message.text)
+        self._show_text(self._padded(message.text))
         self.scroller.scroll_end(animate=False)
 
     def _show_text(self, raw: str) -> None:
         text = Text.from_ansi(raw, no_wrap=True, end="")
         text.no_wrap = True
         text.overflow = "crop"
-        self.text_widget.update(text)
+        self._set_text(text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding
@@ -23,6 +23,9 @@ from gastown_tui.tui.format import LOUD_STATES, ago, clip, glyph
 from gastown_tui.tui.messages import BeadChosen, PolecatChosen, PolecatSelected
 from gastown_tui.tui.widgets.pane import Pane, theme_style
 from gastown_tui.views.rows import BeadRow, PolecatRow, RigsSnapshot
+
+if TYPE_CHECKING:
+    from gastown_tui.tui.app import GasTownApp
 
 TITLE_WIDTH = 48
 READY_SHOWN = 40  # ready beads listed per rig (by priority); the palette finds the rest
@@ -75,8 +78,16 @@ class RigsTree(Tree[NodeRef]):
         "rigs-expand-all": "Rigs: unfold every rig",
     }
 
-    def __init__(self) -> None:
+    def __init__(self, on_select: Callable[[str | None], None] | None = None) -> None:
+        # Told of the polecat under the cursor at once, inside the key's own handling, so the
+        # Preview's title is painted in the same frame as the cursor (a PolecatSelected
+        # message waits behind the frame and reached the screen ~40 ms later). None: post
+        # PolecatSelected instead.
+        self.on_select = on_select
+        self._rebuilding = True  # the cursor moves without a person: say nothing yet
+        self._selected_address: str | None = None
         super().__init__("town", id="rigs-tree")
+        self._rebuilding = False
         self.show_root = False
         self.guide_depth = 3
         self.rigs = RigsSnapshot()
@@ -89,7 +100,6 @@ class RigsTree(Tree[NodeRef]):
         self._shown: list[Text] = []  # the labels on the nodes, in order
         self._labels: dict[NodeRef, tuple[object, Text]] = {}  # NodeRef -> (key, label)
         self._width = 0  # the labels' room, taken at each rebuild
-        self._selected_address: str | None = None
         # (bead id, the row the cursor fell to) after a slung bead left the ready list
         self._slung: tuple[str, NodeRef] | None = None
 
@@ -347,6 +357,21 @@ class RigsTree(Tree[NodeRef]):
         if lost is not None:
             holder = next((p for p in self.polecats if p.hook and p.hook.id == lost), None)
             follow = NodeRef("polecat", holder.address) if holder else None
+        self._rebuilding = True  # the cursor passes through other rows: announce the last
+        try:
+            self._refill(rows, cursor, old_line, lost, follow)
+        finally:
+            self._rebuilding = False
+        self._announce()
+
+    def _refill(
+        self,
+        rows: list[tuple[int, NodeRef, Text, bool]],
+        cursor: NodeRef | None,
+        old_line: int,
+        lost: str | None,
+        follow: NodeRef | None,
+    ) -> None:
         self.clear()
         parents: list[TreeNode[NodeRef]] = [self.root]
         target: TreeNode[NodeRef] | None = None
@@ -370,7 +395,6 @@ class RigsTree(Tree[NodeRef]):
             self.cursor_line = min(max(old_line, 0), self.last_line)
             if lost is not None and self.cursor_node is not None:
                 self._slung = (lost, self.cursor_node.data)
-        self._announce()
 
     def _follow_slung(self) -> None:
         """The polecat now shows the bead the cursor was on before it was slung: go there,
@@ -400,7 +424,15 @@ class RigsTree(Tree[NodeRef]):
         address = ref.key if ref is not None and ref.kind == "polecat" else None
         if address != self._selected_address:
             self._selected_address = address
-            self.post_message(PolecatSelected(address))
+            if self.on_select is not None:
+                self.on_select(address)
+            else:
+                self.post_message(PolecatSelected(address))
+
+    def watch_cursor_line(self, previous_line: int, line: int) -> None:
+        super().watch_cursor_line(previous_line, line)
+        if not self._rebuilding:
+            self._announce()
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
         event.stop()
@@ -554,8 +586,16 @@ class RigsPane(Pane):
     TITLE = "Rigs"
     KEY_OWNERS = (RigsTree,)
 
+    def __init__(self, on_select: Callable[[str | None], None] | None = None) -> None:
+        super().__init__()
+        self._on_select = on_select
+
+    @classmethod
+    def build(cls, app: GasTownApp) -> RigsPane:
+        return cls(on_select=app.selection_moved)
+
     def compose(self):  # type: ignore[override]
-        yield RigsTree()
+        yield RigsTree(self._on_select)
 
     @property
     def tree(self) -> RigsTree:
