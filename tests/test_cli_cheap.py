@@ -191,7 +191,7 @@ def _lines(spec: Any) -> list[list[str]]:
             counts = {"1": [1], "?": [0, 1], "+": [1, 2]}[nargs]
             grown += [have + [f"p{len(have) + k}" for k in range(n)] for n in counts]
         positional_sets = grown
-    positional_sets += [p + ["extra"] for p in positional_sets[:1]]
+    positional_sets += [[*p, "extra"] for p in positional_sets[:1]]
     option_sets: list[list[str]] = [[]]
     for option, (_dest, kind, choices) in spec.options.items():
         value = choices[-1] if choices else f"v-{option.strip('-')}"
@@ -214,15 +214,15 @@ def _lines(spec: Any) -> list[list[str]]:
                 [*words, "--town", "A", *positional, *options, "--town", "B"],
             ]
     lines += [
-        words + ["-h"],
-        words + ["--help"],
-        words + ["--"],
-        words + [""],
-        words + ["-x"],
-        words + ["--jso"],
-        words + ["--json=1"],
-        words + ["p1", "-5"],
-        words + ["p1", "-"],
+        [*words, "-h"],
+        [*words, "--help"],
+        [*words, "--"],
+        [*words, ""],
+        [*words, "-x"],
+        [*words, "--jso"],
+        [*words, "--json=1"],
+        [*words, "p1", "-5"],
+        [*words, "p1", "-"],
     ]
     return lines
 
@@ -231,8 +231,8 @@ def _lines(spec: Any) -> list[list[str]]:
 def test_quick_reads_a_line_as_argparse_does_or_leaves_it_to_argparse(
     words: tuple[str, ...],
 ) -> None:
-    from gastown_tui.commands.argparsing import UsageError
     from gastown_tui.cli import COMMANDS, build_parser
+    from gastown_tui.commands.argparsing import UsageError
 
     parser = build_parser([COMMANDS[words[0]]], words[0])
     read = 0
@@ -269,3 +269,46 @@ def test_quick_reads_a_line_as_argparse_does_or_leaves_it_to_argparse(
 )
 def test_the_lines_agents_type_are_read_quickly(line: list[str]) -> None:
     assert parse(line) is not None
+
+
+# -- what the import trimming rewrote, checked against what it replaced --------------------
+def test_iso_without_datetime_writes_what_datetime_wrote() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from gastown_tui.town.clock import iso
+
+    def with_datetime(ts: float) -> str:
+        dt = datetime.fromtimestamp(ts, UTC)
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+    rng = random.Random(12)
+    stamps = [0.0, 1.0, 0.9995, 0.9999995, 1_795_000_000.0, 1_795_000_000.9999996]
+    stamps += [rng.uniform(0, 4e9) for _ in range(20_000)]
+    stamps += [rng.randint(0, 4 * 10**9) + (rng.randint(0, 999) + 0.5) / 1000 for _ in range(5_000)]
+    assert [iso(ts) for ts in stamps] == [with_datetime(ts) for ts in stamps]
+
+
+def test_display_escapes_what_its_patterns_always_escaped() -> None:
+    """town/display.py now tells clean text by isprintable and compiles on first need."""
+    import random
+    import re
+
+    from gastown_tui.town import display
+
+    one_line = re.compile(f"[\t\n{display._UNSAFE_CLASS}]")
+    text = re.compile(f"[{display._UNSAFE_CLASS}]")
+    odd = [0x61C, 0x200B, 0x200E, 0x2028, 0x2029, 0x202E, 0x2066, 0xA0, 0x3000, 0xFEFF, 0xE000]
+    odd += [0x10FFFF, 0xD800, 0x1F600, 0x301]
+    alphabet = [chr(c) for c in [*range(0x250), *odd]]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        for multiline, pattern in ((False, one_line), (True, text)):
+            expected = pattern.sub(display._visible, value)
+            assert display.safe(value, multiline=multiline) == expected, repr(value)
+            match = pattern.search(value)
+            first = None if match is None else display._visible(match)
+            assert display.first_unsafe(value, multiline=multiline) == first, repr(value)
+    assert display.UNSAFE_ONE_LINE.pattern == one_line.pattern
+    assert display.UNSAFE_TEXT.pattern == text.pattern
