@@ -3,8 +3,9 @@
 Commands live in `gastown_tui/commands/<area>.py`; each module has `register(subparsers,
 common)`. Agents call `gt` all day, so a call pays only for its own command: only the module of
 the command being run is imported and only that command's parser is built (all of them only for
-help or an unknown command), and heavy libraries are imported inside handlers
-(tests/test_cli_cheap.py checks which modules the hot commands load; bench/bench_cli.py times them).
+help or an unknown command), the lines agents type most are read without argparse at all
+(commands/quick.py), and heavy libraries are imported inside handlers (tests/test_cli_cheap.py
+checks which modules the hot commands load; bench/bench_cli.py times them).
 """
 
 from __future__ import annotations
