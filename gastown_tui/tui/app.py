@@ -15,6 +15,7 @@ them.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -183,6 +184,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
         self._supervisor: SupervisorLoop | None = None  # while this app holds the lease
         self._patrols_running: set[str] = set()
         self._loaded: set[str] = set()
+        self._gc_frozen = False  # _freeze_startup_objects ran
         self._setup_themes(theme)
         self._setup_layouts(layout)
 
@@ -520,6 +522,19 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
 
         if isinstance(self.screen, ProblemsScreen):
             self.screen.update_problems(self.problems, self.now)
+        if not self._gc_frozen and self.loaded:
+            self._gc_frozen = True
+            self.call_after_refresh(self._freeze_startup_objects)
+
+    def _freeze_startup_objects(self) -> None:
+        """Everything is loaded and painted: keep what start-up built out of the collector's
+        full passes (gc.freeze). With 200 agents a full pass walked it all and stopped the UI
+        for 100-165 ms, a key that arrived then waited that long. Not in tests (headless):
+        one process runs many apps there, and frozen objects are never collected."""
+        if self.is_headless:
+            return
+        gc.collect()
+        gc.freeze()
 
     @property
     def loaded(self) -> bool:

@@ -58,6 +58,7 @@ class MayorPane(Pane):
         self.snapshot = MayorSnapshot()
         self._shape: tuple[tuple[str, str, str], ...] | None = None
         self.data: TownData | None = None
+        self._hint: str | None = None  # what #mayor-empty says now
 
     @classmethod
     def build(cls, app: GasTownApp) -> Pane:
@@ -81,7 +82,11 @@ class MayorPane(Pane):
         self.set_border(subtitle=snapshot.status_line)
         empty = self.query_one("#mayor-empty", Label)
         empty.display = not snapshot.entries
-        empty.update(snapshot.hint)
+        if snapshot.hint != self._hint:
+            # An update lays the whole screen out, and the app shows every pane's data
+            # again every AGE_REFRESH seconds (tui/app.py: _refresh_ages).
+            self._hint = snapshot.hint
+            empty.update(snapshot.hint)
         listing = self.query_one("#mayor-log", ListView)
         listing.display = bool(snapshot.entries)
         shape = tuple(e.key for e in snapshot.entries)

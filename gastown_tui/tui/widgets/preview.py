@@ -136,6 +136,11 @@ class PreviewPane(Pane):
     def on_mount(self) -> None:
         self._placeholder()
 
+    def on_resize(self, _event: events.Resize) -> None:
+        if self._shown is None and not self.held:
+            # Fill the view again, so the first capture has its height (_padded).
+            self._placeholder()
+
     @property
     def text_widget(self) -> Static:
         return self.query_one("#preview-text", Static)

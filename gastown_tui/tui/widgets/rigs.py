@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from gastown_tui.tui.app import GasTownApp
 
 TITLE_WIDTH = 48
+GUIDE_DEPTH = 3  # the tree's indent per level (a constant: the reactive is slow to read)
 READY_SHOWN = 40  # ready beads listed per rig (by priority); the palette finds the rest
 # `o` cycles these: the filter's name -> the polecat states it shows ("" shows every one).
 STATE_FILTERS: dict[str, frozenset[str]] = {
@@ -89,7 +91,9 @@ class RigsTree(Tree[NodeRef]):
         super().__init__("town", id="rigs-tree")
         self._rebuilding = False
         self.show_root = False
-        self.guide_depth = 3
+        self.guide_depth = GUIDE_DEPTH
+        self._styles: dict[tuple[str, bool], Style] = {}  # _style's, for _styles_theme
+        self._styles_theme = ""
         self.rigs = RigsSnapshot()
         self.polecats: list[PolecatRow] = []
         self.marked: set[str] = set()
@@ -123,8 +127,17 @@ class RigsTree(Tree[NodeRef]):
         self._rebuild(force=force)
 
     # -- labels ------------------------------------------------------------------------
+    def _style(self, variable: str, *, bold: bool = False) -> Style:
+        """theme_style, kept per theme: it parses a colour each time, and a look at 200
+        polecats relabels 200 rows with three styles each."""
+        key = (variable, bold)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = theme_style(self.app, variable, bold=bold)
+        return style
+
     def _muted(self) -> object:
-        return theme_style(self.app, "gt-muted")
+        return self._style("gt-muted")
 
     def _rig_label(
         self, rig_name: str, prefix: str, open_count: int, ready: int, n: int, waiting: int = 0
@@ -134,7 +147,7 @@ class RigsTree(Tree[NodeRef]):
         if waiting:
             # A collapsed rig must not hide an agent that waits for a person: first, so that
             # a narrow pane cuts the counts, not this.
-            style = theme_style(self.app, "gt-waiting", bold=True)
+            style = self._style("gt-waiting", bold=True)
             text.append(f" {glyph('waiting')}{waiting} waiting", style=style)
         text.append(f" ({prefix})", style=self._muted())
         word = "polecat" if n == 1 else "polecats"
@@ -147,16 +160,16 @@ class RigsTree(Tree[NodeRef]):
     def _room(self, depth: int) -> int:
         """Cells a label at `depth` may use before the tree would scroll sideways."""
         width = self._width or 80
-        return max(20, width - depth * self.guide_depth - 1)
+        return max(20, width - depth * GUIDE_DEPTH - 1)
 
     def _polecat_label(self, pole: PolecatRow, room: int) -> Text:
-        state_style = theme_style(self.app, f"gt-{pole.state}")
+        state_style = self._style(f"gt-{pole.state}")
         head = Text()
         head.append(glyph(pole.state) + " ", style=state_style)
         head.append(pole.name, style="bold")
         loud = LOUD_STATES.get(pole.state)
         if loud:
-            head.append(f" {loud}", style=theme_style(self.app, f"gt-{pole.state}", bold=True))
+            head.append(f" {loud}", style=self._style(f"gt-{pole.state}", bold=True))
         when = ago(pole.last_activity, self.now)
         tail = Text(f"  {when}", style=self._muted()) if when else Text()
         if pole.hook is not None:
@@ -177,7 +190,7 @@ class RigsTree(Tree[NodeRef]):
         text.append(bead.id, style=self._muted())
         tail = Text(f"  P{bead.priority}", style=self._muted())
         if bead.queued:
-            tail.append("  queued", style=theme_style(self.app, "gt-stalled"))
+            tail.append("  queued", style=self._style("gt-stalled"))
         space = room - text.cell_len - tail.cell_len - 1
         text.append(f" {clip(bead.title, max(4, min(space, TITLE_WIDTH)))}")
         text.append_text(tail)
@@ -305,7 +318,7 @@ class RigsTree(Tree[NodeRef]):
         if width > 0:
             # Cut to the pane's width with an ellipsis: a tree that scrolls sideways hides
             # the ages and states at the end of the line.
-            used = depth * self.guide_depth + (2 if expandable else 0)
+            used = depth * GUIDE_DEPTH + (2 if expandable else 0)
             label.truncate(max(8, width - used - 1), overflow="ellipsis")
         self._labels[ref] = (full_key, label)
         return label
@@ -320,6 +333,10 @@ class RigsTree(Tree[NodeRef]):
     def _rebuild(self, *, force: bool = False) -> None:
         if force:
             self._labels.clear()  # a theme change restyles every label
+        theme = self.app.theme
+        if force or theme != self._styles_theme:
+            self._styles.clear()
+            self._styles_theme = theme
         # Once per rebuild: Textual works the region out from the styles on every call.
         self._width = self.scrollable_content_region.width
         rows = self._layout()
@@ -328,7 +345,7 @@ class RigsTree(Tree[NodeRef]):
             live = {ref for _, ref, _, _ in rows}
             self._labels = {r: v for r, v in self._labels.items() if r in live}
         signature = (
-            (self.app.theme, self.state_filter),
+            (theme, self.state_filter),
             tuple(sorted(self.collapsed)),
             tuple((d, r) for d, r, _, _ in rows),
         )
@@ -340,9 +357,17 @@ class RigsTree(Tree[NodeRef]):
             # (a rebuild lays the whole tree out again).
             nodes = list(_walk(self.root))
             if len(nodes) == len(labels) == len(old_labels):
+                changed = False
                 for node, label, before in zip(nodes, labels, old_labels, strict=True):
                     if label is not before:
-                        node.set_label(label)
+                        # TreeNode.set_label without its message per node (a call_later
+                        # each): one repaint below covers them all, and only the lines on
+                        # screen are drawn again (their node's _updates is the cache key).
+                        node._label = self.process_label(label)
+                        node._updates += 1
+                        changed = True
+                if changed:
+                    self.refresh()
                 self._follow_slung()
                 return
         cursor = self.cursor_node.data if self.cursor_node is not None else None
