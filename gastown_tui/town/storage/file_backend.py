@@ -15,12 +15,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import StoreCorrupt
 from gastown_tui.town.models import Bead
-from gastown_tui.town.storage.base import Changed, Doc
+from gastown_tui.town.storage.changed import Changed
 from gastown_tui.town.storage.files import (
     Store,
     StoreFile,
@@ -32,6 +31,12 @@ from gastown_tui.town.storage.files import (
 from gastown_tui.town.storage.id_index import IdIndex
 from gastown_tui.town.storage.journal import remove as remove_journal
 from gastown_tui.town.storage.layout import FileLayout, classify, decode_address
+
+TYPE_CHECKING = False  # typing and base.py's protocols stay off gt's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gastown_tui.town.storage.base import Doc
 
 META = "meta"
 RIGS = "rigs"

@@ -18,15 +18,14 @@ the store made it, raises `StoreCorrupt` naming the file; nothing is ever silent
 
 from __future__ import annotations
 
+import _thread  # threading's own primitives, without its import (~0.5 ms of every gt call)
 import contextlib
 import errno
 import fcntl
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import LockTimeout, StoreCorrupt
@@ -34,7 +33,12 @@ from gastown_tui.town.shapes import shape_problem
 from gastown_tui.town.storage.journal import JournalReader, entry_line
 from gastown_tui.town.storage.journal import append as append_journal
 
-Tables = dict[str, dict[str, dict[str, Any]]]
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Tables = dict[str, dict[str, dict[str, Any]]]
+
 
 TEMP_SUFFIX = ".tmp"
 # A town holds agents' mail and code: its files are the owner's alone, whatever the umask.
@@ -43,7 +47,7 @@ DIR_MODE = 0o700
 PRIVATE_UMASK = 0o077
 DEFAULT_LOCK_TIMEOUT = 30.0
 
-_held = threading.local()
+_held = _thread._local()  # threading.local
 
 
 def _held_locks() -> dict[str, int]:
@@ -232,8 +236,8 @@ class StoreCache:
 
     def __init__(self) -> None:
         self._entries: dict[Path, _CacheEntry] = {}
-        self._lock = threading.Lock()
-        self._loading: dict[Path, threading.Lock] = {}
+        self._lock = _thread.allocate_lock()  # threading.Lock
+        self._loading: dict[Path, _thread.LockType] = {}
         self.journals: dict[Path, JournalReader] = {}  # used under loading(path)
 
     def latest(self, path: Path) -> _CacheEntry | None:
@@ -241,13 +245,13 @@ class StoreCache:
         with self._lock:
             return self._entries.get(path)
 
-    def loading(self, path: Path) -> threading.Lock:
+    def loading(self, path: Path) -> _thread.LockType:
         """Held while one thread brings `path` up to date: the app's loaders wake together
         on one write, and one parse (or one journal catch-up) serves them all."""
         with self._lock:
             lock = self._loading.get(path)
             if lock is None:
-                lock = self._loading[path] = threading.Lock()
+                lock = self._loading[path] = _thread.allocate_lock()
             return lock
 
     def get(self, path: Path, key: tuple[int, int, int]) -> _CacheEntry | None:

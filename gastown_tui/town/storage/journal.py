@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from gastown_tui.town import jsoncodec
 
-Key = tuple[int, int, int]
-Tables = dict[str, dict[str, dict[str, Any]]]
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Key = tuple[int, int, int]
+    Tables = dict[str, dict[str, dict[str, Any]]]
 
 SUFFIX = ".journal"
 JOURNAL_MAX = 1 << 20  # bytes: past this the next entry starts a fresh journal
