@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,41 @@ async def test_n_jumps_by_the_hunks_of_the_diff_shown_now() -> None:
         await pilot.press("n", "n", "n")  # rows 1, 5, then 9: past the old diff's last hunk
         assert int(view.scroll_y) == 9
         assert view.diff.lines[view._row_line(9) or 0].kind == "hunk"
+
+
+WARM_SCRIPT = """
+import asyncio, sys
+from gastown_tui.town.town import Town
+from gastown_tui.tui.app import make_app
+
+async def main(root):
+    app = make_app(Town.init(root, name="warm"), watch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(500):
+            if app.loaded:
+                break
+            await pilot.pause(0.02)
+        print("before", "pygments.lexers.python" in sys.modules, flush=True)
+        for _ in range(500):
+            if "pygments.lexers.python" in sys.modules:
+                break
+            await pilot.pause(0.02)
+        print("after", "pygments.lexers.python" in sys.modules, flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_the_app_warms_the_highlighter_after_it_has_loaded(tmp_path: Path) -> None:
+    """The first review's paint does not pay for Pygments' import and its Python lexer: the app
+    loads them in a worker once the town is on screen, with no review opened (a fresh process:
+    another test's review would have loaded them already)."""
+    result = subprocess.run(
+        [sys.executable, "-c", WARM_SCRIPT, str(tmp_path / "town")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GT_TMUX_CONF": os.devnull},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "after True" in result.stdout, result.stdout

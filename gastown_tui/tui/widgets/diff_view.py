@@ -153,6 +153,14 @@ def _syntax_theme(dark: bool) -> Any:
     return Syntax.get_theme("ansi_dark" if dark else "ansi_light")
 
 
+def warm_highlighting(dark: bool, suffixes: tuple[str, ...] = ("py",)) -> None:
+    """Import Pygments and compile the lexers for `suffixes` ahead of the first review (safe
+    from any thread: the caches keep one lexer each, and a lexer holds no state between runs)."""
+    for suffix in suffixes:
+        _lexer_for(suffix)
+    _syntax_theme(dark)
+
+
 class DiffView(ScrollView, can_focus=True):
     """j/k scroll, n/N next/previous hunk, ]/[ next/previous file."""
 
