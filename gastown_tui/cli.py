@@ -3,18 +3,24 @@
 Commands live in `gastown_tui/commands/<area>.py`; each module has `register(subparsers,
 common)`. Agents call `gt` all day, so a call pays only for its own command: only the module of
 the command being run is imported and only that command's parser is built (all of them only for
-help or an unknown command), and heavy libraries are imported inside handlers
-(tests/test_cli_cheap.py checks which modules the hot commands load; bench/bench_cli.py times them).
+help or an unknown command), the lines agents type most are read without argparse at all
+(commands/quick.py), and heavy libraries are imported inside handlers (tests/test_cli_cheap.py
+checks which modules the hot commands load; bench/bench_cli.py times them).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # typing and argparse are ~4 ms of a call commands/quick.py reads
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gastown_tui.commands.argparsing import UsageError
 
 # command word -> module under gastown_tui.commands that registers it
 COMMANDS: dict[str, str] = {
@@ -93,41 +99,6 @@ def _command_word(argv: Sequence[str]) -> str | None:
             continue
         return token
     return None
-
-
-class UsageError(Exception):
-    """A command line argparse refused: shown on one line by `main` (exit 2)."""
-
-    def __init__(self, message: str, prog: str) -> None:
-        super().__init__(message)
-        self.prog = prog
-
-
-def _columns() -> int:
-    """What argparse's formatter asks `shutil.get_terminal_size` for, without importing
-    shutil (and bz2, lzma, fnmatch with it: ~2 ms of every call, as argparse makes a
-    formatter for each argument added)."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-class GtArgumentParser(argparse.ArgumentParser):
-    """argparse prints the usage block and exits; we want one line naming the help to read.
-    Sub-parsers are made with the parent's class, so every command gets this."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self.prog)
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        return self.formatter_class(prog=self.prog, width=_columns() - 2)
 
 
 class _Skipped:
@@ -217,6 +188,8 @@ def _empty_argument(
 
 
 def _option_dests(parser: argparse.ArgumentParser) -> set[str]:
+    import argparse
+
     dests: set[str] = set()
     stack = [parser]
     while stack:
@@ -231,6 +204,8 @@ def _option_dests(parser: argparse.ArgumentParser) -> set[str]:
 
 def _prog(parser: argparse.ArgumentParser, argv: list[str]) -> str:
     """The prog of the deepest sub-command named in `argv` (`gt mail send`), for a hint."""
+    import argparse
+
     current = parser
     for token in argv:
         subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
@@ -242,6 +217,10 @@ def _prog(parser: argparse.ArgumentParser, argv: list[str]) -> str:
 def build_parser(only: list[str] | None = None, word: str | None = None) -> argparse.ArgumentParser:
     """The `gt` parser with the commands of the modules `only` (default: all); with `word`,
     only the parser of that command."""
+    import argparse
+
+    from gastown_tui.commands.argparsing import GtArgumentParser
+
     common = GtArgumentParser(add_help=False)
     common.add_argument(
         "--town",
@@ -300,20 +279,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A town holds agents' mail and code: whatever this process (and the tmux server and
     # agents it starts) creates is private. town/storage/files.py also sets modes explicitly.
     os.umask(0o077)
-    parser = build_parser([module], only) if module else build_parser()
-    try:
-        args = parser.parse_args(args_list)
-    except UsageError as exc:
-        print(_usage_line(exc, word), file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help, --version: argparse printed what was asked
-        return exc.code if isinstance(exc.code, int) else 0
-    empty = _empty_argument(parser, args_list, args)
-    if empty is not None:
-        print(
-            f"gt: error: {empty} is empty (see {_prog(parser, args_list)} --help)", file=sys.stderr
+    # The lines agents type all day are read without argparse; any other (help, errors,
+    # unusual forms) goes to argparse (commands/quick.py).
+    quick = None
+    if module is not None and only == word:
+        from gastown_tui.commands.quick import parse as quick_parse
+
+        quick = quick_parse(args_list)
+    if quick is not None:
+        args, spec = quick
+        args.func = getattr(
+            importlib.import_module(f"gastown_tui.commands.{spec.module}"), spec.func
         )
-        return 2
+    else:
+        from gastown_tui.commands.argparsing import UsageError
+
+        parser = build_parser([module], only) if module else build_parser()
+        try:
+            args = parser.parse_args(args_list)
+        except UsageError as exc:
+            print(_usage_line(exc, word), file=sys.stderr)
+            return 2
+        except SystemExit as exc:  # --help, --version: argparse printed what was asked
+            return exc.code if isinstance(exc.code, int) else 0
+        empty = _empty_argument(parser, args_list, args)
+        if empty is not None:
+            print(
+                f"gt: error: {empty} is empty (see {_prog(parser, args_list)} --help)",
+                file=sys.stderr,
+            )
+            return 2
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("GT_DEBUG"))
     handler = getattr(args, "func", None)
     if handler is None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.clock import Clock
     from gastown_tui.town.town import Town
@@ -30,7 +32,8 @@ def wire(town: Town) -> Town:
 
     The mail hook imports dispatch at the first delivery, not here: `gt prime`, `gt hook` and
     `gt done`, which agents call all day, never pay for it (tests/test_done.py)."""
-    hooks = town.mail.on_delivered
+    # Before the mail store is made, its hooks wait in town.mail_hooks (town/town.py).
+    hooks = town.mail.on_delivered if "mail" in town.__dict__ else town.mail_hooks
     if any(getattr(hook, "__name__", "") == "nudge_mail_recipients" for hook in hooks):
         return town
     loaded: list[Callable[[list[Any]], None]] = []

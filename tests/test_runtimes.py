@@ -112,6 +112,7 @@ def test_user_runtimes_extend_and_override(town: Town) -> None:
         ("command = []", "command is empty"),
         ('command = ["x"]\nwaiting = ["(unclosed"]', "not a valid pattern"),
         ('prompt = "arg"', "needs a command"),
+        ('command = ["x"]\nenter_delay = -1', "enter_delay must be a number of seconds"),
     ],
 )
 def test_bad_user_runtime_is_reported(town: Town, table: str, message: str) -> None:
@@ -195,3 +196,21 @@ def test_claude_hooks_merge_more_events_without_duplicates(tmp_path: Path) -> No
     assert hooks["SessionStart"] == [{"hooks": [{"type": "command", "command": "gt prime"}]}]
     assert hooks["PreCompact"] == [{"hooks": [{"type": "command", "command": "gt note-compact"}]}]
     assert hooks["Stop"] == [{"hooks": [{"type": "command", "command": "gt signal turn-ended"}]}]
+
+
+def test_enter_delay_is_kept_where_a_program_reads_a_fast_enter_as_part_of_a_paste(
+    town: Town,
+) -> None:
+    """The nudge protocol waits for the echo and a still screen (tmux/nudge.py); the fixed
+    pause before Enter is only for programs whose paste detection is timed (Gemini CLI's
+    FAST_RETURN_TIMEOUT, Codex), or set by a town for its own program."""
+    presets = builtin_presets()
+    assert presets["gemini"].enter_delay > 0.03 and presets["codex"].enter_delay > 0
+    assert presets["claude"].enter_delay == 0 and presets["demo"].enter_delay == 0
+    with open(town.paths.town_toml, "a") as handle:
+        handle.write('\n[runtimes.slowpaste]\ncommand = ["slowpaste"]\nenter_delay = 0.2\n')
+        handle.write('\n[runtimes.mygemini]\nbase = "gemini"\ncommand = ["gemini"]\n')
+    town.__dict__.pop("config", None)
+    runtimes = all_runtimes(town)
+    assert runtimes["slowpaste"].enter_delay == 0.2
+    assert runtimes["mygemini"].enter_delay == presets["gemini"].enter_delay

@@ -139,3 +139,78 @@ def test_marked_rigs_are_read_even_when_their_loader_never_ran(town: Town) -> No
     assert {one.id, two.id} <= change.beads
     assert change.snapshot == TownData(app_town, None).load_rigs()
     assert ledger.apply_marked().empty  # nothing new since
+
+
+def test_rows_stay_right_through_bursts_of_writes(town: Town) -> None:
+    """Several writes of every kind between two applies, a description-only change (no row
+    changes), reopened and unassigned beads, and a burst past BULK (the rig is sorted again
+    rather than patched): always equal to a full reload."""
+    from gastown_tui.views.ledger import BULK
+
+    add_nux(town)
+    app_town = reader(town)
+    data = TownData(app_town, None)
+    ledger = RigsLedger(app_town)
+    ledger.apply()
+    rng = random.Random(99)
+    closed: list[str] = []
+    for step in range(25):
+        for _ in range(rng.randint(1, 4)):
+            open_now = [b for b in ledger.snapshot.open_beads] or None
+            bead = rng.choice(open_now) if open_now else None
+            kind = rng.choice(["create", "title", "priority", "close", "assign", "unassign"])
+            if closed and rng.random() < 0.2:
+                town.beads.reopen(closed.pop())
+            elif kind == "create" or bead is None:
+                town.beads.create(f"burst {step}", rig=rng.choice(["gastown", "beta"]))
+            elif kind == "title":
+                town.beads.update(bead.id, title=f"burst title {step}")
+            elif kind == "priority":
+                town.beads.update(bead.id, priority=rng.randint(0, 4))
+            elif kind == "close":
+                town.beads.close(bead.id, "done")
+                closed.append(bead.id)
+            elif kind == "assign":
+                town.beads.update(bead.id, assignee=f"{bead.rig}/nux")
+            else:
+                town.beads.update(bead.id, assignee="")
+        change = ledger.apply({"gastown", "beta"})
+        assert change.snapshot == data.load_rigs(), f"step {step}"
+    quiet = ledger.snapshot.open_beads[0]
+    town.beads.update(quiet.id, description="only the description changed")
+    change = ledger.apply({quiet.rig})
+    assert change.beads == set() and quiet.id not in change.beads
+    assert change.snapshot.open_beads[0] is quiet
+    for n in range(BULK + 20):
+        town.beads.create(f"bulk {n}", rig="beta", priority=n % 5)
+    change = ledger.apply({"beta"})
+    assert change.snapshot == data.load_rigs()
+    assert len(change.beads) == BULK + 20
+
+
+def add_nux(town: Town, rigs: tuple[str, ...] = ("gastown", "beta")) -> None:
+    for rig in rigs:
+        with town.storage.rig_txn(rig) as tx:
+            tx.put_polecat({"name": "nux", "rig": rig, "state": "idle"})
+
+
+def test_polecats_are_looked_at_only_when_a_hook_or_polecat_changed(town: Town) -> None:
+    add_nux(town, ("gastown",))
+    app_town = reader(town)
+    ledger = RigsLedger(app_town)
+    ledger.apply()
+    assert ledger.take_polecats_changed()  # the first read: everything is new
+    free = next(b for b in ledger.snapshot.ready if b.rig == "gastown")
+    town.beads.update(free.id, title="nobody's hook")
+    ledger.apply({free.rig})
+    assert not ledger.take_polecats_changed()
+    town.beads.update(free.id, status="hooked", assignee=f"{free.rig}/nux")
+    ledger.apply({free.rig})
+    assert ledger.take_polecats_changed()
+    town.beads.update(free.id, title="on nux's hook")
+    ledger.apply({free.rig})
+    assert ledger.take_polecats_changed(), "a hooked bead's title is on its polecat's row"
+    with town.storage.rig_txn("beta") as tx:
+        tx.put_polecat({"name": "nux", "rig": "beta", "state": "idle"})
+    ledger.apply({"beta"})
+    assert ledger.take_polecats_changed()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
 from gastown_tui.commands.common import add_json, emit_json, emit_table, open_town
+
+TYPE_CHECKING = False  # typing and argparse stay off the hot path (commands/quick.py)
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -265,6 +267,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from gastown_tui.town.interop import import_beads
 
     town = open_town(args)
+    from pathlib import Path
+
     report = import_beads(town, Path(args.path), rig=args.rig, skip_bad=args.skip_bad)
     if args.json:
         emit_json(report.to_dict())
@@ -283,6 +287,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gastown_tui.town.interop import export_beads
 
     town = open_town(args)
+    from pathlib import Path
+
     counts = export_beads(town, Path(args.dir), rig=args.rig)
     if args.json:
         emit_json(counts)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing and argparse stay off the hot path (commands/quick.py)
 
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from gastown_tui.town.town import Town
 
 

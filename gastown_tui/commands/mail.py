@@ -6,14 +6,16 @@ does one inbox write per recipient and one event append.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from gastown_tui.commands.common import add_json, emit_json, emit_table, open_town, read_body
 
+TYPE_CHECKING = False  # typing and argparse stay off the hot path (commands/quick.py)
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from gastown_tui.town.mail import Message
     from gastown_tui.town.town import Town
 

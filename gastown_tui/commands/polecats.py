@@ -6,10 +6,8 @@ and never import the tmux layer. The others import dispatch (and so libtmux) in 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from gastown_tui.commands.common import (
     add_intermixed_parser,
@@ -20,7 +18,11 @@ from gastown_tui.commands.common import (
     read_body,
 )
 
+TYPE_CHECKING = False  # typing and argparse stay off the hot path (commands/quick.py)
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.town import Town
 

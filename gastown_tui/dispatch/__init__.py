@@ -7,9 +7,11 @@ pays for tmux when a recipient really is a polecat with a window.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gastown_tui.town.town import Town
 
 
@@ -68,9 +70,10 @@ def install_mail_hooks(town: Town) -> None:
 
 def _wake_mayor(town: Town, messages: list[Any]) -> None:
     """Mail from an agent to a running mayor wakes it (dispatch/mayor.py wake_for_mail)."""
-    from gastown_tui.town.mayor import load_state
-
-    if load_state(town).desired != "running":
+    # The record read as town/mayor.py's MayorState.from_doc reads `desired`, without
+    # importing that module (its dataclasses are most of a `gt mail send mayor`).
+    doc = next((d for d in town.storage.agents.docs() if d.get("address") == "mayor"), {})
+    if str(doc.get("desired") or "stopped") != "running":
         return  # it reads its mail with gt prime when it starts
     from gastown_tui.dispatch.mayor import wake_for_mail
     from gastown_tui.dispatch.tmuxfor import tmux_for

@@ -68,6 +68,12 @@ def _runtime(town: Town, address: str, info: WindowInfo) -> Runtime | None:
     return runtime_for_pane(town, polecat.runtime if polecat else None, info.current_command)
 
 
+def _enter_delay(runtime: Runtime | None) -> dict[str, float]:
+    """The pause a known program needs between typed text and Enter (runtimes/presets.py);
+    for an unknown one, the nudge protocol's cautious default."""
+    return {} if runtime is None else {"settle": runtime.enter_delay}
+
+
 def takes_prompts(runtime: Runtime | None, info: WindowInfo | None) -> bool:
     """May the town type into this pane on its own? Only a runtime that reads typed text as a
     prompt (runtimes/presets.py `takes_prompts`), and only while a shell is not what the pane
@@ -166,7 +172,14 @@ def nudge_agent(
                 f"{address} is {why}; queued for delivery when it is idle",
                 elapsed=time.monotonic() - started,
             )
-    result = nudge(tmux, info.pane_id, text, lock_path=nudge_lock(town, address))
+    result = nudge(
+        tmux,
+        info.pane_id,
+        text,
+        lock_path=nudge_lock(town, address),
+        info=info,
+        **_enter_delay(runtime),
+    )
     outcome = NudgeOutcome(
         address,
         "delivered" if result.delivered else "failed",
@@ -207,7 +220,14 @@ def deliver_queued(town: Town, tmux: TownTmux, agent: str) -> int:
                 break
             if runtime.is_busy(bottom) or runtime.is_waiting(bottom):
                 break
-            result = nudge(tmux, info.pane_id, queued.text, lock_path=nudge_lock(town, address))
+            result = nudge(
+                tmux,
+                info.pane_id,
+                queued.text,
+                lock_path=nudge_lock(town, address),
+                info=info,
+                **_enter_delay(runtime),
+            )
             if not result.delivered:
                 break
             with contextlib.suppress(FileNotFoundError):

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.formulas import run_intake
 from gastown_tui.town.roles import hand_back_answers, load_roles, role_of_bead
 from gastown_tui.town.scheduler import (
     LOCK_TIMEOUT,
@@ -128,6 +127,7 @@ def dispatch_pending(town: Town, tmux: TownTmux, errors: dict[str, str] | None =
 
 def _dispatch_pending(town: Town, tmux: TownTmux, errors: dict[str, str]) -> list[str]:
     from gastown_tui.dispatch.sling import sling_many
+    from gastown_tui.town.formulas import run_intake  # here: every `gt sling` imports this module
 
     actions = hand_back_answers(town)
     try:

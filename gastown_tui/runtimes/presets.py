@@ -116,6 +116,11 @@ class Runtime:
     # Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1.
     refuses_root: bool = False
     base: str | None = None
+    # Least seconds from typing a nudge to pressing Enter (tmux/nudge.py waits for the echo
+    # and a still screen in any case). For programs that take an Enter soon after typed keys
+    # as part of a paste: Gemini CLI turns an Enter within 30 ms of the last key into a
+    # newline (FAST_RETURN_TIMEOUT in its bundle); Codex buffers fast input as a paste too.
+    enter_delay: float = 0.0
 
     def argv(self, beacon: str, resume: bool = False) -> list[str]:
         """The window's command, with the beacon when it is delivered as an argument."""
@@ -273,6 +278,7 @@ def builtin_presets() -> dict[str, Runtime]:
             pass_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"),
             description="OpenAI Codex CLI",
             takes_prompts=True,
+            enter_delay=0.05,
         ),
         "gemini": Runtime(
             name="gemini",
@@ -292,6 +298,7 @@ def builtin_presets() -> dict[str, Runtime]:
             pass_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
             description="Google Gemini CLI",
             takes_prompts=True,
+            enter_delay=0.05,
         ),
         "aider": Runtime(
             name="aider",
@@ -390,6 +397,7 @@ RUNTIME_KEYS = {
     "busy",
     "started",
     "start_grace",
+    "enter_delay",
     "exe",
     "resumable",
     "resume_args",
@@ -512,7 +520,7 @@ def _from_table(
     }
     if not isinstance(fields["takes_prompts"], bool):
         raise GtError(f"{where} takes_prompts must be true or false")
-    for key in ("ready_timeout", "start_grace"):
+    for key in ("ready_timeout", "start_grace", "enter_delay"):
         if key in table:
             fields[key] = _float(table, key, where)
     for key in ("description", "install_hint"):

@@ -10,12 +10,14 @@ after the pane changed in answer to Enter:
 2. refuse a dead or unknown pane at once;
 3. leave copy mode (keys typed in copy mode drive the scrollback, not the agent);
 4. type the sanitised text with `send-keys -l`, in chunks of at most `chunk_bytes` bytes;
-5. wait until the tail of the text shows (the agent has taken it all in), and for long text
-   at least a pause that grows with its length (agents that read input in bursts);
+5. wait until the tail of the text shows (the agent has taken it all in), then until the screen
+   holds still (the agent has finished drawing it), and for long text at least a pause that
+   grows with its length (agents that read input in bursts);
 6. press Enter, and wait for the screen or cursor to move; press again with backoff if not.
-The waits are on the pane itself. One short pause stays (`settle`, 50 ms): Enter pressed the
-instant the text echoes can reach a program that is still taking in a paste (Gemini CLI then
-types a newline instead of submitting; tests/test_real_codex_gemini.py).
+Every wait is on the pane itself, except `settle`: the least time from typing to Enter that a
+program's own paste detection needs (runtimes/presets.py `enter_delay`: Gemini CLI takes an
+Enter within 30 ms of the last key for a newline; tests/test_real_codex_gemini.py). Callers
+that do not know the program keep the cautious 50 ms.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from gastown_tui.tmux.server import PaneSnapshot, TownTmux
+from gastown_tui.tmux.server import PaneSnapshot, TownTmux, WindowInfo
 from gastown_tui.town.display import safe
 from gastown_tui.town.errors import GtError, GtFailure, LockTimeout
 from gastown_tui.town.storage.files import flocked
@@ -35,6 +37,8 @@ MAX_NUDGE_BYTES = 8 * 1024
 CHUNK_BYTES = 512
 TAIL_CHARS = 48
 POLL_INTERVAL = 0.01
+FIRST_POLL = 0.002  # a program that echoes at once is seen on the first or second look
+STILL_TIMEOUT = 0.25  # an animated screen (a spinner) never holds still: Enter after this
 
 _STRING_OR_CONTROL_SEQUENCE = re.compile(
     r"""
@@ -138,13 +142,15 @@ def nudge(
     echo_timeout: float = 2.0,
     enter_timeout: float = 0.25,
     lock_timeout: float = 10.0,
+    info: WindowInfo | None = None,
 ) -> NudgeResult:
     """Type `message` into `pane_id`, press Enter, and verify both. Never claims unverified.
 
     `settle` is added to the least pause between the last chunk and Enter (settle_time);
-    `echo_timeout` bounds the
-    wait for the text to show; Enter is pressed up to `attempts` times, waiting
-    `enter_timeout`, then twice that, and so on, for the pane to react.
+    `echo_timeout` bounds the wait for the text to show; `info`, the pane's window as the
+    caller just read it, saves asking tmux again (the first snapshot still says whether the
+    pane is dead or gone). Enter is pressed up to `attempts` times, waiting `enter_timeout`,
+    then twice that, and so on, for the pane to react.
     Bad input raises GtError; a delivery that fails returns `delivered=False` with the reason.
     """
     text = check_nudge(message)
@@ -163,6 +169,7 @@ def nudge(
                 settle=settle,
                 echo_timeout=echo_timeout,
                 enter_timeout=enter_timeout,
+                info=info,
             )
     except LockTimeout:
         delivered = False
@@ -191,17 +198,21 @@ def _deliver(
     settle: float,
     echo_timeout: float,
     enter_timeout: float,
+    info: WindowInfo | None,
 ) -> tuple[bool, str]:
-    info = tmux.pane_info(pane_id)
-    if info is None:
-        return False, f"no pane {pane_id} in the town's tmux server; nothing was typed"
+    if info is None or info.pane_id != pane_id:
+        info = tmux.pane_info(pane_id)
+        if info is None:
+            return False, f"no pane {pane_id} in the town's tmux server; nothing was typed"
     if info.pane_dead:
         status = f" (exit status {info.dead_status})" if info.dead_status is not None else ""
         return False, f"the agent's pane {info.target} is dead{status}; nothing was typed"
     tail = comparable(text)[-TAIL_CHARS:]
     # Enough scrollback to keep sight of everything the text can push off the screen.
     history = min(len(text) // 10 + 20, 2000)
-    before = tmux.snapshot(pane_id, history)
+    before = tmux.snapshot(pane_id, history)  # GtFailure when the pane is gone: nudge() says so
+    if before.dead:  # died since the caller looked
+        return False, f"the agent's pane {info.target} is dead; nothing was typed"
     if before.in_mode:  # the snapshot says so: no separate question to tmux first
         tmux.leave_copy_mode(pane_id)
         before = tmux.snapshot(pane_id, history)
@@ -210,39 +221,53 @@ def _deliver(
     typed_at = time.monotonic()
     earliest_enter = typed_at + settle_time(text, settle)
 
+    # Wait for the echo, then for a still screen: two looks in a row that agree, so the
+    # program has drawn the text and what moves after Enter is its answer to Enter.
     deadline = typed_at + echo_timeout
+    note = ""
+    echoed: PaneSnapshot | None = None
+    echoed_at = 0.0
+    pause = FIRST_POLL
     while True:
         typed = tmux.snapshot(pane_id, history)
+        now = time.monotonic()
         if typed.dead:
             return False, f"the agent's pane {info.target} died while the text was typed"
-        if tail and _occurrences(typed, tail) > _occurrences(before, tail, covered_by=typed):
-            note = ""
-            pause = earliest_enter - time.monotonic()
-            if pause > 0:  # long text: Enter's effect is judged against the screen after it
+        if echoed is None:
+            if tail and _occurrences(typed, tail) > _occurrences(before, tail, covered_by=typed):
+                echoed, echoed_at = typed, now
+            elif now >= deadline:
+                if not tail or typed.changed_from(before):
+                    # The pane reacted but did not show the text verbatim (an agent that
+                    # folds pasted text, say). Enter is still needed; its effect is checked
+                    # below.
+                    note = "; the typed text was not echoed verbatim"
+                    break
+                return (
+                    False,
+                    f"the typed text never showed in {info.target} (agent busy or not "
+                    "reading input); Enter was not pressed, so the text may sit unsent in its "
+                    "input",
+                )
+            else:
                 time.sleep(pause)
-                typed = tmux.snapshot(pane_id, history)
+                pause = min(pause * 2, POLL_INTERVAL)
+            continue
+        still = not typed.changed_from(echoed)
+        if now >= earliest_enter and (still or now >= echoed_at + STILL_TIMEOUT):
             break
-        if time.monotonic() >= deadline:
-            if not tail or typed.changed_from(before):
-                # The pane reacted but did not show the text verbatim (an agent that folds
-                # pasted text, say). Enter is still needed; its effect is checked below.
-                note = "; the typed text was not echoed verbatim"
-                break
-            return (
-                False,
-                f"the typed text never showed in {info.target} (agent busy or not reading "
-                "input); Enter was not pressed, so the text may sit unsent in its input",
-            )
-        time.sleep(POLL_INTERVAL)
+        echoed = typed
+        if now < earliest_enter:  # long text or a program's paste window: wait it out
+            time.sleep(earliest_enter - now)
+        elif not still:
+            time.sleep(FIRST_POLL)
 
     for attempt in range(attempts):
         tmux.send_enter(pane_id)
         presses.count += 1
         deadline = time.monotonic() + enter_timeout * 2**attempt
+        pause = FIRST_POLL
         while True:
-            # Not at once: a screen that moved the instant Enter went in may be the program
-            # still drawing the typed text (Gemini CLI), not its answer to Enter.
-            time.sleep(POLL_INTERVAL)
             after = tmux.snapshot(pane_id)
             if after.changed_from(typed):
                 return True, f"submitted to {info.target}{note}"
@@ -250,6 +275,8 @@ def _deliver(
                 return False, f"the agent's pane {info.target} died before submitting"
             if time.monotonic() >= deadline:
                 break
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_INTERVAL)
     return (
         False,
         f"Enter pressed {attempts} times but {info.target} never reacted; the text may be "

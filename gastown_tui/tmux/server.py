@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -489,7 +489,8 @@ class TownTmux:
         with flocked(self._window_lock(session)):
             dead: list[WindowInfo] = []
             agent = env.get("GT_AGENT", "")
-            for existing in self.list_windows(session):
+            windows = self.list_windows(session)
+            for existing in windows:
                 if not (existing.is_for(session, window) or (agent and existing.agent == agent)):
                     continue
                 if not existing.pane_dead:
@@ -510,8 +511,10 @@ class TownTmux:
                     raise TmuxCommandFailed(spawn, result.stderr)
                 return self._wait_for_pane(pane_id, not_pid=dead[0].pane_pid)
 
-            created = ["-d", "-P", "-F", "#{pane_id}", "-n", window, *process]
-            if self.has_session(session):
+            # The new pane as tmux prints it (its process is forked by then): no second
+            # question to tmux for it. Windows listed above prove the session exists.
+            created = ["-d", "-P", "-F", _WINDOW_FORMAT, "-n", window, *process]
+            if windows or self.has_session(session):
                 spawn = ["new-window", *created, "-t", f"={session}:", shell_command]
                 setup: list[str] = []
             else:
@@ -524,11 +527,14 @@ class TownTmux:
             # above make its name unique in the session.
             options = self._window_options(f"={session}:={window}", agent)
             result = self.run(*setup, *spawn, *options, check=False)
-            pane_id = result.lines[0].strip() if result.lines else ""
+            info = self._parse_window(result.lines[0]) if result.lines else None
+            pane_id = info.pane_id if info is not None else ""
             if result.returncode != 0 or not pane_id.startswith("%"):
                 if pane_id.startswith("%"):
                     self.run("kill-pane", "-t", pane_id, check=False)
                 raise TmuxCommandFailed(spawn, result.stderr)
+            if info is not None and info.pane_pid:
+                return replace(info, agent=agent)  # @gt_agent is set after tmux printed it
             return self._wait_for_pane(pane_id)
 
     @staticmethod
@@ -612,6 +618,21 @@ class TownTmux:
         if info is None or not is_owned_session(info.session) or info.pane_id != pane_id:
             return None
         return info
+
+    def pane_screen(self, pane_id: str) -> tuple[WindowInfo | None, list[str]]:
+        """`pane_info` and the rows of the pane's visible screen, in one client call (None
+        and no rows when the pane is gone)."""
+        result = self.run(
+            *("display-message", "-p", "-t", pane_id, _WINDOW_FORMAT, ";"),
+            *("capture-pane", "-p", "-t", pane_id),
+            check=False,
+        )
+        if result.returncode != 0 or not result.lines:
+            return None, []
+        info = self._parse_window(result.lines[0])
+        if info is None or not is_owned_session(info.session) or info.pane_id != pane_id:
+            return None, []
+        return info, result.lines[1:]
 
     def kill_window(self, session: str, window: str) -> int:
         """Kill every window named `window` in an owned session. Returns how many."""

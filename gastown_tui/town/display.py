@@ -18,12 +18,36 @@ _UNSAFE_CLASS = (
     # they cannot even be written out.
     "\ud800-\udfff"
 )
-_UNSAFE = re.compile(f"[\t\n{_UNSAFE_CLASS}]")
-_UNSAFE_KEEP_LINES = re.compile(f"[{_UNSAFE_CLASS}]")
-# What input validation refuses in one-line text (titles, names, subjects): all of the above.
-UNSAFE_ONE_LINE = _UNSAFE
-# ... and in multi-line text (descriptions, bodies), which keeps newlines and tabs.
-UNSAFE_TEXT = _UNSAFE_KEEP_LINES
+_patterns: dict[bool, re.Pattern[str]] = {}
+
+
+def _unsafe(multiline: bool) -> re.Pattern[str]:
+    """The pattern of what is escaped, compiled on first need: clean text (the common case)
+    is told apart by `str.isprintable` alone, and every `gt` call prints."""
+    pattern = _patterns.get(multiline)
+    if pattern is None:
+        keep = "" if multiline else "\t\n"
+        pattern = _patterns[multiline] = re.compile(f"[{keep}{_UNSAFE_CLASS}]")
+    return pattern
+
+
+def _clean(value: str, multiline: bool) -> bool:
+    """True when `value` holds nothing `_unsafe(multiline)` matches. Every character of the
+    class is one `isprintable` refuses (Cc, Cf, Zl, Zp, Cs), so printable text is clean;
+    other text is left to the pattern."""
+    if multiline and ("\n" in value or "\t" in value):
+        value = value.replace("\n", " ").replace("\t", " ")
+    return value.isprintable()
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    # What input validation refuses in one-line text (titles, names, subjects): all of the
+    # above; in multi-line text (descriptions, bodies), which keeps newlines and tabs.
+    if name == "UNSAFE_ONE_LINE":
+        return _unsafe(False)
+    if name == "UNSAFE_TEXT":
+        return _unsafe(True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -35,9 +59,11 @@ def safe(text: object, *, multiline: bool = False) -> str:
     """`text` with every control character shown as an escape. `multiline` keeps newlines
     and tabs (a description, a mail body); otherwise they are escaped too (a title, a cell)."""
     value = text if isinstance(text, str) else str(text)
-    pattern = _UNSAFE_KEEP_LINES if multiline else _UNSAFE
-    if pattern.search(value) is None:
+    if _clean(value, multiline):
         return value  # the common case: nothing to do, no copy
+    pattern = _unsafe(multiline)
+    if pattern.search(value) is None:
+        return value
     return pattern.sub(_visible, value)
 
 
@@ -48,7 +74,9 @@ def safe_lines(text: object) -> str:
 
 def first_unsafe(text: str, *, multiline: bool = False) -> str | None:
     """The first character input validation refuses, shown as an escape; None if clean."""
-    match = (_UNSAFE_KEEP_LINES if multiline else _UNSAFE).search(text)
+    if _clean(text, multiline):
+        return None
+    match = _unsafe(multiline).search(text)
     return None if match is None else _visible(match)
 
 
@@ -56,6 +84,6 @@ def json_safe(data: bytes) -> bytes:
     """orjson output with DEL, C1 and bidi characters as `\\uXXXX` escapes: the same JSON
     value, but nothing a terminal obeys if a person prints it."""
     text = data.decode("utf-8")
-    if _UNSAFE_KEEP_LINES.search(text) is None:
+    if _clean(text, True) or _unsafe(True).search(text) is None:
         return data
-    return _UNSAFE_KEEP_LINES.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+    return _unsafe(True).sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")

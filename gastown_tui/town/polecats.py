@@ -19,7 +19,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.errors import GtError
@@ -27,7 +26,10 @@ from gastown_tui.town.models import ACTIVE_STATUSES, Bead, Record
 from gastown_tui.town.paths import NAME_RE, check_name, session_for
 from gastown_tui.town.procs import pid_alive
 
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gastown_tui.town.beads import RigTxn
     from gastown_tui.town.town import Town
 

@@ -9,14 +9,13 @@ import os
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from gastown_tui.town.clock import Clock, SystemClock, iso
+from gastown_tui.town.clock import SystemClock, iso
 from gastown_tui.town.errors import GtError, NotATown
 from gastown_tui.town.events import EventLog
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths, default_town_root
-from gastown_tui.town.storage import Backend, open_backend
+from gastown_tui.town.storage import open_backend
 from gastown_tui.town.storage.files import (
     DIR_MODE,
     FILE_MODE,
@@ -26,14 +25,19 @@ from gastown_tui.town.storage.files import (
     private_umask,
 )
 
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gastown_tui.town.beads import BeadStore
+    from gastown_tui.town.clock import Clock
     from gastown_tui.town.config import TownConfig
     from gastown_tui.town.convoys import ConvoyStore
     from gastown_tui.town.mail import MailStore
     from gastown_tui.town.models import Bead
     from gastown_tui.town.polecats import PolecatRegistry
     from gastown_tui.town.rigs import RigRegistry
+    from gastown_tui.town.storage import Backend
     from gastown_tui.town.storage.base import IdsRepo
 
 OVERSEER = "overseer"
@@ -58,6 +62,9 @@ class Town:
         # Called with the beads that just closed, by whichever process closed them.
         self.close_listeners: list[Callable[[list[Bead]], None]] = []
         self.close_listeners.append(self._land_convoys)
+        # Added to `mail.on_delivered` when the mail store is first made: compose.py wires
+        # every town's mail hook, and a call that never touches mail (`gt hook`) never loads it.
+        self.mail_hooks: list[Callable[[list[Any]], None]] = []
 
     # opening -----------------------------------------------------------------------------
     @classmethod
@@ -168,6 +175,23 @@ class Town:
 
         return TownConfig.load(self.paths.town_toml)
 
+    @property
+    def name(self) -> str:
+        """The town's name, as `config.name` says it, read without building the TownConfig
+        (its sections and checks are about a third of a `gt prime`). A file this light read
+        cannot take (not TOML, a name that is not text) is left to TownConfig, which names
+        the problem."""
+        if "config" in self.__dict__:
+            return self.config.name
+        import tomllib
+
+        try:
+            data = tomllib.loads(self.paths.town_toml.read_text(encoding="utf-8"))
+            name = (data.get("town") or {}).get("name", "gastown")  # TownSection's default
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+            name = None
+        return name if isinstance(name, str) else self.config.name
+
     @cached_property
     def events(self) -> EventLog:
         return EventLog(self.paths, self.clock)
@@ -192,7 +216,9 @@ class Town:
     def mail(self) -> MailStore:
         from gastown_tui.town.mail import MailStore
 
-        return MailStore(self)
+        store = MailStore(self)
+        store.on_delivered.extend(self.mail_hooks)
+        return store
 
     @cached_property
     def convoys(self) -> ConvoyStore:

@@ -12,7 +12,6 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town import git as gitcmd
 from gastown_tui.town import jsoncodec
@@ -25,7 +24,10 @@ from gastown_tui.town.paths import encode_address
 from gastown_tui.town.polecats import Polecat, hooked_docs, split_address
 from gastown_tui.town.storage.files import atomic_write_bytes, flocked
 
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gastown_tui.town.town import Town
 
 DONE_STATUSES = ("completed", "escalated", "deferred")
@@ -221,8 +223,7 @@ def prime_text(town: Town, address: str) -> str:
         raise GtError(f"unknown agent {address!r}", hint="GT_AGENT / --agent must name a polecat")
     bead = hooked_bead(town, address)
     out = [
-        f"[GAS TOWN] You are {address}, a polecat (worker agent) of rig {rig} "
-        f"in town {town.config.name}.",
+        f"[GAS TOWN] You are {address}, a polecat (worker agent) of rig {rig} in town {town.name}.",
     ]
     if polecat.worktree:
         where = f"Your worktree: {polecat.worktree}"

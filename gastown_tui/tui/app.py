@@ -526,6 +526,7 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
         if not self._gc_frozen and self.loaded:
             self._gc_frozen = True
             self.call_after_refresh(self._freeze_startup_objects)
+            self._warm_review()
 
     def _freeze_startup_objects(self) -> None:
         """Everything is loaded and painted: keep what start-up built out of the collector's
@@ -536,6 +537,17 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
             return
         gc.collect()
         gc.freeze()
+
+    def _warm_review(self) -> None:
+        """Pygments' import and its Python lexer's patterns cost ~70 ms the first time a review
+        is drawn: pay it in a thread while the person reads the town, not in the first paint of
+        their first review (issue 15: first paint <= 300 ms; tui/widgets/diff_view.py)."""
+        from gastown_tui.tui.widgets.diff_view import warm_highlighting
+
+        dark = self.current_theme.dark  # read here: the worker's thread must not touch the app
+        self.run_worker(
+            lambda: warm_highlighting(dark), thread=True, group="warm", exit_on_error=False
+        )
 
     @property
     def loaded(self) -> bool:

@@ -128,6 +128,8 @@ class Refreshing:
         self._watch_stop = asyncio.Event()
         self._observe_requested = threading.Event()
         self.ledger = RigsLedger(self.data.town)
+        self._rigs_posted = False
+        self._pane_posted: dict[str, Any] = {}  # pane -> the snapshot last posted to it
 
     # -- loaders -------------------------------------------------------------------------
     def _thread(self, group: str, fn: Any, *args: Any) -> Worker[Any]:
@@ -159,10 +161,16 @@ class Refreshing:
         own rig file, not the whole town."""
         rigs = None if scopes is None else {s[4:] for s in scopes if s.startswith("rig:")}
         self.ledger.mark(rigs)
-        self._thread(
-            "load-rigs",
-            lambda: self._post_unless_cancelled(RigsLoaded(self.ledger.apply_marked().snapshot)),
-        )
+
+        def load() -> None:
+            change = self.ledger.apply_marked()
+            if self.watching and self.ledger.take_polecats_changed():
+                self._observe_requested.set()  # a hook or a polecat record changed
+            if not change.empty or not self._rigs_posted:
+                self._rigs_posted = True
+                self._post_unless_cancelled(RigsLoaded(change.snapshot))
+
+        self._thread("load-rigs", load)
 
     def load_polecats(self) -> None:
         self._thread(
@@ -173,10 +181,18 @@ class Refreshing:
     def load_pane(self, name: str) -> None:
         """Re-read what pane `name` shows (its `load`), posting PaneLoaded."""
         kind = type(self.pane(name))
-        self._thread(
-            f"load-{name}",
-            lambda: self._post_unless_cancelled(PaneLoaded(name, kind.load(self.data))),
-        )
+
+        def load() -> None:
+            snapshot = kind.load(self.data)
+            # The same rows again (a rig write that did not touch what this pane shows): no
+            # repaint. Ages still tick: the app's age timer redraws them (tui/app.py).
+            if name in self._pane_posted and self._pane_posted[name] == snapshot:
+                return
+            if not get_current_worker().is_cancelled:
+                self._pane_posted[name] = snapshot
+                self.post_message(PaneLoaded(name, snapshot))
+
+        self._thread(f"load-{name}", load)
 
     def load_convoys(self) -> None:
         self.load_pane("convoys")
@@ -209,7 +225,10 @@ class Refreshing:
         elif loader == "rigs":
             self.load_rigs(scopes)
         elif loader == "polecats":
-            self.request_observe()
+            # A rig write changes the polecats' rows only through a polecat record or a
+            # hooked bead: the rigs loader, which reads the rig anyway, asks for a look then.
+            if any(not s.startswith("rig:") for s in scopes):
+                self.request_observe()
         elif loader == "mail":
             self.refresh_mail(scopes)
         elif loader.startswith("pane:"):
@@ -283,13 +302,15 @@ class Refreshing:
             stop_event=self._watch_stop,
         ):
             scopes = scopes_of(feed, changes)
+            if scopes:
+                # First: the loaders' threads read while the new event lines are read below,
+                # so what one write changed tends to reach the screen in one frame.
+                self.post_message(StoreChanged(scopes))
             if "events" in scopes and self._follower is not None:
                 # Read the new lines here, in order, off the UI thread.
                 new_events = await asyncio.to_thread(self.data.feed_poll, self._follower)
                 if new_events:
                     self.post_message(EventsAppended(new_events))
-            if scopes:
-                self.post_message(StoreChanged(scopes))
 
     def stop_watching(self) -> None:
         self._watch_stop.set()

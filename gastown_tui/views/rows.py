@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.display import safe
@@ -90,11 +91,14 @@ class RigsSnapshot:
     rigs: tuple[RigRow, ...] = ()
     open_beads: tuple[BeadRow, ...] = ()
 
-    @property
+    # Worked out once per snapshot: the app asks on every message it counts after (the
+    # polecats' looks included), and a big ledger holds thousands of open beads. Callers must
+    # not change the lists.
+    @cached_property
     def ready(self) -> list[BeadRow]:
         return [b for r in self.rigs for b in r.ready]
 
-    @property
+    @cached_property
     def needs_human(self) -> list[BeadRow]:
         return [b for b in self.open_beads if NEEDS_HUMAN_LABEL in b.labels]
 

@@ -5,6 +5,7 @@ changed. Runs once per backend (conftest.py)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from gastown_tui.town.errors import StoreCorrupt
 from gastown_tui.town.models import Bead
 from gastown_tui.town.storage import BACKENDS, Changed, base, open_backend
+from gastown_tui.town.storage.base import Doc
 from gastown_tui.town.town import Town
 from tests.conformance.conftest import HARNESSES, FilesHarness
 
@@ -334,3 +336,54 @@ def test_the_id_index_issues_unique_ids_and_knows_their_rigs(stown: Town) -> Non
     assert ids.rig_of("ext-9") is None
     assert open_backend(stown.root, stown.storage.name).ids.all() == ids.all()
     assert set(ids.all()) == issued | {"ext-1", "ext-2"}
+
+
+def _rig_state(town: Town, rig: str) -> tuple[list[Doc], list[Doc], list[Doc]]:
+    storage = town.storage
+    return (
+        list(storage.beads.docs(rig)),
+        storage.polecats.docs(rig),
+        storage.merge_requests.docs(rig),
+    )
+
+
+def test_a_long_lived_reader_sees_every_write_as_a_fresh_reader_does(stown: Town) -> None:
+    """The app reads a rig again after each write (views/ledger.py). Whatever a backend does
+    to make that cheap (the files backend's journal: town/storage/journal.py), what it reads
+    is what a reader opened afresh reads, in the same order, after every kind of write."""
+    watcher = Town.open(stown.root)
+    assert _rig_state(watcher, "alpha") == ([], [], [])
+    storage = stown.storage
+    ids = [stown.beads.create(f"b{n}", rig="alpha", priority=n % 3).id for n in range(6)]
+
+    def in_txn(change: Callable[[base.RigTxn], object]) -> Callable[[], None]:
+        def write() -> None:
+            with storage.rig_txn("alpha") as tx:
+                change(tx)
+
+        return write
+
+    def removed_then_put_again(tx: base.RigTxn) -> None:
+        bead = tx.get_bead(ids[1])
+        assert bead is not None
+        tx.remove_beads([ids[1]])
+        tx.add_new_bead(_bead("al-new"))
+        tx.put_bead(bead)  # back, after the new one
+
+    writes: list[Callable[[], object]] = [
+        lambda: stown.beads.update(ids[0], title="renamed"),
+        lambda: stown.beads.update(ids[2], priority=4, add_labels=["x"]),
+        lambda: stown.beads.close(ids[3], "done"),
+        in_txn(removed_then_put_again),
+        in_txn(lambda tx: tx.put_polecat({"name": "nux", "rig": "alpha", "state": "idle"})),
+        in_txn(lambda tx: tx.add_merge_request({"id": "mr-1", "bead": ids[0], "state": "q"})),
+        in_txn(lambda tx: tx.update_merge_request("mr-1", {"state": "merged"})),
+        in_txn(lambda tx: tx.remove_beads([ids[4]])),
+        in_txn(lambda tx: tx.touch()),
+        in_txn(lambda tx: tx.remove_polecat("nux")),
+    ]
+    for write in writes:
+        write()
+        assert _rig_state(watcher, "alpha") == _rig_state(Town.open(stown.root), "alpha")
+    beads = [d["id"] for d in watcher.storage.beads.docs("alpha")]
+    assert beads[-2:] == ["al-new", ids[1]], "a bead removed and put again comes last"

@@ -71,6 +71,9 @@ def test_200_sigkills_mid_transaction_lose_nothing_reported(
     rng = random.Random(1234)
     reported: set[str] = set()
     kills = 0
+    # A reader that lives through every kill, as the app does: it must read what a fresh one
+    # reads (a writer killed after its journal line but before its rename: journal.py).
+    watcher = Town.open(stown.root)
     # At least 200 kills, and on until the writers have committed plenty between them: how
     # many commit in a window depends on how fast a writer starts (cheaper imports, a busy
     # machine), not on what is tested here.
@@ -95,6 +98,7 @@ def test_200_sigkills_mid_transaction_lose_nothing_reported(
         assert not missing, (
             f"after {kills} kills, reported beads are missing: {sorted(missing)[:5]}"
         )
+        assert list(watcher.storage.beads.docs("alpha")) == list(town.storage.beads.docs("alpha"))
     assert len(reported) > 100, "the writers should have committed plenty between kills"
     town = Town.open(stown.root)
     assert list(town.storage.problems()) == []

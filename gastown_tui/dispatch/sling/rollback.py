@@ -89,7 +89,7 @@ def write_note(town: Town, rig: str, job: Job, state: str, error: str = "") -> N
     """A sling's note to the deacon, of a fixed size: written ("starting") right after the
     hook, while the disk has room, and overwritten in place ("rollback") when the rollback
     itself cannot be written, which needs no new space even on a full disk."""
-    import orjson
+    from gastown_tui.town import jsoncodec  # not orjson: its import (uuid, platform) is ~3 ms
 
     doc = {
         "state": state,
@@ -101,7 +101,7 @@ def write_note(town: Town, rig: str, job: Job, state: str, error: str = "") -> N
         "window_started": job.window_started,
         "error": error[:1000],
     }
-    payload = orjson.dumps(doc)[: NOTE_SIZE - 1].ljust(NOTE_SIZE - 1) + b"\n"
+    payload = jsoncodec.dumps(doc)[: NOTE_SIZE - 1].ljust(NOTE_SIZE - 1) + b"\n"
     path = note_path(town, rig, job)
     try:
         fd = os.open(path, os.O_WRONLY)

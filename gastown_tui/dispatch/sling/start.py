@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown_tui.dispatch.agents import beacon as make_beacon
-from gastown_tui.dispatch.agents import launch_argv, screen_bottom, unset_names, window_env
+from gastown_tui.dispatch.agents import launch_argv, unset_names, window_env
 from gastown_tui.dispatch.sling.jobs import Job
 from gastown_tui.dispatch.sling.pause import pause_point
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
@@ -76,7 +76,7 @@ def wait_started(
     began = time.monotonic()
     pause = 0.005  # a cheap program is up in a few ms: look often at first, then back off
     while True:
-        fresh = tmux.pane_info(info.pane_id)
+        fresh, rows = tmux.pane_screen(info.pane_id)  # one tmux call a look
         if fresh is None:
             raise GtFailure(f"the window of {address} vanished right after it started")
         elapsed = time.monotonic() - began
@@ -90,19 +90,17 @@ def wait_started(
                 return fresh  # ran and finished cleanly (an agent with nothing to do)
             else:
                 raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
-        elif elapsed >= runtime.start_grace or runtime.shows_started(
-            screen_tail(tmux, info.pane_id)
-        ):
+        elif elapsed >= runtime.start_grace or runtime.shows_started(bottom(rows, 40)):
             return fresh
         time.sleep(pause)
         pause = min(pause * 1.5, 0.05)
 
 
-def screen_tail(tmux: TownTmux, pane_id: str) -> str:
-    try:
-        return screen_bottom(tmux, pane_id, 40)
-    except GtError:
-        return ""
+def bottom(rows: list[str], lines: int) -> str:
+    """The last `lines` rows of a screen, trailing blank rows left out (as screen_bottom)."""
+    while rows and not rows[-1].strip():
+        rows = rows[:-1]
+    return "\n".join(rows[-lines:])
 
 
 class StartFailure(GtFailure):
@@ -166,7 +164,9 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     if runtime.prompt == "nudge":
         wait_ready(tmux, job.info, runtime)
         lock = town.paths.lock(f"nudge~{encode_address(polecat.address)}")
-        result = nudge(tmux, job.info.pane_id, job.beacon, lock_path=lock)
+        result = nudge(
+            tmux, job.info.pane_id, job.beacon, lock_path=lock, settle=runtime.enter_delay
+        )
         if not result.delivered:
             raise GtFailure(f"the beacon was not delivered to {polecat.address}: {result.detail}")
     if job.wait_started:

@@ -11,7 +11,11 @@ import importlib
 import os
 from pathlib import Path
 
-from gastown_tui.town.storage.base import Backend, Changed
+from gastown_tui.town.storage.changed import Changed
+
+TYPE_CHECKING = False  # base.py's protocols are ~2 ms to build: annotations only here
+if TYPE_CHECKING:
+    from gastown_tui.town.storage.base import Backend
 
 # name -> "module:Class"
 BACKENDS: dict[str, str] = {
@@ -21,6 +25,14 @@ DEFAULT_BACKEND = "files"
 # Which backend a town process opens when none is named (the conformance suite's child
 # processes use it). Unset: the files backend, the only one a town has today.
 BACKEND_ENV = "GT_STORE_BACKEND"
+
+
+def __getattr__(name: str) -> object:
+    if name == "Backend":  # for run-time users of `storage.Backend`; annotations import it above
+        from gastown_tui.town.storage.base import Backend
+
+        return Backend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def backend_class(name: str | None = None) -> type[Backend]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from gastown_tui.town.storage.changed import Changed
 
 if TYPE_CHECKING:
     from gastown_tui.town.models import Bead
@@ -22,26 +24,6 @@ Doc = dict[str, Any]
 ChangeKind = Literal[
     "events", "config", "town", "rig", "mail", "archive", "heartbeats", "nudges", "live"
 ]
-
-
-class Changed(NamedTuple):  # not a dataclass: that import costs every CLI call (models.Record)
-    """What changed: `town` (rigs, convoys), `rig` (beads, polecats, merge requests of
-    `rig`), `mail` (the inbox of `address`), `archive`, and the town's non-store files:
-    `events`, `config`, `heartbeats`, `nudges`, and `live` (the observer's view of
-    tmux, dispatch/live.py)."""
-
-    kind: ChangeKind
-    rig: str | None = None
-    address: str | None = None
-
-    @property
-    def scope(self) -> str:
-        """The app's scope string (`rig:alpha`, `mail:mayor`, `town`, ...)."""
-        if self.kind == "rig":
-            return f"rig:{self.rig}"
-        if self.kind == "mail":
-            return f"mail:{self.address}"
-        return self.kind
 
 
 @runtime_checkable

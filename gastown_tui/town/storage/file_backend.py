@@ -3,7 +3,9 @@ with an atomic rename (gastown_tui/town/storage/files.py), laid out by layout.py
 
 - `store/town.json`: tables `meta`, `rigs`, `convoys`;
 - `store/rigs/<rig>.json`: `beads`, `polecats`, `merge_requests` (one rig transaction writes
-  one file, so a sling's hook and its polecat record commit together);
+  one file, so a sling's hook and its polecat record commit together), and beside it
+  `.<rig>.json.journal`, what each write put and deleted (journal.py: readers apply that
+  instead of parsing the whole rig again);
 - `store/mail/<address>.json`: `messages`;
 - `store/archive/<YYYY-MM>.json`: `beads` and `mail`.
 """
@@ -13,12 +15,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import StoreCorrupt
 from gastown_tui.town.models import Bead
-from gastown_tui.town.storage.base import Changed, Doc
+from gastown_tui.town.storage.changed import Changed
 from gastown_tui.town.storage.files import (
     Store,
     StoreFile,
@@ -28,7 +29,14 @@ from gastown_tui.town.storage.files import (
     make_private_dirs,
 )
 from gastown_tui.town.storage.id_index import IdIndex
+from gastown_tui.town.storage.journal import remove as remove_journal
 from gastown_tui.town.storage.layout import FileLayout, classify, decode_address
+
+TYPE_CHECKING = False  # typing and base.py's protocols stay off gt's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gastown_tui.town.storage.base import Doc
 
 META = "meta"
 RIGS = "rigs"
@@ -484,7 +492,8 @@ class FileBackend:
         return self.store.file(self.layout.town_file)
 
     def rig_file(self, rig: str) -> StoreFile:
-        return self.store.file(self.layout.rig_file(rig))
+        # Journaled: the app reads what a write changed, not the whole rig (journal.py).
+        return self.store.file(self.layout.rig_file(rig), journal=True)
 
     def inbox_file(self, address: str) -> StoreFile:
         return self.store.file(self.layout.mail_file(address))
@@ -527,6 +536,7 @@ class FileBackend:
             moved = self.layout.store / "removed" / f"{rig}-{stamp}.json"
             moved.parent.mkdir(parents=True, exist_ok=True)
             rig_file.path.replace(moved)
+            remove_journal(rig_file.path)
             self.store.index.remove(rig_file.path)  # moved on purpose
             return str(moved)
 

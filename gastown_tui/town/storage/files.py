@@ -18,21 +18,27 @@ the store made it, raises `StoreCorrupt` naming the file; nothing is ever silent
 
 from __future__ import annotations
 
+import _thread  # threading's own primitives, without its import (~0.5 ms of every gt call)
 import contextlib
 import errno
 import fcntl
 import os
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import LockTimeout, StoreCorrupt
 from gastown_tui.town.shapes import shape_problem
+from gastown_tui.town.storage.journal import JournalReader, entry_line
+from gastown_tui.town.storage.journal import append as append_journal
 
-Tables = dict[str, dict[str, dict[str, Any]]]
+TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Tables = dict[str, dict[str, dict[str, Any]]]
+
 
 TEMP_SUFFIX = ".tmp"
 # A town holds agents' mail and code: its files are the owner's alone, whatever the umask.
@@ -41,7 +47,7 @@ DIR_MODE = 0o700
 PRIVATE_UMASK = 0o077
 DEFAULT_LOCK_TIMEOUT = 30.0
 
-_held = threading.local()
+_held = _thread._local()  # threading.local
 
 
 def _held_locks() -> dict[str, int]:
@@ -139,13 +145,20 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, payload: bytes, *, durable: bool = True) -> os.stat_result:
+def atomic_write_bytes(
+    path: Path,
+    payload: bytes,
+    *,
+    durable: bool = True,
+    before_replace: Callable[[os.stat_result], None] | None = None,
+) -> os.stat_result:
     """Write `payload` to `path` atomically and durably. Returns the new file's stat.
 
     The caller holds the file's lock, so a temp file left by a killed writer is an orphan
     that `sweep_orphans` may delete. `durable=False` skips both fsyncs, for state that is
     rewritten all the time and means nothing after a power loss (heartbeats, the live
-    state): readers still never see a torn file.
+    state): readers still never see a torn file. `before_replace` is called with the new
+    file's stat once it is written, before it takes the old one's place (the journal).
     """
     make_private_dirs(path.parent)
     fd, tmp_name = _create_temp(path)
@@ -157,6 +170,8 @@ def atomic_write_bytes(path: Path, payload: bytes, *, durable: bool = True) -> o
         if durable:
             os.fsync(fd)
         stat = os.fstat(fd)
+        if before_replace is not None:
+            before_replace(stat)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -221,7 +236,23 @@ class StoreCache:
 
     def __init__(self) -> None:
         self._entries: dict[Path, _CacheEntry] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # threading.Lock
+        self._loading: dict[Path, _thread.LockType] = {}
+        self.journals: dict[Path, JournalReader] = {}  # used under loading(path)
+
+    def latest(self, path: Path) -> _CacheEntry | None:
+        """The last parse of `path`, whatever file it was of."""
+        with self._lock:
+            return self._entries.get(path)
+
+    def loading(self, path: Path) -> _thread.LockType:
+        """Held while one thread brings `path` up to date: the app's loaders wake together
+        on one write, and one parse (or one journal catch-up) serves them all."""
+        with self._lock:
+            lock = self._loading.get(path)
+            if lock is None:
+                lock = self._loading[path] = _thread.allocate_lock()
+            return lock
 
     def get(self, path: Path, key: tuple[int, int, int]) -> _CacheEntry | None:
         with self._lock:
@@ -276,15 +307,23 @@ class Transaction:
     tables instead; both paths write the same TinyDB file format and commit together.
     """
 
-    def __init__(self, store_file: StoreFile, data: Tables) -> None:
+    def __init__(
+        self, store_file: StoreFile, data: Tables, base_key: tuple[int, int, int] | None = None
+    ) -> None:
         self.store_file = store_file
         self.data = data
         self.dirty = False
         self._db: Any = None
         self._next_ids: dict[str, int] = {}
+        # For the journal (journal.py): the file read, and the doc ids put or deleted since,
+        # per table in first-touch order (None: changed through TinyDB, not known).
+        self.base_key = base_key
+        self.changed: dict[str, dict[str, None]] | None = {}
+        self.moved: dict[str, set[str]] = {}
 
     @property
     def db(self) -> Any:  # tinydb.TinyDB
+        self.changed = None  # TinyDB rewrites whole tables: no per-record journal entry
         if self._db is None:
             from tinydb import TinyDB
 
@@ -312,17 +351,25 @@ class Transaction:
         table[key] = doc
         self._next_ids[name] = next_id + 1
         self.dirty = True
+        self._touch(name, key)
         return key
 
     def put(self, name: str, doc_id: str, doc: dict[str, Any]) -> None:
         self.data.setdefault(name, {})[doc_id] = doc
         self.dirty = True
+        self._touch(name, doc_id)
 
     def delete(self, name: str, doc_ids: list[str]) -> None:
         table = self.data.get(name, {})
         for doc_id in doc_ids:
-            table.pop(doc_id, None)
+            if table.pop(doc_id, None) is not None:
+                self._touch(name, doc_id)
+                self.moved.setdefault(name, set()).add(doc_id)
         self.dirty = True
+
+    def _touch(self, name: str, doc_id: str) -> None:
+        if self.changed is not None:
+            self.changed.setdefault(name, {})[doc_id] = None
 
     def mark_dirty(self) -> None:
         self.dirty = True
@@ -332,12 +379,19 @@ class StoreFile:
     """One TinyDB file of the town store."""
 
     def __init__(
-        self, path: Path, lock_path: Path, cache: StoreCache, index: FileIndex | None = None
+        self,
+        path: Path,
+        lock_path: Path,
+        cache: StoreCache,
+        index: FileIndex | None = None,
+        *,
+        journal: bool = False,
     ) -> None:
         self.path = path
         self.lock_path = lock_path
         self._cache = cache
         self._index = index
+        self.journal = journal  # keep a per-record change journal beside it (journal.py)
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -350,17 +404,21 @@ class StoreFile:
         return {}
 
     def _load(self, for_write: bool) -> Tables:
+        return self._load_keyed(for_write)[0]
+
+    def _load_keyed(self, for_write: bool) -> tuple[Tables, tuple[int, int, int] | None]:
+        """The tables and the identity of the file they are of (None: no file)."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return self._missing()
+            return self._missing(), None
         try:
             key = _stat_key(os.fstat(fd))
             entry = self._cache.get(self.path, key)
             if entry is not None and not (for_write and entry.lent):
                 if not for_write:
                     entry.lent = True
-                return entry.data
+                return entry.data, key
             with os.fdopen(os.dup(fd), "rb") as handle:
                 raw = handle.read()
         finally:
@@ -371,11 +429,37 @@ class StoreFile:
             self._cache.drop(self.path)
         else:
             self._cache.put(self.path, key, data, lent=True)
-        return data
+        return data, key
 
     def read(self) -> Tables:
-        """The current tables, without a lock. Callers must not mutate the result."""
-        return self._load(for_write=False)
+        """The current tables, without a lock. Callers must not mutate the result.
+
+        A journaled file (journal.py) that changed since this process last read it is
+        brought up to date from the journal when it can be: the documents no write touched
+        stay the very objects of the last read."""
+        if not self.journal:
+            return self._load(for_write=False)
+        cache = self._cache
+        with cache.loading(self.path):
+            try:
+                key = _stat_key(os.stat(self.path))
+            except FileNotFoundError:
+                return self._load(for_write=False)
+            entry = cache.get(self.path, key)
+            if entry is not None:
+                entry.lent = True
+                return entry.data
+            reader = cache.journals.get(self.path)
+            if reader is None:
+                reader = cache.journals[self.path] = JournalReader(self.path)
+            old = cache.latest(self.path)
+            if old is not None:
+                data = reader.catch_up(old.key, old.data, key)
+                if data is not None:
+                    cache.put(self.path, key, data, lent=True)
+                    return data
+            reader.skip_to_end()  # before the parse: a later entry is read next time
+            return self._load(for_write=False)
 
     def table(self, name: str) -> dict[str, dict[str, Any]]:
         return self.read().get(name, {})
@@ -383,7 +467,7 @@ class StoreFile:
     @contextlib.contextmanager
     def transaction(self, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Transaction]:
         with flocked(self.lock_path, timeout):
-            txn = Transaction(self, self._load(for_write=True))
+            txn = Transaction(self, *self._load_keyed(for_write=True))
             try:
                 yield txn
             except BaseException:
@@ -396,13 +480,29 @@ class StoreFile:
                 except FileNotFoundError:
                     size, created = 0, True
                 try:
-                    stat = atomic_write_bytes(self.path, jsoncodec.dumps(txn.data, size_hint=size))
+                    stat = atomic_write_bytes(
+                        self.path,
+                        jsoncodec.dumps(txn.data, size_hint=size),
+                        before_replace=self._journal_hook(txn),
+                    )
                 except BaseException:
                     self._cache.drop(self.path)
                     raise
                 self._cache.put(self.path, _stat_key(stat), txn.data, lent=False)
                 if created:
                     self.record_created()
+
+    def _journal_hook(self, txn: Transaction) -> Callable[[os.stat_result], None] | None:
+        """What writes the transaction's journal line, if it can have one."""
+        if not self.journal or txn.base_key is None or txn.changed is None:
+            return None
+        prev, changed = txn.base_key, txn.changed
+
+        def write(stat: os.stat_result) -> None:
+            line = entry_line(prev, _stat_key(stat), txn.data, changed, txn.moved)
+            append_journal(self.path, line)
+
+        return write
 
     def record_created(self) -> None:
         """Note in the store's file index that this file now exists (see FileIndex)."""
@@ -509,8 +609,8 @@ class Store:
             rel = Path(path.name)
         return self.lock_dir / (str(rel).replace(os.sep, "~") + ".lock")
 
-    def file(self, path: Path) -> StoreFile:
-        return StoreFile(path, self.lock_path_for(path), self.cache, self.index)
+    def file(self, path: Path, *, journal: bool = False) -> StoreFile:
+        return StoreFile(path, self.lock_path_for(path), self.cache, self.index, journal=journal)
 
     def all_files(self) -> list[Path]:
         if not self.root.exists():

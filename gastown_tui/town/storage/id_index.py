@@ -7,8 +7,8 @@ the archive, and `rig_of(id)` is a dictionary lookup.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock without importing threading (every gt call opens this)
 import os
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,7 +24,7 @@ class IdIndex:
         self._map: dict[str, str] = {}
         self._inode = 0
         self._offset = 0
-        self._mutex = threading.Lock()
+        self._mutex = _thread.allocate_lock()
 
     def _refresh(self) -> dict[str, str]:
         """Read what was appended since the last call (the file only ever grows)."""

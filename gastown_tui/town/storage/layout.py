@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.storage.base import Changed
+from gastown_tui.town.storage.changed import Changed
 
 # Names under the town root. Change one here and both the writers and the watcher follow.
 TOWN_TOML = "town.toml"

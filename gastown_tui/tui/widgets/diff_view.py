@@ -1,14 +1,16 @@
 """A git diff, highlighted, unified or side by side, drawn line by line.
 
 The diff is parsed once into rows; only the rows on screen are rendered (Textual's line API,
-`render_line`), each highlighted with Pygments the first time it shows and then cached, so a
-diff of thousands of lines opens as fast as a short one. Side by side from SPLIT_WIDTH columns:
-deleted and added lines of a hunk pair up, left old, right new.
+`render_line`). Side by side from SPLIT_WIDTH columns: deleted and added lines of a hunk pair
+up, left old, right new.
 
-Highlighting a line costs about 1-2 ms (Pygments), so a page of 50 new lines would take a
-frame several times over: once the first screen is drawn, a thread highlights the rest of the
-diff, from the rows on screen onwards, into `_tokens`. Page-down then only lays out cached
-tokens (bench/bench_review.py).
+Highlighting a line with Pygments costs ~0.1-0.2 ms, two a row side by side, so a page of 50
+new rows would take a frame: once the first screen is drawn, a thread highlights the rest of
+the diff, from the rows on screen onwards, into `_tokens` (plain tuples: nothing for the
+garbage collector to walk). A row is then built once, straight into Segments in their final
+styles with same-style neighbours merged, and kept (the last ROW_CACHE rows). A page-down
+costs the new rows (~25 us each) plus Textual's repaint of the view, which grows with the
+segments a row has (bench/bench_review.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import functools
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -34,8 +36,9 @@ SPLIT_WIDTH = 160
 HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
 
 
-@dataclass
-class DiffLine:
+class DiffLine(NamedTuple):
+    """One line of the diff (a tuple: one object a line, built fast, never changed)."""
+
     kind: str  # file | hunk | ctx | add | del | meta
     text: str
     old: int | None = None
@@ -150,6 +153,14 @@ def _syntax_theme(dark: bool) -> Any:
     return Syntax.get_theme("ansi_dark" if dark else "ansi_light")
 
 
+def warm_highlighting(dark: bool, suffixes: tuple[str, ...] = ("py",)) -> None:
+    """Import Pygments and compile the lexers for `suffixes` ahead of the first review (safe
+    from any thread: the caches keep one lexer each, and a lexer holds no state between runs)."""
+    for suffix in suffixes:
+        _lexer_for(suffix)
+    _syntax_theme(dark)
+
+
 class DiffView(ScrollView, can_focus=True):
     """j/k scroll, n/N next/previous hunk, ]/[ next/previous file."""
 
@@ -171,19 +182,28 @@ class DiffView(ScrollView, can_focus=True):
 
     def __init__(self, text: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._cache: dict[tuple[int, int, bool, Style], Strip] = {}
+        # Rows drawn: (texts, palette ids) by (row, width, split, the widget's style id).
+        self._cache: dict[tuple[int, int, bool, int], tuple[tuple[str, ...], tuple[int, ...]]] = {}
         self._lexers: dict[int, Any] = {}
-        # Highlighted code per line index (width-independent); filled ahead by a thread.
-        self._tokens: dict[int, list[Segment]] = {}
+        # Highlighted code per line index (width-independent); filled ahead by a thread. Each
+        # line is ((text, style id), ...), ids into `_palette`: plain tuples, which the garbage
+        # collector stops tracking, where Segments (holding Style objects) stay tracked.
+        self._tokens: dict[int, Code] = {}
+        # Every style a token or a drawn row uses, by id: what the plain tuples refer to.
+        self._palette: list[Style] = [Style()]
+        self._palette_ids: dict[Style, int] = {Style(): 0}
+        self._palette_lock = threading.Lock()  # the highlight thread adds styles too
         self._generation = 0  # bumped by set_diff and a theme change: stale threads stop
         self._styles: dict[str, Style] = {}
         self._frame: tuple[int, bool, Style] | None = None  # set while render_lines runs
+        self._starts_cache: dict[tuple[str, bool], list[int]] = {}
         self.set_diff(text)
 
     # -- the model -----------------------------------------------------------------------
     def set_diff(self, text: str) -> None:
         self.diff = parse_diff(text)
         self._cache.clear()
+        self._starts_cache.clear()
         self._lexers.clear()
         self._tokens = {}
         self._generation += 1
@@ -241,6 +261,15 @@ class DiffView(ScrollView, can_focus=True):
         return row
 
     def _starts(self, kind: str) -> list[int]:
+        """The rows where each hunk (or file) starts: found once a diff and mode, as a walk
+        over a 2,000-line diff takes a few ms of every n/N/]/[ press."""
+        key = (kind, self.split)
+        found = self._starts_cache.get(key)
+        if found is None:
+            found = self._starts_cache[key] = self._find_starts(kind)
+        return found
+
+    def _find_starts(self, kind: str) -> list[int]:
         rows = range(self.rows)
         return [
             r
@@ -324,15 +353,26 @@ class DiffView(ScrollView, can_focus=True):
         self._styles[kind] = style
         return style
 
-    def _code(self, index: int) -> list[Segment]:
-        segments = self._tokens.get(index)
-        if segments is None:
-            segments = self._highlight(self.diff.lines[index], self.app.current_theme.dark)
-            self._tokens[index] = segments
-        return segments
+    def _code(self, index: int) -> Code:
+        code = self._tokens.get(index)
+        if code is None:
+            code = self._highlight(self.diff.lines[index], self.app.current_theme.dark)
+            self._tokens[index] = code
+        return code
 
-    def _highlight(self, line: DiffLine, dark: bool) -> list[Segment]:
-        """Pure (no widget state but the lexer cache): safe to run in the highlight thread."""
+    def _style_id(self, style: Style) -> int:
+        found = self._palette_ids.get(style)
+        if found is None:
+            with self._palette_lock:
+                found = self._palette_ids.get(style)
+                if found is None:
+                    self._palette.append(style)
+                    found = self._palette_ids[style] = len(self._palette) - 1
+        return found
+
+    def _highlight(self, line: DiffLine, dark: bool) -> Code:
+        """Pure (no widget state but the lexer and style caches): safe to run in the
+        highlight thread."""
         lexer = self._lexers.get(line.file, False)
         if lexer is False:
             path = self.diff.files[line.file] if line.file < len(self.diff.files) else ""
@@ -340,14 +380,14 @@ class DiffView(ScrollView, can_focus=True):
             self._lexers[line.file] = lexer
         text = safe(line.text.expandtabs(4))  # a diff may hold terminal escapes: show them
         if lexer is None:
-            return [Segment(text)]
+            return ((text, 0),)
         theme = _syntax_theme(dark)
         out = []
         for token_type, value in lexer.get_tokens(text):
             value = value.rstrip("\n")
             if value:
-                out.append(Segment(value, theme.get_style_for_token(token_type)))
-        return out
+                out.append((value, self._style_id(theme.get_style_for_token(token_type))))
+        return tuple(out)
 
     def _half(self, index: int | None, width: int, base: Style) -> list[Segment]:
         """One side (or the whole, unified) of a row, `width` cells exactly: gutter, sign,
@@ -372,9 +412,10 @@ class DiffView(ScrollView, can_focus=True):
             else (" ", under),
             (" ", under),
         ]
-        parts.extend(
-            (text, under + style if style else under) for text, style, _ in self._code(index)
-        )
+        palette = self._palette
+        for text, style_id in self._code(index):
+            style = palette[style_id]
+            parts.append((text, under + style if style else under))
         return _fit(parts, width, under)
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -394,9 +435,9 @@ class DiffView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         # Keyed by the widget's style too: a CSS change (not only a theme change, which clears
         # the cache) then draws fresh rows.
-        key = (row, width, split, base)
-        strip = self._cache.get(key)
-        if strip is None:
+        key = (row, width, split, self._style_id(base))
+        drawn = self._cache.get(key)
+        if drawn is None:
             if split:
                 left, right = self.diff.pairs[row]
                 if left is not None and self.diff.lines[left].kind in HEADER_KINDS:
@@ -410,14 +451,28 @@ class DiffView(ScrollView, can_focus=True):
                 segs = self._half(row, width, base)
             # Neighbours of one style merged: Textual restyles, filters and cuts every segment
             # of every visible row on each repaint, so fewer segments make each scroll cheaper.
-            strip = Strip(_merge(segs), width)
-            if len(self._cache) > 4000:
-                self._cache.clear()
-            self._cache[key] = strip
-        return strip
+            # Kept as plain tuples (texts, palette ids), not a Strip: the collector stops
+            # walking them, where a kept Strip is ~20 objects it walks on every full pass, and
+            # a long review keeps hundreds (each pass then stalls the app for ~0.1 s).
+            merged = _merge(segs)
+            drawn = (
+                tuple(segment.text for segment in merged),
+                tuple(self._style_id(segment.style or NULL_STYLE) for segment in merged),
+            )
+            if len(self._cache) >= ROW_CACHE:
+                del self._cache[next(iter(self._cache))]  # the oldest row out
+            self._cache[key] = drawn
+        texts, ids = drawn
+        palette = self._palette
+        return Strip([Segment(text, palette[i]) for text, i in zip(texts, ids, strict=True)], width)
 
 
 HEADER_KINDS = frozenset(("file", "hunk", "meta"))
+NULL_STYLE = Style()
+# Rows kept drawn: ten screens of 50, so moving about a page builds no row again, while a row
+# costs only ~25 us to build again (bench/bench_review.py).
+ROW_CACHE = 500
+Code = tuple[tuple[str, int], ...]  # a line's highlighted text: (text, palette id) pairs
 
 
 def _cells(text: str) -> int:
@@ -451,7 +506,7 @@ def _fit(parts: list[tuple[str, Style]], width: int, pad: Style) -> list[Segment
 def _merge(segments: list[Segment]) -> list[Segment]:
     out: list[Segment] = []
     for segment in segments:
-        if out and out[-1].style == segment.style:
+        if out and (out[-1].style is segment.style or out[-1].style == segment.style):
             out[-1] = Segment(out[-1].text + segment.text, segment.style)
         else:
             out.append(segment)
