@@ -125,6 +125,13 @@ def received_lines(path: Path) -> list[str]:
     return path.read_bytes().decode("utf-8").split("\n")[:-1]
 
 
+def assert_received(path: Path, expected: list[str], timeout: float = 10.0) -> None:
+    """The reader recorded exactly `expected`. A nudge returns once its Enter has been taken
+    (the line left the input: tmux/nudge.py), the reader writes the line a moment later."""
+    wait_until(lambda: len(received_lines(path)) >= len(expected), timeout, "the typed lines")
+    assert received_lines(path) == expected
+
+
 def git_out(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, capture_output=True, text=True, check=True

@@ -24,7 +24,13 @@ from gastown_tui.town.town import Town
 from gastown_tui.town.work import queue_nudge, queued_nudges
 from tests import polecat_fixtures as pf
 from tests.conftest import GtRunner, snapshot_files
-from tests.polecat_fixtures import add_runtime, hook_without_window, received_lines, wait_until
+from tests.polecat_fixtures import (
+    add_runtime,
+    assert_received,
+    hook_without_window,
+    received_lines,
+    wait_until,
+)
 from tests.tmux_helpers import real_tmux
 
 polecat_env, tmux, reader = pf.polecat_env, pf.tmux, pf.reader
@@ -48,10 +54,10 @@ def test_gt_nudge_arrives_once_with_enter(
     proc = gt("nudge", "furiosa", "check the oil; then the tyres")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("✓ nudged alpha/furiosa")
-    assert received_lines(reader) == ["check the oil; then the tyres"]
+    assert_received(reader, ["check the oil; then the tyres"])
     proc = gt("nudge", "alpha/furiosa", "--stdin", input="second\n")
     assert proc.returncode == 0, proc.stderr
-    assert received_lines(reader) == ["check the oil; then the tyres", "second"]
+    assert_received(reader, ["check the oil; then the tyres", "second"])
     assert rig_town.events.read(types=["polecat.nudged"])
 
 
@@ -61,7 +67,7 @@ def test_control_characters_are_sanitised(
 ) -> None:
     outcome = nudge_agent(rig_town, tmux, "furiosa", "red\x1b[31m alert\x07\nnow\x00")
     assert outcome.status == "delivered", outcome.detail
-    assert received_lines(reader) == ["red alert now"]
+    assert_received(reader, ["red alert now"])
 
 
 @real_tmux
@@ -117,7 +123,7 @@ def test_queue_then_deliver_oldest_first(
     assert [orjson.loads(f.read_bytes())["text"] for f in files] == ["first", "second", "third"]
     assert received_lines(reader) == []
     assert deliver_queued(rig_town, tmux, "furiosa") == 3
-    assert received_lines(reader) == ["first", "second", "third"]
+    assert_received(reader, ["first", "second", "third"])
     assert queued_nudges(rig_town, "alpha/furiosa") == []
     assert deliver_queued(rig_town, tmux, "furiosa") == 0
 
@@ -163,7 +169,7 @@ def test_busy_agent_gets_the_nudge_queued(
     flag.write_text("")
     wait_until(lambda: "READY" in tmux.capture(result.pane_id), what="the agent to be idle")
     assert deliver_queued(rig_town, tmux, "furiosa") == 1
-    assert received_lines(reader) == ["when you can"]
+    assert_received(reader, ["when you can"])
     assert queued_nudges(rig_town, "alpha/furiosa") == []
 
 
@@ -175,7 +181,7 @@ def test_mail_nudges_the_recipient(
     assert callback in rig_town.mail.on_delivered
     rig_town.mail.send(["alpha/furiosa", "alpha/witness"], "Fuel report", "body", sender="mayor")
     expected = mail_nudge_text("mayor", "Fuel report")
-    assert received_lines(reader) == [expected]
+    assert_received(reader, [expected])
     assert not rig_town.mail.hook_errors
 
 
@@ -185,7 +191,7 @@ def test_gt_mail_send_wires_the_nudge(
 ) -> None:
     proc = gt("mail", "send", "alpha/furiosa", "-s", "Water", "-m", "ration it")
     assert proc.returncode == 0, proc.stderr
-    assert received_lines(reader) == [mail_nudge_text("overseer", "Water")]
+    assert_received(reader, [mail_nudge_text("overseer", "Water")])
 
 
 @real_tmux

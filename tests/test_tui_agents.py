@@ -18,7 +18,7 @@ from gastown_tui.tui.screens.nudge import NudgeScreen
 from gastown_tui.tui.screens.sling import SlingScreen
 from gastown_tui.tui.widgets.rigs import NodeRef
 from tests import polecat_fixtures as pf
-from tests.polecat_fixtures import received_lines
+from tests.polecat_fixtures import assert_received
 from tests.tmux_helpers import real_tmux
 from tests.tui_fixtures import anyio_backend, settle, wait_for
 
@@ -136,7 +136,7 @@ async def test_preview_nudge_and_attach(
         await wait_for(
             pilot, lambda: any(f"delivered to {listening}" in n for n in notes), what="the note"
         )
-        assert received_lines(reader) == ["check_the_oil"]
+        assert_received(reader, ["check_the_oil"])
         # Attach: a headless app cannot hand its terminal to tmux; it says how to attach.
         await pilot.press("a")
         await wait_for(
