@@ -145,6 +145,21 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def append_line(path: Path, payload: bytes) -> None:
+    """Append whole lines to a log file (id index, rig journals). A line left torn by a killed
+    writer is fenced off with a newline first, so the next line is whole for its readers."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            payload = b"\n" + payload
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(
     path: Path,
     payload: bytes,

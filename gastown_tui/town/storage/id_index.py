@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gastown_tui.town import ids as bead_ids
 from gastown_tui.town.errors import GtFailure
-from gastown_tui.town.storage.files import flocked
+from gastown_tui.town.storage.files import append_line, flocked
 
 
 class IdIndex:
@@ -64,16 +64,7 @@ class IdIndex:
         if not payload:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                payload = b"\n" + payload  # fence off a line torn by a killed writer
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        append_line(self.path, payload)
 
     def reserve(self, prefix: str, rig: str) -> str:
         """Issue a new id, unique in the whole town, and record it before it is used."""

@@ -84,20 +84,13 @@ def append(path: Path, line: bytes) -> None:
             size = journal.stat().st_size
         except FileNotFoundError:
             size = 0
-        if size and size + len(line) > JOURNAL_MAX:
-            from gastown_tui.town.storage.files import atomic_write_bytes
+        # files.py imports this module: import back only when a line is written.
+        from gastown_tui.town.storage.files import append_line, atomic_write_bytes
 
+        if size and size + len(line) > JOURNAL_MAX:
             atomic_write_bytes(journal, line, durable=False)
             return
-        fd = os.open(journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # fence off a line torn by a killed writer
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        append_line(journal, line)
     except OSError:
         pass
 
