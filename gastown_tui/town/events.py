@@ -17,7 +17,7 @@ from gastown_tui.town.clock import SystemClock, iso, parse_iso
 from gastown_tui.town.errors import LockTimeout
 from gastown_tui.town.models import Event
 from gastown_tui.town.paths import TownPaths
-from gastown_tui.town.storage.files import flocked
+from gastown_tui.town.storage.files import append_line, flocked
 
 TYPE_CHECKING = False  # typing's import is ~2 ms of every gt call (tests/test_cli_cheap.py)
 if TYPE_CHECKING:
@@ -100,16 +100,7 @@ class EventLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with flocked(self.lock_path):
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    payload = b"\n" + payload
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
+            append_line(self.path, payload)
 
     def iter_all(self) -> Iterator[Event]:
         try:
