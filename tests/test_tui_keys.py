@@ -164,3 +164,43 @@ async def test_captures_of_any_length_keep_the_preview_height(snap_town: Town) -
             assert preview.text_widget.size.height == view
             assert preview.scroller.max_scroll_y == 0, "nothing hidden above the view"
     assert shown[:3] == [3, min(40, view), 1]
+
+
+async def test_a_retitled_bead_repaints_its_own_line_only(snap_town: Town) -> None:
+    """A write that changes one row's label redraws that line of the tree, not the pane: a
+    frame draws every widget under the region it repaints (the bounding box of all of them),
+    so a whole-tree repaint per write cost the app as much as everything else it does."""
+    from gastown_tui.tui.widgets.rigs import _walk
+
+    app = snapshot_app(snap_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.rigs_pane.tree
+        bead = tree.rigs.ready[0]
+        compositor = app.town_screen._compositor
+        frames: list[list[object]] = []
+        render_update = compositor.render_update
+
+        def spy(*args: object, **kwargs: object) -> object:
+            frames.append(list(compositor._dirty_regions))
+            return render_update(*args, **kwargs)
+
+        compositor.render_update = spy  # type: ignore[method-assign]
+        snap_town.beads.update(bead.id, title="retitled by another process")
+        app.load_rigs({f"rig:{bead.rig}"})
+        await wait_for(
+            pilot,
+            lambda: any("retitled" in str(node.label) for node in _walk(tree.root)),
+            what="the new title in the tree",
+        )
+        await settle(pilot)
+        await pilot.pause(0.1)
+        on_tree = [r for frame in frames for r in frame if r.overlaps(tree.region)]
+        assert on_tree, "the new title was painted"
+        assert {r.height for r in on_tree} == {1}, on_tree
+        line = next(
+            y
+            for y in range(tree.size.height)
+            if "retitled" in "".join(s.text for s in tree.render_line(y))
+        )
+        assert on_tree[0].y == tree.region.y + line

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -357,17 +358,17 @@ class RigsTree(Tree[NodeRef]):
             # (a rebuild lays the whole tree out again).
             nodes = list(_walk(self.root))
             if len(nodes) == len(labels) == len(old_labels):
-                changed = False
+                changed: set[TreeNode[NodeRef]] = set()
                 for node, label, before in zip(nodes, labels, old_labels, strict=True):
                     if label is not before:
                         # TreeNode.set_label without its message per node (a call_later
-                        # each): one repaint below covers them all, and only the lines on
-                        # screen are drawn again (their node's _updates is the cache key).
+                        # each): the repaint below covers them all (their node's _updates
+                        # is the line cache's key).
                         node._label = self.process_label(label)
                         node._updates += 1
-                        changed = True
+                        changed.add(node)
                 if changed:
-                    self.refresh()
+                    self._repaint_lines(changed)
                 self._follow_slung()
                 return
         cursor = self.cursor_node.data if self.cursor_node is not None else None
@@ -388,6 +389,22 @@ class RigsTree(Tree[NodeRef]):
         finally:
             self._rebuilding = False
         self._announce()
+
+    def _repaint_lines(self, nodes: set[TreeNode[NodeRef]]) -> None:
+        """Repaint the lines on screen whose label changed, not the whole tree: a frame
+        draws every widget under the region it repaints (the compositor takes their union's
+        bounding box), so one bead's new title should cost one line, not the pane."""
+        top = self.scroll_offset.y
+        rows = [
+            y
+            for y, line in enumerate(self._tree_lines[top : top + self.size.height])
+            if line.node in nodes
+        ]
+        if len(rows) > self.size.height // 2:
+            self.refresh()
+            return
+        width = self.size.width
+        self.refresh(*(Region(0, y, width, 1) for y in rows))
 
     def _refill(
         self,
