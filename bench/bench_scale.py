@@ -393,7 +393,8 @@ def part_writes(tmp: Path) -> None:
         target = {10_000: "  (target <= 20 ms)", 100_000: "  (target <= 50 ms)"}.get(count, "")
         print(
             f"{count:>7,} beads ({f['open']:,} open): app CPU per write {f['cpu']:.0f} ms "
-            f"(median {f['cpu_median']:.0f}, max {f['cpu_max']:.0f} ms){target}; write -> painted median {f['lag']:.0f} ms; app "
+            f"(median {f['cpu_median']:.0f}, max {f['cpu_max']:.0f} ms){target}; "
+            f"write -> painted median {f['lag']:.0f} ms; app "
             f"start -> ledger painted {f['start']:.1f} s; app idle {f['idle']:.1f} % of a core",
             flush=True,
         )
