@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,36 @@ def _daemon(town: Town) -> subprocess.Popen[str]:
     )
 
 
+def _flocks_held_by(pid: int) -> set[int]:
+    """Inodes of the files `pid` holds a flock on (/proc/locks)."""
+    held = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4] == str(pid):
+            held.add(int(fields[5].rsplit(":", 1)[1]))
+    return held
+
+
+def _stop_between_writes(town: Town, pid: int) -> None:
+    """SIGSTOP `pid` at a moment it holds no lock but its supervisor lease: this test is about
+    the lease. A process stopped inside a store write is another case (its lock's waiters are
+    told who holds it: tests/test_store.py)."""
+    lease = town.paths.supervisor_lock
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        # Stopped for sure (a signal lands when the process next runs), then look at its locks.
+        wait_until(
+            lambda: Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2][:1] == "T",
+            what=f"process {pid} to stop",
+        )
+        allowed = {p.stat().st_ino for p in lease.parent.glob(f"{lease.name}*")}
+        if _flocks_held_by(pid) <= allowed:
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} always held a store lock")
+
+
 def _events(town: Town, kind: str) -> list:
     return [e for e in town.events.iter_all() if e.type == kind]
 
@@ -44,7 +75,7 @@ def test_a_stopped_supervisor_is_taken_over_with_a_warning(rig_town: Town, tmux:
     try:
         holder = wait_until(lambda: current_holder(rig_town), what="the daemon to supervise")
         assert holder.pid == daemon.pid
-        os.kill(daemon.pid, signal.SIGSTOP)  # what Ctrl-Z does to the app
+        _stop_between_writes(rig_town, daemon.pid)  # what Ctrl-Z does to the app
         env = {**os.environ, "GT_TMUX_CONF": os.devnull, "GT_TOWN": str(rig_town.root)}
         once = subprocess.run(
             [sys.executable, "-m", "gastown_tui", "daemon", "--once"],

@@ -6,12 +6,17 @@ tests/conformance/."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
+from gastown_tui.town.errors import LockHolderStopped, LockTimeout
 from gastown_tui.town.storage.files import Store, flocked
 
 
@@ -100,6 +105,78 @@ def test_flock_is_reentrant_in_a_thread_and_exclusive_across_threads(tmp_path: P
         assert order == ["outer"], "another thread must wait for the lock"
     thread.join(5)
     assert order == ["outer", "t"]
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from gastown_tui.town.storage.files import flocked
+with flocked(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _holder(lock: Path, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_a_stopped_lock_holder_is_named_at_once_not_waited_out(tmp_path: Path) -> None:
+    """Ctrl-Z on a process while it holds a store lock: a writer is told who holds it and how
+    to resume it within a few seconds, instead of waiting out the 30 s timeout (and again on
+    every call)."""
+    lock = tmp_path / "rig.lock"
+    holder = _holder(lock, 60)
+    try:
+        os.kill(holder.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(LockHolderStopped) as caught, flocked(lock, timeout=30):
+            pass
+        waited = time.monotonic() - started
+        assert waited < 10, f"waited {waited:.1f}s"
+        assert caught.value.pid == holder.pid
+        assert isinstance(caught.value, LockTimeout), "callers that handle a timeout handle it"
+        assert f"process {holder.pid} (python" in str(caught.value)
+        assert f"kill -CONT {holder.pid}" in str(caught.value)
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.kill()
+        holder.wait()
+
+
+def test_a_running_or_resumed_holder_is_waited_for(tmp_path: Path) -> None:
+    """A busy holder is waited for as before; one stopped and resumed within the grace
+    lets the waiter in."""
+    lock = tmp_path / "rig.lock"
+    busy = _holder(lock, 2.5)
+    started = time.monotonic()
+    with flocked(lock, timeout=30):
+        assert time.monotonic() - started > 1.5, "the lock was held"
+    busy.wait(5)
+    paused = _holder(lock, 0.5)
+    os.kill(paused.pid, signal.SIGSTOP)
+    # Resumed after the waiter's first look saw it stopped (STOPPED_HOLDER_AFTER, 1 s), within
+    # the grace that follows.
+    threading.Timer(1.2, os.kill, (paused.pid, signal.SIGCONT)).start()
+    with flocked(lock, timeout=30):
+        pass
+    assert paused.wait(5) == 0
+    with pytest.raises(LockTimeout) as caught:
+        holder = _holder(lock, 5)
+        try:
+            with flocked(lock, timeout=1.5):
+                pass
+        finally:
+            holder.kill()
+            holder.wait()
+    assert not isinstance(caught.value, LockHolderStopped)
 
 
 def test_temp_file_lives_beside_the_target(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

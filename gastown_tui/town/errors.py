@@ -58,3 +58,15 @@ class LockTimeout(GtFailure):
             f"timed out after {seconds:.0f}s waiting for the lock {path}",
             hint="another gt process is holding it; retry, or find it with `fuser` / `lsof`",
         )
+
+
+class LockHolderStopped(LockTimeout):
+    """The lock's holder is a stopped process (Ctrl-Z, SIGSTOP): waiting would not help."""
+
+    def __init__(self, path: Path, pid: int, command: str) -> None:
+        GtFailure.__init__(
+            self,
+            f"the lock {path} is held by process {pid} ({command}), which is stopped",
+            hint=f"resume it (`fg` in its terminal, or `kill -CONT {pid}`), then retry",
+        )
+        self.pid = pid

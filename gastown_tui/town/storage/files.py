@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gastown_tui.town import jsoncodec
-from gastown_tui.town.errors import LockTimeout, StoreCorrupt
+from gastown_tui.town.errors import LockHolderStopped, LockTimeout, StoreCorrupt
 from gastown_tui.town.shapes import shape_problem
 from gastown_tui.town.storage.journal import JournalReader, entry_line
 from gastown_tui.town.storage.journal import append as append_journal
@@ -46,6 +46,9 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 PRIVATE_UMASK = 0o077
 DEFAULT_LOCK_TIMEOUT = 30.0
+# A waiter looks for a stopped holder after this long, and gives up once it has seen the
+# holder stopped for this long (a debugger's or a shell's brief stop is let pass).
+STOPPED_HOLDER_AFTER = 1.0
 
 _held = _thread._local()  # threading.local
 
@@ -78,7 +81,10 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
     make_private_dirs(lock_path.parent)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        look_at = started + STOPPED_HOLDER_AFTER
+        stopped_since: float | None = None
         pause = 0.0005
         while True:
             try:
@@ -87,7 +93,19 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= look_at:
+                    # A holder that was stopped (Ctrl-Z on the app, SIGSTOP) never lets go
+                    # by itself: say who it is rather than make every writer wait it out.
+                    look_at = now + STOPPED_HOLDER_AFTER / 2
+                    holder = stopped_lock_holder(fd)
+                    if holder is None:
+                        stopped_since = None
+                    elif stopped_since is None:
+                        stopped_since = now
+                    elif now - stopped_since >= STOPPED_HOLDER_AFTER:
+                        raise LockHolderStopped(lock_path, *holder) from None
+                if now >= deadline:
                     raise LockTimeout(lock_path, timeout) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.02)
@@ -99,6 +117,44 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def flock_holders(fd: int) -> list[int]:
+    """The pids holding a flock on the file open as `fd`, from /proc/locks (Linux; elsewhere
+    none are known). flock records the pid that took the lock."""
+    st = os.fstat(fd)
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            lines = locks.read().splitlines()
+    except OSError:
+        return []
+    pids = []
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF"; a waiter's line has "->".
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == wanted:
+                pids.append(int(fields[4]))
+        except ValueError:
+            continue
+    return pids
+
+
+def stopped_lock_holder(fd: int) -> tuple[int, str] | None:
+    """(pid, command) of a stopped process holding the flock on `fd`, if there is one."""
+    for pid in flock_holders(fd):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+        except OSError:
+            continue
+        command, _, rest = stat.partition(" (")[2].rpartition(") ")
+        if rest[:1] == "T":  # stopped by a signal (a tracer's stop is "t")
+            return pid, "".join(c if c.isprintable() else "?" for c in command)
+    return None
 
 
 def try_flock(lock_path: Path) -> int | None:
