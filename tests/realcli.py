@@ -386,21 +386,26 @@ def make_real_rig(
 
 
 def kill_leftovers(home: Path) -> list[int]:
-    """SIGKILL the processes whose executable lives under this test's throwaway HOME: Codex's
-    TUI starts a detached `codex app-server` (from $HOME/.codex/packages/) that outlives its
-    pane and the tmux server. Only the test's own processes match its unique HOME path."""
+    """SIGKILL the processes this test's agents left: those whose executable lives under its
+    throwaway HOME (Codex's TUI starts a detached `codex app-server` from
+    $HOME/.codex/packages/ that outlives its pane and the tmux server) or that run with that
+    HOME (Gemini CLI relaunches itself in a child node process that a killed server's hangup
+    does not reach). Only the test's own processes match its unique HOME path."""
     import signal
 
     killed = []
     prefix = str(home.resolve()) + os.sep
+    homes = [b"HOME=" + str(h).encode() + b"\0" for h in {home, home.resolve()}]
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             exe = os.readlink(entry / "exe")
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if exe.startswith(prefix):
+        environ = b"\0" + environ
+        if exe.startswith(prefix) or any(b"\0" + h in environ for h in homes):
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed.append(int(entry.name))

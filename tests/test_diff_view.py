@@ -128,7 +128,42 @@ async def test_rows_draw_what_plain_strip_operations_draw(size: tuple[int, int])
             for y in range(min(height, view.rows - top)):
                 drawn = view.render_line(y)
                 assert drawn.cell_length == width
-                assert cells(drawn) == cells(reference_row(view, top + y, width)), (size, top + y)
+                row = drawn.crop(0, width - 1)  # the last column is the scroll bar
+                assert cells(row) == cells(reference_row(view, top + y, width - 1)), (size, top + y)
+
+
+def bar_column(view: DiffView) -> str:
+    """The view's last column: T where the thumb is, . for the track."""
+    thumb = view.get_component_rich_style("diff-view--thumb", partial=True).bgcolor
+    return "".join(
+        "T" if list(view.render_line(y))[-1].style.bgcolor == thumb else "."
+        for y in range(view.size.height)
+    )
+
+
+@pytest.mark.anyio
+async def test_the_scroll_bar_shows_where_the_view_is() -> None:
+    """The view draws its own bar (Textual's redrew all its cells through Rich on every
+    scroll): a thumb as tall as the share of the diff on screen, at the top, in the middle
+    and at the bottom as the view goes; no thumb when the whole diff fits."""
+    body = "".join(f"+GAUGE_{i} = {i}\n" for i in range(98))
+    app = DiffApp(f"diff --git a/g.py b/g.py\n--- a/g.py\n+++ b/g.py\n@@ -0,0 +1,98 @@\n{body}")
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(DiffView)
+        height = view.size.height
+        assert view.rows == 100 and height == 20
+        assert bar_column(view) == "T" * 4 + "." * 16  # 20 of 100 rows: a fifth of the bar
+        view.scroll_to(y=40, animate=False)
+        await pilot.pause()
+        assert bar_column(view) == "." * 8 + "T" * 4 + "." * 8
+        view.scroll_end(animate=False)
+        await pilot.pause()
+        assert bar_column(view) == "." * 16 + "T" * 4
+    app = DiffApp("diff --git a/g.py b/g.py\n--- a/g.py\n+++ b/g.py\n@@ -0,0 +1 @@\n+X = 1\n")
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        assert bar_column(app.query_one(DiffView)) == "." * 20
 
 
 @pytest.mark.anyio
@@ -148,7 +183,8 @@ async def test_a_new_diff_and_a_new_theme_draw_fresh_rows() -> None:
         await pilot.pause()
         after = view.render_line(3)
         assert after.text == before.text and cells(after) != cells(before)
-        assert cells(after) == cells(reference_row(view, 3, view.size.width))
+        width = view.size.width - 1  # the last column is the scroll bar
+        assert cells(after.crop(0, width)) == cells(reference_row(view, 3, width))
 
 
 @pytest.mark.anyio

@@ -164,9 +164,15 @@ def warm_highlighting(dark: bool, suffixes: tuple[str, ...] = ("py",)) -> None:
 class DiffView(ScrollView, can_focus=True):
     """j/k scroll, n/N next/previous hunk, ]/[ next/previous file."""
 
+    # The view draws its own scroll bar in its last column (`_bar`): Textual's ScrollBar
+    # widget redraws all its cells through Rich on every scroll, ~3 ms of a page-down's ~8 at
+    # 200x50 (bench/bench_review.py). The wheel still scrolls; the bar cannot be dragged.
     DEFAULT_CSS = """
-    DiffView { background: $surface; overflow-x: hidden; }
+    DiffView { background: $surface; overflow-x: hidden; scrollbar-size-vertical: 0; }
+    DiffView > .diff-view--track { background: $scrollbar-background; }
+    DiffView > .diff-view--thumb { background: $scrollbar; }
     """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"diff-view--track", "diff-view--thumb"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j,down", "scroll_down", "Down", show=False, id="diff-down"),
         Binding("k,up", "scroll_up", "Up", show=False, id="diff-up"),
@@ -196,6 +202,7 @@ class DiffView(ScrollView, can_focus=True):
         self._generation = 0  # bumped by set_diff and a theme change: stale threads stop
         self._styles: dict[str, Style] = {}
         self._frame: tuple[int, bool, Style] | None = None  # set while render_lines runs
+        self._bar: tuple[int, int, Style, Style] | None = None  # (thumb from, to, styles)
         self._starts_cache: dict[tuple[str, bool], list[int]] = {}
         self.set_diff(text)
 
@@ -421,18 +428,40 @@ class DiffView(ScrollView, can_focus=True):
     def render_lines(self, crop: Region) -> list[Strip]:
         # What every row of this repaint shares, looked up once: each look-up walks the CSS
         # or the layout, and a page-down draws ~48 new rows (bench/bench_review.py).
-        self._frame = (self.size.width, self.split, self.rich_style)
+        self._frame = (self.size.width - 1, self.split, self.rich_style)
+        self._bar = self._bar_layout()
         try:
             return super().render_lines(crop)
         finally:
-            self._frame = None
+            self._frame = self._bar = None
+
+    def _bar_layout(self) -> tuple[int, int, Style, Style]:
+        """The scroll bar's thumb (first and past-last line on screen) and its styles."""
+        height, rows = self.size.height, self.rows
+        track = self.get_component_rich_style("diff-view--track", partial=True)
+        thumb = self.get_component_rich_style("diff-view--thumb", partial=True)
+        if rows <= height or height <= 0:
+            return 0, 0, NULL_STYLE, thumb  # all of it on screen: no bar, as Textual's
+        size = max(1, round(height * height / rows))
+        top = round(self.scroll_offset.y * (height - size) / (rows - height))
+        return top, top + size, track, thumb
 
     def render_line(self, y: int) -> Strip:
-        width, split, base = self._frame or (self.size.width, self.split, self.rich_style)
+        bar = self._bar or self._bar_layout()
+        start, end, track, thumb = bar
+        base = (self._frame or (0, False, self.rich_style))[2]
+        segments, width = self._row(y)
+        segments.append(Segment(" ", base + (thumb if start <= y < end else track)))
+        return Strip(segments, width + 1)
+
+    def _row(self, y: int) -> tuple[list[Segment], int]:
+        """Line `y` of the view without the bar: its segments and their width."""
+        width, split, base = self._frame or (self.size.width - 1, self.split, self.rich_style)
+        width = max(width, 0)
         row = y + self.scroll_offset.y
         rows = len(self.diff.pairs) if split else len(self.diff.lines)
         if row >= rows or width <= 0:
-            return Strip.blank(width, base)
+            return ([Segment(" " * width, base)] if width else []), width
         # Keyed by the widget's style too: a CSS change (not only a theme change, which clears
         # the cache) then draws fresh rows.
         key = (row, width, split, self._style_id(base))
@@ -464,7 +493,7 @@ class DiffView(ScrollView, can_focus=True):
             self._cache[key] = drawn
         texts, ids = drawn
         palette = self._palette
-        return Strip([Segment(text, palette[i]) for text, i in zip(texts, ids, strict=True)], width)
+        return [Segment(text, palette[i]) for text, i in zip(texts, ids, strict=True)], width
 
 
 HEADER_KINDS = frozenset(("file", "hunk", "meta"))
