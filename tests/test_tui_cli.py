@@ -4,11 +4,13 @@ terminal (a pty) and quits with keys."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -229,5 +231,12 @@ def test_tui_tmux_runs_the_app_in_the_towns_own_server(town: Town) -> None:
         if proc.poll() is None:
             proc.kill()
         os.close(primary)
+        # The app in the window first: killed with its server, its supervisor could start the
+        # server again on its way out, and that server, its socket removed below, would live
+        # on unreachable (CI left one, with the observer's control client attached).
+        for window in tmux.list_windows():
+            if window.pane_pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(window.pane_pid, signal.SIGKILL)  # a pane leads its own group
         tmux.kill_server()
         tmux.socket_path().unlink(missing_ok=True)
