@@ -20,6 +20,7 @@ from gastown_tui.supervise.lease import SupervisorLease, current_holder
 from gastown_tui.supervise.witness import Witness
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.clock import FakeClock
+from gastown_tui.town.storage.files import proc_flocks, process_state
 from gastown_tui.town.town import Town
 from tests.polecat_fixtures import add_runtime, wait_until
 
@@ -36,16 +37,6 @@ def _daemon(town: Town) -> subprocess.Popen[str]:
     )
 
 
-def _flocks_held_by(pid: int) -> set[int]:
-    """Inodes of the files `pid` holds a flock on (/proc/locks)."""
-    held = set()
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4] == str(pid):
-            held.add(int(fields[5].rsplit(":", 1)[1]))
-    return held
-
-
 def _stop_between_writes(town: Town, pid: int) -> None:
     """SIGSTOP `pid` at a moment it holds no lock but its supervisor lease: this test is about
     the lease. A process stopped inside a store write is another case (its lock's waiters are
@@ -54,12 +45,9 @@ def _stop_between_writes(town: Town, pid: int) -> None:
     for _ in range(200):
         os.kill(pid, signal.SIGSTOP)
         # Stopped for sure (a signal lands when the process next runs), then look at its locks.
-        wait_until(
-            lambda: Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2][:1] == "T",
-            what=f"process {pid} to stop",
-        )
+        wait_until(lambda: process_state(pid)[1] == "T", what=f"process {pid} to stop")
         allowed = {p.stat().st_ino for p in lease.parent.glob(f"{lease.name}*")}
-        if _flocks_held_by(pid) <= allowed:
+        if {inode for holder, _, _, inode in proc_flocks() if holder == pid} <= allowed:
             return
         os.kill(pid, signal.SIGCONT)
         time.sleep(0.01)

@@ -119,17 +119,15 @@ def flocked(lock_path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[
         os.close(fd)
 
 
-def flock_holders(fd: int) -> list[int]:
-    """The pids holding a flock on the file open as `fd`, from /proc/locks (Linux; elsewhere
-    none are known). flock records the pid that took the lock."""
-    st = os.fstat(fd)
-    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+def proc_flocks() -> list[tuple[int, int, int, int]]:
+    """Every flock held on this machine as (pid, major, minor, inode), from /proc/locks
+    (Linux; elsewhere none are known). flock records the pid that took the lock."""
     try:
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
             lines = locks.read().splitlines()
     except OSError:
         return []
-    pids = []
+    held = []
     for line in lines:
         fields = line.split()
         # "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF"; a waiter's line has "->".
@@ -137,23 +135,33 @@ def flock_holders(fd: int) -> list[int]:
             continue
         try:
             major, minor, inode = fields[5].split(":")
-            if (int(major, 16), int(minor, 16), int(inode)) == wanted:
-                pids.append(int(fields[4]))
+            held.append((int(fields[4]), int(major, 16), int(minor, 16), int(inode)))
         except ValueError:
             continue
-    return pids
+    return held
+
+
+def process_state(pid: int) -> tuple[str, str] | None:
+    """(command, state letter) of process `pid` from /proc/<pid>/stat, or None if it is gone.
+    "T" is stopped by a signal; a tracer's stop is "t"."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    except OSError:
+        return None
+    command, _, rest = stat.partition(" (")[2].rpartition(") ")
+    return command, rest[:1]
 
 
 def stopped_lock_holder(fd: int) -> tuple[int, str] | None:
-    """(pid, command) of a stopped process holding the flock on `fd`, if there is one."""
-    for pid in flock_holders(fd):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-        except OSError:
+    """(pid, command) of a stopped process holding the flock on the file open as `fd`."""
+    st = os.fstat(fd)
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for pid, *file in proc_flocks():
+        if tuple(file) != wanted:
             continue
-        command, _, rest = stat.partition(" (")[2].rpartition(") ")
-        if rest[:1] == "T":  # stopped by a signal (a tracer's stop is "t")
-            return pid, "".join(c if c.isprintable() else "?" for c in command)
+        state = process_state(pid)
+        if state is not None and state[1] == "T":
+            return pid, "".join(c if c.isprintable() else "?" for c in state[0])
     return None
 
 
