@@ -13,8 +13,14 @@ all of them interleaved round by round so each sees the same machine load:
   -l`, `send-keys Enter`, `capture-pane` (target <= 4x);
 - `gt done` and `gt --help` for information.
 
+Every `gt` line is timed twice: as agents of a supervised town run it, through the town's
+command server (gastown_tui/cmdserver.py, started here as the supervisor starts it), and in its
+own process (`GT_COMMAND_SERVER=off`, "own process" below), as when no supervisor runs. The
+targets are read off the first.
+
 Each figure is given as wall time and as CPU time (user + system of the timed processes and
-of everything they ran: tmux and git clients included), p50 and the ratio to the floor: on a
+of everything they ran: tmux and git clients included, and the server's process for the call,
+counted in the clock ticks the kernel gives a reaped child), p50 and the ratio to the floor: on a
 machine shared with other work the CPU figures move much less than the wall-clock ones.
 
 The package is byte-compiled first and the timed processes run without
@@ -52,6 +58,7 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@gastown.invalid",
 }
+OWN = " (own process)"
 # (label, floor label, target ratio)
 TARGETS = {
     "gt prime": ("python -c pass", 3.0),
@@ -88,10 +95,20 @@ def build_town(root: Path) -> Town:
     return Town.open(town.root)
 
 
+SERVER: list[int] = []  # the command server's pid, once started
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu() -> float:
-    """CPU seconds of the finished child processes so far (and of their children)."""
+    """CPU seconds of the finished child processes so far (and of their children), and of the
+    command server's reaped calls."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    served = 0.0
+    for pid in SERVER:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        served += (int(fields[13]) + int(fields[14])) / TICK  # cutime, cstime
+    return usage.ru_utime + usage.ru_stime + served
 
 
 class Stopwatch:
@@ -139,6 +156,16 @@ def main() -> int:
             gt = [str(Path(sys.executable).with_name("gt"))]
             if not Path(gt[0]).exists():
                 gt = [sys.executable, "-m", "gastown_tui"]
+            # The town's command server, as the supervisor holding the lease runs it.
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gastown_tui.cmdserver", "--town", str(town.root)],
+                env=env,
+                cwd="/",
+            )
+            while not town.paths.command_socket.exists():
+                time.sleep(0.01)
+            SERVER.append(server.pid)
+            own = {**env, "GT_COMMAND_SERVER": "off"}
             socket = str(town.paths.tmux_socket)
             rig_repo = Path(town.rigs.get("alpha").path)
             raw_tree = tmp / "raw-trees"
@@ -196,39 +223,39 @@ def main() -> int:
                 )
                 return watch.stop()
 
-            def gt_sling() -> tuple[float, float]:
+            def gt_sling(with_env: dict[str, str]) -> tuple[float, float]:
                 n = next(counter)
                 bead = town.beads.create(f"bench sling {n}", rig="alpha")
                 # --to a new name: a fresh worktree every time, like the raw parts
                 sling_argv = [*gt, "sling", bead.id, "alpha", "--agent", "reader", "--to", f"s{n}"]
-                return timed(sling_argv, env)
+                return timed(sling_argv, with_env)
 
-            def gt_done() -> tuple[float, float]:
+            def gt_done(with_env: dict[str, str]) -> tuple[float, float]:
                 fresh = Town.open(town.root)  # it sees what the `gt done` before it wrote
                 bead = fresh.beads.create(f"bench done {next(counter)}", rig="alpha")
                 sling(fresh, tmux, bead.id, "alpha", runtime="reader", to="dune")
-                return timed([*gt, "done", "-m", "bench"], {**env, "GT_AGENT": done_agent})
+                return timed([*gt, "done", "-m", "bench"], {**with_env, "GT_AGENT": done_agent})
+
+            def both(
+                label: str, run: Callable[[dict[str, str]], tuple[float, float]]
+            ) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
+                return [(label, lambda: run(env)), (label + OWN, lambda: run(own))]
+
+            def line(*words: str) -> Callable[[dict[str, str]], tuple[float, float]]:
+                return lambda with_env: timed([*gt, *words], with_env)
 
             cases: list[tuple[str, Callable[[], tuple[float, float]]]] = [
                 ("python -c pass", lambda: timed([sys.executable, "-c", "pass"], env)),
                 ("gt --help", lambda: timed([*gt, "--help"], env)),
-                ("gt prime", lambda: timed([*gt, "prime"], env)),
-                ("gt hook", lambda: timed([*gt, "hook"], env)),
-                (
-                    "gt mail send",
-                    lambda: timed(
-                        [*gt, "mail", "send", "mayor", "-s", "bench", "-m", "a short body"], env
-                    ),
-                ),
-                (
-                    "gt bead create",
-                    lambda: timed([*gt, "bead", "create", "bench bead", "--rig", "alpha"], env),
-                ),
-                ("gt done", gt_done),
+                *both("gt prime", line("prime")),
+                *both("gt hook", line("hook")),
+                *both("gt mail send", line("mail", "send", "mayor", "-s", "bench", "-m", "a body")),
+                *both("gt bead create", line("bead", "create", "bench bead", "--rig", "alpha")),
+                *both("gt done", gt_done),
                 ("raw sling (git worktree add + tmux new-window)", raw_sling),
-                ("gt sling", gt_sling),
+                *both("gt sling", gt_sling),
                 ("raw nudge (send-keys -l, send-keys Enter, capture-pane)", raw_nudge),
-                ("gt nudge", lambda: timed([*gt, "nudge", AGENT, "bench nudge"], env)),
+                *both("gt nudge", line("nudge", AGENT, "bench nudge")),
             ]
             for _, run in cases:  # warm-up: caches, the tmux server, git's index
                 run()
@@ -240,6 +267,9 @@ def main() -> int:
                     figures[label].append(wall_ms)
                     cpu[label].append(cpu_ms)
         finally:
+            if SERVER:
+                server.terminate()
+                server.wait(30)
             tmux.kill_server()
             tmux.socket_path().unlink(missing_ok=True)
 
@@ -255,8 +285,12 @@ def main() -> int:
             f"  {label:<58} p50={p50[label]:6.1f} ms  p95={pct(values, 0.95):6.1f} ms"
             f"  cpu p50={cpu50[label]:6.1f} ms"
         )
-        if label in TARGETS:
-            floor, target = TARGETS[label]
+        own_process = label.endswith(OWN)
+        target_label = label.removesuffix(OWN)
+        if target_label in TARGETS:
+            floor, target = TARGETS[target_label]
+            if own_process:
+                target = None  # targets are read off the served calls
             ratio = p50[label] / p50[floor]
             cpu_ratio = cpu50[label] / cpu50[floor]
             line += f"  {ratio:4.1f}x floor (cpu {cpu_ratio:4.1f}x)"

@@ -250,6 +250,22 @@ def build_parser(only: list[str] | None = None, word: str | None = None) -> argp
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     word = _command_word(args_list)
+    if argv is None and word is not None:
+        from gastown_tui.cmdwire import WARM, run_via_server
+
+        # The calls agents make all day run in the town's warm command server when one
+        # answers (cmdwire.py); when none does, nothing ran and this process runs the call.
+        if word in WARM:
+            code = run_via_server(args_list, sys.argv[0])
+            if code is not None:
+                # Nothing of this process is left to clean up: skip the interpreter's
+                # teardown, a tenth of such a call.
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except (OSError, ValueError):
+                        pass
+                os._exit(code)
     module = COMMANDS.get(word or "")
     if module is not None and not _load(module):
         module = None

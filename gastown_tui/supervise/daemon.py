@@ -76,7 +76,13 @@ def run_daemon(
                 log(f"{result.name}: FAILED {result.error}")
 
     loop = SupervisorLoop(
-        town, tmux, "daemon", report=_DaemonLog(town.root, log), run_patrols=run_patrols, tick=tick
+        town,
+        tmux,
+        "daemon",
+        report=_DaemonLog(town.root, log),
+        run_patrols=run_patrols,
+        tick=tick,
+        serve_commands=not once,
     )
     if not once:
         loop.run(stop)

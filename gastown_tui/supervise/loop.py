@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from gastown_tui.supervise.command_server import CommandServerProcess
 from gastown_tui.supervise.host import Patrol, PatrolResult, Supervisor
 from gastown_tui.supervise.lease import Holder, SupervisorLease, current_holder
 from gastown_tui.supervise.notify import Notifier
@@ -50,8 +51,11 @@ class SupervisorLoop:
         run_patrols: Callable[[list[Patrol]], object] | None = None,
         sinks: Sequence[Callable[[str, str], None]] = (),
         tick: float = TICK,
+        serve_commands: bool = True,
     ) -> None:
         self.town = town
+        # The town's command server runs with the lease too, except for one-off loops (--once).
+        self.command_server = CommandServerProcess(town) if serve_commands else None
         self.supervisor = Supervisor(town, tmux, Notifier(tmux, sinks=list(sinks)))
         self.lease = SupervisorLease(town, kind)
         self.report = report
@@ -75,6 +79,8 @@ class SupervisorLoop:
             # The town's one observer (dispatch/live.py) runs with the lease; even one patrol
             # (--once) reads every pane cheaper through it than with an exec per pane.
             self.supervisor.start_observing()
+            if self.command_server is not None:
+                self.command_server.ensure()
             if not self.holding:
                 self.holding = True
                 self._viewer_of = None
@@ -87,6 +93,8 @@ class SupervisorLoop:
             self.lease.write_status(self.supervisor.status())
             return True
         self.supervisor.stop_observing()  # taken over: the new holder observes
+        if self.command_server is not None:
+            self.command_server.stop()  # and serves the town's commands
         if self.holding:
             self.holding = False
             self.report.stepped_down(self.lease.lost)
@@ -114,6 +122,8 @@ class SupervisorLoop:
             self.close()
 
     def close(self, timeout: float = 5.0) -> None:
+        if self.command_server is not None:
+            self.command_server.stop()
         self.supervisor.stop_observing()
         self.supervisor.notify_router.close(timeout=timeout)  # send what is claimed first
         self.lease.release()

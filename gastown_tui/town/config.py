@@ -127,6 +127,9 @@ class SuperviseSection(ReadOnly):
         "30s", note="a supervisor without a heartbeat this long (stopped, hung) is taken over"
     )
     lease_hung: float = duration("15m", note="a main loop stuck this long stops its heartbeat")
+    command_server: bool = setting(
+        True, note="run agents' gt calls in a warm process (cmdserver.py): ~3x cheaper each"
+    )
 
 
 @section

@@ -83,6 +83,11 @@ class TownPaths(FileLayout):
         return self.runtime / "supervisor.lock"
 
     @property
+    def command_socket(self) -> Path:
+        """The town's command server (cmdserver.py; cmdwire.py spells it for `gt` itself)."""
+        return self.runtime / "command.sock"
+
+    @property
     def rigs_dir(self) -> Path:
         return self.root / "rigs"
 

@@ -23,3 +23,18 @@ def pid_alive(pid: int | None) -> bool:
     # The state letter follows the command name, which is in parentheses and may hold spaces.
     end = stat.rfind(b")")
     return stat[end + 2 : end + 3] != b"Z"
+
+
+# The process a `gt` call was made from. A call run by the town's command server (cmdserver.py)
+# is a child of the server, so the server's process sets the caller's parent here.
+_caller_parent: int | None = None
+
+
+def set_caller_parent(pid: int) -> None:
+    global _caller_parent
+    _caller_parent = pid
+
+
+def caller_parent() -> int:
+    """The parent of the `gt` process the person or agent ran (its shell, its agent)."""
+    return _caller_parent if _caller_parent is not None else os.getppid()

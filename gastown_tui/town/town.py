@@ -257,7 +257,9 @@ class Town:
         from gastown_tui.town import jsoncodec
 
         path = self.paths.heartbeat(agent)
-        record = {"agent": agent, "ts": iso(self.clock.now()), "pid": os.getppid(), **fields}
+        from gastown_tui.town.procs import caller_parent
+
+        record = {"agent": agent, "ts": iso(self.clock.now()), "pid": caller_parent(), **fields}
         try:
             make_private_dirs(path.parent)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
