@@ -343,3 +343,32 @@ def test_sling_bad_input_exit_2_and_no_partial_state(
     assert len(lines) == 1 and lines[0].startswith("gt: error: "), proc.stderr
     assert snapshot_files(rig_town.root) == before
     assert tmux.list_windows() == []
+
+
+def test_branch_exists_reads_the_ref_store_as_git_does(tmp_path: Path) -> None:
+    from gastown_tui.town.worktrees import _ref_in_files, branch_exists
+    from tests.conftest import make_git_repo
+
+    repo = make_git_repo(tmp_path / "repo")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+    def shown(branch: str) -> bool:
+        ref = f"refs/heads/{branch}"
+        proc = subprocess.run(["git", "show-ref", "--verify", "--quiet", ref], cwd=repo)
+        return proc.returncode == 0
+
+    git("branch", "polecat/nux/al-1")  # loose
+    git("branch", "polecat/nux/al-2")
+    git("pack-refs", "--all")  # packed, no loose file
+    git("branch", "polecat/nux/al-3")
+    names = ["main", "polecat/nux/al-1", "polecat/nux/al-2", "polecat/nux/al-3"]
+    names += ["polecat/nux/al-4", "polecat/nux", "polecat", "al-1", "polecat/nux/al-"]
+    for name in names:
+        assert _ref_in_files(repo, f"refs/heads/{name}") is not None  # read without git
+        assert branch_exists(repo, name) == shown(name), name
+    # A worktree's .git is a file: git is asked.
+    git("worktree", "add", "-q", "-b", "wt", str(tmp_path / "wt"))
+    assert _ref_in_files(tmp_path / "wt", "refs/heads/wt") is None
+    assert branch_exists(tmp_path / "wt", "wt") and not branch_exists(tmp_path / "wt", "nope")

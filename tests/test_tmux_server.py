@@ -22,7 +22,14 @@ from gastown_tui.tmux.server import (
 )
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import TownPaths
-from tests.tmux_helpers import needs_tmux, start_reader, throwaway_tmux, wait_until
+from tests.tmux_helpers import (
+    assert_received,
+    needs_tmux,
+    received_lines,
+    start_reader,
+    throwaway_tmux,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.tmux, needs_tmux]
 
@@ -365,3 +372,52 @@ def test_kill_server_removes_its_socket(tmux: TownTmux, tmp_path: Path) -> None:
     tmux.kill_server()
     assert not tmux.is_running()
     assert not socket.exists()
+
+
+# -- batched calls: one control-mode client instead of a process per call ----------------------
+
+
+def test_batched_calls_answer_as_processes_do(tmux: TownTmux, tmp_path: Path) -> None:
+    info, received = start_reader(tmux, tmp_path)
+    tricky = 'it\'s ; $HOME #{pane_id} \\ "q" ~ x;'  # quotes, separators, formats, a final ;
+    calls = [
+        ("list-panes", "-a", "-F", "#{session_name} #{window_name} #{pane_id}"),
+        ("display-message", "-p", "-t", info.pane_id, "#{pane_id}", ";", "display", "-p", "x"),
+        ("display-message", "-p", "-t", "%999999", "#{pane_id}"),
+        ("send-keys", "-t", "%999999", "Enter"),  # an error: no such pane
+        ("capture-pane", "-p", "-t", info.pane_id, "-S", "-5"),
+    ]
+    plain = [tmux.run(*call, check=False) for call in calls]
+    with tmux.batched("gt-alpha"):
+        assert tmux._pipe is not None  # attached: the calls below go down the pipe
+        piped = [tmux.run(*call, check=False) for call in calls]
+        tmux.send_literal(info.pane_id, tricky)
+        tmux.send_enter(info.pane_id)
+    assert piped == plain
+    assert plain[3].returncode == 1 and "can't find pane" in plain[3].stderr
+    assert_received(received, [tricky])  # typed exactly as given
+    assert tmux._pipe is None
+    # Detached again: no client of ours is left on the session.
+    wait_until(lambda: tmux.run("list-clients").stdout == "", what="the control client to go")
+
+
+def test_a_batch_whose_session_ends_goes_on_as_processes(tmux: TownTmux, tmp_path: Path) -> None:
+    info, received = start_reader(tmux, tmp_path)
+    with tmux.batched("gt-alpha"):
+        assert tmux._pipe is not None
+        # Killing the session's only window ends the session, and the client attached to it.
+        tmux.run("kill-window", "-t", info.pane_id)
+        other, other_received = start_reader(tmux, tmp_path, window="again")
+        tmux.send_literal(other.pane_id, "after the end")
+        tmux.send_enter(other.pane_id)
+    assert_received(other_received, ["after the end"])  # once: not typed twice
+    assert received_lines(received) == []
+
+
+def test_batched_without_the_session_runs_processes(tmux: TownTmux, tmp_path: Path) -> None:
+    info, received = start_reader(tmux, tmp_path)
+    with tmux.batched("gt-nowhere"):
+        assert tmux._pipe is None
+        tmux.send_literal(info.pane_id, "no pipe")
+        tmux.send_enter(info.pane_id)
+    assert_received(received, ["no pipe"])

@@ -18,7 +18,7 @@ from gastown_tui.dispatch.agents import find_window, screen_bottom
 from gastown_tui.runtimes.presets import Runtime, runtime_for_pane
 from gastown_tui.tmux import TownTmux, WindowInfo, check_nudge, nudge
 from gastown_tui.town.errors import GtError, GtFailure
-from gastown_tui.town.paths import encode_address
+from gastown_tui.town.paths import encode_address, session_for
 from gastown_tui.town.polecats import split_address
 from gastown_tui.town.storage.files import flocked
 from gastown_tui.town.work import nudge_queue_lock, queue_nudge, queued_nudges
@@ -133,6 +133,21 @@ def nudge_agent(
             address, "queued", "queued; delivered when the agent is idle (or by gt prime)"
         )
     tmux.require()
+    # One control-mode client for the whole nudge: its ~7 tmux calls cost ~0.2 ms each
+    # instead of a process each (tmux/server.py `batched`).
+    with tmux.batched(session_for(split_address(address)[0])):
+        return _nudge_now(town, tmux, address, text, sender, defer_if_waiting, started)
+
+
+def _nudge_now(
+    town: Town,
+    tmux: TownTmux,
+    address: str,
+    text: str,
+    sender: str | None,
+    defer_if_waiting: bool,
+    started: float,
+) -> NudgeOutcome:
     info = find_window(tmux, address)
     if info is None:
         return NudgeOutcome(address, "failed", f"{address} has no window; nothing was typed")

@@ -21,13 +21,15 @@ libtmux's object model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,8 @@ from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
     import libtmux
+
+    from gastown_tui.tmux.control import CommandPipe
 
 # As the town core's names (town.paths), matched whole: `$` would let a trailing "\n" in.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -305,6 +309,7 @@ class TownTmux:
         self.command_timeout = command_timeout
         self._tmux_name = tmux_bin
         self._tmux_bin: str | None = None
+        self._pipe: tuple[int, CommandPipe] | None = None  # (thread, pipe) inside `batched`
 
     @classmethod
     def for_town(cls, paths: TownPaths, **options: Any) -> TownTmux:
@@ -354,8 +359,50 @@ class TownTmux:
             argv += ["-f", str(self.config_file)]
         return argv
 
+    @contextlib.contextmanager
+    def batched(self, session: str) -> Iterator[None]:
+        """Within the block, this thread's calls go down one control-mode client attached to
+        `session` (tmux/control.py CommandPipe), ~0.2 ms each instead of a ~2.5 ms process:
+        for a short run of calls such as one nudge (dispatch/nudge.py). When it cannot
+        attach, or a call cannot go down the pipe, calls run as processes as usual."""
+        if self._pipe is not None or not self.available():
+            yield
+            return
+        from gastown_tui.tmux.control import CommandPipe
+
+        pipe = CommandPipe.open(self.base_argv(), session, self.command_timeout)
+        if pipe is not None:
+            self._pipe = (threading.get_ident(), pipe)
+        try:
+            yield
+        finally:
+            self._pipe = None
+            if pipe is not None:
+                pipe.close()
+
     def run(self, *args: str, check: bool = True) -> TmuxResult:
         """Run one tmux client call on this server. `";"` arguments separate commands."""
+        held = self._pipe
+        if held is not None and held[0] == threading.get_ident() and not held[1].closed:
+            from gastown_tui.tmux.control import split_commands
+
+            commands = split_commands(args)
+            if held[1].fits(commands):
+                code, out, err, taken = held[1].run(commands)
+                if taken < len(commands) and code == 0:  # the pipe left: the rest as a process
+                    rest: list[str] = []
+                    for command in commands[taken:]:
+                        rest += [*(rest and [";"]), *map(escape_arg, command)]
+                    later = self._exec(rest, check=False)
+                    code, out, err = later.returncode, out + later.stdout, later.stderr
+                result = TmuxResult(code, out, err)
+                if check and result.returncode != 0:
+                    raise TmuxCommandFailed(args, result.stderr)
+                return result
+        return self._exec(args, check=check)
+
+    def _exec(self, args: Sequence[str], *, check: bool) -> TmuxResult:
+        """One `tmux` process for the call."""
         base = self.base_argv()
         argv = [base[0], "-u", *base[1:], *args]
         # A TMUX inherited from the user's own tmux must not steer defaults of our commands.

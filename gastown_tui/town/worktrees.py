@@ -24,10 +24,32 @@ def branch_name(polecat: str, bead_id: str) -> str:
 
 
 def branch_exists(repo: Path, branch: str) -> bool:
-    proc = gitcmd.git(
-        ["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo, check=False
-    )
+    ref = f"refs/heads/{branch}"
+    known = _ref_in_files(repo, ref)
+    if known is not None:
+        return known
+    proc = gitcmd.git(["show-ref", "--verify", "--quiet", ref], cwd=repo, check=False)
     return proc.returncode == 0
+
+
+def _ref_in_files(repo: Path, ref: str) -> bool | None:
+    """Whether `ref` exists, read off git's files ref store as git does (a loose file under
+    .git, else a line of packed-refs), without a ~4 ms git process for every sling; None when
+    the repository is not laid out that way (a worktree or gitfile, another ref store)."""
+    git_dir = repo / ".git"
+    try:
+        if not git_dir.is_dir() or "refstorage" in (git_dir / "config").read_text().lower():
+            return None
+        if (git_dir / ref).is_file():
+            return True
+        packed = git_dir / "packed-refs"
+        if not packed.exists():
+            return False
+        with packed.open("rb") as handle:
+            wanted = b" " + ref.encode() + b"\n"
+            return any(line.endswith(wanted) for line in handle if not line.startswith(b"^"))
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def worktree_lock(town: Town, rig: str) -> Path:

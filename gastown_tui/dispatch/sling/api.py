@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gastown_tui.dispatch.sling.hook import hook_all
 from gastown_tui.dispatch.sling.jobs import SlingBatch, SlingResult
@@ -16,7 +16,9 @@ from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import session_for
 
 if TYPE_CHECKING:
+    from gastown_tui.runtimes.presets import Runtime
     from gastown_tui.tmux import TownTmux
+    from gastown_tui.town.models import Rig
     from gastown_tui.town.town import Town
 
 
@@ -39,14 +41,38 @@ def sling_many(
     hook are rolled back and listed in `failures`; the others run.
     """
     started = time.monotonic()
-    from gastown_tui.dispatch.scheduler import admitted, role_runtime
+    from gastown_tui.dispatch.scheduler import role_runtime
 
     runtime = runtime or role_runtime(town, targets)
-    rig_record, chosen, parsed = validate(
-        town, tmux, targets, rig, runtime=runtime, to=to, convoy=convoy, force=force
-    )
-    # Prefer idle polecats whose windows are gone: a live one is an agent someone may watch.
+    # One control-mode client for the sling's tmux calls when the rig's session is up
+    # (tmux/server.py `batched`); the first sling of a rig makes the session with processes.
+    with tmux.batched(session_for(rig)):
+        rig_record, chosen, parsed = validate(
+            town, tmux, targets, rig, runtime=runtime, to=to, convoy=convoy, force=force
+        )
+        return _sling_many(
+            town, tmux, rig_record, chosen, parsed, started, to, convoy, force, wait_started,
+            restarted_by,
+        )  # fmt: skip
+
+
+def _sling_many(
+    town: Town,
+    tmux: TownTmux,
+    rig_record: Rig,
+    chosen: Runtime,
+    parsed: list[Any],
+    started: float,
+    to: str | None,
+    convoy: str | None,
+    force: bool,
+    wait_started: bool,
+    restarted_by: str | None,
+) -> SlingBatch:
+    from gastown_tui.dispatch.scheduler import admitted
+
     session = session_for(rig_record.name)
+    # Prefer idle polecats whose windows are gone: a live one is an agent someone may watch.
     avoid = {w.window for w in tmux.list_windows() if w.session == session and not w.pane_dead}
     pause_point("before_hook")
     batch = SlingBatch()

@@ -74,7 +74,9 @@ def wait_started(
     seconds. An agent that exits first fails the sling, quoting its last lines (also kept on
     disk for `gt peek`), and its dead pane is kept."""
     began = time.monotonic()
-    pause = 0.005  # a cheap program is up in a few ms: look often at first, then back off
+    # A cheap program is up in a few ms: look often at first, then back off. Inside a sling
+    # a look is ~0.2 ms down its control-mode client (tmux/server.py `batched`).
+    pause = 0.002
     while True:
         fresh, rows = tmux.pane_screen(info.pane_id)  # one tmux call a look
         if fresh is None:
