@@ -13,10 +13,12 @@ all of them interleaved round by round so each sees the same machine load:
   -l`, `send-keys Enter`, `capture-pane` (target <= 4x);
 - `gt done` and `gt --help` for information.
 
-Every `gt` line is timed twice: as agents of a supervised town run it, through the town's
-command server (gastown_tui/cmdserver.py, started here as the supervisor starts it), and in its
-own process (`GT_COMMAND_SERVER=off`, "own process" below), as when no supervisor runs. The
-targets are read off the first.
+Every `gt` line is timed three ways. First as agents of a supervised town run it: the town's
+own `gt` script that their PATH starts with (dispatch/agents.py `agent_bin`), through the
+town's command server (gastown_tui/cmdserver.py, started here as the supervisor starts it);
+the targets are read off these. Then the installed `gt` (pip's wrapper, which also imports
+`re`) through the server, as a person's call is run ("installed gt"); and the installed `gt`
+in its own process (`GT_COMMAND_SERVER=off`, "own process"), as when no supervisor runs.
 
 Each figure is given as wall time and as CPU time (user + system of the timed processes and
 of everything they ran: tmux and git clients included, and the server's process for the call,
@@ -59,6 +61,7 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "bench@gastown.invalid",
 }
 OWN = " (own process)"
+INSTALLED = " (installed gt)"
 # (label, floor label, target ratio)
 TARGETS = {
     "gt prime": ("python -c pass", 3.0),
@@ -223,26 +226,34 @@ def main() -> int:
                 )
                 return watch.stop()
 
-            def gt_sling(with_env: dict[str, str]) -> tuple[float, float]:
+            def gt_sling(program: list[str], with_env: dict[str, str]) -> tuple[float, float]:
                 n = next(counter)
                 bead = town.beads.create(f"bench sling {n}", rig="alpha")
                 # --to a new name: a fresh worktree every time, like the raw parts
-                sling_argv = [*gt, "sling", bead.id, "alpha", "--agent", "reader", "--to", f"s{n}"]
-                return timed(sling_argv, with_env)
+                words = ["sling", bead.id, "alpha", "--agent", "reader", "--to", f"s{n}"]
+                return timed([*program, *words], with_env)
 
-            def gt_done(with_env: dict[str, str]) -> tuple[float, float]:
+            def gt_done(program: list[str], with_env: dict[str, str]) -> tuple[float, float]:
                 fresh = Town.open(town.root)  # it sees what the `gt done` before it wrote
                 bead = fresh.beads.create(f"bench done {next(counter)}", rig="alpha")
                 sling(fresh, tmux, bead.id, "alpha", runtime="reader", to="dune")
-                return timed([*gt, "done", "-m", "bench"], {**with_env, "GT_AGENT": done_agent})
+                agent = {**with_env, "GT_AGENT": done_agent}
+                return timed([*program, "done", "-m", "bench"], agent)
+
+            agent_gt = [str(town.paths.runtime / "bin" / "gt")]  # written by the sling above
+            assert Path(agent_gt[0]).exists()
 
             def both(
-                label: str, run: Callable[[dict[str, str]], tuple[float, float]]
+                label: str, run: Callable[[list[str], dict[str, str]], tuple[float, float]]
             ) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
-                return [(label, lambda: run(env)), (label + OWN, lambda: run(own))]
+                return [
+                    (label, lambda: run(agent_gt, env)),
+                    (label + INSTALLED, lambda: run(gt, env)),
+                    (label + OWN, lambda: run(gt, own)),
+                ]
 
-            def line(*words: str) -> Callable[[dict[str, str]], tuple[float, float]]:
-                return lambda with_env: timed([*gt, *words], with_env)
+            def line(*words: str) -> Callable[[list[str], dict[str, str]], tuple[float, float]]:
+                return lambda program, with_env: timed([*program, *words], with_env)
 
             cases: list[tuple[str, Callable[[], tuple[float, float]]]] = [
                 ("python -c pass", lambda: timed([sys.executable, "-c", "pass"], env)),
@@ -285,12 +296,12 @@ def main() -> int:
             f"  {label:<58} p50={p50[label]:6.1f} ms  p95={pct(values, 0.95):6.1f} ms"
             f"  cpu p50={cpu50[label]:6.1f} ms"
         )
-        own_process = label.endswith(OWN)
-        target_label = label.removesuffix(OWN)
+        variant = label.endswith((OWN, INSTALLED))
+        target_label = label.removesuffix(OWN).removesuffix(INSTALLED)
         if target_label in TARGETS:
             floor, target = TARGETS[target_label]
-            if own_process:
-                target = None  # targets are read off the served calls
+            if variant:
+                target = None  # targets are read off the agents' calls
             ratio = p50[label] / p50[floor]
             cpu_ratio = cpu50[label] / cpu50[floor]
             line += f"  {ratio:4.1f}x floor (cpu {cpu_ratio:4.1f}x)"

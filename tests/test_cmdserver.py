@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from gastown_tui.cmdserver import CHECK_EVERY
 from gastown_tui.cmdwire import Request, decode_request, encode_request, socket_path
 from gastown_tui.supervise.loop import SupervisorLoop
 from gastown_tui.town import jsoncodec
@@ -272,6 +273,7 @@ def test_a_server_whose_code_changed_steps_aside(rig_town: Town, tmp_path: Path)
         assert call(rig_town, "bead", "list")[1]
         changed = copy / "gastown_tui" / "commands" / "beads.py"
         os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+        time.sleep(CHECK_EVERY + 0.1)  # it looks at its files once a second at most
         made, served = call(rig_town, "bead", "create", "after the upgrade", "--rig", "alpha")
         assert made.returncode == 0 and not served, made.stderr
         running.process.wait(10)  # it leaves, and takes its socket with it
@@ -352,3 +354,31 @@ def test_the_server_can_be_turned_off_in_town_toml(rig_town: Town) -> None:
         assert not town.paths.command_socket.exists()
     finally:
         loop.close()
+
+
+def test_agents_run_the_towns_own_gt_and_it_is_served(
+    rig_town: Town, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gastown_tui.dispatch.agents import agent_bin, window_env
+
+    env = window_env(rig_town, "alpha/nux", "al-x")
+    first = env["PATH"].split(os.pathsep)[0]
+    assert first == str(rig_town.paths.runtime / "bin")
+    script = Path(first) / "gt"
+    assert script.read_text().startswith(f"#!{sys.executable}\n")
+    assert os.access(script, os.X_OK)
+    full = {**os.environ, "GT_TOWN": str(rig_town.root), "PYTHONPROFILEIMPORTTIME": "1"}
+    mine = subprocess.run(
+        [str(script), "bead", "list"], capture_output=True, text=True, env=full, timeout=60
+    )
+    theirs = subprocess.run(
+        [str(GT), "bead", "list"], capture_output=True, text=True, env=full, timeout=60
+    )
+    assert mine.returncode == theirs.returncode == 0 and mine.stdout == theirs.stdout
+    imported = {line.split("|")[-1].strip() for line in mine.stderr.splitlines()}
+    assert "gastown_tui.cmdwire" in imported  # it asked the server...
+    assert "re" not in imported and COMMAND_MODULE not in imported  # ...and loaded no more
+    # An interpreter path that cannot stand in a `#!` line: the installed gt, as before.
+    monkeypatch.setattr(sys, "executable", "/opt/a b/python3")
+    assert agent_bin(rig_town) is None
+    assert window_env(rig_town, "alpha/nux", "al-x")["PATH"].startswith("/opt/a b:")

@@ -417,7 +417,7 @@ def test_a_batch_whose_session_ends_goes_on_as_processes(tmux: TownTmux, tmp_pat
 def test_batched_without_the_session_runs_processes(tmux: TownTmux, tmp_path: Path) -> None:
     info, received = start_reader(tmux, tmp_path)
     with tmux.batched("gt-nowhere"):
-        assert tmux._pipe is None
         tmux.send_literal(info.pane_id, "no pipe")
+        assert tmux._pipe is not None and tmux._pipe[1].closed  # it could not attach
         tmux.send_enter(info.pane_id)
     assert_received(received, ["no pipe"])

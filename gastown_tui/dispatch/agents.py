@@ -107,6 +107,49 @@ def beacon(address: str, bead_id: str, actor: str, now: float | None = None) -> 
     )
 
 
+# The `gt` the town's agents run: the installed one is pip's console-scripts wrapper, which
+# imports `re` (~6 ms, a fifth of an agent's call through the command server, cmdserver.py).
+AGENT_GT = """\
+# Written by the town for its agents (dispatch/agents.py agent_bin): `gt` for {executable}.
+import sys
+
+from gastown_tui.cli import main
+
+sys.exit(main())
+"""
+_UNSAFE_IN_SHEBANG = frozenset(" \t\n\r\"'$`\\")
+
+
+def agent_bin(town: Town) -> str | None:
+    """The folder put first on agents' PATH, holding the town's `gt` for this interpreter
+    (written when missing or when it names another one); None when it cannot be written or
+    the interpreter's path cannot stand in a `#!` line (then the installed `gt` is used)."""
+    from gastown_tui.town.storage.files import atomic_write_bytes
+
+    executable = sys.executable
+    if not executable or any(ch in _UNSAFE_IN_SHEBANG for ch in executable):
+        return None
+    if len(executable.encode()) > 120:  # older kernels read 127 bytes of a `#!` line
+        return None
+    folder = town.paths.runtime / "bin"
+    script = folder / "gt"
+    text = f"#!{executable}\n" + AGENT_GT.format(executable=executable)
+    try:
+        if not (script.exists() and script.read_text() == text):
+            atomic_write_bytes(script, text.encode(), durable=False)
+            script.chmod(0o700)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return str(folder)
+
+
+def agent_path(town: Town) -> str:
+    """PATH for an agent's window: the town's `gt`, then this installation's, then ours."""
+    path = os.environ.get("PATH", "")
+    first = [d for d in (agent_bin(town), str(Path(sys.executable).parent)) if d]
+    return os.pathsep.join([*first, *([path] if path else [])])
+
+
 def window_env(
     town: Town,
     address: str,
@@ -119,8 +162,6 @@ def window_env(
     this `gt` first (so `gt` inside is the installation that started it), the pass-through
     names that are set here, then [town] env and the runtime's env (which win)."""
     rig, _ = split_address(address)
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
     env: dict[str, str] = {}
     for key in passed_names(town, runtime):
         if os.environ.get(key):
@@ -135,7 +176,7 @@ def window_env(
             "GT_AGENT": address,
             "GT_ROLE": role,
             "GT_BEAD": bead_id,
-            "PATH": bin_dir + (os.pathsep + path if path else ""),
+            "PATH": agent_path(town),
             **polecat_identity(address),
         }
     )

@@ -17,7 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown_tui.dispatch.agents import launch_argv, passed_names, screen_bottom, unset_names
+from gastown_tui.dispatch.agents import (
+    agent_path,
+    launch_argv,
+    passed_names,
+    screen_bottom,
+    unset_names,
+)
 from gastown_tui.runtimes.presets import Runtime, install_claude_hook, resolve_runtime
 from gastown_tui.tmux import TownTmux, WindowInfo, attach_plan, check_nudge, nudge
 from gastown_tui.town.clock import iso
@@ -106,8 +112,6 @@ def beacon(town: Town) -> str:
 
 def window_env(town: Town, runtime: Runtime, beacon_text: str) -> dict[str, str]:
     """Like dispatch/agents.py window_env, for the mayor (it has no rig)."""
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
     env: dict[str, str] = {}
     for key in passed_names(town, runtime):
         if os.environ.get(key):
@@ -120,7 +124,7 @@ def window_env(town: Town, runtime: Runtime, beacon_text: str) -> dict[str, str]
             "GT_AGENT": MAYOR,
             "GT_ROLE": MAYOR,
             "GT_BEACON": beacon_text,
-            "PATH": bin_dir + (os.pathsep + path if path else ""),
+            "PATH": agent_path(town),
         }
     )
     return env

@@ -111,6 +111,25 @@ def nudge_agent(
     `automatic` (the town nudging on its own: mail notices, stall nudges): only into a runtime
     that takes prompts, never a person's shell, where the text (a mail subject, a bead title)
     would run as a command; otherwise skipped, nothing typed or queued."""
+    if "/" in agent and not queue and tmux.available():
+        # One control-mode client for the whole nudge: its ~7 tmux calls cost ~0.2 ms each
+        # instead of a process each (tmux/server.py `batched`); it attaches while the town
+        # is read below.
+        with tmux.batched(session_for(split_address(agent)[0])):
+            return _nudge(town, tmux, agent, message, queue, sender, defer_if_waiting, automatic)
+    return _nudge(town, tmux, agent, message, queue, sender, defer_if_waiting, automatic)
+
+
+def _nudge(
+    town: Town,
+    tmux: TownTmux,
+    agent: str,
+    message: str,
+    queue: bool,
+    sender: str | None,
+    defer_if_waiting: bool,
+    automatic: bool,
+) -> NudgeOutcome:
     started = time.monotonic()
     address = town.polecats.resolve(agent)
     text = check_nudge(message)
@@ -133,21 +152,6 @@ def nudge_agent(
             address, "queued", "queued; delivered when the agent is idle (or by gt prime)"
         )
     tmux.require()
-    # One control-mode client for the whole nudge: its ~7 tmux calls cost ~0.2 ms each
-    # instead of a process each (tmux/server.py `batched`).
-    with tmux.batched(session_for(split_address(address)[0])):
-        return _nudge_now(town, tmux, address, text, sender, defer_if_waiting, started)
-
-
-def _nudge_now(
-    town: Town,
-    tmux: TownTmux,
-    address: str,
-    text: str,
-    sender: str | None,
-    defer_if_waiting: bool,
-    started: float,
-) -> NudgeOutcome:
     info = find_window(tmux, address)
     if info is None:
         return NudgeOutcome(address, "failed", f"{address} has no window; nothing was typed")

@@ -258,10 +258,12 @@ class CommandPipe:
         self._proc = proc
         self._timeout = timeout
         self._buffer = b""
+        self._attached: bool | None = None
 
     @classmethod
     def open(cls, base_argv: Sequence[str], session: str, timeout: float) -> CommandPipe | None:
-        """Attached to `session`, or None (no such session, no server, tmux refused)."""
+        """A client attaching to `session`; None if it could not be started. Without such a
+        session (or server) its first call takes nothing, and the calls go as processes."""
         argv = [base_argv[0], "-u", *base_argv[1:]]
         argv += ["-C", "attach-session", "-f", "ignore-size,no-output", "-t", f"={session}"]
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
@@ -276,15 +278,19 @@ class CommandPipe:
             )
         except OSError:
             return None
-        pipe = cls(proc, timeout)
-        try:
-            attached, _ = pipe._block(ours=False)  # the attach's own block
-        except (GtFailure, _NotTaken):  # no server: it left at once
-            attached = False
-        if not attached:  # no such session: %error, then it leaves
-            pipe.close()
-            return None
-        return pipe
+        # Its attach is read with the first call, so it goes on while the caller does other
+        # work (a nudge reads the town meanwhile).
+        return cls(proc, timeout)
+
+    def _attach(self) -> bool:
+        if self._attached is None:
+            try:
+                self._attached, _ = self._block(ours=False)  # the attach's own block
+            except (GtFailure, _NotTaken):  # no server: it left at once
+                self._attached = False
+            if not self._attached:  # no such session: %error, then it leaves
+                self.closed = True
+        return self._attached
 
     closed = False  # it left: the calls after go as processes
 
@@ -299,6 +305,8 @@ class CommandPipe:
         left (its session ended, say by the kill of its last window) before the next one,
         which did not run. GtFailure when it left in the middle of one, or tmux hung."""
         out: list[str] = []
+        if not self._attach():
+            return 0, "", "", 0
         for taken, command in enumerate(commands):
             line = " ".join(quote_any(arg) for arg in command) + "\n"
             try:

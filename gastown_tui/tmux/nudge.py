@@ -39,6 +39,7 @@ TAIL_CHARS = 48
 POLL_INTERVAL = 0.01
 FIRST_POLL = 0.002  # a program that echoes at once is seen on the first or second look
 STILL_TIMEOUT = 0.25  # an animated screen (a spinner) never holds still: Enter after this
+STILL_GAP = 0.0025  # the least time between the two looks that find the screen still
 
 _STRING_OR_CONTROL_SEQUENCE = re.compile(
     r"""
@@ -228,9 +229,16 @@ def _deliver(
     echoed: PaneSnapshot | None = None
     echoed_at = 0.0
     pause = FIRST_POLL
+    looked_at = 0.0
     while True:
+        if echoed is not None:
+            # "Holds still" means over a few ms, not between two looks 0.2 ms apart down a
+            # control-mode client (tmux/server.py `batched`): as far apart as two processes.
+            gap = looked_at + STILL_GAP - time.monotonic()
+            if gap > 0:
+                time.sleep(gap)
         typed = tmux.snapshot(pane_id, history)
-        now = time.monotonic()
+        now = looked_at = time.monotonic()
         if typed.dead:
             return False, f"the agent's pane {info.target} died while the text was typed"
         if echoed is None:
