@@ -33,9 +33,9 @@ daemon-run town has it. Rows:
 - `gt daemon` idle CPU: the long-running daemon (its patrols on their schedule) over IDLE s,
   after SETTLE s, % of one core, its reaped children included.
 - memory: the town's own share, resident (VmRSS) at the end of the run: the town's tmux server
-  + the app + the daemon + the command server the daemon runs (cmdserver.py); agents (the
-  demo agent is a ~15 MB Python process each) excluded.
-  Also per agent.
+  + the app + the daemon + the command server the daemon runs (cmdserver.py) and its spare
+  process; agents (the demo agent is a ~15 MB Python process each) excluded. Also per agent,
+  and as PSS: the spare is a fork of the server, and RSS counts the pages they share twice.
 
 Part `writes`: app CPU per store write at 1k/10k/100k beads (BENCH_SCALE_BEADS). A town with
 one rig `gastown` holding N beads cloned from the real Gas Town ledger in
@@ -109,13 +109,26 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared with other processes counted by share."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def command_servers(parent: int) -> list[int]:
-    """The town's command server among `parent`'s children (supervise/command_server.py)."""
+    """The town's command server among `parent`'s children (supervise/command_server.py),
+    and its own processes (the spare)."""
     found = []
-    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+    for pid in children(parent):
         with contextlib.suppress(OSError):
             if b"gastown_tui.cmdserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
+                found += [pid, *children(pid)]
     return found
 
 
@@ -208,10 +221,11 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
         figures["key"], figures["key95"] = key_latency(term, town)
         figures["wait"], figures["wait95"] = waiting_latency(term, town)
         server = int(tmux.query("display-message", "-p", "#{pid}")[0])
-        # The daemon holds the lease, so it runs the town's command server (cmdserver.py).
-        commands = command_servers(daemon.pid)
-        figures["mem"] = rss_mb(server) + rss_mb(term.proc.pid) + rss_mb(daemon.pid)
-        figures["mem"] += sum(rss_mb(pid) for pid in commands)
+        # The daemon holds the lease, so it runs the town's command server (cmdserver.py),
+        # with its spare process.
+        town_pids = [server, term.proc.pid, daemon.pid, *command_servers(daemon.pid)]
+        figures["mem"] = sum(rss_mb(pid) for pid in town_pids)
+        figures["pss"] = sum(pss_mb(pid) for pid in town_pids)
         assert daemon.poll() is None, "gt daemon exited during the run"
     finally:
         if term is not None:
@@ -275,8 +289,9 @@ ROWS = [
     ("patrol", "one full patrol (gt daemon --once), CPU", "{:.2f}", "s", "<= 0.5 s"),
     ("daemon_idle", "gt daemon idle CPU, % of a core", "{:.1f}", "%", "<= 2 %"),
     ("working", "all agents shown working after app start", "{:.1f}", "s", ""),
-    ("mem", "town's own memory (tmux + app + daemon + cmdserver), RSS", "{:.0f}", "MB", "< 100 MB"),
+    ("mem", "town's own memory (tmux, app, daemon, cmdserver), RSS", "{:.0f}", "MB", "< 100 MB"),
     ("mem_per", "  same, per agent", "{:.2f}", "MB", ""),
+    ("pss", "  same, PSS (shared pages counted once)", "{:.0f}", "MB", ""),
 ]
 
 

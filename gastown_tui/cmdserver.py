@@ -3,18 +3,20 @@
 Started by the supervisor that holds the town's lease (supervise/command_server.py) as
 `python -m gastown_tui.cmdserver --town DIR --parent PID`; gastown_tui/cmdwire.py is the
 calling side and says why. One process, one thread: it imports the CLI and what the hot
-commands load, listens on `<town>/.runtime/command.sock`, and for each call forks a process
-that takes the caller's descriptors, folder, umask, environment and argv and runs cli.main as
-a fresh `gt` would. Nothing of a call outlives its process: the server itself never opens the
-town, so every call reads the town as it is.
+commands load, listens on `<town>/.runtime/command.sock`, and keeps a process forked ahead (a
+spare) waiting on that socket. The spare takes one call: it passes the connection to the
+server, takes the caller's descriptors, folder, umask, environment and argv, runs cli.main as
+a fresh `gt` would, answers the exit status and leaves; the server forks the next spare.
+Nothing of a call outlives its process. The server keeps one thing of the town, town.toml
+parsed (town/config.py `remember`), which a call uses only if it reads the very same text.
 
 It answers only its own user (SO_PEERCRED), and stops taking calls (then exits once its calls
 have ended) when:
 - its parent, the supervisor, is gone, or SIGTERM says so;
 - its socket was removed or replaced (a newer server took over);
-- a module it loaded changed on disk (an upgrade or a checkout): that call and every later
-  one run in the caller's process until the supervisor starts a fresh server.
-A call refused for any reason ran nowhere, and the caller runs it itself.
+- a module it loaded changed on disk (an upgrade or a checkout), seen within a second: later
+  calls run in the caller's process until the supervisor starts a fresh server.
+A call refused, or not begun, for any reason ran nowhere, and the caller runs it itself.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from gastown_tui import cli
 from gastown_tui.cmdwire import MAX_REQUEST, SOCKET_NAME, Request, decode_request, socket_path
 from gastown_tui.town import procs
+from gastown_tui.town.config import TownConfig
 
 # What the hot commands load (tests/test_cli_cheap.py keeps these lists short); whatever else
 # a call imports is reported back by its process and imported here for the next call.
@@ -52,6 +55,7 @@ WARM_MODULES = (
     "gastown_tui.dispatch.tmuxfor",
 )
 CHECK_EVERY = 1.0  # seconds between looks at the parent and the socket when idle
+SPARES = 1  # processes forked ahead of calls; a burst of calls waits a fork each beyond it
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -62,10 +66,12 @@ class Server:
         self.parent = parent
         self.listener: socket.socket | None = None
         self.inode: tuple[int, int] | None = None
-        self.calls: dict[int, tuple[socket.socket, int]] = {}  # pid -> (caller, warm pipe)
+        self.children: dict[int, _Child] = {}
+        self._spare_after = 0.0  # after a spare died at birth: when to fork the next one
         self.stamps: dict[str, int] = {}
         self.stopping = False
         self._checked_at = -CHECK_EVERY
+        self._config_stamp: tuple[int, int, int] | None = None
         self.wake_r, self.wake_w = os.pipe()
 
     # start-up --------------------------------------------------------------------------------
@@ -88,6 +94,20 @@ class Server:
                     self.stamps[file] = os.stat(file).st_mtime_ns
                 except OSError:
                     continue
+
+    def remember_config(self) -> None:
+        """Keep town.toml parsed while its file is unchanged (town/config.py `remember`):
+        the one thing of the town the server holds, and a call uses it only when it reads
+        the very same text."""
+        path = self.town_root / "town.toml"
+        try:
+            info = os.stat(path)
+            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        except OSError:
+            stamp = None
+        if stamp != self._config_stamp:
+            self._config_stamp = stamp
+            TownConfig.remember(path)
 
     def stale(self) -> bool:
         """Looked at once a second at most: a few hundred stats are ~0.5 ms of a call."""
@@ -115,6 +135,7 @@ class Server:
         listener.bind(temporary)
         os.chmod(temporary, 0o600)
         listener.listen(128)
+        listener.setblocking(False)  # spares wait in select and race to accept
         os.replace(temporary, SOCKET_NAME)
         info = os.stat(SOCKET_NAME)
         self.listener, self.inode = listener, (info.st_dev, info.st_ino)
@@ -129,19 +150,22 @@ class Server:
         signal.signal(signal.SIGINT, self._on_term)
         gc.collect()
         gc.freeze()  # the calls' processes share these pages instead of copying them
-        while not (self.stopping and not self.calls):
-            watched = [self.wake_r] + ([self.listener] if self.listener else [])
+        while not (self.stopping and not self.children):
+            self.remember_config()
+            self._fork_spares()
+            waiting = [c.control for c in self.children.values() if c.waiting]
             try:
-                ready, _, _ = select.select(watched, [], [], CHECK_EVERY)
+                ready, _, _ = select.select([self.wake_r, *waiting], [], [], CHECK_EVERY)
             except InterruptedError:
                 ready = []
             if self.wake_r in ready:
                 os.read(self.wake_r, 512)
+            for child in self.children.values():
+                if child.waiting and child.control in ready:
+                    child.took()
             self._reap()
-            if self.listener is not None and self._should_stop():
+            if self.listener is not None and (self._should_stop() or self.stale()):
                 self._stop_listening()
-            if self.listener is not None and self.listener in ready:
-                self._accept()
         self._stop_listening()
 
     def _on_term(self, _signum: int, _frame: object) -> None:
@@ -159,8 +183,11 @@ class Server:
         return (info.st_dev, info.st_ino) != self.inode
 
     def _stop_listening(self) -> None:
-        """Take no more calls; the ones running finish and are answered."""
+        """Take no more calls: waiting spares leave; the calls running finish."""
         self.stopping = True
+        for child in self.children.values():
+            if child.waiting:
+                child.dismiss()
         if self.listener is None:
             return
         self.listener.close()
@@ -172,53 +199,82 @@ class Server:
         except OSError:
             pass
 
-    def _accept(self) -> None:
-        assert self.listener is not None
-        try:
-            caller, _ = self.listener.accept()
-        except OSError:
+    def _fork_spares(self) -> None:
+        """Keep SPARES processes forked ahead, each waiting to take one call: a call then
+        skips the fork and its first page faults (~3 ms)."""
+        if self.listener is None or self.stopping or time.monotonic() < self._spare_after:
             return
-        peer_uid = _peer_uid(caller)
-        if peer_uid != os.getuid():
-            caller.close()  # only its own user's calls (the socket is 0600 in a 0700 folder)
-            return
-        if self.stale():
-            _refuse(caller, "stale")  # the caller runs the call itself
-            caller.close()
-            self._stop_listening()
-            return
-        warm_r, warm_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the call's own process; it always leaves by _exit
-            os.close(warm_r)
-            _run_call(self, caller, warm_w)
-        os.close(warm_w)
-        self.calls[pid] = (caller, warm_r)
+        waiting = sum(1 for child in self.children.values() if child.waiting)
+        for _ in range(SPARES - waiting):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            warm_r, warm_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the spare; it always leaves by _exit
+                ours.close()
+                os.close(warm_r)
+                _spare(self, theirs, warm_w)
+            theirs.close()
+            os.close(warm_w)
+            self.children[pid] = _Child(ours, warm_r)
 
     def _reap(self) -> None:
-        while self.calls:
+        while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            entry = self.calls.pop(pid, None)
-            if entry is None:
+            child = self.children.pop(pid, None)
+            if child is None:
                 continue
-            caller, warm_r = entry
-            try:
-                caller.sendall(b"X %d\n" % status)
-            except OSError:
-                pass  # the caller went away: the command still ran to its end
-            caller.close()
-            names = _read_all(warm_r).decode("utf-8", "replace").split()
-            os.close(warm_r)
+            if child.caller is not None:
+                # A call's process answers its caller itself when it ends; this is for one
+                # that was killed (its caller then ends as it did).
+                try:
+                    child.caller.sendall(b"X %d\n" % status)
+                except OSError:
+                    pass  # the caller already has its answer, or went away
+                child.caller.close()
+            elif time.monotonic() - child.born < CHECK_EVERY and not self.stopping:
+                self._spare_after = time.monotonic() + CHECK_EVERY  # no fork loop
+            child.control.close()
+            names = _read_all(child.warm).decode("utf-8", "replace").split()
+            os.close(child.warm)
             if names and not self.stopping:
                 gc.unfreeze()
                 self.warm(names)
                 gc.collect()
                 gc.freeze()
+
+
+class _Child:
+    """A process of the server: a spare waiting for a call, then the call's."""
+
+    __slots__ = ("born", "caller", "control", "waiting", "warm")
+
+    def __init__(self, control: socket.socket, warm: int) -> None:
+        self.control = control  # the spare passes the caller's connection here when it takes one
+        self.warm = warm  # the modules its call imported, for the server to import
+        self.caller: socket.socket | None = None
+        self.waiting = True
+        self.born = time.monotonic()
+
+    def took(self) -> None:
+        """The spare took a call and passed its connection (or it is ending: EOF)."""
+        self.waiting = False
+        try:
+            _message, fds, _flags, _address = socket.recv_fds(self.control, 16, 1)
+        except OSError:
+            fds = []
+        if fds:
+            self.caller = socket.socket(fileno=fds[0])
+
+    def dismiss(self) -> None:
+        """A waiting spare leaves when its control socket closes (not by a signal, which
+        could land just after it took a call)."""
+        self.waiting = False
+        self.control.shutdown(socket.SHUT_RDWR)
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -257,51 +313,41 @@ def _receive(caller: socket.socket) -> tuple[bytes, list[int]]:
     return data, fds
 
 
-def _run_call(server: Server, caller: socket.socket, warm_w: int) -> None:
-    """In the call's own process: become the `gt` the caller would have run, run it, leave."""
+def _spare(server: Server, control: socket.socket, warm_w: int) -> None:
+    """A process forked ahead: wait for a call, take it, tell the server, run it, leave."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if server.listener is not None:
-            server.listener.close()
         os.close(server.wake_r)
         os.close(server.wake_w)
-        for other, pipe in server.calls.values():
-            other.close()
-            os.close(pipe)
-        try:
-            data, fds = _receive(caller)
-            request = decode_request(data)
-            if len(fds) != 3:
-                raise ValueError("a gt request without its three descriptors")
-        except (OSError, ValueError) as exc:
-            _refuse(caller, f"bad request: {exc}")
-            os._exit(2)
-        try:
-            _become(request, fds)
-        except OSError as exc:
-            _refuse(caller, f"cannot take the call: {exc}")
-            os._exit(2)
-        before = set(sys.modules)
-        caller.sendall(b"P %d\n" % os.getpid())
-        try:
-            code = cli.main(request.argv[1:])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except KeyboardInterrupt:
-            sys.stderr.write("gt: interrupted\n")
-            code = 130
-        _flush()
-        new = " ".join(sorted(set(sys.modules) - before))
-        if new:
-            os.set_blocking(warm_w, False)
+        for other in server.children.values():
+            other.control.close()
+            os.close(other.warm)
+            if other.caller is not None:
+                other.caller.close()
+        listener = server.listener
+        assert listener is not None
+        while True:
+            ready, _, _ = select.select([listener, control], [], [])
+            if control in ready:
+                os._exit(0)  # dismissed, or the server is gone: no call was taken
             try:
-                os.write(warm_w, new.encode()[:60000])
-            except OSError:
-                pass
+                caller, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                continue  # another spare took it
+            break
+        listener.close()
+        caller.setblocking(True)
+        try:
+            socket.send_fds(control, [b"T"], [caller.fileno()])
+        except OSError:
+            pass  # the server is gone: the call still runs, and answers its caller itself
+        if _peer_uid(caller) != os.getuid():
+            os._exit(0)  # only its own user's calls (the socket is 0600 in a 0700 folder)
+        code = _run_call(caller, warm_w)
     except BaseException:  # the process must leave by _exit whatever happened
         try:
             traceback.print_exc()
@@ -309,6 +355,47 @@ def _run_call(server: Server, caller: socket.socket, warm_w: int) -> None:
         finally:
             os._exit(1)
     os._exit(code & 0xFF)
+
+
+def _run_call(caller: socket.socket, warm_w: int) -> int:
+    """Become the `gt` the caller would have run and run it; its exit code."""
+    try:
+        data, fds = _receive(caller)
+        request = decode_request(data)
+        if len(fds) != 3:
+            raise ValueError("a gt request without its three descriptors")
+    except (OSError, ValueError) as exc:
+        _refuse(caller, f"bad request: {exc}")
+        return 2
+    try:
+        _become(request, fds)
+    except OSError as exc:
+        _refuse(caller, f"cannot take the call: {exc}")
+        return 2
+    before = set(sys.modules)
+    caller.sendall(b"P %d\n" % os.getpid())
+    try:
+        code = cli.main(request.argv[1:])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:
+        sys.stderr.write("gt: interrupted\n")
+        code = 130
+    _flush()
+    # The answer, before anything else: the caller need not wait for this process to be
+    # reaped (the server answers for a process that was killed).
+    try:
+        caller.sendall(b"X %d\n" % ((code & 0xFF) << 8))
+    except OSError:
+        pass
+    new = " ".join(sorted(set(sys.modules) - before))
+    if new:
+        os.set_blocking(warm_w, False)
+        try:
+            os.write(warm_w, new.encode()[:60000])
+        except OSError:
+            pass
+    return code
 
 
 def _become(request: Request, fds: list[int]) -> None:

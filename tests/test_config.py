@@ -108,3 +108,22 @@ def test_a_bad_town_toml_stops_the_cli_with_exit_2(town: Town, gt: GtRunner) -> 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()
     assert len(line) == 1 and "supervise.restart_backoff = 'x' is not a duration" in line[0]
+
+
+def test_a_remembered_town_toml_is_used_only_for_the_very_same_text(
+    town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gastown_tui.town import config as config_module
+
+    monkeypatch.setattr(config_module, "_REMEMBERED", {})
+    path = town.paths.town_toml
+    TownConfig.remember(path)  # as the command server does (cmdserver.py)
+    first = TownConfig.load(path)
+    assert TownConfig.load(path) is first  # the same text: not parsed again
+    path.write_text(path.read_text().replace('witness_interval = "30s"', 'witness_interval = "7s"'))
+    changed = TownConfig.load(path)
+    assert changed is not first and changed.supervise.witness_interval == 7.0
+    path.write_text("this is = = not toml")
+    TownConfig.remember(path)  # a broken file is not kept: the load says what is wrong
+    with pytest.raises(GtError, match="not valid TOML"):
+        TownConfig.load(path)

@@ -117,23 +117,30 @@ from gastown_tui.cli import main
 
 sys.exit(main())
 """
-_UNSAFE_IN_SHEBANG = frozenset(" \t\n\r\"'$`\\")
+_PLAIN_PATH = frozenset(" \t\n\r\"'$`\\")  # none of these: the path stands in a `#!` line
+# A path with a space cannot stand in a `#!` line: sh runs the interpreter, which then reads the
+# second line as a string (as pip does for its own scripts in such folders).
+_VIA_SH = "#!/bin/sh\n'''exec' '{executable}' \"$0\" \"$@\"\n' '''\n"
 
 
 def agent_bin(town: Town) -> str | None:
     """The folder put first on agents' PATH, holding the town's `gt` for this interpreter
     (written when missing or when it names another one); None when it cannot be written or
-    the interpreter's path cannot stand in a `#!` line (then the installed `gt` is used)."""
+    the interpreter's path holds a quote or a line break (then the installed `gt` is used)."""
     from gastown_tui.town.storage.files import atomic_write_bytes
 
     executable = sys.executable
-    if not executable or any(ch in _UNSAFE_IN_SHEBANG for ch in executable):
+    if not executable or "'" in executable or "\n" in executable:
         return None
-    if len(executable.encode()) > 120:  # older kernels read 127 bytes of a `#!` line
-        return None
+    plain = not any(ch in _PLAIN_PATH for ch in executable)
+    # Older kernels read 127 bytes of a `#!` line.
+    if plain and len(executable.encode()) <= 120:
+        head = f"#!{executable}\n"
+    else:
+        head = _VIA_SH.format(executable=executable)
     folder = town.paths.runtime / "bin"
     script = folder / "gt"
-    text = f"#!{executable}\n" + AGENT_GT.format(executable=executable)
+    text = head + AGENT_GT.format(executable=executable)
     try:
         if not (script.exists() and script.read_text() == text):
             atomic_write_bytes(script, text.encode(), durable=False)
