@@ -110,7 +110,8 @@ class Server:
             TownConfig.remember(path)
 
     def stale(self) -> bool:
-        """Looked at once a second at most: a few hundred stats are ~0.5 ms of a call."""
+        """Has a module file it loaded changed? Looked at once a second at most (a few
+        hundred stats)."""
         now = time.monotonic()
         if now - self._checked_at < CHECK_EVERY:
             return False

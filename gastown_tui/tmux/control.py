@@ -73,26 +73,31 @@ def quote(arg: str) -> str:
     return f"'{arg}'"
 
 
+def start_client(base_argv: Sequence[str], session: str, flags: str) -> subprocess.Popen[bytes]:
+    """`tmux -C attach-session -f FLAGS -t =SESSION`, talked to through its stdin/stdout."""
+    argv = [base_argv[0], "-u", *base_argv[1:]]
+    argv += ["-C", "attach-session", "-f", flags, "-t", f"={session}"]
+    # A TMUX inherited from the user's own tmux must not steer it (tmux/server.py run).
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        # Its own session: a Ctrl-C meant for the app is not its business, and it ends
+        # through its stdin instead (see close).
+        start_new_session=True,
+    )
+
+
 class ControlClient:
     """One `tmux -C attach` on one session of the town's server."""
 
     def __init__(self, base_argv: Sequence[str], session: str, listener: Listener) -> None:
         self.session = session
         self._listener = listener
-        argv = [base_argv[0], "-u", *base_argv[1:]]
-        argv += ["-C", "attach-session", "-f", "read-only,ignore-size", "-t", f"={session}"]
-        # A TMUX inherited from the user's own tmux must not steer it (tmux/server.py run).
-        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-        self._proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            # Its own session: a Ctrl-C meant for the app is not its business, and it ends
-            # through its stdin instead (see close).
-            start_new_session=True,
-        )
+        self._proc = start_client(base_argv, session, "read-only,ignore-size")
         self._write_lock = threading.Lock()
         self._pending: deque[_Pending] = deque()
         self._alive = True
@@ -264,18 +269,8 @@ class CommandPipe:
     def open(cls, base_argv: Sequence[str], session: str, timeout: float) -> CommandPipe | None:
         """A client attaching to `session`; None if it could not be started. Without such a
         session (or server) its first call takes nothing, and the calls go as processes."""
-        argv = [base_argv[0], "-u", *base_argv[1:]]
-        argv += ["-C", "attach-session", "-f", "ignore-size,no-output", "-t", f"={session}"]
-        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
+            proc = start_client(base_argv, session, "ignore-size,no-output")
         except OSError:
             return None
         # Its attach is read with the first call, so it goes on while the caller does other
