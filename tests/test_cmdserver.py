@@ -370,6 +370,8 @@ def test_agents_run_the_towns_own_gt_and_it_is_served(
     env = window_env(rig_town, "alpha/nux", "al-x")
     first = env["PATH"].split(os.pathsep)[0]
     assert first == str(rig_town.paths.runtime / "bin")
+    assert not Path(first).exists()  # written only as a window starts, not by asking
+    assert agent_bin(rig_town) == first
     script = Path(first) / "gt"
     assert sys.executable in script.read_text().splitlines()[int(" " in sys.executable)]
     assert os.access(script, os.X_OK)

@@ -46,7 +46,10 @@ def test_sling_starts_window_with_env_worktree_and_branch(
     assert env["GT_AGENT"] == "alpha/furiosa"
     assert env["GT_ROLE"] == "polecat"
     assert env["GT_BEAD"] == bead.id
-    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    # The town's own `gt` first (written as the window started), then this installation's.
+    town_bin, install_bin = env["PATH"].split(os.pathsep)[:2]
+    assert town_bin == str(rig_town.paths.runtime / "bin") and (Path(town_bin) / "gt").exists()
+    assert install_bin == str(Path(sys.executable).parent)
     assert env["GIT_AUTHOR_NAME"] == "furiosa"
     assert env["GT_BEACON"].startswith("[GAS TOWN] alpha/furiosa <- overseer • ")
     assert env["GT_BEACON"].endswith(

@@ -3,6 +3,7 @@ environment and first prompt (beacon) it is started with."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -123,12 +124,9 @@ _PLAIN_PATH = frozenset(" \t\n\r\"'$`\\")  # none of these: the path stands in a
 _VIA_SH = "#!/bin/sh\n'''exec' '{executable}' \"$0\" \"$@\"\n' '''\n"
 
 
-def agent_bin(town: Town) -> str | None:
-    """The folder put first on agents' PATH, holding the town's `gt` for this interpreter
-    (written when missing or when it names another one); None when it cannot be written or
-    the interpreter's path holds a quote or a line break (then the installed `gt` is used)."""
-    from gastown_tui.town.storage.files import atomic_write_bytes
-
+def agent_gt_script() -> str | None:
+    """The town's `gt` for this interpreter; None when its path holds a quote or a line
+    break (then agents run the installed `gt`)."""
     executable = sys.executable
     if not executable or "'" in executable or "\n" in executable:
         return None
@@ -138,22 +136,38 @@ def agent_bin(town: Town) -> str | None:
         head = f"#!{executable}\n"
     else:
         head = _VIA_SH.format(executable=executable)
+    return head + AGENT_GT.format(executable=executable)
+
+
+def agent_bin(town: Town) -> str | None:
+    """Write the town's `gt` (when missing, or naming another interpreter) as an agent's
+    window starts: the folder agents' PATH starts with (agent_path), or None when there is
+    no such script. If it cannot be written, a stale one goes, and agents find the installed
+    `gt` next on their PATH."""
+    from gastown_tui.town.storage.files import atomic_write_bytes
+
+    text = agent_gt_script()
+    if text is None:
+        return None
     folder = town.paths.runtime / "bin"
     script = folder / "gt"
-    text = head + AGENT_GT.format(executable=executable)
     try:
         if not (script.exists() and script.read_text() == text):
             atomic_write_bytes(script, text.encode(), durable=False)
             script.chmod(0o700)
     except (OSError, UnicodeDecodeError):
+        with contextlib.suppress(OSError):
+            script.unlink()
         return None
     return str(folder)
 
 
 def agent_path(town: Town) -> str:
-    """PATH for an agent's window: the town's `gt`, then this installation's, then ours."""
+    """PATH for an agent's window: the town's `gt` (written as the window starts:
+    agent_bin), then this installation's, then ours."""
     path = os.environ.get("PATH", "")
-    first = [d for d in (agent_bin(town), str(Path(sys.executable).parent)) if d]
+    first = [str(town.paths.runtime / "bin")] if agent_gt_script() is not None else []
+    first.append(str(Path(sys.executable).parent))
     return os.pathsep.join([*first, *([path] if path else [])])
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.dispatch.agents import (
+    agent_bin,
     agent_path,
     launch_argv,
     passed_names,
@@ -160,6 +161,7 @@ def start(
             install_claude_hook(work)
         argv = launch_argv(env, runtime.argv(text), unset_names(town, runtime, env))
         started = time.monotonic()
+        agent_bin(town)  # the `gt` its PATH starts with
         info = tmux.start_window(SESSION, WINDOW, argv, start_dir=work, env=env)
         with edit_state(town) as state:
             state.runtime = runtime.name

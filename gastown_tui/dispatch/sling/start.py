@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gastown_tui.dispatch.agents import agent_bin, launch_argv, unset_names, window_env
 from gastown_tui.dispatch.agents import beacon as make_beacon
-from gastown_tui.dispatch.agents import launch_argv, unset_names, window_env
 from gastown_tui.dispatch.sling.jobs import Job
 from gastown_tui.dispatch.sling.pause import pause_point
 from gastown_tui.tmux import TownTmux, WindowInfo, nudge
@@ -161,6 +161,7 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     argv = launch_argv(
         env, runtime.argv(job.beacon, resume=resume), unset_names(town, runtime, env)
     )
+    agent_bin(town)  # the `gt` its PATH starts with
     job.info = start_window(tmux, session, polecat.name, argv, folder, env)
     job.window_started = True
     if runtime.prompt == "nudge":
