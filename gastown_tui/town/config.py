@@ -128,7 +128,7 @@ class SuperviseSection(ReadOnly):
     )
     lease_hung: float = duration("15m", note="a main loop stuck this long stops its heartbeat")
     command_server: bool = setting(
-        True, note="run agents' gt calls in a warm process (cmdserver.py): ~3x cheaper each"
+        True, note="run agents' gt calls in a warm process (cmdserver.py): 2-3x faster each"
     )
 
 
