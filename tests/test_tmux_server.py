@@ -421,3 +421,33 @@ def test_batched_without_the_session_runs_processes(tmux: TownTmux, tmp_path: Pa
         assert tmux._pipe is not None and tmux._pipe[1].closed  # it could not attach
         tmux.send_enter(info.pane_id)
     assert_received(received, ["no pipe"])
+
+
+def test_a_pipe_that_leaves_mid_command_answers_as_a_dead_server() -> None:
+    """A control client that ends after it began a command (its server died under it) gives
+    that command the answer a `tmux` process gives then, which callers read as "no server"
+    (dispatch/sling/start.py starts the window again); one that ends before beginning it
+    took nothing. A scripted peer stands in for tmux here: the timing cannot be forced."""
+    import subprocess
+
+    from gastown_tui.tmux.control import CommandPipe
+    from gastown_tui.tmux.server import TmuxCommandFailed
+
+    script = (
+        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; read line; '  # attached; one command comes
+        'printf "%%begin 2 2 1\\n"; exit 0'  # begun, then gone
+    )
+    pipe = CommandPipe(
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE), 5
+    )
+    code, out, err, taken = pipe.run([["new-window"], ["display", "-p", "x"]])
+    pipe.close()
+    assert (code, out, taken) == (1, "", 1) and pipe.closed
+    assert TmuxCommandFailed(["new-window"], err).no_server
+
+    gone_first = 'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; read line; exit 0'
+    pipe = CommandPipe(
+        subprocess.Popen(["sh", "-c", gone_first], stdin=subprocess.PIPE, stdout=subprocess.PIPE), 5
+    )
+    assert pipe.run([["new-window"]]) == (0, "", "", 0)  # nothing taken: run it as a process
+    pipe.close()

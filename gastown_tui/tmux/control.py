@@ -242,6 +242,15 @@ class _NotTaken(Exception):
     """The control client left before it began the command: the command did not run."""
 
 
+class _LeftMidCommand(Exception):
+    """The control client left after it began the command and before its answer."""
+
+
+# What a `tmux` process prints when its server dies under it (tmux/server.py reads "server
+# exited" as no server).
+LEFT_MID_COMMAND = "server exited unexpectedly (the control client left mid-command)\n"
+
+
 def _joined(lines: list[str]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
@@ -298,7 +307,8 @@ class CommandPipe:
         """(returncode, stdout, stderr) as one `tmux` process would give them for these
         commands, and how many of them it took. Fewer than all with returncode 0: the client
         left (its session ended, say by the kill of its last window) before the next one,
-        which did not run. GtFailure when it left in the middle of one, or tmux hung."""
+        which did not run. Left in the middle of one: failed, as a process whose server died.
+        GtFailure when tmux did not answer in time."""
         out: list[str] = []
         if not self._attach():
             return 0, "", "", 0
@@ -312,6 +322,12 @@ class CommandPipe:
             except (OSError, ValueError, _NotTaken):
                 self.closed = True
                 return 0, _joined(out), "", taken
+            except _LeftMidCommand:
+                # Its session or the server ended while the command ran: answered as a `tmux`
+                # process whose server went away is (a sling's window start then starts it
+                # again, on a fresh server: dispatch/sling/start.py).
+                self.closed = True
+                return 1, _joined(out), LEFT_MID_COMMAND, taken + 1
             if not ok:  # as in one tmux call: the commands after a failed one do not run
                 return 1, _joined(out), "\n".join(lines) + "\n", taken + 1
             out.extend(lines)
@@ -349,11 +365,7 @@ class CommandPipe:
                 raise GtFailure(f"tmux did not answer within {self._timeout:.0f}s")
             chunk = os.read(stdout.fileno(), 65536)
             if not chunk:
-                raise (
-                    _NotTaken("closed")
-                    if not begun
-                    else GtFailure("the tmux control client went away in the middle of a command")
-                )
+                raise _LeftMidCommand() if begun else _NotTaken("closed")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
