@@ -111,7 +111,7 @@ def nudge_agent(
     `automatic` (the town nudging on its own: mail notices, stall nudges): only into a runtime
     that takes prompts, never a person's shell, where the text (a mail subject, a bead title)
     would run as a command; otherwise skipped, nothing typed or queued."""
-    if "/" in agent and not queue and tmux.available():
+    if "/" in agent and not queue:  # `batched` itself does without tmux
         # One control-mode client for the whole nudge: its ~7 tmux calls cost ~0.2 ms each
         # instead of a process each (tmux/server.py `batched`); it attaches while the town
         # is read below.
