@@ -128,8 +128,6 @@ class Server:
         """Bind beside the final name and rename over it, so a caller never finds a socket
         that does not answer yet; a server it replaces notices and leaves."""
         folder = self.path.parent
-        if not folder.is_dir():
-            raise SystemExit(f"gt command server: no folder {folder}")
         os.chdir(folder)  # a short relative address, however long the town's path
         temporary = f".{SOCKET_NAME}.{os.getpid()}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -446,6 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, help="leave when this process (the supervisor) ends")
     args = parser.parse_args(argv)
     town_root = Path(args.town).expanduser().absolute()
+    if not (town_root / "town.toml").is_file():
+        print(
+            f"gt command server: error: {town_root} is not a town (no town.toml); "
+            "the supervisor starts this with its town's root",
+            file=sys.stderr,
+        )
+        return 2
     server = Server(town_root, args.parent)
     server.warm(list(WARM_MODULES))
     try:

@@ -394,3 +394,15 @@ def test_agents_run_the_towns_own_gt_and_it_is_served(
     monkeypatch.setattr(sys, "executable", "/opt/a'b/python3")
     assert agent_bin(rig_town) is None
     assert window_env(rig_town, "alpha/nux", "al-x")["PATH"].startswith("/opt/a'b:")
+
+
+def test_a_server_for_a_folder_that_is_no_town_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gastown_tui.cmdserver", "--town", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "is not a town" in proc.stderr
+    assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
