@@ -223,9 +223,17 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
         server = int(tmux.query("display-message", "-p", "#{pid}")[0])
         # The daemon holds the lease, so it runs the town's command server (cmdserver.py),
         # with its spare process.
-        town_pids = [server, term.proc.pid, daemon.pid, *command_servers(daemon.pid)]
-        figures["mem"] = sum(rss_mb(pid) for pid in town_pids)
-        figures["pss"] = sum(pss_mb(pid) for pid in town_pids)
+        parts = {
+            "tmux": [server],
+            "app": [term.proc.pid],
+            "daemon": [daemon.pid],
+            "cmdserver": command_servers(daemon.pid),
+        }
+        for part, pids in parts.items():
+            figures[f"rss_{part}"] = sum(rss_mb(pid) for pid in pids)
+            figures[f"pss_{part}"] = sum(pss_mb(pid) for pid in pids)
+        figures["mem"] = sum(figures[f"rss_{part}"] for part in parts)
+        figures["pss"] = sum(figures[f"pss_{part}"] for part in parts)
         assert daemon.poll() is None, "gt daemon exited during the run"
     finally:
         if term is not None:
@@ -292,6 +300,11 @@ ROWS = [
     ("mem", "town's own memory (tmux, app, daemon, cmdserver), RSS", "{:.0f}", "MB", "< 100 MB"),
     ("mem_per", "  same, per agent", "{:.2f}", "MB", ""),
     ("pss", "  same, PSS (shared pages counted once)", "{:.0f}", "MB", ""),
+    *(
+        (f"{kind}_{part}", f"    {part}, {kind.upper()}", "{:.1f}", "MB", "")
+        for part in ("tmux", "app", "daemon", "cmdserver")
+        for kind in ("rss", "pss")
+    ),
 ]
 
 

@@ -69,6 +69,23 @@ class Sampler(threading.Thread):
             self.stop.wait(0.02)
 
 
+def stuck_report(town: Town, tmux: TownTmux, beads: set[str]) -> str:
+    """What a test that waited in vain for beads to be done needs to say why."""
+    fresh = Town(town.root)
+    done = set(done_events(fresh))
+    lines = []
+    for bead_id in sorted(beads - (closed_ids(fresh) & done)):
+        bead = fresh.beads.get(bead_id)
+        lines.append(f"{bead_id}: {bead.status} {bead.assignee!r} done event: {bead_id in done}")
+    lines.append(run_gt(fresh, "polecat", "list").stdout)
+    for window in tmux.list_windows():
+        tail = tmux.capture(window.pane_id, lines=8).strip().splitlines()[-4:]
+        lines.append(f"{window.target} dead={window.pane_dead}: {tail}")
+    events = fresh.paths.root.joinpath("events.jsonl").read_text().splitlines()
+    lines += ["last events:", *events[-30:]]
+    return "\n".join(lines)
+
+
 def test_racing_slings_never_exceed_max_polecats(
     rig_town: Town, tmux: TownTmux, tmp_path: Path
 ) -> None:
@@ -100,7 +117,12 @@ def test_racing_slings_never_exceed_max_polecats(
         for n in range(24)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
-    failed = [(p.returncode, o[1][-600:]) for p, o in zip(procs, outs, strict=True) if p.returncode]
+    # --json reports a failed sling in stdout's "failed" list; other errors go to stderr.
+    failed = [
+        (p.returncode, o[0][-1500:], o[1][-600:])
+        for p, o in zip(procs, outs, strict=True)
+        if p.returncode
+    ]
     assert not failed, failed
     results = [json.loads(o[0]) for o in outs]
     slung = [r["slung"][0]["bead"] for r in results if r["slung"]]
@@ -120,7 +142,11 @@ def test_racing_slings_never_exceed_max_polecats(
         # `gt done` appends its event just after the close: wait for both.
         return everything <= closed_ids(rig_town) and everything <= set(done_events(rig_town))
 
-    wait_until(drained, timeout=180, what="all 24 beads done")
+    try:
+        wait_until(drained, timeout=180, what="all 24 beads done")
+    except pytest.fail.Exception:
+        print(stuck_report(rig_town, tmux, everything))
+        raise
     sampler.stop.set()
     sampler.join()
     assert sampler.samples > 10

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gastown_tui.town.errors import LockHolderStopped, LockTimeout
+from gastown_tui.town.errors import LockHolderStopped, LockTimeout, StoreCorrupt
 from gastown_tui.town.storage.files import Store, flocked
 
 
@@ -222,3 +222,30 @@ def test_repeated_writes_in_one_process_write_exactly_the_data(store: Store) -> 
                 expected[key] = {**expected[key], "n": -step}
         on_disk = orjson.loads(sf.path.read_bytes())["things"]
         assert on_disk == expected, f"step {step} ({op})"
+
+
+def test_a_file_made_while_a_reader_looked_is_read_not_reported_lost(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file's first writer lists it in the index just after the rename that makes it. A
+    # reader that missed the file and then read that line must look again (seen in 24
+    # racing `gt sling`s: "rigs/alpha.json is unreadable: the file is missing").
+    path = store.root / "rigs" / "alpha.json"
+    writer = Store(store.root, tmp_path / "locks")  # another process's store
+    real_expects = type(store.index).expects
+    raced: list[bool] = []
+
+    def expects_after_the_writer_finished(index: object, asked: Path) -> bool:
+        if not raced:  # the writer's whole transaction lands between the look and this read
+            raced.append(True)
+            with writer.file(path).transaction() as txn:
+                txn.table("beads").insert({"id": "al-1"})
+        return real_expects(index, asked)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(store.index), "expects", expects_after_the_writer_finished)
+    assert [d["id"] for d in store.file(path).table("beads").values()] == ["al-1"]
+    assert raced
+    # A file the index lists and that is gone on both looks is still reported lost.
+    path.unlink()
+    with pytest.raises(StoreCorrupt, match="the file is missing"):
+        store.file(path).table("beads")

@@ -137,6 +137,28 @@ def test_second_window_joins_existing_session(tmux: TownTmux, tmp_path: Path) ->
     ]
 
 
+def test_a_session_that_ends_after_the_look_is_started_again(
+    tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Racing slings: the session's last window closed between start_window's look and its
+    # new-window, which then failed with "can't find session: gt-alpha".
+    tmux.start_window("gt-beta", "keep", SLEEPER, start_dir=tmp_path, env={})  # server stays
+    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    real_list_windows = TownTmux.list_windows
+
+    def look_then_the_session_ends(self: TownTmux, session: str | None = None) -> list:
+        seen = real_list_windows(self, session)
+        if session == "gt-alpha":
+            self.run("kill-session", "-t", "=gt-alpha")
+        return seen
+
+    monkeypatch.setattr(TownTmux, "list_windows", look_then_the_session_ends)
+    info = tmux.start_window("gt-alpha", "two", SLEEPER, start_dir=tmp_path, env={})
+    monkeypatch.undo()
+    assert info.session == "gt-alpha" and info.window == "two"
+    assert [w.window for w in tmux.list_windows("gt-alpha")] == ["two"]
+
+
 def test_starting_a_live_window_again_is_refused(tmux: TownTmux, tmp_path: Path) -> None:
     first = tmux.start_window("gt-alpha", "furiosa", SLEEPER, start_dir=tmp_path, env={})
     with pytest.raises(GtError, match="already running"):
@@ -451,3 +473,30 @@ def test_a_pipe_that_leaves_mid_command_answers_as_a_dead_server() -> None:
     )
     assert pipe.run([["new-window"]]) == (0, "", "", 0)  # nothing taken: run it as a process
     pipe.close()
+
+
+def test_a_wordless_failure_down_the_pipe_asks_a_query_again(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    """A control client whose session is ending answered `list-panes -a` with an error and
+    no words (racing slings: "tmux list-panes failed: no error output"). A read-only query
+    is asked again as a process. A scripted peer stands in for that client."""
+    import subprocess
+    import threading
+
+    from gastown_tui.tmux.control import CommandPipe
+
+    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    script = (
+        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; read line; '  # attached; one command comes
+        'printf "%%begin 2 2 1\\n%%error 2 2 1\\n"; read line'  # failed, without a word
+    )
+    pipe = CommandPipe(
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE), 5
+    )
+    tmux._pipe = (threading.get_ident(), pipe)
+    try:
+        assert [w.window for w in tmux.list_windows()] == ["one"]
+    finally:
+        tmux._pipe = None
+        pipe.close()

@@ -431,6 +431,11 @@ class TownTmux:
     def query(self, *args: str) -> list[str]:
         """Output lines of a read-only command; none when the server is not running."""
         result = self.run(*args, check=False)
+        if result.returncode != 0 and not result.stderr.strip() and self._pipe is not None:
+            # A control client whose session is ending can answer a failure with no words
+            # (seen under racing slings, `list-panes -a`): a read-only command is asked
+            # again, as a process, for a real answer.
+            result = self._exec(args, check=False)
         if result.returncode == 0:
             return result.lines
         failure = TmuxCommandFailed(args, result.stderr)
@@ -561,19 +566,30 @@ class TownTmux:
             # The new pane as tmux prints it (its process is forked by then): no second
             # question to tmux for it. Windows listed above prove the session exists.
             created = ["-d", "-P", "-F", _WINDOW_FORMAT, "-n", window, *process]
-            if windows or self.has_session(session):
-                spawn = ["new-window", *created, "-t", f"={session}:", shell_command]
-                setup: list[str] = []
-            else:
-                # A new session's first window is the agent's own: no stray shell window.
-                # A user's tmux.conf with `destroy-unattached on` would end it at once.
-                spawn = ["new-session", "-s", session, *created, shell_command]
-                spawn += [";", "set-option", "-t", f"={session}:", "destroy-unattached", "off"]
-                setup = self._server_options()
             # The new window's id is unknown until tmux answers, but the lock and the check
             # above make its name unique in the session.
             options = self._window_options(f"={session}:={window}", agent)
-            result = self.run(*setup, *spawn, *options, check=False)
+            exists = bool(windows) or self.has_session(session)
+            while True:
+                if exists:
+                    spawn = ["new-window", *created, "-t", f"={session}:", shell_command]
+                    setup: list[str] = []
+                else:
+                    # A new session's first window is the agent's own: no stray shell
+                    # window. A user's tmux.conf with `destroy-unattached on` would end it
+                    # at once.
+                    spawn = ["new-session", "-s", session, *created, shell_command]
+                    spawn += [";", "set-option", "-t", f"={session}:", "destroy-unattached"]
+                    spawn += ["off"]
+                    setup = self._server_options()
+                result = self.run(*setup, *spawn, *options, check=False)
+                # The session's last window can close after the look above (a window killed
+                # outside this lock, by hand or by the reaper): the session ended with it,
+                # and this window starts a new one (seen under racing slings).
+                if exists and result.returncode != 0 and "can't find session" in result.stderr:
+                    exists = False
+                    continue
+                break
             info = self._parse_window(result.lines[0]) if result.lines else None
             pane_id = info.pane_id if info is not None else ""
             if result.returncode != 0 or not pane_id.startswith("%"):

@@ -475,22 +475,31 @@ class StoreFile:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def _missing(self) -> Tables:
-        """A file that does not exist is empty, unless the store made it once: then it was
-        lost (deleted, a bad restore) and reading it as empty would hide that."""
-        if self._index is not None and self._index.expects(self.path):
-            raise StoreCorrupt(self.path, "the file is missing")
-        return {}
+    def _open_or_missing(self) -> int | None:
+        """The file opened for reading; None for a file the store never made (read as
+        empty). One the store made once and that is gone was lost (deleted, a bad restore):
+        reading it as empty would hide that, so it raises StoreCorrupt."""
+        try:
+            return os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            if self._index is None or not self._index.expects(self.path):
+                return None
+        # Its first writer lists it in the index just after the rename that makes it
+        # (`transaction`): a file made between the first look and the index read is there
+        # now. Only a second miss, after the index listed it, means it was lost.
+        try:
+            return os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise StoreCorrupt(self.path, "the file is missing") from None
 
     def _load(self, for_write: bool) -> Tables:
         return self._load_keyed(for_write)[0]
 
     def _load_keyed(self, for_write: bool) -> tuple[Tables, tuple[int, int, int] | None]:
         """The tables and the identity of the file they are of (None: no file)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return self._missing(), None
+        fd = self._open_or_missing()
+        if fd is None:
+            return {}, None
         try:
             key = _stat_key(os.fstat(fd))
             entry = self._cache.get(self.path, key)
