@@ -64,6 +64,7 @@ import random
 import resource
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,41 @@ def pss_mb(pid: int) -> float:
         if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+FRAME_MASK = (1 << 55) - 1
+
+
+def resident_frames(pid: int) -> set[int] | None:
+    """The physical page frames `pid` has resident (/proc/PID/pagemap: bit 63 present, bits
+    0-54 the frame). None without the privilege to read frames (they read as 0)."""
+    frames: set[int] = set()
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        for line in maps:
+            start, end = (int(part, 16) for part in line.split()[0].split("-"))
+            if line.rstrip().endswith("[vsyscall]"):
+                continue
+            pagemap.seek(start // PAGE * 8)
+            for (entry,) in struct.iter_unpack("Q", pagemap.read((end - start) // PAGE * 8)):
+                if entry >> 63:
+                    frames.add(entry & FRAME_MASK)
+    if frames == {0}:
+        return None
+    return frames
+
+
+def unique_mb(pids: list[int]) -> float:
+    """The physical memory the processes hold together, each page once however many of them
+    map it (a forked spare shares most of its pages with its parent; RSS counts them in
+    both). Pages they share with other processes (the agents) count in full."""
+    union: set[int] = set()
+    for pid in pids:
+        frames = resident_frames(pid)
+        if frames is None:
+            return float("nan")
+        union |= frames
+    return len(union) * PAGE / 2**20
 
 
 def children(pid: int) -> list[int]:
@@ -234,6 +270,7 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
             figures[f"pss_{part}"] = sum(pss_mb(pid) for pid in pids)
         figures["mem"] = sum(figures[f"rss_{part}"] for part in parts)
         figures["pss"] = sum(figures[f"pss_{part}"] for part in parts)
+        figures["unique"] = unique_mb([pid for pids in parts.values() for pid in pids])
         assert daemon.poll() is None, "gt daemon exited during the run"
     finally:
         if term is not None:
@@ -300,6 +337,7 @@ ROWS = [
     ("mem", "town's own memory (tmux, app, daemon, cmdserver), RSS", "{:.0f}", "MB", "< 100 MB"),
     ("mem_per", "  same, per agent", "{:.2f}", "MB", ""),
     ("pss", "  same, PSS (shared pages counted once)", "{:.0f}", "MB", ""),
+    ("unique", "  same, each resident page once (pagemap)", "{:.0f}", "MB", ""),
     *(
         (f"{kind}_{part}", f"    {part}, {kind.upper()}", "{:.1f}", "MB", "")
         for part in ("tmux", "app", "daemon", "cmdserver")
