@@ -32,10 +32,14 @@ daemon-run town has it. Rows:
   long-running daemon starts, so it holds the lease.
 - `gt daemon` idle CPU: the long-running daemon (its patrols on their schedule) over IDLE s,
   after SETTLE s, % of one core, its reaped children included.
-- memory: the town's own share, resident (VmRSS) at the end of the run: the town's tmux server
-  + the app + the daemon + the command server the daemon runs (cmdserver.py) and its spare
-  process; agents (the demo agent is a ~15 MB Python process each) excluded. Also per agent,
-  and as PSS: the spare is a fork of the server, and RSS counts the pages they share twice.
+- memory: the town's own share at the end of the run: the town's tmux server + the app + the
+  daemon + the command server the daemon runs (cmdserver.py) and its spare process; agents
+  (the demo agent is a ~15 MB Python process each) excluded. The figure is the physical
+  memory they hold together: the union of the page frames resident in them
+  (/proc/PID/pagemap, root only), each page once, pages they share with the agents (the
+  interpreter, libc) in full. Also per agent; and the sums of their RSS (the spare is a fork
+  of the server: RSS counts the ~14 MB they share in both) and of their PSS (a page shared
+  with agents is split among them all), and both for each part.
 
 Part `writes`: app CPU per store write at 1k/10k/100k beads (BENCH_SCALE_BEADS). A town with
 one rig `gastown` holding N beads cloned from the real Gas Town ledger in
@@ -334,10 +338,10 @@ ROWS = [
     ("patrol", "one full patrol (gt daemon --once), CPU", "{:.2f}", "s", "<= 0.5 s"),
     ("daemon_idle", "gt daemon idle CPU, % of a core", "{:.1f}", "%", "<= 2 %"),
     ("working", "all agents shown working after app start", "{:.1f}", "s", ""),
-    ("mem", "town's own memory (tmux, app, daemon, cmdserver), RSS", "{:.0f}", "MB", "< 100 MB"),
+    ("unique", "town's own memory (tmux, app, daemon, cmdserver)", "{:.0f}", "MB", "< 100 MB"),
     ("mem_per", "  same, per agent", "{:.2f}", "MB", ""),
-    ("pss", "  same, PSS (shared pages counted once)", "{:.0f}", "MB", ""),
-    ("unique", "  same, each resident page once (pagemap)", "{:.0f}", "MB", ""),
+    ("mem", "  sum of their RSS (a shared page counted in each)", "{:.0f}", "MB", ""),
+    ("pss", "  sum of their PSS (a shared page split among sharers)", "{:.0f}", "MB", ""),
     *(
         (f"{kind}_{part}", f"    {part}, {kind.upper()}", "{:.1f}", "MB", "")
         for part in ("tmux", "app", "daemon", "cmdserver")
@@ -350,7 +354,7 @@ def print_table(results: dict[int, dict[str, float]]) -> None:
     sizes = sorted(results)
     base = sizes[0]
     for n, figures in results.items():
-        figures["mem_per"] = figures["mem"] / n
+        figures["mem_per"] = figures["unique"] / n
     head = f"{'agents':<62}" + "".join(f"{n:>22}" for n in sizes) + "   target at 200"
     print(head)
     for key, label, fmt, unit, target in ROWS:

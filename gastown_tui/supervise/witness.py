@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +183,10 @@ class Witness:
             if not self._needs_work(view):
                 actions.extend(look(view))
         if len(busy) > 1:
+            # concurrent.futures brings logging and queue (~2.5 MB): only for a patrol that
+            # has several agents to act on, not in every supervisor from the start.
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(min(PARALLEL, len(busy)), "witness") as pool:
                 for done in pool.map(look, busy):
                     actions.extend(done)
