@@ -76,7 +76,7 @@ def wait_started(
     began = time.monotonic()
     # A cheap program is up in a few ms: look often at first, then back off. Inside a sling
     # a look is ~0.2 ms down its control-mode client (tmux/server.py `batched`).
-    pause = 0.002
+    pause = 0.001
     while True:
         fresh, rows = tmux.pane_screen(info.pane_id)  # one tmux call a look
         if fresh is None:
