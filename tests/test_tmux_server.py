@@ -475,28 +475,35 @@ def test_a_pipe_that_leaves_mid_command_answers_as_a_dead_server() -> None:
     pipe.close()
 
 
-def test_a_wordless_failure_down_the_pipe_asks_a_query_again(
+def test_a_wordless_failure_down_the_pipe_is_asked_again_as_a_process(
     tmux: TownTmux, tmp_path: Path
 ) -> None:
-    """A control client whose session is ending answered `list-panes -a` with an error and
-    no words (racing slings: "tmux list-panes failed: no error output"). A read-only query
-    is asked again as a process. A scripted peer stands in for that client."""
+    """A control client whose session is ending answered with an error and no words (racing
+    slings: "tmux list-panes failed: no error output", and a sling's look at its new pane
+    read as "the window vanished right after it started"). The call and the ones after it
+    go as processes. A scripted peer stands in for that client."""
     import subprocess
     import threading
 
     from gastown_tui.tmux.control import CommandPipe
 
-    tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+    info = tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
     script = (
-        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; read line; '  # attached; one command comes
+        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; read line; '  # attached; a command comes
         'printf "%%begin 2 2 1\\n%%error 2 2 1\\n"; read line'  # failed, without a word
     )
-    pipe = CommandPipe(
-        subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE), 5
-    )
-    tmux._pipe = (threading.get_ident(), pipe)
-    try:
-        assert [w.window for w in tmux.list_windows()] == ["one"]
-    finally:
-        tmux._pipe = None
-        pipe.close()
+    for ask in (
+        lambda: [w.window for w in tmux.list_windows()] == ["one"],
+        lambda: tmux.pane_screen(info.pane_id)[0] is not None,  # a sling's look at its pane
+    ):
+        pipe = CommandPipe(
+            subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE),
+            5,
+        )
+        tmux._pipe = (threading.get_ident(), pipe)
+        try:
+            assert ask()
+            assert pipe.closed  # the calls after it go as processes too
+        finally:
+            tmux._pipe = None
+            pipe.close()

@@ -307,8 +307,9 @@ class CommandPipe:
         """(returncode, stdout, stderr) as one `tmux` process would give them for these
         commands, and how many of them it took. Fewer than all with returncode 0: the client
         left (its session ended, say by the kill of its last window) before the next one,
-        which did not run. Left in the middle of one: failed, as a process whose server died.
-        GtFailure when tmux did not answer in time."""
+        which did not run, or answered it with a wordless failure. Left in the middle of
+        one: failed, as a process whose server died. GtFailure when tmux did not answer in
+        time."""
         out: list[str] = []
         if not self._attach():
             return 0, "", "", 0
@@ -328,6 +329,13 @@ class CommandPipe:
                 # again, on a fresh server: dispatch/sling/start.py).
                 self.closed = True
                 return 1, _joined(out), LEFT_MID_COMMAND, taken + 1
+            if not ok and not lines:
+                # A failure without a word: this client is leaving (its session ending) and
+                # tmux dropped the message with it. Seen under racing slings on `list-panes`
+                # and on a pane's screen. Taken as a command not begun, as when the client
+                # leaves before one: it and the rest go as processes, for a real answer.
+                self.closed = True
+                return 0, _joined(out), "", taken
             if not ok:  # as in one tmux call: the commands after a failed one do not run
                 return 1, _joined(out), "\n".join(lines) + "\n", taken + 1
             out.extend(lines)

@@ -431,11 +431,6 @@ class TownTmux:
     def query(self, *args: str) -> list[str]:
         """Output lines of a read-only command; none when the server is not running."""
         result = self.run(*args, check=False)
-        if result.returncode != 0 and not result.stderr.strip() and self._pipe is not None:
-            # A control client whose session is ending can answer a failure with no words
-            # (seen under racing slings, `list-panes -a`): a read-only command is asked
-            # again, as a process, for a real answer.
-            result = self._exec(args, check=False)
         if result.returncode == 0:
             return result.lines
         failure = TmuxCommandFailed(args, result.stderr)
