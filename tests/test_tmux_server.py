@@ -507,3 +507,46 @@ def test_a_wordless_failure_down_the_pipe_is_asked_again_as_a_process(
         finally:
             tmux._pipe = None
             pipe.close()
+
+
+def test_a_session_started_anew_in_a_batch_leaves_the_old_servers_client(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    """Racing slings: a batch's control client stayed attached to a server whose sessions
+    had all ended, while a new server answered on the socket; the sling's look at its new
+    pane went to the old one ("the window ... vanished right after it started"). A scripted
+    peer plays that old server: every command succeeds and prints nothing."""
+    import subprocess
+    import threading
+
+    from gastown_tui.tmux.control import CommandPipe
+
+    tmux.start_window("gt-beta", "keep", SLEEPER, start_dir=tmp_path, env={})
+    old_server = (
+        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; n=2; '
+        'while read line; do printf "%%begin $n $n 1\\n%%end $n $n 1\\n"; n=$((n+1)); done'
+    )
+    pipe = CommandPipe(
+        subprocess.Popen(["sh", "-c", old_server], stdin=subprocess.PIPE, stdout=subprocess.PIPE),
+        5,
+    )
+    tmux._pipe = (threading.get_ident(), pipe)
+    try:
+        assert tmux.pane_screen("%0") == (None, [])  # the old server knows no such pane
+        info = tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
+        assert pipe.closed  # a new session: the old client is left
+        assert tmux.pane_screen(info.pane_id)[0] is not None
+    finally:
+        tmux._pipe = None
+        pipe.close()
+    pipe = CommandPipe(
+        subprocess.Popen(["sh", "-c", old_server], stdin=subprocess.PIPE, stdout=subprocess.PIPE),
+        5,
+    )
+    tmux._pipe = (threading.get_ident(), pipe)
+    try:  # a look in a process of its own asks the server on the socket
+        assert tmux.pane_screen(info.pane_id)[0] is None
+        assert tmux.pane_screen(info.pane_id, own_process=True)[0] is not None
+    finally:
+        tmux._pipe = None
+        pipe.close()

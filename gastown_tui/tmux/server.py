@@ -570,6 +570,12 @@ class TownTmux:
                     spawn = ["new-window", *created, "-t", f"={session}:", shell_command]
                     setup: list[str] = []
                 else:
+                    # A control client of this thread's `batched` block was attached to the
+                    # session, which has ended, maybe with its server: a new server now
+                    # answers on the socket, and that client would ask the old one.
+                    held = self._pipe
+                    if held is not None and held[0] == threading.get_ident():
+                        held[1].closed = True
                     # A new session's first window is the agent's own: no stray shell
                     # window. A user's tmux.conf with `destroy-unattached on` would end it
                     # at once.
@@ -677,14 +683,17 @@ class TownTmux:
             return None
         return info
 
-    def pane_screen(self, pane_id: str) -> tuple[WindowInfo | None, list[str]]:
+    def pane_screen(
+        self, pane_id: str, *, own_process: bool = False
+    ) -> tuple[WindowInfo | None, list[str]]:
         """`pane_info` and the rows of the pane's visible screen, in one client call (None
-        and no rows when the pane is gone)."""
-        result = self.run(
+        and no rows when the pane is gone). `own_process`: a `tmux` process even inside
+        `batched`, to confirm what its control client said."""
+        call = (
             *("display-message", "-p", "-t", pane_id, _WINDOW_FORMAT, ";"),
             *("capture-pane", "-p", "-t", pane_id),
-            check=False,
         )
+        result = self._exec(call, check=False) if own_process else self.run(*call, check=False)
         if result.returncode != 0 or not result.lines:
             return None, []
         info = self._parse_window(result.lines[0])

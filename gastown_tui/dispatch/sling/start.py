@@ -80,7 +80,15 @@ def wait_started(
     while True:
         fresh, rows = tmux.pane_screen(info.pane_id)  # one tmux call a look
         if fresh is None:
-            raise GtFailure(f"the window of {address} vanished right after it started")
+            # Confirmed by a `tmux` process before the sling fails: under racing slings the
+            # control client answered for a server that had gone (the pane was there).
+            fresh, rows = tmux.pane_screen(info.pane_id, own_process=True)
+        if fresh is None:
+            asked = tmux.run("display-message", "-p", "-t", info.pane_id, "#{pane_id}", check=False)
+            said = asked.stderr.strip() or f"exit status {asked.returncode}"
+            raise GtFailure(
+                f"the window of {address} vanished right after it started (tmux: {said})"
+            )
         elapsed = time.monotonic() - began
         if fresh.pane_dead:
             # tmux marks a pane dead when its terminal closes, a moment before it reaps the
