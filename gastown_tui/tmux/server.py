@@ -380,15 +380,22 @@ class TownTmux:
             if pipe is not None:
                 pipe.close()
 
+    def _open_pipe(self) -> CommandPipe | None:
+        """This thread's control client of its `batched` block, while it can take calls."""
+        held = self._pipe
+        if held is None or held[0] != threading.get_ident() or held[1].closed:
+            return None
+        return held[1]
+
     def run(self, *args: str, check: bool = True) -> TmuxResult:
         """Run one tmux client call on this server. `";"` arguments separate commands."""
-        held = self._pipe
-        if held is not None and held[0] == threading.get_ident() and not held[1].closed:
+        pipe = self._open_pipe()
+        if pipe is not None:
             from gastown_tui.tmux.control import split_commands
 
             commands = split_commands(args)
-            if held[1].fits(commands):
-                code, out, err, taken = held[1].run(commands)
+            if pipe.fits(commands):
+                code, out, err, taken = pipe.run(commands)
                 if taken < len(commands) and code == 0:  # the pipe left: the rest as a process
                     rest: list[str] = []
                     for command in commands[taken:]:
@@ -573,9 +580,9 @@ class TownTmux:
                     # A control client of this thread's `batched` block was attached to the
                     # session, which has ended, maybe with its server: a new server now
                     # answers on the socket, and that client would ask the old one.
-                    held = self._pipe
-                    if held is not None and held[0] == threading.get_ident():
-                        held[1].closed = True
+                    pipe = self._open_pipe()
+                    if pipe is not None:
+                        pipe.closed = True
                     # A new session's first window is the agent's own: no stray shell
                     # window. A user's tmux.conf with `destroy-unattached on` would end it
                     # at once.
