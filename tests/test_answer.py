@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,42 @@ def test_env_table_rejects_nul() -> None:
 
     with pytest.raises(GtError, match="NUL"):
         env_table({"A": "x\0y"}, "town.toml [town] env")
+
+
+@real_tmux
+def test_an_answer_waits_for_choices_drawn_after_their_question(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    # Gemini CLI drew its trust question a moment before its choices, and `gt answer` read
+    # the screen in between: "which has no numbered choices" (a real-CLI test in CI).
+    import subprocess
+
+    record, trigger = tmp_path / "typed.bin", tmp_path / "draw-the-choices"
+    record.write_bytes(b"")
+    add_runtime(
+        rig_town,
+        "slowdraw",
+        [sys.executable, str(PROGRAM), str(PANES / "claude_permission.txt"), str(record)],
+        base="claude",
+        prompt="none",
+        exe="python",
+    )
+    set_town_env(rig_town, IS_SANDBOX="1", PROMPT_CHOICES_AFTER=str(trigger))
+    bead = rig_town.beads.create("Clean the build", rig="alpha")
+    address = sling(rig_town, tmux, bead.id, "alpha", runtime="slowdraw").address
+    wait_until(lambda: any(v.state == "waiting" for v in observe(rig_town, tmux)), what="waiting")
+    [view] = [v for v in observe(rig_town, tmux) if v.address == address]
+    assert " 1. " not in tmux.capture(view.pane_id, lines=40)  # the question alone, so far
+    answering = subprocess.Popen(
+        [sys.executable, "-m", "gastown_tui", "answer", address, "2"],
+        env={**os.environ, "GT_TOWN": str(rig_town.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.3)
+    trigger.write_text("")  # now the choices
+    out, err = answering.communicate(timeout=30)
+    assert answering.returncode == 0, err
+    assert "2. Yes, and don't ask again" in out
+    assert wait_until(lambda: record.read_bytes()) == b"2"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 VERIFY_SECONDS = 5.0
+CHOICES_WAIT = 1.0  # seconds a question shown without its choices is read again
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,15 @@ def waiting_prompt(town: Town, tmux: TownTmux, agent: str) -> tuple[str, str, Pr
 
 def answer_agent(town: Town, tmux: TownTmux, agent: str, wanted: str) -> AnswerOutcome:
     address, pane_id, prompt, runtime = waiting_prompt(town, tmux, agent)
+    # A program draws its question a moment before its choices (Gemini CLI's trust dialog,
+    # seen by the real-CLI tests): a question without them is read again for a while.
+    deadline = time.monotonic() + CHOICES_WAIT
+    while not prompt.choices and time.monotonic() < deadline:
+        time.sleep(0.05)
+        again = runtime.waiting_prompt(screen_bottom(tmux, pane_id, PANE_LINES))
+        if again is None or again.question != prompt.question:
+            break
+        prompt = again
     if not prompt.choices:
         raise GtError(
             f"{address} waits at {prompt.question!r}, which has no numbered choices",
