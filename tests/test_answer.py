@@ -238,6 +238,12 @@ def prompted(
     """A polecat whose program shows Claude Code's permission prompt; returns (address, the
     file of every byte typed at it)."""
     record = tmp_path / "typed.bin"
+    return start_asker(rig_town, tmux, record), record
+
+
+def start_asker(rig_town: Town, tmux: TownTmux, record: Path, **env: str) -> str:
+    """Sling a bead to a polecat running tests/procs/prompt_program.py on Claude Code's
+    permission prompt (`env`: more of its town env), once it is seen waiting; its address."""
     record.write_bytes(b"")
     add_runtime(
         rig_town,
@@ -247,11 +253,11 @@ def prompted(
         prompt="none",
         exe="python",
     )
-    set_town_env(rig_town, IS_SANDBOX="1")
+    set_town_env(rig_town, IS_SANDBOX="1", **env)
     bead = rig_town.beads.create("Clean the build", rig="alpha")
-    result = sling(rig_town, tmux, bead.id, "alpha", runtime="asker")
+    address = sling(rig_town, tmux, bead.id, "alpha", runtime="asker").address
     wait_until(lambda: any(v.state == "waiting" for v in observe(rig_town, tmux)), what="waiting")
-    return result.address, record
+    return address
 
 
 @real_tmux
@@ -339,19 +345,7 @@ def test_an_answer_waits_for_choices_drawn_after_their_question(
     import subprocess
 
     record, trigger = tmp_path / "typed.bin", tmp_path / "draw-the-choices"
-    record.write_bytes(b"")
-    add_runtime(
-        rig_town,
-        "slowdraw",
-        [sys.executable, str(PROGRAM), str(PANES / "claude_permission.txt"), str(record)],
-        base="claude",
-        prompt="none",
-        exe="python",
-    )
-    set_town_env(rig_town, IS_SANDBOX="1", PROMPT_CHOICES_AFTER=str(trigger))
-    bead = rig_town.beads.create("Clean the build", rig="alpha")
-    address = sling(rig_town, tmux, bead.id, "alpha", runtime="slowdraw").address
-    wait_until(lambda: any(v.state == "waiting" for v in observe(rig_town, tmux)), what="waiting")
+    address = start_asker(rig_town, tmux, record, PROMPT_CHOICES_AFTER=str(trigger))
     [view] = [v for v in observe(rig_town, tmux) if v.address == address]
     assert " 1. " not in tmux.capture(view.pane_id, lines=40)  # the question alone, so far
     answering = subprocess.Popen(
