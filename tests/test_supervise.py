@@ -495,3 +495,47 @@ def test_the_refinery_says_what_git_said_when_it_has_no_identity(
     assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1
     Refinery(rig_town, "alpha").patrol()  # told once, not every patrol
     assert sum(s.startswith("MERGE_BLOCKED") for s in inbox_subjects(rig_town, "overseer")) == 1
+
+
+VIEWER_PROBE = """
+import sys
+from gastown_tui.supervise.loop import SupervisorLoop
+from gastown_tui.dispatch.tmuxfor import tmux_for
+from gastown_tui.town.town import Town
+from gastown_tui.views.queries import preload
+
+class Quiet:
+    def took_over(self, pid): print("took over")
+    def recovered(self, actions): pass
+    def stepped_down(self, reason): pass
+    def viewer(self, holder): print("viewer of", holder.kind)
+
+town = Town.open(sys.argv[1])
+preload(town, supervise=True)
+loop = SupervisorLoop(town, tmux_for(town), "app", report=Quiet(), serve_commands=False)
+print("holding" if loop.step() else "not holding")
+print("patrols imported:", "gastown_tui.supervise.host" in sys.modules)
+loop.close()
+"""
+
+
+def test_a_viewer_imports_no_patrols_until_it_takes_the_lease(rig_town: Town) -> None:
+    """An app opened while a daemon supervises (supervise/loop.py, views/queries.py preload)
+    holds none of the patrols' code; once the lease is free it builds them and supervises."""
+    env = {**os.environ, "GT_TMUX_CONF": os.devnull}
+    probe = [sys.executable, "-c", VIEWER_PROBE, str(rig_town.root)]
+    lease = SupervisorLease(rig_town, "daemon")
+    assert lease.try_acquire()
+    try:
+        viewer = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        lease.release()
+    assert viewer.returncode == 0, viewer.stderr
+    assert viewer.stdout.splitlines() == [
+        "viewer of daemon",
+        "not holding",
+        "patrols imported: False",
+    ]
+    holder = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=60)
+    assert holder.returncode == 0, holder.stderr
+    assert holder.stdout.splitlines() == ["took over", "holding", "patrols imported: True"]

@@ -76,7 +76,14 @@ class Patrol:
 
 
 class Supervisor:
-    def __init__(self, town: Town, tmux: TownTmux, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        town: Town,
+        tmux: TownTmux,
+        notifier: Notifier | None = None,
+        *,
+        wake: threading.Event | None = None,
+    ) -> None:
         self.town = town
         self.tmux = tmux
         self.notifier = notifier or Notifier(tmux)
@@ -87,7 +94,7 @@ class Supervisor:
         self.mayor = MayorPatrol(town, tmux)
         self.observer = LiveObserver(town, tmux, on_change=self._observed)
         # Set when a patrol was brought forward: a loop waiting for its next tick may wake.
-        self.wake = threading.Event()
+        self.wake = wake or threading.Event()
 
     # the observer --------------------------------------------------------------------------
     def start_observing(self, wait: float = 5.0) -> None:

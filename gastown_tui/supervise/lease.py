@@ -150,13 +150,20 @@ def stale_reason(town: Town, epoch: int) -> str | None:
     return None
 
 
+def lease_free(town: Town, epoch: int | None = None) -> bool:
+    """Whether nobody holds the town's lease at this moment (a hint: it may change)."""
+    fd = try_flock(lock_path(town, read_epoch(town) if epoch is None else epoch))
+    if fd is None:
+        return False
+    os.close(fd)  # we could take it: nobody holds it
+    return True
+
+
 def current_holder(town: Town) -> Holder | None:
     """Who supervises the town now, or None. Checks the lock itself, not only the file: a
     status file left by a dead supervisor must not claim the town is supervised."""
     epoch = read_epoch(town)
-    fd = try_flock(lock_path(town, epoch))
-    if fd is not None:
-        os.close(fd)  # we could take it: nobody holds it
+    if lease_free(town, epoch):
         return None
     # A holder writes its status just after it takes the lock: give it a moment.
     deadline = time.monotonic() + 1.0

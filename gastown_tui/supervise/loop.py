@@ -17,11 +17,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from gastown_tui.supervise.command_server import CommandServerProcess
-from gastown_tui.supervise.host import Patrol, PatrolResult, Supervisor
 from gastown_tui.supervise.lease import Holder, SupervisorLease, current_holder
-from gastown_tui.supervise.notify import Notifier
 
 if TYPE_CHECKING:
+    from gastown_tui.supervise.host import Patrol, PatrolResult, Supervisor
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.town import Town
 
@@ -54,15 +53,31 @@ class SupervisorLoop:
         serve_commands: bool = True,
     ) -> None:
         self.town = town
+        self.tmux = tmux
+        self.sinks = list(sinks)
         # The town's command server runs with the lease too, except for one-off loops (--once).
         self.command_server = CommandServerProcess(town) if serve_commands else None
-        self.supervisor = Supervisor(town, tmux, Notifier(tmux, sinks=list(sinks)))
+        self._supervisor: Supervisor | None = None  # built on first taking the lease
+        # Set when the observer brings a patrol forward (host.py): a waiting loop wakes.
+        self.wake = threading.Event()
         self.lease = SupervisorLease(town, kind)
         self.report = report
         self.run_patrols = run_patrols or self.run_in_turn
         self.tick = tick
         self.holding = False
         self._viewer_of: str | None = None  # the holder last reported, to say it once
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The patrols and the observer, built when first needed: an app that stays a viewer
+        (another process holds the lease) never imports them (~4 MB held all day)."""
+        if self._supervisor is None:
+            from gastown_tui.supervise.host import Supervisor
+            from gastown_tui.supervise.notify import Notifier
+
+            notifier = Notifier(self.tmux, sinks=self.sinks)
+            self._supervisor = Supervisor(self.town, self.tmux, notifier, wake=self.wake)
+        return self._supervisor
 
     def patrols(self) -> list[Patrol]:
         return self.supervisor.patrols()
@@ -74,7 +89,7 @@ class SupervisorLoop:
     def step(self, *, every_patrol: bool = False) -> bool:
         """One tick: take or keep the lease and run what is due (`every_patrol`: all of them).
         True while this process supervises."""
-        self.supervisor.wake.clear()
+        self.wake.clear()
         if self.lease.try_acquire():
             # The town's one observer (dispatch/live.py) runs with the lease; even one patrol
             # (--once) reads every pane cheaper through it than with an exec per pane.
@@ -92,7 +107,8 @@ class SupervisorLoop:
                 self.run_patrols(due)
             self.lease.write_status(self.supervisor.status())
             return True
-        self.supervisor.stop_observing()  # taken over: the new holder observes
+        if self._supervisor is not None:
+            self._supervisor.stop_observing()  # taken over: the new holder observes
         if self.command_server is not None:
             self.command_server.stop()  # and serves the town's commands
         if self.holding:
@@ -117,14 +133,15 @@ class SupervisorLoop:
             while not stop.is_set():
                 self.step()
                 # The observer sets `wake` when it brings a witness patrol forward (host.py).
-                self.supervisor.wake.wait(self.wait())
+                self.wake.wait(self.wait())
         finally:
             self.close()
 
     def close(self, timeout: float = 5.0) -> None:
         if self.command_server is not None:
             self.command_server.stop()
-        self.supervisor.stop_observing()
-        self.supervisor.notify_router.close(timeout=timeout)  # send what is claimed first
+        if self._supervisor is not None:
+            self._supervisor.stop_observing()
+            self._supervisor.notify_router.close(timeout=timeout)  # send what is claimed first
         self.lease.release()
         self.holding = False

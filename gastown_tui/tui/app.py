@@ -649,7 +649,7 @@ def make_app(
     installed. `watch=False` turns off the file watcher, the polecat poller and the live
     preview loop (snapshot tests); `data` replaces the town adapter (tests). The town is
     wired as every entry point's is (gastown_tui/compose.py)."""
-    preload()
+    preload(town, supervise=supervise)
     wire(town)
     if data is None:
         data = TownData(town, tmux if tmux is not None else default_tmux(town))

@@ -38,22 +38,26 @@ if TYPE_CHECKING:
     from gastown_tui.town.town import Town
 
 
-def preload() -> None:
+def preload(town: Town | None = None, *, supervise: bool = False) -> None:
     """Import the backend before a front end starts its threads: imports in worker threads
-    would serialise on the import lock anyway. (libtmux, which reads `sys.stdout.encoding` at
-    import and fails inside the app, is imported only by `TownTmux.server`, which the app never
-    uses.)"""
+    would serialise on the import lock anyway. The patrols (supervise/host.py) only when
+    `supervise` and nobody holds `town`'s lease: a viewer of another supervisor imports them
+    only if it takes over (supervise/loop.py), and holds ~1 MB less all day. (libtmux, which
+    reads `sys.stdout.encoding` at import and fails inside the app, is imported only by
+    `TownTmux.server`, which the app never uses.)"""
     import gastown_tui.dispatch.agents
     import gastown_tui.dispatch.nudge
     import gastown_tui.dispatch.observe
     import gastown_tui.dispatch.sling
     import gastown_tui.runtimes.presets
-    import gastown_tui.supervise.host
     import gastown_tui.supervise.lease
     import gastown_tui.supervise.loop
-    import gastown_tui.supervise.notify
     import gastown_tui.tmux
-    import gastown_tui.town.polecats  # noqa: F401
+    import gastown_tui.town.polecats
+
+    if supervise and town is not None and gastown_tui.supervise.lease.lease_free(town):
+        import gastown_tui.supervise.host
+        import gastown_tui.supervise.notify
 
 
 def default_tmux(town: Town) -> TownTmux | None:
