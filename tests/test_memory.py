@@ -69,6 +69,31 @@ asyncio.run(run())
 """
 )
 
+# As `gt tui` starts it (commands/app.py): nothing has imported asyncio before the app's package.
+# The modules are written before the script imports ssl itself, which must still work: a
+# webhook's urllib needs it (supervise/notify_route.py).
+APP_AS_GT = """\
+import json, sys, threading, time
+from gastown_tui.town.town import Town
+from gastown_tui.tui.app import make_app
+
+app = make_app(Town.open(sys.argv[2]), supervise=True)
+
+def leave_once_loaded() -> None:
+    deadline = time.monotonic() + 30
+    while not app.loaded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the watcher's first steps, a patrol tick
+    app.call_from_thread(app.exit)
+
+threading.Thread(target=leave_once_loaded, daemon=True).start()
+app.run(headless=True)
+assert app.loaded, "the app did not load in time"
+open(sys.argv[1], "w").write(json.dumps(sorted(sys.modules)))
+import ssl
+ssl.create_default_context()
+"""
+
 
 def modules_after(script: str, town: Town, tmp_path: Path) -> set[str]:
     out = tmp_path / "modules.json"
@@ -111,6 +136,15 @@ def test_the_app_loads_no_agent_sdk_for_a_plain_town(tmp_path: Path) -> None:
     assert sorted(loaded & set(HEAVY)) == []
     # No [keymap] in town.toml: the dialogs are imported when opened, not to check its ids.
     assert "gastown_tui.tui.screens.review" not in loaded
+
+
+@needs_tmux
+def test_the_app_as_gt_starts_it_loads_no_tls(tmp_path: Path) -> None:
+    """asyncio loads without ssl, and the store watcher runs without anyio's asyncio backend
+    (which imports ssl): OpenSSL is ~6 MB resident the app never uses (tui/__init__.py)."""
+    loaded = modules_after(APP_AS_GT, plain_town(tmp_path), tmp_path)
+    assert {"asyncio", "watchfiles", "gastown_tui.supervise.host"} <= loaded  # it supervised
+    assert sorted(loaded & {"ssl", "_ssl", "anyio._backends._asyncio"}) == []
 
 
 def textual_bar(done: int, total: int) -> str:

@@ -20,7 +20,6 @@ The model:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -61,6 +60,19 @@ DEBOUNCE_MS = 120
 WATCH_STEP_MS = 40
 RUST_TIMEOUT_MS = 500  # how long a cancelled watcher may take to notice (app exit)
 FEED_TAIL = 500
+
+
+class _StopWhen:
+    """The watcher's stop event (watchfiles asks `is_set()` every step): set by
+    `stop_watching`, or when the worker is cancelled (the app's message loop ending cancels
+    every worker, and a thread worker left running would hold up the exit)."""
+
+    def __init__(self, stop: threading.Event, worker: Worker[Any]) -> None:
+        self.stop = stop
+        self.worker = worker
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or self.worker.is_cancelled
 
 
 @dataclass(frozen=True)
@@ -125,7 +137,7 @@ class Refreshing:
     def _init_refresh(self) -> None:
         self.refresh_rows = refresh_table(self.PANES)
         self._follower: EventFollower | None = None
-        self._watch_stop = asyncio.Event()
+        self._watch_stop = threading.Event()
         self._observe_requested = threading.Event()
         self.ledger = RigsLedger(self.data.town)
         self._rigs_posted = False
@@ -287,19 +299,23 @@ class Refreshing:
         else:
             self.load_polecats()
 
-    @work(group="watch", exit_on_error=False, name="watch town")
-    async def watch_town(self) -> None:
-        from watchfiles import awatch
+    @work(group="watch", thread=True, exit_on_error=False, name="watch town")
+    def watch_town(self) -> None:
+        """Post what each batch of store changes touched, and the feed's new events, from a
+        thread of its own. (watchfiles' `awatch` would run the same Rust watcher in a thread
+        through anyio, whose asyncio backend loads ssl: ~6 MB resident, tui/__init__.py.)"""
+        from watchfiles import watch
 
         # The storage backend's change feed says what a changed path means (town/storage/).
         feed = self.town.storage.changes
-        async for changes in awatch(
+        for changes in watch(
             feed.watch_root,
             watch_filter=watch_filter(feed),
             debounce=DEBOUNCE_MS,
             step=WATCH_STEP_MS,
             rust_timeout=RUST_TIMEOUT_MS,
-            stop_event=self._watch_stop,
+            stop_event=_StopWhen(self._watch_stop, get_current_worker()),
+            raise_interrupt=False,
         ):
             scopes = scopes_of(feed, changes)
             if scopes:
@@ -307,8 +323,7 @@ class Refreshing:
                 # so what one write changed tends to reach the screen in one frame.
                 self.post_message(StoreChanged(scopes))
             if "events" in scopes and self._follower is not None:
-                # Read the new lines here, in order, off the UI thread.
-                new_events = await asyncio.to_thread(self.data.feed_poll, self._follower)
+                new_events = self.data.feed_poll(self._follower)  # in order, off the UI thread
                 if new_events:
                     self.post_message(EventsAppended(new_events))
 
