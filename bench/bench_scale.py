@@ -10,9 +10,10 @@ beside its 25-agent figure (the first size) so the growth shows. A town is one g
 stay `working`, paused between steps), on its own tmux socket (GT_TMUX_CONF=/dev/null). The
 app is a fresh process on a pseudo-terminal of our own, 160x48, TERM=xterm-256color, driven by
 Textual's real Linux driver (bench/bench_app.py: Terminal); a thread drains the terminal and
-notes the moment given texts first reach it. The app runs as a viewer (`make_app(Town.open
-(root)).run()`, watcher on, supervision off) while `gt daemon` supervises, as a person with a
-daemon-run town has it. Rows:
+notes the moment given texts first reach it. The app runs as `gt` runs it (`make_app(Town.open
+(root), supervise=True).run()`, watcher on) while `gt daemon`, started first, holds the
+supervisor lease: the app is a viewer, contending for the lease every second to take over
+should the daemon die, as a person with a daemon-run town has it. Rows:
 
 - all agents shown working after app start: spawn -> the status line shows `<working glyph>N`.
 - app idle CPU: after SETTLE s, utime+stime of the app process (all threads) and its reaped
@@ -32,8 +33,9 @@ daemon-run town has it. Rows:
   long-running daemon starts, so it holds the lease.
 - `gt daemon` idle CPU: the long-running daemon (its patrols on their schedule) over IDLE s,
   after SETTLE s, % of one core, its reaped children included.
-- memory: the town's own share at the end of the run: the town's tmux server + the app + the
-  daemon + the command server the daemon runs (cmdserver.py) and its spare process; agents
+- memory: the town's own share at the end of the run: the town's tmux server and the tmux
+  control clients of the app and the daemon + the app + the daemon + the command server the
+  daemon runs (cmdserver.py) and its spare process; agents
   (the demo agent is a ~15 MB Python process each) excluded. The figure is the physical
   memory they hold together: the union of the page frames resident in them
   (/proc/PID/pagemap, root only), each page once, pages they share with the agents (the
@@ -45,17 +47,17 @@ Part `writes`: app CPU per store write at 1k/10k/100k beads (BENCH_SCALE_BEADS).
 one rig `gastown` holding N beads cloned from the real Gas Town ledger in
 tests/data/gastown-beads: issues.jsonl cycled (copy k of bead `gt-abc` is `gt-abc-sk`), with
 its labels and dependencies, imported by the real importer (town/interop.py: open beads into
-the rig file, closed ones into the archive, as `gt bead import` does), so the mix of
-statuses is the real one (about 5 % open). BENCH_SCALE_ALL_OPEN=1 opens every bead: the worst
-case, all of them in the one rig file a write rewrites. The app (viewer, watcher on) runs on a
-pty as above. After SETTLE s its idle rate is measured over IDLE_WRITES s; then, WRITES
-times, this script (another process) changes the title of the first ready bead
-(`town.beads.update`, one store write) to a unique marker, waits until the marker is painted
-in the Rigs tree and the app has gone quiet again (no CPU used for QUIET s), and charges the
-app's CPU over that window minus its idle rate. CPU ms per write: all the CPU the app used over
-the writes' windows less its idle rate over them, divided by the writes (/proc counts in 10 ms
-ticks, so one write's own figure is coarse; their median is printed beside it), and the write ->
-painted latency.
+the rig file, closed ones into the archive, as `gt bead import` does), so the mix of statuses
+is the real one (about 5 % open). BENCH_SCALE_ALL_OPEN=1 opens every bead: the worst case, all
+of them in the one rig file a write rewrites. The app (watcher on; supervision off, as its
+patrols' CPU is not what this measures) runs on a pty as above. After SETTLE s its idle rate is
+measured over IDLE_WRITES s; then, WRITES times, this script (another process) changes the
+title of the first ready bead (`town.beads.update`, one store write) to a unique marker, waits
+until the marker is painted in the Rigs tree and the app has gone quiet again (no CPU used for
+QUIET s), and charges the app's CPU over that window minus its idle rate. CPU ms per write: all
+the CPU the app used over the writes' windows less its idle rate over them, divided by the
+writes (/proc counts in 10 ms ticks, so one write's own figure is coarse; their median is
+printed beside it), and the write -> painted latency.
 """
 
 from __future__ import annotations
@@ -172,6 +174,18 @@ def command_servers(parent: int) -> list[int]:
     return found
 
 
+def tmux_clients(parents: list[int]) -> list[int]:
+    """The tmux client processes `parents` run: the control clients their commands and the
+    observer go through (tmux/control.py), part of the town's tmux share."""
+    found = []
+    for parent in parents:
+        for pid in children(parent):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/exe").resolve().name == "tmux":
+                    found.append(pid)
+    return found
+
+
 def cpu_rate(pid: int, seconds: float) -> float:
     """% of one core a process (+ its reaped children) used over `seconds`."""
     before, start = proc_cpu(pid), time.monotonic()
@@ -198,10 +212,10 @@ def gt_env(town: Town) -> dict[str, str]:
     return env
 
 
-def app_argv(tmp: Path, town: Town) -> list[str]:
+def app_argv(tmp: Path, town: Town, *, supervise: bool) -> list[str]:
     script = tmp / "app.py"
     script.write_text(APP)
-    return [sys.executable, str(script), str(town.root), "0"]
+    return [sys.executable, str(script), str(town.root), "1" if supervise else "0"]
 
 
 # -- part 1: the table for N demo agents -------------------------------------------------------
@@ -253,7 +267,7 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
             stderr=subprocess.DEVNULL,
         )
         working = f"{glyph('working')}{agents}"
-        term = Terminal(app_argv(tmp, town), child_env(), (working,))
+        term = Terminal(app_argv(tmp, town, supervise=True), child_env(), (working,))
         figures["working"] = term.wait(working, timeout=WAIT_TIMEOUT) - term.spawned
         time.sleep(SETTLE)
         figures["daemon_idle"] = cpu_rate(daemon.pid, IDLE)
@@ -264,7 +278,7 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
         # The daemon holds the lease, so it runs the town's command server (cmdserver.py),
         # with its spare process.
         parts = {
-            "tmux": [server],
+            "tmux": [server, *tmux_clients([term.proc.pid, daemon.pid])],
             "app": [term.proc.pid],
             "daemon": [daemon.pid],
             "cmdserver": command_servers(daemon.pid),
@@ -431,7 +445,7 @@ def measure_writes(tmp: Path, count: int) -> dict[str, float]:
     first = town.beads.ready("gastown")[0]
     marker0 = f"wprobe{count}a"
     town.beads.update(first.id, title=marker0)
-    term = Terminal(app_argv(tmp, town), child_env(), (marker0,))
+    term = Terminal(app_argv(tmp, town, supervise=False), child_env(), (marker0,))
     cpus, lags, spent, windows = [], [], 0.0, 0.0
     try:
         start_paint = term.wait(marker0, timeout=WAIT_TIMEOUT) - term.spawned
