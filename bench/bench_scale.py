@@ -87,6 +87,7 @@ from benchlib import pct  # noqa: E402
 
 from gastown_tui.dispatch.sling import sling_many  # noqa: E402
 from gastown_tui.dispatch.tmuxfor import tmux_for  # noqa: E402
+from gastown_tui.supervise.lease import current_holder  # noqa: E402
 from gastown_tui.town.interop import import_beads  # noqa: E402
 from gastown_tui.town.town import Town  # noqa: E402
 from gastown_tui.tui.format import glyph  # noqa: E402
@@ -160,7 +161,12 @@ def unique_mb(pids: list[int]) -> float:
 
 
 def children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """The processes `pid` started, from any of its threads."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
 
 
 def command_servers(parent: int) -> list[int]:
@@ -239,6 +245,16 @@ def build_agent_town(root: Path, agents: int) -> Town:
     return town
 
 
+def wait_holder(town: Town, pid: int, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        holder = current_holder(town)
+        if holder is not None and holder.pid == pid:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} did not take the supervisor lease in {limit:.0f} s")
+
+
 def daemon_once_cpu(town: Town) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
@@ -266,6 +282,7 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        wait_holder(town, daemon.pid)  # the app opens on a town the daemon supervises
         working = f"{glyph('working')}{agents}"
         term = Terminal(app_argv(tmp, town, supervise=True), child_env(), (working,))
         figures["working"] = term.wait(working, timeout=WAIT_TIMEOUT) - term.spawned
