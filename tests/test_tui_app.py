@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -490,6 +491,31 @@ async def test_store_change_by_another_process_refreshes_the_panes(two_rig_town:
             lambda: any(m.subject == "From outside" for m in app.overseer_mail.messages),
             what="the new mail",
         )
+
+
+async def test_a_store_change_is_loaded_while_many_thread_workers_wait(
+    two_rig_town: Town,
+) -> None:
+    """Thread workers share the event loop's executor with the watcher, the observer and the
+    supervisor, which run for the app's life: slow patrols, previews and reviews waiting at
+    once must not leave the loaders without a thread (tui/app.py WORKER_THREADS)."""
+    app = app_for(two_rig_town, watch=True)
+    release = threading.Event()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.3)  # the watcher is up
+        for n in range(8):  # more than asyncio's own pool has threads on a small machine
+            app.run_worker(release.wait, thread=True, group=f"slow-{n}", exit_on_error=False)
+        try:
+            bead = two_rig_town.beads.create("Made while busy", rig="beta")
+            await wait_for(
+                pilot,
+                lambda: any(b.id == bead.id for b in app.rigs_snapshot.ready),
+                timeout=10,
+                what="the new bead, with eight thread workers waiting",
+            )
+        finally:
+            release.set()
 
 
 # -- sling (input checks; real slings are in test_tui_agents.py) -------------------------------

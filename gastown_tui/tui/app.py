@@ -88,6 +88,11 @@ if TYPE_CHECKING:
 
 AGE_REFRESH = 20.0  # seconds between re-renders of ages shown without new data
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+# Threads for thread workers. They run in the event loop's default executor, which asyncio
+# sizes at cores + 4 (6 here), and the watcher, the observer, the supervisor loop and a shown
+# preview hold one each for the app's life: patrols and a review waiting at once would leave
+# the loaders none. Threads start only when that many workers run at once.
+WORKER_THREADS = 32
 
 
 def layout_class_of(layouts: dict[str, Any], name: str) -> str:
@@ -278,6 +283,14 @@ class GasTownApp(AppActions, ReviewActions, Supervising, Refreshing, App[None]):
     @property
     def preview_pane(self) -> PreviewPane:
         return self.town_screen.query_one(PreviewPane)
+
+    def on_load(self) -> None:
+        """Before any worker runs: the thread workers' own pool (WORKER_THREADS)."""
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="gt-worker")
+        asyncio.get_running_loop().set_default_executor(pool)
 
     def start(self) -> None:
         """The main screen is composed: show it, then start loading and watching."""
