@@ -224,6 +224,35 @@ def test_repeated_writes_in_one_process_write_exactly_the_data(store: Store) -> 
         assert on_disk == expected, f"step {step} ({op})"
 
 
+def test_a_write_that_left_the_same_inode_size_and_mtime_is_not_lost(
+    store: Store, tmp_path: Path
+) -> None:
+    # Where timestamps are coarse (a 4 ms tick, or 1 s on some file systems) and inode
+    # numbers come back, another process's write can leave the file with the very (inode,
+    # size, mtime) this process cached after its own write. A transaction must then build on
+    # the file, not on its cached copy (files.py _CacheEntry.crc). The collision is made here
+    # by rewriting the bytes in place and putting the mtime back.
+    path = store.root / "rigs" / "alpha.json"
+    with store.file(path).transaction() as txn:
+        txn.put("beads", "1", {"id": "al-1", "title": "aaaa", "status": "open"})
+    before = os.stat(path)
+    raw = path.read_bytes()
+    with open(path, "r+b") as handle:  # another writer: same size, same inode
+        handle.write(raw.replace(b'"aaaa"', b'"bbbb"'))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    with store.file(path).transaction() as txn:  # this process's next write
+        txn.put("beads", "2", {"id": "al-2", "title": "next", "status": "open"})
+    beads = Store(store.root, tmp_path / "locks").file(path).table("beads")
+    assert beads["1"]["title"] == "bbbb", "the other writer's change was dropped"
+    assert beads["2"]["title"] == "next"
+
+
 def test_a_file_made_while_a_reader_looked_is_read_not_reported_lost(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

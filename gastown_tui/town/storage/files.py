@@ -299,15 +299,29 @@ def parse_tables(path: Path, raw: bytes) -> Tables:
     return data
 
 
-class _CacheEntry:
-    __slots__ = ("data", "key", "lent")
+def _crc(raw: bytes) -> int:
+    import zlib  # ~0.2 ms, and only a write needs it
 
-    def __init__(self, key: tuple[int, int, int], data: Tables, lent: bool = False) -> None:
+    return zlib.crc32(raw)
+
+
+class _CacheEntry:
+    __slots__ = ("crc", "data", "key", "lent")
+
+    def __init__(
+        self, key: tuple[int, int, int], data: Tables, lent: bool = False, crc: int | None = None
+    ) -> None:
         self.key = key
         self.data = data
         # True once the parsed object has been handed to an unlocked reader: a transaction
         # must then parse its own copy rather than mutate what a reader may be looking at.
         self.lent = lent
+        # The CRC-32 of the bytes this process wrote (None: not written here). A transaction
+        # builds on the cached tables only if the file still holds those very bytes: the key
+        # (inode, size, mtime) alone can repeat where timestamps are coarse (a tick of 4 ms,
+        # or 1 s on some file systems) and inode numbers come back, and building on an older
+        # copy would drop another process's write.
+        self.crc = crc
 
 
 class StoreCache:
@@ -340,9 +354,16 @@ class StoreCache:
                 return entry
             return None
 
-    def put(self, path: Path, key: tuple[int, int, int], data: Tables, lent: bool) -> None:
+    def put(
+        self,
+        path: Path,
+        key: tuple[int, int, int],
+        data: Tables,
+        lent: bool,
+        crc: int | None = None,
+    ) -> None:
         with self._lock:
-            self._entries[path] = _CacheEntry(key, data, lent)
+            self._entries[path] = _CacheEntry(key, data, lent, crc)
 
     def drop(self, path: Path) -> None:
         with self._lock:
@@ -503,14 +524,15 @@ class StoreFile:
         try:
             key = _stat_key(os.fstat(fd))
             entry = self._cache.get(self.path, key)
-            if entry is not None and not (for_write and entry.lent):
-                if not for_write:
-                    entry.lent = True
+            if entry is not None and not for_write:
+                entry.lent = True
                 return entry.data, key
             with os.fdopen(os.dup(fd), "rb") as handle:
                 raw = handle.read()
         finally:
             os.close(fd)
+        if for_write and entry is not None and not entry.lent and entry.crc == _crc(raw):
+            return entry.data, key  # the bytes this process wrote: no parse (_CacheEntry.crc)
         data = parse_tables(self.path, raw)
         if for_write:
             # A transaction mutates this object; the cache is refreshed at commit.
@@ -567,16 +589,15 @@ class StoreFile:
                     created = False
                 except FileNotFoundError:
                     size, created = 0, True
+                raw = jsoncodec.dumps(txn.data, size_hint=size)
                 try:
                     stat = atomic_write_bytes(
-                        self.path,
-                        jsoncodec.dumps(txn.data, size_hint=size),
-                        before_replace=self._journal_hook(txn),
+                        self.path, raw, before_replace=self._journal_hook(txn)
                     )
                 except BaseException:
                     self._cache.drop(self.path)
                     raise
-                self._cache.put(self.path, _stat_key(stat), txn.data, lent=False)
+                self._cache.put(self.path, _stat_key(stat), txn.data, lent=False, crc=_crc(raw))
                 if created:
                     self.record_created()
 
