@@ -15,7 +15,9 @@ def _asyncio_without_tls() -> None:
     connection through its event loop (agents and mayors reach their APIs from their own
     processes; a webhook posts with urllib from a patrol thread and imports ssl then,
     supervise/notify_route.py). asyncio supports a Python without ssl, so it loads as if ssl
-    were missing; `import ssl` works as ever afterwards."""
+    were missing; `import ssl` works as ever afterwards. The price: an asyncio TLS client in
+    this process (an async HTTPS library) would fail with "Python ssl module is not
+    available"; run such a client in a process of its own, as agents and mayors do."""
     if "asyncio" in sys.modules or "ssl" in sys.modules:
         return  # too late, or TLS is loaded anyway: nothing to save
     sys.modules["ssl"] = None  # type: ignore[assignment]  # `import ssl` raises ImportError
