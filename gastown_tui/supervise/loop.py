@@ -70,7 +70,7 @@ class SupervisorLoop:
     @property
     def supervisor(self) -> Supervisor:
         """The patrols and the observer, built when first needed: an app that stays a viewer
-        (another process holds the lease) never imports them (~4 MB held all day)."""
+        (another process holds the lease) never imports them (~1 MB held all day)."""
         if self._supervisor is None:
             from gastown_tui.supervise.host import Supervisor
             from gastown_tui.supervise.notify import Notifier
