@@ -35,13 +35,12 @@ should the daemon die, as a person with a daemon-run town has it. Rows:
   after SETTLE s, % of one core, its reaped children included.
 - memory: the town's own share at the end of the run: the town's tmux server and the tmux
   control clients of the app and the daemon + the app + the daemon + the command server the
-  daemon runs (cmdserver.py) and its spare process; agents
-  (the demo agent is a ~15 MB Python process each) excluded. The figure is the physical
-  memory they hold together: the union of the page frames resident in them
-  (/proc/PID/pagemap, root only), each page once, pages they share with the agents (the
-  interpreter, libc) in full. Also per agent; and the sums of their RSS (the spare is a fork
-  of the server: RSS counts the ~14 MB they share in both) and of their PSS (a page shared
-  with agents is split among them all), and both for each part.
+  daemon runs (cmdserver.py) and its spare process; agents (the demo agent is a ~15 MB Python
+  process each) excluded. The figure is the physical memory they hold together: the union of
+  the page frames resident in them (/proc/PID/pagemap, root only), each page once, pages they
+  share with the agents (the interpreter, libc) in full. Also per agent; and the sums of their
+  RSS (the spare is a fork of the server: RSS counts the ~14 MB they share in both) and of
+  their PSS (a page shared with agents is split among them all), and both for each part.
 
 Part `writes`: app CPU per store write at 1k/10k/100k beads (BENCH_SCALE_BEADS). A town with
 one rig `gastown` holding N beads cloned from the real Gas Town ledger in

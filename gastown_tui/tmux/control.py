@@ -298,6 +298,10 @@ class CommandPipe:
 
     closed = False  # it left: the calls after go as processes
 
+    def retire(self) -> None:
+        """Take no more calls (they go as processes); the client is ended by `close`."""
+        self.closed = True
+
     @staticmethod
     def fits(commands: list[list[str]]) -> bool:
         """Can these go down a control line? Not with a line break in an argument."""

@@ -582,7 +582,7 @@ class TownTmux:
                     # answers on the socket, and that client would ask the old one.
                     pipe = self._open_pipe()
                     if pipe is not None:
-                        pipe.closed = True
+                        pipe.retire()
                     # A new session's first window is the agent's own: no stray shell
                     # window. A user's tmux.conf with `destroy-unattached on` would end it
                     # at once.
