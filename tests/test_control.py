@@ -12,6 +12,7 @@ from gastown_tui.dispatch.observe import observe
 from gastown_tui.dispatch.sling import sling
 from gastown_tui.supervise.witness import Witness
 from gastown_tui.tmux import TownTmux
+from gastown_tui.town.procs import process_state
 from gastown_tui.town.town import Town
 from tests.conftest import run_gt, snapshot_files, wait_until
 from tests.polecat_fixtures import add_runtime, git_out
@@ -34,11 +35,6 @@ def agent(rig_town: Town, tmux: TownTmux) -> tuple[str, str]:
     bead = rig_town.beads.create("Keep going", rig="alpha")
     result = sling(rig_town, tmux, bead.id, "alpha", runtime="trapper")
     return result.address, bead.id
-
-
-def _state(pid: int) -> str:
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    return raw[raw.rfind(")") + 2 :].split()[0]
 
 
 def _pane_pid(tmux: TownTmux, address: str) -> int:
@@ -65,7 +61,7 @@ def test_pause_stops_the_processes_and_the_witness_leaves_it_alone(
     out = run_gt(rig_town, "polecat", "pause", address)
     assert out.returncode == 0, out.stderr
     assert "paused" in out.stdout
-    wait_until(lambda: _state(job) == "T", what=f"the agent's job to stop: {out.stdout}")
+    wait_until(lambda: process_state(job) == "T", what=f"the agent's job to stop: {out.stdout}")
     later = rig_town.clock.now() + 7200  # well past stalled and GUPP
     view = next(v for v in observe(rig_town, tmux, now=later) if v.address == address)
     assert view.state == "paused" and "thaw" in view.hint
@@ -75,7 +71,7 @@ def test_pause_stops_the_processes_and_the_witness_leaves_it_alone(
 
     out = run_gt(rig_town, "polecat", "thaw", "--all")
     assert out.returncode == 0 and "resumed" in out.stdout, out.stderr
-    wait_until(lambda: _state(job) != "T", what="the agent's job to continue")
+    wait_until(lambda: process_state(job) != "T", what="the agent's job to continue")
     assert "paused" not in rig_town.polecats.get(address).extra
     again = run_gt(rig_town, "polecat", "thaw", address)
     assert again.returncode == 2 and "not paused" in again.stderr

@@ -20,7 +20,8 @@ from gastown_tui.supervise.lease import SupervisorLease, current_holder
 from gastown_tui.supervise.witness import Witness
 from gastown_tui.tmux import TownTmux
 from gastown_tui.town.clock import FakeClock
-from gastown_tui.town.storage.files import proc_flocks, process_state
+from gastown_tui.town.procs import process_state
+from gastown_tui.town.storage.files import proc_flocks
 from gastown_tui.town.town import Town
 from tests.polecat_fixtures import add_runtime, wait_until
 
@@ -45,7 +46,7 @@ def _stop_between_writes(town: Town, pid: int) -> None:
     for _ in range(200):
         os.kill(pid, signal.SIGSTOP)
         # Stopped for sure (a signal lands when the process next runs), then look at its locks.
-        wait_until(lambda: process_state(pid)[1] == "T", what=f"process {pid} to stop")
+        wait_until(lambda: process_state(pid) == "T", what=f"process {pid} to stop")
         allowed = {p.stat().st_ino for p in lease.parent.glob(f"{lease.name}*")}
         if {inode for holder, _, _, inode in proc_flocks() if holder == pid} <= allowed:
             return

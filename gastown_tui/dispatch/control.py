@@ -34,6 +34,7 @@ from gastown_tui.town.clock import iso
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.models import Comment
 from gastown_tui.town.polecats import Polecat, split_address
+from gastown_tui.town.procs import proc_stat
 from gastown_tui.town.work import commit_all, is_git_worktree
 
 if TYPE_CHECKING:
@@ -116,11 +117,10 @@ def session_pids(leader: int) -> list[int]:
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == leader:
             continue
-        try:
-            raw = (entry / "stat").read_text(errors="replace")
-        except OSError:
+        stat = proc_stat(int(entry.name))
+        if stat is None:
             continue
-        fields = raw[raw.rfind(")") + 2 :].split()
+        fields = stat[1]
         with contextlib.suppress(IndexError, ValueError):
             if int(fields[3]) == leader and fields[0] != "Z":
                 out.append(int(entry.name))

@@ -44,7 +44,7 @@ from gastown_tui.tmux.server import (
 from gastown_tui.town import signals as signals_mod
 from gastown_tui.town.digest import sha1_hex
 from gastown_tui.town.errors import GtError
-from gastown_tui.town.procs import pid_alive
+from gastown_tui.town.procs import pid_alive, proc_stat
 from gastown_tui.town.signals import Signal
 from gastown_tui.town.storage.files import atomic_write_bytes
 
@@ -70,13 +70,8 @@ def live_path(town: Town) -> Path:
 def process_start(pid: int) -> str:
     """The start time of `pid` (/proc/PID/stat field 22): with the pid, names one process
     across pid reuse. "" where there is no /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return ""
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else ""
+    stat = proc_stat(pid)
+    return stat[1][19] if stat and len(stat[1]) > 19 else ""
 
 
 # -- what readers get --------------------------------------------------------------------------

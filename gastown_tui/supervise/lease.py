@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gastown_tui.town.clock import iso
+from gastown_tui.town.procs import process_state
 from gastown_tui.town.storage.files import atomic_write_bytes, flocked, try_flock
 
 if TYPE_CHECKING:
@@ -101,17 +102,6 @@ def boot_id() -> str:
         except OSError:
             _BOOT_ID = ""
     return _BOOT_ID
-
-
-def process_state(pid: int) -> str | None:
-    """The state letter of /proc/PID/stat (R, S, D, T, t, Z…), or None if there is none."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces: the state follows the last ')'.
-    rest = raw[raw.rfind(b")") + 1 :].split()
-    return rest[0].decode() if rest else None
 
 
 def _seconds(town: Town, key: str) -> float:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import SESSION_PREFIX, TownPaths, session_for
-from gastown_tui.town.procs import pid_alive
+from gastown_tui.town.procs import pid_alive, proc_stat
 from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
@@ -244,12 +244,8 @@ def session_has_live_process(sid: int) -> bool:
 
 def _proc_stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat from the state on (field 3), or None when unavailable."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    except OSError:
-        return None
-    # The command name is in parentheses and may contain spaces or ')': split after the last.
-    return raw[raw.rfind(")") + 2 :].split()
+    stat = proc_stat(pid)
+    return stat[1] if stat else None
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:

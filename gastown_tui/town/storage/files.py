@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.errors import LockHolderStopped, LockTimeout, StoreCorrupt
+from gastown_tui.town.procs import proc_stat
 from gastown_tui.town.shapes import shape_problem
 from gastown_tui.town.storage.journal import JournalReader, entry_line
 from gastown_tui.town.storage.journal import append as append_journal
@@ -141,17 +142,6 @@ def proc_flocks() -> list[tuple[int, int, int, int]]:
     return held
 
 
-def process_state(pid: int) -> tuple[str, str] | None:
-    """(command, state letter) of process `pid` from /proc/<pid>/stat, or None if it is gone.
-    "T" is stopped by a signal; a tracer's stop is "t"."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    except OSError:
-        return None
-    command, _, rest = stat.partition(" (")[2].rpartition(") ")
-    return command, rest[:1]
-
-
 def stopped_lock_holder(fd: int) -> tuple[int, str] | None:
     """(pid, command) of a stopped process holding the flock on the file open as `fd`."""
     st = os.fstat(fd)
@@ -159,9 +149,9 @@ def stopped_lock_holder(fd: int) -> tuple[int, str] | None:
     for pid, *file in proc_flocks():
         if tuple(file) != wanted:
             continue
-        state = process_state(pid)
-        if state is not None and state[1] == "T":
-            return pid, "".join(c if c.isprintable() else "?" for c in state[0])
+        stat = proc_stat(pid)
+        if stat is not None and stat[1][:1] == ["T"]:
+            return pid, "".join(c if c.isprintable() else "?" for c in stat[0])
     return None
 
 
