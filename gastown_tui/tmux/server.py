@@ -242,17 +242,11 @@ def session_has_live_process(sid: int) -> bool:
     return False
 
 
-def _proc_stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat from the state on (field 3), or None when unavailable."""
-    stat = proc_stat(pid)
-    return stat[1] if stat else None
-
-
 def _proc_stat(pid: int) -> tuple[str, int] | None:
     """(state, session id) of a process, or None when unavailable."""
-    fields = _proc_stat_fields(pid)
+    stat = proc_stat(pid)
     try:
-        return (fields[0], int(fields[3])) if fields else None
+        return (stat[1][0], int(stat[1][3])) if stat else None
     except (IndexError, ValueError):
         return None
 
@@ -264,8 +258,9 @@ def zombie_exit_status(pid: int) -> int | None:
     goes dead (its terminal closed) but tmux never reaps the child nor learns its status.
     The kernel still holds the status in /proc/<pid>/stat (field 52) until the reap.
     """
-    fields = _proc_stat_fields(pid)
-    if not fields or fields[0] != "Z" or len(fields) < 50:
+    stat = proc_stat(pid)
+    fields = stat[1] if stat else []
+    if len(fields) < 50 or fields[0] != "Z":
         return None
     try:
         status = int(fields[49])
