@@ -82,13 +82,17 @@ def test_demo_agent_waits_for_a_person_on_needs_human(rig_town: Town, tmux: Town
 def test_demo_agent_crash_label_leaves_a_zombie(rig_town: Town, tmux: TownTmux) -> None:
     bead = rig_town.beads.create("Light the fuse", rig="alpha", labels=["crash"])
     sling(rig_town, tmux, bead.id, "alpha", runtime="demo")
-    # Zombie as soon as its process is gone; the pane is marked dead a moment later by tmux.
+    # Zombie as soon as its process is gone; the pane is marked dead a moment later by tmux,
+    # and its exit status is known a moment after that (tmux/server.py WindowInfo).
     view = wait_until(
         lambda: next(
             (
                 v
                 for v in observe(rig_town, tmux)
-                if v.state == "zombie" and v.window is not None and v.window.pane_dead
+                if v.state == "zombie"
+                and v.window is not None
+                and v.window.pane_dead
+                and not v.window.exit_pending
             ),
             None,
         ),

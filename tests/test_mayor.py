@@ -196,10 +196,17 @@ def test_the_patrol_restarts_a_dead_mayor_and_stops_a_crash_loop(
     info = dispatch_mayor.find(tmux)
     assert info is not None
     os.kill(info.pane_pid, 9)
-    wait_until(lambda: dispatch_mayor.find(tmux).pane_dead, what="the pane to die")
+
+    def ended() -> bool:
+        """Dead, and tmux knows how it ended (until then a patrol waits: WindowInfo in
+        tmux/server.py)."""
+        info = dispatch_mayor.find(tmux)
+        return info is not None and info.pane_dead and not info.exit_pending
+
+    wait_until(ended, what="the pane to die")
     now = rig_town.clock.now() + 1
     actions = patrol.patrol(now)
-    assert actions and actions[0].startswith("restarted the mayor (it exited with status")
+    assert actions and actions[0].startswith("restarted the mayor (it was killed by SIGKILL)")
     assert dispatch_mayor.is_running(tmux)
     assert len(load_state(rig_town).restarts) == 1
     assert any(e.type == "mayor.restarted" for e in rig_town.events.read(actor="deacon"))
@@ -208,7 +215,7 @@ def test_the_patrol_restarts_a_dead_mayor_and_stops_a_crash_loop(
     with edit_state(rig_town) as state:
         state.restarts = [now] * limit
     os.kill(dispatch_mayor.find(tmux).pane_pid, 9)
-    wait_until(lambda: dispatch_mayor.find(tmux).pane_dead, what="the pane to die again")
+    wait_until(ended, what="the pane to die again")
     [note] = patrol.patrol(now + 2)
     assert note.startswith("crash loop: the mayor died")
     state = load_state(rig_town)

@@ -100,10 +100,14 @@ def test_nudge_to_a_dead_pane_fails_non_zero(
     info = tmux.pane_info(slung)
     assert info is not None and info.pane_pid
     os.kill(info.pane_pid, signal.SIGKILL)
-    wait_until(lambda: (p := tmux.pane_info(slung)) is not None and p.pane_dead, what="death")
+    wait_until(
+        lambda: (p := tmux.pane_info(slung)) is not None and p.pane_dead and not p.exit_pending,
+        what="death, and tmux to know its cause",
+    )
     proc = gt("nudge", "furiosa", "are you there?")
     assert proc.returncode == 1
     assert "NOT delivered" in proc.stderr and "dead" in proc.stderr
+    assert "was killed by SIGKILL" in proc.stderr, "it says how the agent ended"
     assert "✓" not in proc.stdout + proc.stderr
     tmux.kill_window("gt-alpha", "furiosa")
     proc = gt("nudge", "furiosa", "and now?")

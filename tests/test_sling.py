@@ -200,6 +200,19 @@ def test_sling_rolls_back_when_the_agent_dies_at_once(rig_town: Town, tmux: Town
 
 
 @real_tmux
+def test_sling_says_which_signal_killed_an_agent_during_start_up(
+    rig_town: Town, tmux: TownTmux
+) -> None:
+    """Killed by a signal, a process has no exit status: that is a failed start too, not a
+    clean exit (a crash in a native agent is a SIGSEGV)."""
+    add_runtime(rig_town, "segfault", ["sh", "-c", "echo starting; sleep 0.2; kill -SEGV $$"])
+    bead = rig_town.beads.create("crashes hard", rig="alpha")
+    with pytest.raises(GtFailure, match=r"exited during start-up .*\(it was killed by SIGSEGV\)"):
+        sling(rig_town, tmux, bead.id, "alpha", runtime="segfault")
+    assert rig_town.beads.get(bead.id).status == "open"
+
+
+@real_tmux
 def test_sling_returns_once_the_agent_draws_its_screen(rig_town: Town, tmux: TownTmux) -> None:
     # No `started` text: the sling waits until the process has lived start_grace seconds.
     slow = "import time; time.sleep(1.2); raise SystemExit(4)"

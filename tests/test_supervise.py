@@ -23,7 +23,7 @@ from gastown_tui.supervise.lease import SupervisorLease, current_holder
 from gastown_tui.supervise.notify import Notifier
 from gastown_tui.supervise.refinery import Refinery, failed_merges
 from gastown_tui.supervise.witness import Witness, backoff_delay
-from gastown_tui.tmux import TownTmux
+from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.town.clock import FakeClock
 from gastown_tui.town.paths import session_for
 from gastown_tui.town.town import Town
@@ -35,8 +35,10 @@ PANES = Path(__file__).parent / "data" / "panes"
 
 
 def pane_dead(tmux: TownTmux, rig: str, name: str) -> bool:
+    """Dead, and tmux knows how it ended: a patrol waits for that (exit_pending, WindowInfo in
+    tmux/server.py)."""
     info = tmux.find_window(session_for(rig), name)
-    return info is not None and info.pane_dead
+    return info is not None and info.pane_dead and not info.exit_pending
 
 
 def inbox_subjects(town: Town, address: str) -> list[str]:
@@ -155,6 +157,39 @@ def test_a_clean_exit_is_not_counted_as_a_crash(rig_town: Town, tmux: TownTmux) 
     polecat = town.polecats.get(f"alpha/{name}")
     assert polecat.restarts and not any(r["crash"] for r in polecat.restarts)
     assert town.beads.get(bead.id).status == "hooked", "no crash loop for clean exits"
+
+
+def test_a_dead_pane_whose_exit_is_not_known_yet_is_left_for_the_next_patrol(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    """tmux marks a pane dead when its terminal closes, before it reaps the process and learns
+    its status (tmux/server.py WindowInfo.exit_pending). A patrol in between must not count a
+    clean exit as a crash. The agent here closes its terminal and exits 0 only when told."""
+    go = tmp_path / "go"
+    script = (
+        "sleep 0.3; trap '' HUP; exec </dev/null >/dev/null 2>&1;"
+        f" while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exit 0"
+    )
+    add_runtime(rig_town, "lingerer", ["sh", "-c", script], prompt="none")
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    bead = town.beads.create("Leaves quietly", rig="alpha")
+    address = sling(town, tmux, bead.id, "alpha", runtime="lingerer").address
+    witness = Witness(town, tmux, "alpha")
+
+    def window() -> WindowInfo | None:
+        return tmux.find_window(session_for("alpha"), address.split("/")[1])
+
+    dead = wait_until(lambda: (w := window()) and w.pane_dead and w, what="the pane to die")
+    assert dead.exit_pending and dead.dead_status is None
+    witness.patrol(clock.now())
+    assert town.polecats.get(address).restarts == [], "nothing done before the exit is known"
+
+    go.touch()
+    wait_until(lambda: (w := window()) and not w.exit_pending, what="tmux to learn the exit")
+    witness.patrol(clock.now())
+    restarts = town.polecats.get(address).restarts
+    assert restarts and not any(r["crash"] for r in restarts), "a clean exit, restarted"
 
 
 def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(

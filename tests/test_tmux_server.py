@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -352,6 +353,50 @@ def test_start_is_quick(tmux: TownTmux, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_pane_dead_before_its_process_ends_says_its_exit_is_pending(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    """tmux marks a pane dead when its terminal closes, which an exiting process does before
+    tmux reaps it. Here the process closes its terminal and lives on until told to exit, so
+    the in-between state lasts as long as the test needs. A process killed by a signal ends
+    with no status, and that is not pending."""
+    go = tmp_path / "go"
+    # (Closing the terminal brings a SIGHUP, which it ignores so as to live on.)
+    script = (
+        "trap '' HUP; exec </dev/null >/dev/null 2>&1;"
+        f" while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exit 5"
+    )
+    tmux.start_window("gt-alpha", "furiosa", ["sh", "-c", script], start_dir=tmp_path, env={})
+    pending = wait_until(
+        lambda: (w := tmux.find_window("gt-alpha", "furiosa")) and w.pane_dead and w,
+        what="the pane to be marked dead",
+    )
+    assert pending.exit_pending and pending.dead_status is None
+    assert pending.pane_pid and pid_alive(pending.pane_pid), "its process still runs"
+    by_pane = tmux.pane_info(pending.pane_id)
+    assert by_pane is not None and by_pane.exit_pending and by_pane.dead_status is None
+    go.touch()
+    ended = wait_until(
+        lambda: (w := tmux.find_window("gt-alpha", "furiosa")) and not w.exit_pending and w,
+        what="tmux to learn how it ended",
+    )
+    assert ended.pane_dead and ended.dead_status == 5
+
+    killed = tmux.start_window("gt-alpha", "nux", SLEEPER, start_dir=tmp_path, env={})
+    assert killed.pane_pid
+    os.kill(killed.pane_pid, signal.SIGKILL)
+    gone = wait_until(
+        lambda: (w := tmux.find_window("gt-alpha", "nux")) and w.pane_dead and w,
+        what="the killed pane to be marked dead",
+    )
+    if gone.exit_pending:  # looked between the terminal closing and the reap
+        gone = wait_until(
+            lambda: (w := tmux.find_window("gt-alpha", "nux")) and not w.exit_pending and w,
+            what="tmux to reap the killed process",
+        )
+    assert gone.dead_status is None and not gone.exit_pending
+
+
 def test_zombie_exit_status_and_liveness_helpers() -> None:
     # tmux 3.3a sometimes never reaps a pane process that exits at once; the status of such
     # a zombie is read from /proc instead, and a zombie never counts as alive.

@@ -57,6 +57,7 @@ VERSION = 1
 QUIET = 0.15  # seconds without output before a changed pane is read
 BUSY_EVERY = 1.0  # a pane that never stops printing is still read this often
 TICK = 1.0  # list-panes for liveness
+EXIT_SETTLE = 0.05  # a pane marked dead with its exit not yet known is listed again this soon
 RECONNECT_EVERY = 2.0  # how often to look for the server again when it is gone
 PANE_LINES = 40  # as dispatch/observe.py: a start-up dialog is taller than a prompt
 SIGNAL_GRACE = 2.0  # a waiting signal holds until the pane changes this long after it
@@ -118,6 +119,8 @@ def _info_to_dict(info: WindowInfo) -> dict[str, Any]:
         "activity": info.activity,
         "current_path": info.current_path,
         "agent": info.agent,
+        "exit_pending": info.exit_pending,
+        "dead_signal": info.dead_signal,
     }
 
 
@@ -134,6 +137,8 @@ def _info_from_dict(doc: dict[str, Any]) -> WindowInfo:
         activity=doc.get("activity"),
         current_path=str(doc.get("current_path") or ""),
         agent=str(doc.get("agent") or ""),
+        exit_pending=bool(doc.get("exit_pending")),
+        dead_signal=doc.get("dead_signal"),
     )
 
 
@@ -222,6 +227,7 @@ class LiveObserver:
         self._panes: dict[str, _Pane] = {}  # pane id -> what we know
         self._dirty: dict[str, tuple[float, float]] = {}  # pane id -> (first, last) output
         self._relist = True
+        self._exit_pending = False
         self._signals: dict[str, Signal] = {}
         self._signal_stamp = -1
         self._runtimes: dict[str, Runtime] | None = None
@@ -307,6 +313,8 @@ class LiveObserver:
                     self._relist = False
                     changed |= self._list()
                     next_list = now + (self.tick if self._clients else RECONNECT_EVERY)
+                    if self._exit_pending:  # a pane just died: its status comes in a moment
+                        next_list = now + EXIT_SETTLE
                 changed |= self._read_signals()
                 important, activity = self._capture_due(time.monotonic())
                 changed |= important
@@ -371,6 +379,7 @@ class LiveObserver:
             seen_windows.add(info.window_id)
             infos[info.pane_id] = info
         self._attach({i.session for i in infos.values()})
+        self._exit_pending = any(info.exit_pending for info in infos.values())
         changed: set[str] = set()
         with self._lock:
             for pane_id in [p for p in self._panes if p not in infos]:
@@ -390,6 +399,7 @@ class LiveObserver:
                     or known.info.pane_dead != info.pane_dead
                     or known.info.pane_pid != info.pane_pid
                     or known.info.dead_status != info.dead_status
+                    or known.info.exit_pending != info.exit_pending
                     or known.info.agent != info.agent
                     or known.info.window != info.window
                 ):

@@ -190,6 +190,9 @@ def _wait_started(
         if fresh is None:
             raise GtFailure("the mayor's window vanished right after it started")
         if fresh.pane_dead:
+            if fresh.exit_pending and time.monotonic() - began < runtime.start_grace:
+                time.sleep(0.005)  # how it ended is known in a moment: say that
+                continue
             try:
                 last = tmux.capture(info.pane_id, lines=30)
             except GtError:
@@ -197,7 +200,7 @@ def _wait_started(
             lines = [line for line in last.splitlines() if line.strip()][-6:]
             shown = "\n".join(f"  | {line[:200]}" for line in lines) or "  | (nothing)"
             raise GtFailure(
-                f"the mayor exited during start-up (status {fresh.dead_status}); its last lines:"
+                f"the mayor exited during start-up (it {fresh.how_it_ended}); its last lines:"
                 f"\n{shown}",
                 hint="see gt mayor status; fix the runtime, then gt mayor start again",
             )

@@ -156,9 +156,10 @@ def _nudge(
     if info is None:
         return NudgeOutcome(address, "failed", f"{address} has no window; nothing was typed")
     if info.pane_dead:
-        status = f" (exit status {info.dead_status})" if info.dead_status is not None else ""
         return NudgeOutcome(
-            address, "failed", f"{address}'s pane is dead{status}; nothing was typed"
+            address,
+            "failed",
+            f"{address}'s pane is dead (its agent {info.how_it_ended}); nothing was typed",
         )
     runtime = _runtime(town, address, info)
     if runtime is not None and (runtime.busy or runtime.waiting):

@@ -28,7 +28,7 @@ from gastown_tui.dispatch.live import LiveState, LiveWindow, effective_prompt, r
 from gastown_tui.runtimes.presets import Runtime, all_runtimes
 from gastown_tui.runtimes.screens import Prompt
 from gastown_tui.tmux import TownTmux, WindowInfo
-from gastown_tui.tmux.server import session_has_live_process
+from gastown_tui.tmux.server import how_it_ended, session_has_live_process
 from gastown_tui.town.clock import iso, parse_iso
 from gastown_tui.town.digest import sha1_hex
 from gastown_tui.town.errors import GtError
@@ -100,6 +100,12 @@ class WindowView:
     dead_status: int | None
     alive: bool
     current_command: str
+    exit_pending: bool = False  # dead, how it ended not known yet (tmux/server.py WindowInfo)
+    dead_signal: int | None = None
+
+    @property
+    def how_it_ended(self) -> str:
+        return how_it_ended(self.dead_status, self.dead_signal, self.exit_pending)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +118,8 @@ class WindowView:
             "dead_status": self.dead_status,
             "alive": self.alive,
             "current_command": self.current_command,
+            "exit_pending": self.exit_pending,
+            "dead_signal": self.dead_signal,
         }
 
 
@@ -273,6 +281,8 @@ def _window_view(info: WindowInfo, alive: bool) -> WindowView:
         dead_status=info.dead_status,
         alive=alive,
         current_command=info.current_command,
+        exit_pending=info.exit_pending,
+        dead_signal=info.dead_signal,
     )
 
 

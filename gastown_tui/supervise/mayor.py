@@ -42,7 +42,9 @@ class MayorPatrol:
         info = dispatch_mayor.find(self.tmux)
         if info is not None and not info.pane_dead:
             return self._tend(now, settings)
-        why = "its window is gone" if info is None else f"it exited with status {info.dead_status}"
+        if info is not None and info.exit_pending:
+            return []  # how it ended is known in a moment (tmux/server.py WindowInfo)
+        why = "its window is gone" if info is None else f"it {info.how_it_ended}"
         recent = [t for t in state.restarts if now - t < settings.crash_loop_window]
         if len(recent) >= settings.crash_loop_restarts:
             return [self._crash_loop(len(recent) + 1, settings, why)]

@@ -307,17 +307,13 @@ class Witness:
         polecat = self.town.polecats.get(address)
         runtime = all_runtimes(self.town).get(polecat.runtime)
         window = view.window
+        if window is not None and window.exit_pending:
+            return []  # how it ended decides what to do: the next patrol knows
         status = window.dead_status if window is not None else None
         # A window that vanished (a reboot, a killed server) is not the agent's fault; an exit
         # with status 0 is a clean exit. Neither counts towards a crash loop.
         crash = window is not None and status != 0
-        why = (
-            "its window is gone"
-            if window is None
-            else f"its agent exited with status {status}"
-            if status is not None
-            else "its agent process is gone"
-        )
+        why = "its window is gone" if window is None else f"its agent {window.how_it_ended}"
         if window is None and runtime is not None and not runtime.resumable:
             if address not in memory.problems:
                 text = (

@@ -206,8 +206,10 @@ def _deliver(
         if info is None:
             return False, f"no pane {pane_id} in the town's tmux server; nothing was typed"
     if info.pane_dead:
-        status = f" (exit status {info.dead_status})" if info.dead_status is not None else ""
-        return False, f"the agent's pane {info.target} is dead{status}; nothing was typed"
+        return False, (
+            f"the agent's pane {info.target} is dead (its agent {info.how_it_ended});"
+            " nothing was typed"
+        )
     tail = comparable(text)[-TAIL_CHARS:]
     # Enough scrollback to keep sight of everything the text can push off the screen.
     history = min(len(text) // 10 + 20, 2000)

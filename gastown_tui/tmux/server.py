@@ -26,6 +26,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import SESSION_PREFIX, TownPaths, session_for
-from gastown_tui.town.procs import pid_alive, proc_stat
+from gastown_tui.town.procs import pid_alive, proc_stat, process_state
 from gastown_tui.town.storage.files import flocked
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ _WINDOW_FIELDS = (
     "pane_pid",
     "pane_dead",
     "pane_dead_status",
+    "pane_dead_signal",
+    "pane_dead_time",
     "pane_current_command",
     "window_activity",
     "pane_current_path",
@@ -141,13 +144,22 @@ class WindowInfo:
     pane_id: str  # `%N`: the target for every command, never ambiguous
     pane_pid: int | None
     pane_dead: bool
-    # Exit status of a dead pane; None while alive, after a kill by signal, and for a moment
-    # after death: tmux marks the pane dead when its terminal closes, the status comes later.
+    # Exit status of a dead pane; None while alive, after a kill by a signal (dead_signal),
+    # and while exit_pending.
     dead_status: int | None
     current_command: str
     activity: float | None  # epoch seconds of the window's last output (`window_activity`)
     current_path: str
     agent: str = ""  # the AGENT_OPTION set at start ("" for windows started without one)
+    # Dead, but how its process ended is not known yet: tmux marks a pane dead when its
+    # terminal closes, which the exiting process does before tmux reaps it. A look a moment
+    # later has the status (or the signal, which leaves dead_status None).
+    exit_pending: bool = False
+    dead_signal: int | None = None  # the signal that killed a dead pane's process
+
+    @property
+    def how_it_ended(self) -> str:
+        return how_it_ended(self.dead_status, self.dead_signal, self.exit_pending)
 
     @property
     def identity(self) -> str:
@@ -251,8 +263,8 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
         return None
 
 
-def zombie_exit_status(pid: int) -> int | None:
-    """Exit status of `pid` if it is an unreaped zombie that exited normally (Linux 3.5+).
+def zombie_wait_status(pid: int) -> int | None:
+    """The wait status of `pid` if it is an unreaped zombie (Linux 3.5+), as waitpid gives it.
 
     tmux 3.3a sometimes misses the SIGCHLD of a pane process that exits at once: the pane
     goes dead (its terminal closed) but tmux never reaps the child nor learns its status.
@@ -263,10 +275,34 @@ def zombie_exit_status(pid: int) -> int | None:
     if len(fields) < 50 or fields[0] != "Z":
         return None
     try:
-        status = int(fields[49])
+        return int(fields[49])
     except ValueError:
         return None
-    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+
+
+def zombie_exit_status(pid: int) -> int | None:
+    """Exit status of `pid` if it is an unreaped zombie that exited normally."""
+    status = zombie_wait_status(pid)
+    return os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
+
+
+def how_it_ended(dead_status: int | None, dead_signal: int | None, exit_pending: bool) -> str:
+    """How a dead pane's process ended, for people: "exited with status 3", "was killed by
+    SIGKILL"."""
+    if dead_status is not None:
+        return f"exited with status {dead_status}"
+    if dead_signal is not None:
+        return f"was killed by {signal_name(dead_signal)}"
+    return "has just exited" if exit_pending else "has exited"
+
+
+def signal_name(number: int) -> str:
+    """The name of signal `number` ("SIGKILL" for 9), or "signal 42" for one Python cannot
+    name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _int_or_none(value: str) -> int | None:
@@ -720,8 +756,18 @@ class TownTmux:
         pane_pid = _int_or_none(fields["pane_pid"])
         pane_dead = fields["pane_dead"] == "1"
         dead_status = _int_or_none(fields["pane_dead_status"])
-        if pane_dead and dead_status is None and pane_pid:
-            dead_status = zombie_exit_status(pane_pid)
+        dead_signal = _int_or_none(fields["pane_dead_signal"])
+        # tmux sets pane_dead_time when it reaps the pane's process and learns how it ended.
+        exit_pending = pane_dead and not fields["pane_dead_time"]
+        if exit_pending and pane_pid and process_state(pane_pid) == "Z":
+            # Exited and not reaped: tmux 3.3a can miss its SIGCHLD for good (see
+            # zombie_exit_status), and the kernel holds the status meanwhile.
+            exit_pending = False
+            wait_status = zombie_wait_status(pane_pid)
+            if wait_status is not None and os.WIFEXITED(wait_status):
+                dead_status = os.WEXITSTATUS(wait_status)
+            elif wait_status is not None and os.WIFSIGNALED(wait_status):
+                dead_signal = os.WTERMSIG(wait_status)
         return WindowInfo(
             session=fields["session_name"],
             window=fields["window_name"],
@@ -734,6 +780,8 @@ class TownTmux:
             activity=float(activity) if activity is not None else None,
             current_path=fields["pane_current_path"],
             agent=fields[AGENT_OPTION],
+            exit_pending=exit_pending,
+            dead_signal=dead_signal,
         )
 
     # -- reading panes ------------------------------------------------------------------------

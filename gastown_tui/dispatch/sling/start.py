@@ -92,11 +92,11 @@ def wait_started(
         elapsed = time.monotonic() - began
         if fresh.pane_dead:
             # tmux marks a pane dead when its terminal closes, a moment before it reaps the
-            # program and knows the exit status: an unknown status is waited for (a quick
-            # look could otherwise take a crash for a clean exit).
-            if fresh.dead_status is None and elapsed < runtime.start_grace:
+            # program and knows how it ended: that is waited for (a quick look could
+            # otherwise take a crash for a clean exit).
+            if fresh.exit_pending and elapsed < runtime.start_grace:
                 pass
-            elif fresh.dead_status in (None, 0):
+            elif fresh.dead_status == 0 or fresh.exit_pending:
                 return fresh  # ran and finished cleanly (an agent with nothing to do)
             else:
                 raise StartFailure(town, tmux, fresh, address, time.monotonic() - began)
@@ -127,8 +127,8 @@ class StartFailure(GtFailure):
         saved = save_last_output(town, address, text, f"exited during start-up ({info.target})")
         last = "\n".join(f"  | {line[:200]}" for line in lines[-8:]) or "  | (nothing)"
         super().__init__(
-            f"the agent in {info.target} exited during start-up after {after:.1f}s "
-            f"(status {info.dead_status}); its last lines:\n{last}",
+            f"the agent in {info.target} exited during start-up after {after:.1f}s"
+            f" (it {info.how_it_ended}); its last lines:\n{last}",
             hint=f"its pane is kept: gt peek {address} (also saved to {saved})",
         )
 
