@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from gastown_tui.dispatch.sling import sling
 from gastown_tui.runtimes.demo_agent import ASK_LINE
 from gastown_tui.supervise.host import Supervisor
 from gastown_tui.supervise.notify import Notifier, ring_bell
-from gastown_tui.tmux import TownTmux
+from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.town import Town
 from tests.conftest import run_gt, wait_until
@@ -323,6 +324,45 @@ def test_the_app_supervising_runs_the_observer_and_reads_it(
         assert not Path(f"/proc/{pid}").exists()
     data.load_polecats()
     assert not data.observed_live()  # without an observer the app looks at tmux itself
+
+
+@real_tmux
+def test_a_death_whose_exit_is_not_known_yet_is_listed_again_at_once(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    """tmux marks a pane dead when its terminal closes, before it learns how the process ended
+    (WindowInfo.exit_pending, tmux/server.py). The observer lists again soon for that, not a
+    tick later: here the tick is a minute. The process closes its terminal and exits only when
+    told, so the in-between state lasts as long as the test needs."""
+    go = tmp_path / "go"
+    script = (
+        "trap '' HUP; exec </dev/null >/dev/null 2>&1;"
+        f" while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exit 6"
+    )
+    tmux.start_window("gt-alpha", "lingerer", ["sh", "-c", script], start_dir=tmp_path, env={})
+    wait_until(
+        lambda: (w := tmux.find_window("gt-alpha", "lingerer")) and w.pane_dead,
+        what="its terminal to close",
+    )
+
+    def seen() -> WindowInfo | None:
+        state = read_live(rig_town, tmux.socket_name)
+        window = state.by_identity().get(("gt-alpha", "lingerer")) if state else None
+        return window.info if window else None
+
+    observer = LiveObserver(rig_town, tmux, tick=60.0)
+    observer.start()
+    try:
+        assert observer.ready.wait(10)
+        first = seen()
+        assert first is not None and first.pane_dead and first.exit_pending
+        go.touch()
+        ended = wait_until(
+            lambda: (w := seen()) and not w.exit_pending and w, what="the observer to see the end"
+        )
+        assert ended.dead_status == 6
+    finally:
+        observer.stop()
 
 
 @real_tmux
