@@ -308,8 +308,12 @@ class RealRig:
         info = self.tmux.find_window("gt-alpha", name)
         assert info is not None and info.pane_pid
         os.kill(info.pane_pid, signal.SIGKILL)
-        wait_until(
-            lambda: (w := self.tmux.find_window("gt-alpha", name)) is not None and w.pane_dead,
+        wait_until(  # dead, and tmux knows how (a patrol waits for that: WindowInfo)
+            lambda: (
+                (w := self.tmux.find_window("gt-alpha", name)) is not None
+                and w.pane_dead
+                and not w.exit_pending
+            ),
             what="the pane to die",
         )
         if before_patrol is not None:

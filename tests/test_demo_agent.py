@@ -100,6 +100,7 @@ def test_demo_agent_crash_label_leaves_a_zombie(rig_town: Town, tmux: TownTmux) 
         what="the crash",
     )
     assert view.window.dead_status == 3
+    assert view.hint.startswith("agent exited with status 3; restart with `gt sling --force")
     assert rig_town.beads.get(bead.id).status == "hooked"  # the work is still on the hook
 
 

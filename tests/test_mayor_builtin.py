@@ -159,7 +159,12 @@ def test_an_api_failure_is_reported_to_the_overseer_and_the_process_fails(
     [answer] = wait_until(lambda: answers(rig_town), timeout=30, what="the failure notice")
     assert answer == "BUILTIN MAYOR: the model call failed (400)"
     info = wait_until(
-        lambda: (i := dispatch_mayor.find(tmux)) is not None and i.pane_dead and i,
+        lambda: (
+            (i := dispatch_mayor.find(tmux)) is not None
+            and i.pane_dead
+            and not i.exit_pending
+            and i
+        ),
         timeout=30,
         what="the mayor to exit",
     )

@@ -131,8 +131,9 @@ def test_restart_backoff_ignores_a_wall_clock_step_back(rig_town: Town, tmux: To
     witness = Witness(town, tmux, "alpha")
 
     def dead() -> bool:
+        """Dead, and tmux knows how (a patrol waits for that: WindowInfo, tmux/server.py)."""
         info = tmux.find_window("gt-alpha", name)
-        return info is not None and info.pane_dead
+        return info is not None and info.pane_dead and not info.exit_pending
 
     wait_until(dead, what="the crasher to die")
     assert any("restarted" in a for a in witness.patrol(clock.now()))

@@ -349,7 +349,8 @@ def observe_one(
         if window is None:
             hint = no_window_hint(bead.id if bead else None)
         else:
-            hint = f"agent exited; restart with `gt sling --force {bead.id if bead else ''}`"
+            ended = window.how_it_ended if window.pane_dead else "has exited"
+            hint = f"agent {ended}; restart with `gt sling --force {bead.id if bead else ''}`"
     elif state == "waiting" and prompt is not None:
         hint = waiting_hint(polecat.address, prompt)
     if polecat.extra.get("paused") and window is not None and not window.pane_dead:
