@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -365,46 +368,53 @@ def test_a_death_whose_exit_is_not_known_yet_is_listed_again_at_once(
         observer.stop()
 
 
+OBSERVER_SCRIPT = """
+import sys, time
+from gastown_tui.town.town import Town
+from gastown_tui.dispatch.tmuxfor import tmux_for
+from gastown_tui.dispatch.live import LiveObserver
+town = Town.open(sys.argv[1])
+obs = LiveObserver(town, tmux_for(town))
+obs.start()
+obs.ready.wait(10)
+print(*obs.client_pids(), flush=True)
+time.sleep(600)
+"""
+
+
+def kill_a_supervisor(town: Town, before_kill: Callable[[], None] = lambda: None) -> list[int]:
+    """Run an observer in a process of its own, as a supervisor does; SIGKILL it. Returns the
+    pids of its control clients."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", OBSERVER_SCRIPT, str(town.root)], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]  # type: ignore[union-attr]
+        assert pids, "it attached a control client"
+        before_kill()
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return pids
+
+
+def wait_until_ended(pids: list[int]) -> None:
+    # Orphans are reaped by PID 1, which may never wait for them (a container's init that does
+    # not reap): a client that has exited but is still a zombie has ended all the same.
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids), what="its control clients to end")
+
+
 @real_tmux
 def test_a_killed_supervisor_leaves_no_control_client_behind(
     rig_town: Town, tmux: TownTmux, slow_demo: None
 ) -> None:
     """Its clients read their stdin from the supervisor: SIGKILL closes the pipe, and tmux
     ends a control client at EOF. Nothing is left to clean up."""
-    import subprocess
-    import sys
-
     start_demo(rig_town, tmux, "Outlive the supervisor")
-    script = (
-        "import sys, time\n"
-        "from gastown_tui.town.town import Town\n"
-        "from gastown_tui.dispatch.tmuxfor import tmux_for\n"
-        "from gastown_tui.dispatch.live import LiveObserver\n"
-        "town = Town.open(sys.argv[1])\n"
-        "obs = LiveObserver(town, tmux_for(town))\n"
-        "obs.start()\n"
-        "obs.ready.wait(10)\n"
-        "print(*obs.client_pids(), flush=True)\n"
-        "time.sleep(600)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(rig_town.root)], stdout=subprocess.PIPE, env=env
-    )
-    try:
-        pids = [int(p) for p in proc.stdout.readline().split()]  # type: ignore[union-attr]
-        assert pids, "it attached a control client"
-        proc.kill()
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    # Orphans are reaped by PID 1, which may never wait for them (a container's init that does
-    # not reap): a client that has exited but is still a zombie has ended all the same.
-    wait_until(
-        lambda: not any(pid_alive(pid) for pid in pids),
-        what="its control clients to end",
-    )
+    wait_until_ended(kill_a_supervisor(rig_town))
     # The server drops a client when it reads the closed socket, which may be just after the
     # client process has gone.
     wait_until(
@@ -412,3 +422,25 @@ def test_a_killed_supervisor_leaves_no_control_client_behind(
         what="the server to drop its clients",
     )
     assert read_live(rig_town, tmux.socket_name) is None, "a dead observer's file is not trusted"
+
+
+@real_tmux
+def test_a_killed_supervisors_clients_end_even_while_the_server_cannot_answer(
+    rig_town: Town, tmux: TownTmux, slow_demo: None
+) -> None:
+    """tmux 3.3a can keep an exiting control client waiting for ever, in the server, when its
+    owner dies (tmux/control.py start_client). The observer's clients die with their owner
+    instead: here the server is stopped, so only that can end them."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("util-linux setpriv is not installed: clients end through the server")
+    start_demo(rig_town, tmux, "Outlive the supervisor, again")
+    server = int(tmux.query("display-message", "-p", "#{pid}")[0])
+    try:
+        pids = kill_a_supervisor(rig_town, lambda: os.kill(server, signal.SIGSTOP))
+        wait_until_ended(pids)
+    finally:
+        os.kill(server, signal.SIGCONT)
+    wait_until(
+        lambda: tmux.query("list-clients", "-F", "#{client_pid}") == [],
+        what="the server to drop its clients",
+    )

@@ -24,7 +24,9 @@ Found by probing tmux 3.3a:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -73,9 +75,21 @@ def quote(arg: str) -> str:
     return f"'{arg}'"
 
 
-def start_client(base_argv: Sequence[str], session: str, flags: str) -> subprocess.Popen[bytes]:
-    """`tmux -C attach-session -f FLAGS -t =SESSION`, talked to through its stdin/stdout."""
+def start_client(
+    base_argv: Sequence[str], session: str, flags: str, *, dies_with_owner: bool = False
+) -> subprocess.Popen[bytes]:
+    """`tmux -C attach-session -f FLAGS -t =SESSION`, talked to through its stdin/stdout.
+
+    `dies_with_owner`: the client is killed when the thread that starts it ends, however it
+    ends (util-linux `setpriv --pdeathsig`, ~1 ms more, where it is installed). A client
+    normally ends at EOF on its stdin, but tmux 3.3a reads that EOF in the server, and an
+    exiting control client waits there until its queued output is written, which with its
+    owner gone can be for ever (seen once here: the client and the server outlived a
+    SIGKILLed observer; tmux gives up after 10 s since its issue 5444, after 3.3a). A killed
+    client closes its socket, and the server lets it go at once."""
     argv = [base_argv[0], "-u", *base_argv[1:]]
+    if dies_with_owner and (setpriv := _setpriv()):
+        argv = [setpriv, "--pdeathsig", "KILL", *argv]
     argv += ["-C", "attach-session", "-f", flags, "-t", f"={session}"]
     # A TMUX inherited from the user's own tmux must not steer it (tmux/server.py run).
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
@@ -91,13 +105,19 @@ def start_client(base_argv: Sequence[str], session: str, flags: str) -> subproce
     )
 
 
+@functools.cache
+def _setpriv() -> str | None:
+    return shutil.which("setpriv")
+
+
 class ControlClient:
-    """One `tmux -C attach` on one session of the town's server."""
+    """One `tmux -C attach` on one session of the town's server, for as long as the thread
+    that starts it (the observer's, dispatch/live.py) runs."""
 
     def __init__(self, base_argv: Sequence[str], session: str, listener: Listener) -> None:
         self.session = session
         self._listener = listener
-        self._proc = start_client(base_argv, session, "read-only,ignore-size")
+        self._proc = start_client(base_argv, session, "read-only,ignore-size", dies_with_owner=True)
         self._write_lock = threading.Lock()
         self._pending: deque[_Pending] = deque()
         self._alive = True
