@@ -192,6 +192,38 @@ def test_a_dead_pane_whose_exit_is_not_known_yet_is_left_for_the_next_patrol(
     assert restarts and not any(r["crash"] for r in restarts), "a clean exit, restarted"
 
 
+def test_a_dead_pane_whose_process_lives_on_is_acted_on_after_a_grace(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that closed its terminal and lives on keeps its exit pending for good: the
+    witness waits EXIT_PENDING_GRACE for it, not for ever (here the grace is over at once)."""
+    from gastown_tui.supervise import witness as witness_mod
+
+    go = tmp_path / "go"
+    script = (
+        "sleep 0.3; trap '' HUP; exec </dev/null >/dev/null 2>&1;"
+        f" while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exit 0"
+    )
+    add_runtime(rig_town, "lingerer", ["sh", "-c", script], prompt="none")
+    clock = FakeClock(1_800_000_000.0)
+    town = Town.open(rig_town.root, clock=clock)
+    bead = town.beads.create("Never says how it ended", rig="alpha")
+    address = sling(town, tmux, bead.id, "alpha", runtime="lingerer").address
+    try:
+        wait_until(
+            lambda: (
+                (w := tmux.find_window(session_for("alpha"), address.split("/")[1]))
+                and w.exit_pending
+            ),
+            what="the pane to die with its process still there",
+        )
+        monkeypatch.setattr(witness_mod, "EXIT_PENDING_GRACE", 0.0)
+        Witness(town, tmux, "alpha").patrol(clock.now())
+        assert town.polecats.get(address).restarts, "acted on once the grace is over"
+    finally:
+        go.touch()
+
+
 def test_a_recorded_claude_permission_prompt_is_waiting_and_told_once(
     rig_town: Town, tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

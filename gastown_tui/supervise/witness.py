@@ -23,6 +23,7 @@ pane for a while, and 150 stalled agents one after another would outlast the pat
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.town import Town
 
+# A pane dead with its process still there (WindowInfo.exit_pending, tmux/server.py) is left
+# to the next patrol for this long; past it the process has closed its terminal and lives on.
+EXIT_PENDING_GRACE = 10.0
 PARALLEL = 32  # polecats acted on at once (mostly waiting on tmux and git, not the CPU)
 
 STALL_NUDGE = (
@@ -147,6 +151,7 @@ class Witness:
         self.address = f"{rig}/witness"
         # The observer's state in this process (supervise/host.py), or None: read the file.
         self.live = live or (lambda: None)
+        self._pending_since: dict[str, float] = {}  # address -> when its exit was first pending
 
     # helpers ---------------------------------------------------------------------------------
     def _event(self, kind: str, msg: str, *, bead: str | None = None, **extra: Any) -> None:
@@ -308,7 +313,10 @@ class Witness:
         runtime = all_runtimes(self.town).get(polecat.runtime)
         window = view.window
         if window is not None and window.exit_pending:
-            return []  # how it ended decides what to do: the next patrol knows
+            first = self._pending_since.setdefault(address, time.monotonic())
+            if time.monotonic() - first < EXIT_PENDING_GRACE:
+                return []  # how it ended decides what to do: the next patrol knows
+        self._pending_since.pop(address, None)
         status = window.dead_status if window is not None else None
         # A window that vanished (a reboot, a killed server) is not the agent's fault; an exit
         # with status 0 is a clean exit. Neither counts towards a crash loop.

@@ -757,9 +757,12 @@ class TownTmux:
         pane_dead = fields["pane_dead"] == "1"
         dead_status = _int_or_none(fields["pane_dead_status"])
         dead_signal = _int_or_none(fields["pane_dead_signal"])
-        # tmux sets pane_dead_time when it reaps the pane's process and learns how it ended.
-        exit_pending = pane_dead and not fields["pane_dead_time"]
-        if exit_pending and pane_pid and process_state(pane_pid) == "Z":
+        # tmux 3.3+ sets pane_dead_time when it reaps the pane's process and learns how it
+        # ended; until then the process is still there (an older tmux leaves the field empty,
+        # and a process that is gone is never pending).
+        state = process_state(pane_pid) if pane_dead and pane_pid else None
+        exit_pending = state is not None and not fields["pane_dead_time"]
+        if exit_pending and pane_pid and state == "Z":
             # Exited and not reaped: tmux 3.3a can miss its SIGCHLD for good (see
             # zombie_exit_status), and the kernel holds the status meanwhile.
             exit_pending = False
