@@ -74,14 +74,21 @@ def stuck_report(town: Town, tmux: TownTmux, beads: set[str]) -> str:
     fresh = Town(town.root)
     done = set(done_events(fresh))
     lines = []
-    for bead_id in sorted(beads - (closed_ids(fresh) & done)):
+    stuck = sorted(beads - (closed_ids(fresh) & done))
+    for bead_id in stuck:
         bead = fresh.beads.get(bead_id)
         lines.append(f"{bead_id}: {bead.status} {bead.assignee!r} done event: {bead_id in done}")
     lines.append(run_gt(fresh, "polecat", "list").stdout)
+    # A server that restarted numbers its windows from @0 again and has a later start time.
+    server = tmux.run("display-message", "-p", "#{pid} started #{start_time}", check=False)
+    lines.append(f"tmux server: {server.stdout.strip() or server.stderr.strip()}")
     for window in tmux.list_windows():
         tail = tmux.capture(window.pane_id, lines=8).strip().splitlines()[-4:]
-        lines.append(f"{window.target} dead={window.pane_dead}: {tail}")
+        lines.append(f"{window.target} {window.window_id} {window.pane_id} dead={window.pane_dead}")
+        lines.append(f"  {tail}")
     events = fresh.paths.root.joinpath("events.jsonl").read_text().splitlines()
+    for bead_id in stuck:
+        lines += [f"events of {bead_id}:", *[e for e in events if bead_id in e]]
     lines += ["last events:", *events[-30:]]
     return "\n".join(lines)
 
