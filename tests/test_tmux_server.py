@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -395,6 +396,35 @@ def test_a_pane_dead_before_its_process_ends_says_its_exit_is_pending(
             what="tmux to reap the killed process",
         )
     assert gone.dead_status is None and not gone.exit_pending
+
+
+def test_a_dead_pane_reaped_after_tmux_answered_is_still_pending_where_tmux_says_exits() -> None:
+    """The race CI met: list-panes says dead with no pane_dead_time, then tmux reaps the
+    process before the parser looks at /proc. tmux 3.3+ sets pane_dead_time once it knows
+    how the process ended, so the pane stays pending until a later look; an older tmux never
+    sets it, and there a process that is gone is not pending (or it would be for ever)."""
+    from gastown_tui.tmux.server import _SEP, _WINDOW_FIELDS
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: no /proc entry for its pid
+
+    def parse(version: str, dead_time: str = "", status: str = "") -> WindowInfo:
+        fields = dict.fromkeys(_WINDOW_FIELDS, "")
+        fields.update(
+            session_name="gt-alpha", window_name="furiosa", window_id="@1", pane_id="%1",
+            pane_pid=str(gone.pid), pane_dead="1", pane_dead_status=status,
+            pane_dead_time=dead_time, version=version, window_activity="1",
+        )  # fmt: skip
+        info = TownTmux._parse_window(_SEP.join(fields[name] for name in _WINDOW_FIELDS))
+        assert info is not None
+        return info
+
+    assert parse("3.3a").exit_pending and parse("3.3a").dead_status is None
+    assert parse("next-3.6").exit_pending
+    assert not parse("3.2a").exit_pending, "tmux 3.2 has no pane_dead_time: never pending"
+    assert not parse("").exit_pending
+    ended = parse("3.3a", dead_time="1796641089", status="5")
+    assert not ended.exit_pending and ended.dead_status == 5
 
 
 def test_zombie_exit_status_and_liveness_helpers() -> None:

@@ -22,6 +22,7 @@ libtmux's object model.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -75,6 +76,7 @@ _WINDOW_FIELDS = (
     "pane_dead_status",
     "pane_dead_signal",
     "pane_dead_time",
+    "version",  # the server's: pane_dead_time exists since tmux 3.3
     "pane_current_command",
     "window_activity",
     "pane_current_path",
@@ -303,6 +305,16 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+@functools.cache
+def _has_dead_time(version: str) -> bool:
+    """tmux `version` ("3.3a", "next-3.6") has the pane_dead_time format (3.3+). Another
+    form (OpenBSD's own) is taken as recent; none at all, as old."""
+    match = re.search(r"(\d+)\.(\d+)", version)
+    if match is None:
+        return bool(version)
+    return (int(match[1]), int(match[2])) >= (3, 3)
 
 
 def _int_or_none(value: str) -> int | None:
@@ -758,10 +770,15 @@ class TownTmux:
         dead_status = _int_or_none(fields["pane_dead_status"])
         dead_signal = _int_or_none(fields["pane_dead_signal"])
         # tmux 3.3+ sets pane_dead_time when it reaps the pane's process and learns how it
-        # ended; until then the process is still there (an older tmux leaves the field empty,
-        # and a process that is gone is never pending).
+        # ended: pending until then, even if the process was reaped since tmux answered. An
+        # older tmux never sets it: pending there only while the process is still there.
         state = process_state(pane_pid) if pane_dead and pane_pid else None
-        exit_pending = state is not None and not fields["pane_dead_time"]
+        knows_exits = _has_dead_time(fields["version"])
+        exit_pending = (
+            pane_dead
+            and not fields["pane_dead_time"]
+            and (state is not None or (knows_exits and dead_status is None))
+        )
         if exit_pending and pane_pid and state == "Z":
             # Exited and not reaped: tmux 3.3a can miss its SIGCHLD for good (see
             # zombie_exit_status), and the kernel holds the status meanwhile.
