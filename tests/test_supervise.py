@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -159,13 +160,13 @@ def test_a_clean_exit_is_not_counted_as_a_crash(rig_town: Town, tmux: TownTmux) 
     assert town.beads.get(bead.id).status == "hooked", "no crash loop for clean exits"
 
 
-def test_a_dead_pane_whose_exit_is_not_known_yet_is_left_for_the_next_patrol(
-    rig_town: Town, tmux: TownTmux, tmp_path: Path
-) -> None:
-    """tmux marks a pane dead when its terminal closes, before it reaps the process and learns
-    its status (tmux/server.py WindowInfo.exit_pending). A patrol in between must not count a
-    clean exit as a crash. The agent here closes its terminal and exits 0 only when told."""
-    go = tmp_path / "go"
+def sling_a_lingerer(
+    rig_town: Town, tmux: TownTmux, go: Path
+) -> tuple[Town, FakeClock, str, Callable[[], WindowInfo | None]]:
+    """A polecat whose agent closes its terminal, lives on and exits 0 once `go` exists: its
+    pane is dead with its exit pending (tmux/server.py WindowInfo.exit_pending) for as long
+    as a test needs. Returns the town on a fake clock, the clock, the address and a look at
+    its window."""
     script = (
         "sleep 0.3; trap '' HUP; exec </dev/null >/dev/null 2>&1;"
         f" while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exit 0"
@@ -175,11 +176,21 @@ def test_a_dead_pane_whose_exit_is_not_known_yet_is_left_for_the_next_patrol(
     town = Town.open(rig_town.root, clock=clock)
     bead = town.beads.create("Leaves quietly", rig="alpha")
     address = sling(town, tmux, bead.id, "alpha", runtime="lingerer").address
-    witness = Witness(town, tmux, "alpha")
 
     def window() -> WindowInfo | None:
         return tmux.find_window(session_for("alpha"), address.split("/")[1])
 
+    return town, clock, address, window
+
+
+def test_a_dead_pane_whose_exit_is_not_known_yet_is_left_for_the_next_patrol(
+    rig_town: Town, tmux: TownTmux, tmp_path: Path
+) -> None:
+    """tmux marks a pane dead when its terminal closes, before it reaps the process and learns
+    its status. A patrol in between must not count a clean exit as a crash."""
+    go = tmp_path / "go"
+    town, clock, address, window = sling_a_lingerer(rig_town, tmux, go)
+    witness = Witness(town, tmux, "alpha")
     dead = wait_until(lambda: (w := window()) and w.pane_dead and w, what="the pane to die")
     assert dead.exit_pending and dead.dead_status is None
     witness.patrol(clock.now())
@@ -200,21 +211,10 @@ def test_a_dead_pane_whose_process_lives_on_is_acted_on_after_a_grace(
     from gastown_tui.supervise import witness as witness_mod
 
     go = tmp_path / "go"
-    script = (
-        "sleep 0.3; trap '' HUP; exec </dev/null >/dev/null 2>&1;"
-        f" while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exit 0"
-    )
-    add_runtime(rig_town, "lingerer", ["sh", "-c", script], prompt="none")
-    clock = FakeClock(1_800_000_000.0)
-    town = Town.open(rig_town.root, clock=clock)
-    bead = town.beads.create("Never says how it ended", rig="alpha")
-    address = sling(town, tmux, bead.id, "alpha", runtime="lingerer").address
+    town, clock, address, window = sling_a_lingerer(rig_town, tmux, go)
     try:
         wait_until(
-            lambda: (
-                (w := tmux.find_window(session_for("alpha"), address.split("/")[1]))
-                and w.exit_pending
-            ),
+            lambda: (w := window()) and w.exit_pending,
             what="the pane to die with its process still there",
         )
         monkeypatch.setattr(witness_mod, "EXIT_PENDING_GRACE", 0.0)
