@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from gastown_tui.tmux import TownTmux
     from gastown_tui.town.town import Town
 
-# A pane dead with its process still there (WindowInfo.exit_pending, tmux/server.py) is left
+# A dead pane whose end tmux does not know yet (WindowInfo.exit_pending, tmux/server.py) is left
 # to the next patrol for this long; past it the process has closed its terminal and lives on.
 EXIT_PENDING_GRACE = 10.0
 PARALLEL = 32  # polecats acted on at once (mostly waiting on tmux and git, not the CPU)
