@@ -21,7 +21,7 @@ from gastown_tui.tmux.server import (
     escape_arg,
     pid_alive,
     session_has_live_process,
-    zombie_exit_status,
+    zombie_wait_status,
 )
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.paths import TownPaths
@@ -434,12 +434,12 @@ def test_zombie_exit_status_and_liveness_helpers() -> None:
     if child == 0:
         os._exit(7)
     try:
-        wait_until(lambda: zombie_exit_status(child) is not None, what="the child to exit")
-        assert zombie_exit_status(child) == 7
+        status = wait_until(lambda: zombie_wait_status(child), what="the child to exit")
+        assert os.waitstatus_to_exitcode(status) == 7
         assert not pid_alive(child)
     finally:
         os.waitpid(child, 0)
-    assert zombie_exit_status(os.getpid()) is None
+    assert zombie_wait_status(os.getpid()) is None
     assert pid_alive(os.getpid())
     assert session_has_live_process(os.getsid(0))
 

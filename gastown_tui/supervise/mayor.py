@@ -13,11 +13,10 @@ A plain class over (town, tmux, clock), like the witness.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import TYPE_CHECKING
 
 from gastown_tui.dispatch import mayor as dispatch_mayor
-from gastown_tui.supervise.witness import EXIT_PENDING_GRACE, Settings, backoff_delay
+from gastown_tui.supervise.witness import ExitWait, Settings, backoff_delay
 from gastown_tui.town.clock import age
 from gastown_tui.town.errors import GtError
 from gastown_tui.town.mayor import MAYOR, OVERSEER, edit_state, load_state
@@ -34,7 +33,7 @@ class MayorPatrol:
         self.town = town
         self.tmux = tmux
         self.woken: set[str] = set()  # mail ids already nudged about
-        self._pending_since = 0.0  # monotonic time its exit was first pending (0: not)
+        self._exit_wait = ExitWait()
 
     def patrol(self, now: float) -> list[str]:
         state = load_state(self.town)
@@ -44,11 +43,8 @@ class MayorPatrol:
         info = dispatch_mayor.find(self.tmux)
         if info is not None and not info.pane_dead:
             return self._tend(now, settings)
-        if info is not None and info.exit_pending:
-            self._pending_since = self._pending_since or time.monotonic()
-            if time.monotonic() - self._pending_since < EXIT_PENDING_GRACE:
-                return []  # how it ended is known in a moment (tmux/server.py WindowInfo)
-        self._pending_since = 0.0
+        if self._exit_wait.wait("mayor", info is not None and info.exit_pending):
+            return []  # how it ended is known in a moment (tmux/server.py WindowInfo)
         why = "its window is gone" if info is None else f"it {info.how_it_ended}"
         recent = [t for t in state.restarts if now - t < settings.crash_loop_window]
         if len(recent) >= settings.crash_loop_restarts:

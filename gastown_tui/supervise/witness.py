@@ -50,6 +50,24 @@ if TYPE_CHECKING:
 # A dead pane whose end tmux does not know yet (WindowInfo.exit_pending, tmux/server.py) is left
 # to the next patrol for this long; past it the process has closed its terminal and lives on.
 EXIT_PENDING_GRACE = 10.0
+
+
+class ExitWait:
+    """Since when each dead pane's exit has been pending (WindowInfo.exit_pending): a patrol
+    leaves it to the next one, for at most EXIT_PENDING_GRACE (the witness, the mayor's)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+
+    def wait(self, key: str, pending: bool) -> bool:
+        """True while `key`'s exit is pending and within the grace: decide nothing yet."""
+        if not pending:
+            self._since.pop(key, None)
+            return False
+        first = self._since.setdefault(key, time.monotonic())
+        return time.monotonic() - first < EXIT_PENDING_GRACE
+
+
 PARALLEL = 32  # polecats acted on at once (mostly waiting on tmux and git, not the CPU)
 
 STALL_NUDGE = (
@@ -151,7 +169,7 @@ class Witness:
         self.address = f"{rig}/witness"
         # The observer's state in this process (supervise/host.py), or None: read the file.
         self.live = live or (lambda: None)
-        self._pending_since: dict[str, float] = {}  # address -> when its exit was first pending
+        self._exit_wait = ExitWait()
 
     # helpers ---------------------------------------------------------------------------------
     def _event(self, kind: str, msg: str, *, bead: str | None = None, **extra: Any) -> None:
@@ -312,11 +330,8 @@ class Witness:
         polecat = self.town.polecats.get(address)
         runtime = all_runtimes(self.town).get(polecat.runtime)
         window = view.window
-        if window is not None and window.exit_pending:
-            first = self._pending_since.setdefault(address, time.monotonic())
-            if time.monotonic() - first < EXIT_PENDING_GRACE:
-                return []  # how it ended decides what to do: the next patrol knows
-        self._pending_since.pop(address, None)
+        if self._exit_wait.wait(address, window is not None and window.exit_pending):
+            return []  # how it ended decides what to do: the next patrol knows
         status = window.dead_status if window is not None else None
         # A window that vanished (a reboot, a killed server) is not the agent's fault; an exit
         # with status 0 is a clean exit. Neither counts towards a crash loop.

@@ -282,12 +282,6 @@ def zombie_wait_status(pid: int) -> int | None:
         return None
 
 
-def zombie_exit_status(pid: int) -> int | None:
-    """Exit status of `pid` if it is an unreaped zombie that exited normally."""
-    status = zombie_wait_status(pid)
-    return os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
-
-
 def how_it_ended(dead_status: int | None, dead_signal: int | None, exit_pending: bool) -> str:
     """How a dead pane's process ended, for people: "exited with status 3", "was killed by
     SIGKILL"."""
@@ -781,7 +775,7 @@ class TownTmux:
         )
         if exit_pending and pane_pid and state == "Z":
             # Exited and not reaped: tmux 3.3a can miss its SIGCHLD for good (see
-            # zombie_exit_status), and the kernel holds the status meanwhile.
+            # zombie_wait_status), and the kernel holds the status meanwhile.
             exit_pending = False
             wait_status = zombie_wait_status(pane_pid)
             if wait_status is not None and os.WIFEXITED(wait_status):
