@@ -86,21 +86,6 @@ def _module_names() -> list[str]:
     return [name for name in dict.fromkeys(COMMANDS.values()) if _exists(name)]
 
 
-def _command_word(argv: Sequence[str]) -> str | None:
-    skip = False
-    for token in argv:
-        if skip:
-            skip = False
-            continue
-        if token == "--town":
-            skip = True
-            continue
-        if token.startswith("-"):
-            continue
-        return token
-    return None
-
-
 class _Skipped:
     """Stands in for the parser of a command that is not being run: every call does nothing."""
 
@@ -248,24 +233,13 @@ def build_parser(only: list[str] | None = None, word: str | None = None) -> argp
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    word = _command_word(args_list)
-    if argv is None and word is not None:
-        from gastown_tui.cmdwire import WARM, run_via_server
+    """`gt ARGV`; with no `argv` (a `gt` process), the town's command server may run it."""
+    from gastown_tui.cmdwire import command_word, warm_call
 
-        # The calls agents make all day run in the town's warm command server when one
-        # answers (cmdwire.py); when none does, nothing ran and this process runs the call.
-        if word in WARM:
-            code = run_via_server(args_list, sys.argv[0])
-            if code is not None:
-                # Nothing of this process is left to clean up: skip the interpreter's
-                # teardown, a tenth of such a call.
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.flush()
-                    except (OSError, ValueError):
-                        pass
-                os._exit(code)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        warm_call(args_list)
+    word = command_word(args_list)
     module = COMMANDS.get(word or "")
     if module is not None and not _load(module):
         module = None

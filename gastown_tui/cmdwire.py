@@ -143,6 +143,41 @@ def _connect(path: str) -> object | None:
     return sock
 
 
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command a `gt` argv names (`mail` of `gt --town T mail send`), if any."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token == "--town":
+            skip = True
+            continue
+        if token.startswith("-"):
+            continue
+        return token
+    return None
+
+
+def warm_call(argv: list[str]) -> None:
+    """Exit with the status of the `gt argv` call when the town's command server ran it;
+    return when it did not, and nothing ran. The town's own `gt` calls this before the
+    interpreter's `site` is loaded (dispatch/agents.py AGENT_GT)."""
+    if command_word(argv) not in WARM:
+        return
+    code = run_via_server(argv, sys.argv[0])
+    if code is None:
+        return
+    # Nothing of this process is left to clean up: skip the interpreter's teardown, a tenth
+    # of such a call.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def run_via_server(argv: list[str], program: str) -> int | None:
     """Run `gt argv` in the town's command server and return its exit status; None when the
     server did not start the command (the caller then runs it itself)."""

@@ -385,12 +385,23 @@ def test_agents_run_the_towns_own_gt_and_it_is_served(
     assert mine.returncode == theirs.returncode == 0 and mine.stdout == theirs.stdout
     imported = {line.split("|")[-1].strip() for line in mine.stderr.splitlines()}
     assert "gastown_tui.cmdwire" in imported  # it asked the server...
-    assert "re" not in imported and COMMAND_MODULE not in imported  # ...and loaded no more
+    # ...and loaded no more: not even the interpreter's `site` (it starts with -S)
+    assert "re" not in imported and COMMAND_MODULE not in imported and "site" not in imported
+    # With no server to run it, it runs the call itself, site-packages and all.
+    alone = subprocess.run(
+        [str(script), "bead", "list"],
+        capture_output=True,
+        text=True,
+        env={**full, "GT_COMMAND_SERVER": "off"},
+        timeout=60,
+    )
+    assert alone.returncode == 0 and alone.stdout == theirs.stdout
+    assert "site" in {line.split("|")[-1].strip() for line in alone.stderr.splitlines()}
     # An interpreter in a folder with a space: sh starts it (the script above, run in such a
     # folder, is that one). One with a quote in its path: the installed gt, as before.
     monkeypatch.setattr(sys, "executable", "/opt/a b/python3")
     assert agent_bin(rig_town) == first
-    assert script.read_text().startswith("#!/bin/sh\n'''exec' '/opt/a b/python3' \"$0\" \"$@\"")
+    assert script.read_text().startswith("#!/bin/sh\n'''exec' '/opt/a b/python3' -S \"$0\" \"$@\"")
     monkeypatch.setattr(sys, "executable", "/opt/a'b/python3")
     assert agent_bin(rig_town) is None
     assert window_env(rig_town, "alpha/nux", "al-x")["PATH"].startswith("/opt/a'b:")

@@ -18,6 +18,7 @@ import pytest
 from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.tmux.server import (
     HISTORY_LIMIT,
+    TmuxCommandFailed,
     escape_arg,
     pid_alive,
     session_has_live_process,
@@ -147,19 +148,57 @@ def test_a_session_that_ends_after_the_look_is_started_again(
     # new-window, which then failed with "can't find session: gt-alpha".
     tmux.start_window("gt-beta", "keep", SLEEPER, start_dir=tmp_path, env={})  # server stays
     tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
-    real_list_windows = TownTmux.list_windows
+    real_has_session = TownTmux.has_session
 
-    def look_then_the_session_ends(self: TownTmux, session: str | None = None) -> list:
-        seen = real_list_windows(self, session)
+    def look_then_the_session_ends(self: TownTmux, session: str) -> bool:
+        seen = real_has_session(self, session)
         if session == "gt-alpha":
             self.run("kill-session", "-t", "=gt-alpha")
         return seen
 
-    monkeypatch.setattr(TownTmux, "list_windows", look_then_the_session_ends)
+    # (start_window lists only the windows that may be "two"'s, none: it asks for the session.)
+    monkeypatch.setattr(TownTmux, "has_session", look_then_the_session_ends)
     info = tmux.start_window("gt-alpha", "two", SLEEPER, start_dir=tmp_path, env={})
     monkeypatch.undo()
     assert info.session == "gt-alpha" and info.window == "two"
     assert [w.window for w in tmux.list_windows("gt-alpha")] == ["two"]
+
+
+def test_a_narrowed_listing_finds_a_window_by_name_or_by_its_agent(
+    tmux: TownTmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sling asks tmux only for the windows that may be its polecat's, so its cost does not
+    # grow with the town: by name, or by the agent option of a window a person renamed.
+    for session, window in [("gt-alpha", "nux"), ("gt-alpha", "nuxx"), ("gt-beta", "nux")]:
+        env = {"GT_AGENT": f"{session[3:]}/{window}"}
+        tmux.start_window(session, window, SLEEPER, start_dir=tmp_path, env=env)
+    renamed = tmux.start_window(
+        "gt-alpha", "slit", SLEEPER, start_dir=tmp_path, env={"GT_AGENT": "alpha/slit"}
+    )
+    tmux.run("rename-window", "-t", renamed.window_id, "my-slit")
+    every = tmux.list_windows()
+    for session, like in [("gt-alpha", "nux"), ("gt-beta", "nux"), ("gt-alpha", "slit")]:
+        narrowed = [w.pane_id for w in tmux.list_windows(session, like=like)]
+        assert narrowed == [w.pane_id for w in every if w.is_for(session, like)]
+        found = tmux.find_window(session, like)
+        assert len(narrowed) == 1 and found is not None and found.pane_id == narrowed[0]
+    assert tmux.list_windows("gt-alpha", like="my-slit") == []  # a label, not whose it is
+    assert tmux.list_windows("gt-alpha", like="dune") == []
+    # The agent a new window is for is found too, whatever its window's name.
+    [by_agent] = tmux.list_windows("gt-alpha", like="dune", agent="alpha/slit")
+    assert by_agent.pane_id == renamed.pane_id
+    # A tmux without `list-panes -f` (before 3.2): the whole listing, narrowed here.
+    real_query = TownTmux.query
+
+    def no_filter_flag(self: TownTmux, *args: str) -> list[str]:
+        if "-f" in args:
+            raise TmuxCommandFailed(args, "command list-panes: unknown flag -f")
+        return real_query(self, *args)
+
+    monkeypatch.setattr(TownTmux, "query", no_filter_flag)
+    assert [w.pane_id for w in tmux.list_windows("gt-alpha", like="nux")] == [
+        w.pane_id for w in every if w.is_for("gt-alpha", "nux")
+    ]
 
 
 def test_starting_a_live_window_again_is_refused(tmux: TownTmux, tmp_path: Path) -> None:

@@ -322,6 +322,14 @@ class CommandPipe:
         """Take no more calls (they go as processes); the client is ended by `close`."""
         self.closed = True
 
+    def detach(self) -> None:
+        """Take no more calls, and let the client start leaving now (EOF on its stdin):
+        `close` then only reaps it."""
+        self.closed = True
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+
     @staticmethod
     def fits(commands: list[list[str]]) -> bool:
         """Can these go down a control line? Not with a line break in an argument."""

@@ -234,6 +234,20 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+def _window_filter(session: str, window: str, agent: str) -> str:
+    """A `list-panes -f` format, true for the panes of `session` that may be `window`'s: by
+    name, by an AGENT_OPTION ending in `/window` (WindowInfo.identity), or by `agent`. The
+    names are checked (NAME_PATTERN), so none holds a format or pattern character; an agent
+    that is not `rig/name` is left to the caller's own check of every window."""
+    mine = f"#{{||:#{{==:#{{window_name}},{window}}},#{{m:*/{window},#{{{AGENT_OPTION}}}}}}}"
+    rig, _, name = agent.partition("/")
+    if agent and NAME_PATTERN.fullmatch(rig) and NAME_PATTERN.fullmatch(name):
+        mine = f"#{{||:{mine},#{{==:#{{{AGENT_OPTION}}},{agent}}}}}"
+    elif agent:
+        return "1"
+    return f"#{{&&:#{{==:#{{session_name}},{session}}},{mine}}}"
+
+
 def is_owned_session(session: str) -> bool:
     return session.startswith(SESSION_PREFIX)
 
@@ -413,6 +427,14 @@ class TownTmux:
             if pipe is not None:
                 pipe.close()
 
+    def end_batch(self) -> None:
+        """This thread's calls left in its `batched` block go as processes, and its control
+        client starts leaving now: its exit (~1 ms) overlaps the caller's last work (a
+        sling's store writes) instead of following it."""
+        pipe = self._open_pipe()
+        if pipe is not None:
+            pipe.detach()
+
     def _open_pipe(self) -> CommandPipe | None:
         """This thread's control client of its `batched` block, while it can take calls."""
         held = self._pipe
@@ -576,7 +598,7 @@ class TownTmux:
         with flocked(self._window_lock(session)):
             dead: list[WindowInfo] = []
             agent = env.get("GT_AGENT", "")
-            windows = self.list_windows(session)
+            windows = self.list_windows(session, like=window, agent=agent)
             for existing in windows:
                 if not (existing.is_for(session, window) or (agent and existing.agent == agent)):
                     continue
@@ -679,14 +701,27 @@ class TownTmux:
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
 
-    def list_windows(self, session: str | None = None) -> list[WindowInfo]:
-        """Windows of owned sessions (or of one owned session), in tmux's order."""
+    def list_windows(
+        self, session: str | None = None, *, like: str | None = None, agent: str = ""
+    ) -> list[WindowInfo]:
+        """Windows of owned sessions (or of one owned session), in tmux's order. With
+        `like` (and `session`), only `like`'s (WindowInfo.is_for) and `agent`'s: tmux leaves
+        the others out, so the answer does not grow with the town."""
         if session is not None:
             self.check_session(session)
         windows: list[WindowInfo] = []
         seen: set[str] = set()
+        listing = ["list-panes", "-a", "-F", _WINDOW_FORMAT]
+        narrow = session is not None and like is not None
+        if session is not None and like is not None:
+            listing += ["-f", _window_filter(session, check_name(like, "window"), agent)]
         try:
-            lines = self.query("list-panes", "-a", "-F", _WINDOW_FORMAT)
+            try:
+                lines = self.query(*listing)
+            except TmuxCommandFailed as exc:
+                if not narrow or exc.no_server or "no current target" in exc.stderr:
+                    raise
+                lines = self.query(*listing[:4])  # a tmux without `list-panes -f` (< 3.2)
         except TmuxCommandFailed as exc:
             # A server whose last session just closed answers "no current target" while it
             # exits (seen under racing slings): it has no windows, which is not an error.
@@ -699,6 +734,10 @@ class TownTmux:
                 continue
             if session is not None and info.session != session:
                 continue
+            if like is not None and not (
+                info.is_for(info.session, like) or (agent and info.agent == agent)
+            ):
+                continue
             if info.window_id in seen:  # a split window: its first pane is the agent's
                 continue
             seen.add(info.window_id)
@@ -708,7 +747,7 @@ class TownTmux:
     def find_window(self, session: str, window: str) -> WindowInfo | None:
         """The window of `window` (a polecat's name) in `session`, by identity: renamed or
         not (see WindowInfo.identity)."""
-        for info in self.list_windows(session):
+        for info in self.list_windows(session, like=window):
             if info.is_for(session, window):
                 return info
         return None
@@ -746,7 +785,7 @@ class TownTmux:
         self.check_session(session)
         check_name(window, "window")
         killed = 0
-        for info in self.list_windows(session):
+        for info in self.list_windows(session, like=window):
             if info.is_for(session, window):
                 self.run("kill-window", "-t", info.window_id, check=False)
                 killed += 1

@@ -73,7 +73,12 @@ def _sling_many(
 
     session = session_for(rig_record.name)
     # Prefer idle polecats whose windows are gone: a live one is an agent someone may watch.
-    avoid = {w.window for w in tmux.list_windows() if w.session == session and not w.pane_dead}
+    # (Not asked when every target names its polecat.)
+    avoid = (
+        {w.window for w in tmux.list_windows(session) if not w.pane_dead}
+        if to is None and any(target.to is None for target in parsed)
+        else set()
+    )
     pause_point("before_hook")
     batch = SlingBatch()
     # Past a limit (max_polecats, a role's capacity) a target is queued, not hooked; the

@@ -56,6 +56,8 @@ def run_jobs(
         for job in jobs:
             rollback(town, tmux, rig.name, job, f"interrupted ({type(exc).__name__})")
         raise
+    if not any(errors):
+        tmux.end_batch()  # no more tmux calls unless something fails below
     good: list[Job] = []
     for job, error in zip(jobs, errors, strict=True):
         if error is None or done_meanwhile(town, job):

@@ -79,14 +79,15 @@ def validate(
             hint="run `gt doctor`, or remove and re-add the rig",
         )
     if to is not None:
-        for polecat, hooked in town.polecats.list_with_hooks(rig_record.name):
-            if polecat.name == to and (hooked is not None or polecat.is_starting):
-                busy = hooked.id if hooked else "a sling in progress"
-                if not (force and hooked is not None and hooked.id in targets):
-                    raise GtError(
-                        f"polecat {polecat.address} is busy with {busy}",
-                        hint="pick another with --to, or leave --to out",
-                    )
+        polecat = town.polecats.find(f"{rig_record.name}/{to}")
+        hooked = town.polecats.hooked(polecat.address) if polecat is not None else None
+        if polecat is not None and (hooked is not None or polecat.is_starting):
+            busy = hooked.id if hooked else "a sling in progress"
+            if not (force and hooked is not None and hooked.id in targets):
+                raise GtError(
+                    f"polecat {polecat.address} is busy with {busy}",
+                    hint="pick another with --to, or leave --to out",
+                )
     in_rig = {d.get("id") for d in town.storage.beads.docs(rig_record.name)}
     out: list[Target] = []
     seen: set[str] = set()
