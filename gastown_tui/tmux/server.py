@@ -593,8 +593,14 @@ class TownTmux:
             environment += ["-e", escape_arg(f"{key}={value}")]
         # tmux expands `-c` as a format (`##` is a literal `#`); `-e` values are taken as-is.
         process = ["-c", escape_arg(str(start_dir).replace("#", "##")), *environment]
-        # `exec` so the pane's pid is the agent itself, not a shell waiting for it.
-        shell_command = escape_arg("exec " + shlex.join(command))
+        # Given as several arguments, tmux execs the command itself (tmux 3.0+): no shell
+        # starts first (the default-shell, often bash, is ~2 ms of a sling), and the pane's
+        # pid is the agent's. One argument alone would be run by `default-shell -c`: it is
+        # `exec`ed there, for the same pid.
+        if len(command) > 1:
+            program = [escape_arg(arg) for arg in command]
+        else:
+            program = [escape_arg("exec " + shlex.join(command))]
         with flocked(self._window_lock(session)):
             dead: list[WindowInfo] = []
             agent = env.get("GT_AGENT", "")
@@ -614,7 +620,7 @@ class TownTmux:
                 for extra in dead[1:]:
                     self.run("kill-window", "-t", extra.window_id, check=False)
                 pane_id = dead[0].pane_id
-                spawn = ["respawn-pane", "-k", "-t", pane_id, *process, shell_command]
+                spawn = ["respawn-pane", "-k", "-t", pane_id, *process, *program]
                 result = self.run(*spawn, *self._window_options(pane_id, agent), check=False)
                 if result.returncode != 0:
                     raise TmuxCommandFailed(spawn, result.stderr)
@@ -629,7 +635,7 @@ class TownTmux:
             exists = bool(windows) or self.has_session(session)
             while True:
                 if exists:
-                    spawn = ["new-window", *created, "-t", f"={session}:", shell_command]
+                    spawn = ["new-window", *created, "-t", f"={session}:", *program]
                     setup: list[str] = []
                 else:
                     # A control client of this thread's `batched` block was attached to the
@@ -641,7 +647,7 @@ class TownTmux:
                     # A new session's first window is the agent's own: no stray shell
                     # window. A user's tmux.conf with `destroy-unattached on` would end it
                     # at once.
-                    spawn = ["new-session", "-s", session, *created, shell_command]
+                    spawn = ["new-session", "-s", session, *created, *program]
                     spawn += [";", "set-option", "-t", f"={session}:", "destroy-unattached"]
                     spawn += ["off"]
                     setup = self._server_options()

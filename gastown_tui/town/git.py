@@ -31,27 +31,53 @@ def git(
     timeout: float = GIT_TIMEOUT,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    proc = start_git(args, cwd, with_input=input is not None)
+    return finish_git(proc, args, check=check, timeout=timeout, input=input)
+
+
+def start_git(
+    args: list[str], cwd: Path | None = None, *, with_input: bool = False
+) -> subprocess.Popen[str]:
+    """Start `git args`; `finish_git` waits for it. Meanwhile the caller may do other work
+    (a sling writes its records while `git worktree add` runs: town/worktrees.py)."""
     import subprocess  # here: `gt prime` and `gt hook` import this module but run no git
 
     try:
-        proc = subprocess.run(
+        return subprocess.Popen(
             ["git", *args],
             cwd=cwd,
-            capture_output=True,
+            stdin=subprocess.PIPE if with_input else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=git_env(),
-            timeout=timeout,
-            input=input,
         )
     except FileNotFoundError:
         raise GtError("git is not installed", hint="install git and retry") from None
+
+
+def finish_git(
+    proc: subprocess.Popen[str],
+    args: list[str],
+    *,
+    check: bool = True,
+    timeout: float = GIT_TIMEOUT,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Wait for a `start_git` process: its output, or GtFailure when it failed (`check`)."""
+    import subprocess
+
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         raise GtFailure(f"`git {' '.join(args)}` timed out after {timeout:.0f}s") from None
     if check and proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        detail = (stderr or stdout).strip().splitlines()
         last = detail[-1] if detail else f"exit status {proc.returncode}"
         raise GtFailure(f"`git {' '.join(args[:3])}` failed: {last}")
-    return proc
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def is_repo(path: Path) -> bool:

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gastown_tui.dispatch.sling.hook import hook_all
-from gastown_tui.dispatch.sling.jobs import SlingBatch, SlingResult
+from gastown_tui.dispatch.sling.jobs import Job, SlingBatch, SlingResult
 from gastown_tui.dispatch.sling.pause import pause_point
 from gastown_tui.dispatch.sling.rollback import write_note
 from gastown_tui.dispatch.sling.run import run_jobs
 from gastown_tui.dispatch.sling.validate import validate
 from gastown_tui.town.errors import GtError, GtFailure
 from gastown_tui.town.paths import session_for
+from gastown_tui.town.worktrees import begin_worktree
 
 if TYPE_CHECKING:
     from gastown_tui.runtimes.presets import Runtime
@@ -91,6 +92,8 @@ def _sling_many(
             if admit
             else []
         )
+    if len(jobs) == 1:
+        begin_worktree_of(town, rig_record, jobs[0])
     for job in jobs:
         job.started = started
         job.wait_started = wait_started
@@ -100,6 +103,17 @@ def _sling_many(
     if jobs:  # none when every target was queued
         run_jobs(town, tmux, rig_record, chosen, jobs, convoy, batch)
     return batch
+
+
+def begin_worktree_of(town: Town, rig: Rig, job: Job) -> None:
+    """Start a lone job's fresh worktree now: `git worktree add` is most of a sling's own
+    time, and the note and the look at tmux before the window starts go on meanwhile. (A
+    batch's worktrees are made in its parallel starts, run.py.) Whatever fails here fails
+    again in start_job, where a failure is rolled back."""
+    try:
+        job.worktree = begin_worktree(town, rig, job.polecat, job.bead)
+    except (GtError, OSError):
+        job.worktree = None
 
 
 def sling(

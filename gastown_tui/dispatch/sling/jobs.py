@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from gastown_tui.tmux import WindowInfo
     from gastown_tui.town.models import Bead
     from gastown_tui.town.polecats import Polecat
+    from gastown_tui.town.worktrees import PendingWorktree
 
 
 @dataclass
@@ -100,6 +101,9 @@ class Job:
     created_bead: bool = False
     displaced: str | None = None  # a polecat that held this bead before a --force re-sling
     info: WindowInfo | None = None
+    # Its fresh worktree, begun right after the hook so that git works while the sling does
+    # (api.py); start_job waits for it.
+    worktree: PendingWorktree | None = None
     window_started: bool = False
     beacon: str = ""
     started: float = 0.0

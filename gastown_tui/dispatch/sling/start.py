@@ -149,13 +149,25 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     """Step 3 for one job: worktree, then the window, confirmed up."""
     polecat = job.polecat
     session = session_for(rig.name)
-    existing = tmux.find_window(session, polecat.name)
-    if existing is not None and not existing.pane_dead:
-        # An idle polecat's leftover agent, or the one being restarted: it goes before its
-        # worktree changes under it. (A dead pane is respawned in place by start_window.)
-        tmux.kill_window(session, polecat.name)
-    continuing = bool(polecat.worktree) and polecat.branch == branch_name(polecat.name, job.bead.id)
-    folder, branch = prepare_worktree(town, rig, polecat, job.bead)
+    pending, job.worktree = job.worktree, None
+    try:
+        existing = tmux.find_window(session, polecat.name)
+        if existing is not None and not existing.pane_dead:
+            # An idle polecat's leftover agent, or the one being restarted: it goes before
+            # its worktree changes under it (a worktree begun early is a fresh one, which no
+            # agent is in). A dead pane is respawned in place by start_window.
+            tmux.kill_window(session, polecat.name)
+        continuing = bool(polecat.worktree) and polecat.branch == branch_name(
+            polecat.name, job.bead.id
+        )
+        if pending is not None:
+            folder, branch = pending.wait()
+            pending = None
+        else:
+            folder, branch = prepare_worktree(town, rig, polecat, job.bead)
+    finally:
+        if pending is not None:
+            pending.abandon()
     polecat.worktree = str(folder)
     polecat.branch = branch
     pause_point("after_worktree")
