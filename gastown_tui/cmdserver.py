@@ -438,6 +438,18 @@ def _flush() -> None:
             pass
 
 
+def know_tmux() -> None:
+    """Ask tmux its version once here, for every call forked after (a sling asks it whether
+    it may use a control-mode client: tmux/server.py `control_safe`)."""
+    import shutil
+
+    from gastown_tui.tmux.server import tmux_version
+
+    found = shutil.which("tmux")
+    if found is not None:
+        tmux_version(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gastown_tui.cmdserver")
     parser.add_argument("--town", required=True, help="the town root")
@@ -453,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server = Server(town_root, args.parent)
     server.warm(list(WARM_MODULES))
+    know_tmux()
     try:
         server.listen()
     except OSError as exc:

@@ -19,6 +19,7 @@ from gastown_tui.tmux import TownTmux, WindowInfo
 from gastown_tui.tmux.server import (
     HISTORY_LIMIT,
     TmuxCommandFailed,
+    control_safe,
     escape_arg,
     pid_alive,
     session_has_live_process,
@@ -148,16 +149,17 @@ def test_a_session_that_ends_after_the_look_is_started_again(
     # new-window, which then failed with "can't find session: gt-alpha".
     tmux.start_window("gt-beta", "keep", SLEEPER, start_dir=tmp_path, env={})  # server stays
     tmux.start_window("gt-alpha", "one", SLEEPER, start_dir=tmp_path, env={})
-    real_has_session = TownTmux.has_session
+    real_list_windows = TownTmux.list_windows
 
-    def look_then_the_session_ends(self: TownTmux, session: str) -> bool:
-        seen = real_has_session(self, session)
+    def look_then_the_session_ends(
+        self: TownTmux, session: str | None = None, **narrowed: str
+    ) -> list[WindowInfo]:
+        seen = real_list_windows(self, session, **narrowed)
         if session == "gt-alpha":
             self.run("kill-session", "-t", "=gt-alpha")
         return seen
 
-    # (start_window lists only the windows that may be "two"'s, none: it asks for the session.)
-    monkeypatch.setattr(TownTmux, "has_session", look_then_the_session_ends)
+    monkeypatch.setattr(TownTmux, "list_windows", look_then_the_session_ends)
     info = tmux.start_window("gt-alpha", "two", SLEEPER, start_dir=tmp_path, env={})
     monkeypatch.undo()
     assert info.session == "gt-alpha" and info.window == "two"
@@ -518,7 +520,37 @@ def test_kill_server_removes_its_socket(tmux: TownTmux, tmp_path: Path) -> None:
 # -- batched calls: one control-mode client instead of a process per call ----------------------
 
 
+def test_batched_calls_use_a_control_client_only_on_a_tmux_that_survives_them(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    # Before tmux 3.7 a server dies (SIGSEGV) when a control client is told of an event while
+    # it is still connecting: a call's own client is used only from 3.7 on.
+    def fake_tmux(says: str) -> str:
+        path = tmp_path / f"tmux-{len(list(tmp_path.iterdir()))}"
+        path.write_text(f"#!/bin/sh\necho '{says}'\n")
+        path.chmod(0o755)
+        return str(path)
+
+    for says, safe in [
+        ("tmux 3.3a", False),
+        ("tmux 3.6b", False),
+        ("tmux 3.7", True),
+        ("tmux next-3.8", True),
+        ("tmux 4.0", True),
+        ("tmux master", True),  # a build from git
+    ]:
+        assert control_safe(fake_tmux(says)) is safe, says
+    assert not control_safe(None)
+    start_reader(tmux, tmp_path)
+    with tmux.batched("gt-alpha"):
+        assert (tmux._pipe is not None) is control_safe(tmux.tmux_bin)
+    tmux.command_pipes = False
+    with tmux.batched("gt-alpha"):
+        assert tmux._pipe is None
+
+
 def test_batched_calls_answer_as_processes_do(tmux: TownTmux, tmp_path: Path) -> None:
+    tmux.command_pipes = True  # whatever this tmux is: the client itself is tested here
     info, received = start_reader(tmux, tmp_path)
     tricky = 'it\'s ; $HOME #{pane_id} \\ "q" ~ x;'  # quotes, separators, formats, a final ;
     calls = [
@@ -543,6 +575,7 @@ def test_batched_calls_answer_as_processes_do(tmux: TownTmux, tmp_path: Path) ->
 
 
 def test_a_batch_whose_session_ends_goes_on_as_processes(tmux: TownTmux, tmp_path: Path) -> None:
+    tmux.command_pipes = True
     info, received = start_reader(tmux, tmp_path)
     with tmux.batched("gt-alpha"):
         assert tmux._pipe is not None
@@ -556,6 +589,7 @@ def test_a_batch_whose_session_ends_goes_on_as_processes(tmux: TownTmux, tmp_pat
 
 
 def test_batched_without_the_session_runs_processes(tmux: TownTmux, tmp_path: Path) -> None:
+    tmux.command_pipes = True
     info, received = start_reader(tmux, tmp_path)
     with tmux.batched("gt-nowhere"):
         tmux.send_literal(info.pane_id, "no pipe")
@@ -634,7 +668,8 @@ def test_a_session_started_anew_in_a_batch_leaves_the_old_servers_client(
     """Racing slings: a batch's control client stayed attached to a server whose sessions
     had all ended, while a new server answered on the socket; the sling's look at its new
     pane went to the old one ("the window ... vanished right after it started"). A scripted
-    peer plays that old server: every command succeeds and prints nothing."""
+    peer plays that old server: it has no session for a new window, and every other command
+    succeeds and prints nothing."""
     import subprocess
     import threading
 
@@ -642,8 +677,10 @@ def test_a_session_started_anew_in_a_batch_leaves_the_old_servers_client(
 
     tmux.start_window("gt-beta", "keep", SLEEPER, start_dir=tmp_path, env={})
     old_server = (
-        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; n=2; '
-        'while read line; do printf "%%begin $n $n 1\\n%%end $n $n 1\\n"; n=$((n+1)); done'
+        'printf "%%begin 1 1 0\\n%%end 1 1 0\\n"; n=2; while read line; do '
+        'case "$line" in *new-window*) printf "%%begin $n $n 1\\ncan\'t find session: gt-alpha'
+        '\\n%%error $n $n 1\\n";; *) printf "%%begin $n $n 1\\n%%end $n $n 1\\n";; esac; '
+        "n=$((n+1)); done"
     )
     pipe = CommandPipe(
         subprocess.Popen(["sh", "-c", old_server], stdin=subprocess.PIPE, stdout=subprocess.PIPE),

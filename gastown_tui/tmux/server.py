@@ -248,6 +248,37 @@ def _window_filter(session: str, window: str, agent: str) -> str:
     return f"#{{&&:#{{==:#{{session_name}},{session}}},{mine}}}"
 
 
+# The first tmux whose server survives a control-mode client that is told of an event (a
+# client detached, a session made or closed, the current window changed) between its first
+# and last identify message: before it, control.c writes to a client whose control state does
+# not exist yet, and the server dies of SIGSEGV with every agent in it (tmux commit c51da10,
+# "Fix NULL dereference in control_write when control_state is not yet initialized", in 3.7;
+# seen here as `segfault at 20` under racing slings, tests/test_scheduler.py).
+CONTROL_SAFE_VERSION = (3, 7)
+
+
+@functools.cache
+def tmux_version(tmux_bin: str) -> tuple[int, int] | None:
+    """(major, minor) of `tmux -V` ("tmux 3.3a", "tmux next-3.7"); None when it says no
+    number (a build from git: taken as new)."""
+    try:
+        said = subprocess.run(
+            [tmux_bin, "-V"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return (0, 0)
+    found = re.search(r"(\d+)\.(\d+)", said)
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def control_safe(tmux_bin: str | None) -> bool:
+    """Can short-lived control-mode clients be used with this tmux (CONTROL_SAFE_VERSION)?"""
+    if tmux_bin is None:
+        return False
+    version = tmux_version(tmux_bin)
+    return version is None or version >= CONTROL_SAFE_VERSION
+
+
 def is_owned_session(session: str) -> bool:
     return session.startswith(SESSION_PREFIX)
 
@@ -347,7 +378,10 @@ class TownTmux:
         config_file: Path | None = None,
         tmux_bin: str = "tmux",
         command_timeout: float = COMMAND_TIMEOUT,
+        command_pipes: bool | None = None,
     ) -> None:
+        """`command_pipes`: whether `batched` may use a control-mode client; None: when this
+        tmux survives them (`control_safe`)."""
         if not socket_name or "/" in socket_name:
             raise GtError(f"invalid tmux socket name {socket_name!r}")
         self.socket_name = socket_name
@@ -357,6 +391,7 @@ class TownTmux:
         self._tmux_name = tmux_bin
         self._tmux_bin: str | None = None
         self._pipe: tuple[int, CommandPipe] | None = None  # (thread, pipe) inside `batched`
+        self.command_pipes = command_pipes
 
     @classmethod
     def for_town(cls, paths: TownPaths, **options: Any) -> TownTmux:
@@ -411,8 +446,15 @@ class TownTmux:
         """Within the block, this thread's calls go down one control-mode client attached to
         `session` (tmux/control.py CommandPipe), ~0.2 ms each instead of a ~2.5 ms process:
         for a short run of calls such as one nudge (dispatch/nudge.py). When it cannot
-        attach, or a call cannot go down the pipe, calls run as processes as usual."""
-        if self._pipe is not None or not self.available():
+        attach, or a call cannot go down the pipe, calls run as processes as usual.
+
+        Only on a tmux that survives control clients coming and going (`control_safe`):
+        before 3.7 a server crashes when a control client is told of an event while it is
+        still connecting, and every call's own client would make that likely."""
+        pipes = self.command_pipes
+        if pipes is None:
+            pipes = control_safe(self.tmux_bin)
+        if self._pipe is not None or not self.available() or not pipes:
             yield
             return
         from gastown_tui.tmux.control import CommandPipe
@@ -571,13 +613,15 @@ class TownTmux:
         *,
         start_dir: Path,
         env: Mapping[str, str],
+        replace_live: bool = False,
     ) -> WindowInfo:
         """Start `command` in a new window `window` of `session`, creating the session.
 
         The window keeps its pane after the command exits (`remain-on-exit`), so a dead agent
         is detectable and its last words can be captured. A live window of the same name is
-        refused; a dead one is respawned in place (same window and pane ids, fresh screen).
-        Returns once the pane has a process.
+        refused (killed first with `replace_live`: a polecat's leftover agent, when its sling
+        starts it afresh); a dead one is respawned in place (same window and pane ids, fresh
+        screen). Returns once the pane has a process.
         """
         self.check_session(session)
         check_name(window, "window")
@@ -608,12 +652,15 @@ class TownTmux:
             for existing in windows:
                 if not (existing.is_for(session, window) or (agent and existing.agent == agent)):
                     continue
-                if not existing.pane_dead:
+                if not existing.pane_dead and replace_live:
+                    self.run("kill-window", "-t", existing.window_id, check=False)
+                elif not existing.pane_dead:
                     raise GtError(
                         f"window {existing.target} is already running (pane {existing.pane_id})",
                         hint="attach to it, or stop it before starting it again",
                     )
-                dead.append(existing)
+                else:
+                    dead.append(existing)
             if dead:
                 # Respawn the dead pane in place rather than kill and recreate: killing a
                 # session's last window ends the session, and maybe the server with it.
@@ -627,12 +674,14 @@ class TownTmux:
                 return self._wait_for_pane(pane_id, not_pid=dead[0].pane_pid)
 
             # The new pane as tmux prints it (its process is forked by then): no second
-            # question to tmux for it. Windows listed above prove the session exists.
+            # question to tmux for it.
             created = ["-d", "-P", "-F", _WINDOW_FORMAT, "-n", window, *process]
             # The new window's id is unknown until tmux answers, but the lock and the check
             # above make its name unique in the session.
             options = self._window_options(f"={session}:={window}", agent)
-            exists = bool(windows) or self.has_session(session)
+            # Into the session as it most often is, there; a session (or server) that is not
+            # is made when tmux says so, below, rather than asked about first.
+            exists = True
             while True:
                 if exists:
                     spawn = ["new-window", *created, "-t", f"={session}:", *program]
@@ -655,7 +704,14 @@ class TownTmux:
                 # The session's last window can close after the look above (a window killed
                 # outside this lock, by hand or by the reaper): the session ended with it,
                 # and this window starts a new one (seen under racing slings).
-                if exists and result.returncode != 0 and "can't find session" in result.stderr:
+                if (
+                    exists
+                    and result.returncode != 0
+                    and (
+                        "can't find session" in result.stderr
+                        or TmuxCommandFailed(spawn, result.stderr).no_server
+                    )
+                ):
                     exists = False
                     continue
                 break

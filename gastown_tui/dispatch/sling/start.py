@@ -33,13 +33,17 @@ def start_window(
     command: list[str],
     folder: Path,
     env: dict[str, str],
+    fresh: bool = False,
 ) -> WindowInfo:
     """Start the window; when the server was exiting at that moment (its last session just
     closed: "server exited unexpectedly", "no server running"), start it again, on a new
-    server, rather than fail the sling."""
+    server, rather than fail the sling. `fresh`: the polecat's worktree was just made, so a
+    leftover agent of it is in no worktree of ours and is replaced here."""
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            return tmux.start_window(session, window, command, start_dir=folder, env=env)
+            return tmux.start_window(
+                session, window, command, start_dir=folder, env=env, replace_live=fresh
+            )
         except TmuxCommandFailed as exc:
             if not exc.no_server or attempt == START_ATTEMPTS:
                 raise
@@ -151,15 +155,17 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
     session = session_for(rig.name)
     pending, job.worktree = job.worktree, None
     try:
-        existing = tmux.find_window(session, polecat.name)
+        existing = None if pending is not None else tmux.find_window(session, polecat.name)
         if existing is not None and not existing.pane_dead:
             # An idle polecat's leftover agent, or the one being restarted: it goes before
-            # its worktree changes under it (a worktree begun early is a fresh one, which no
-            # agent is in). A dead pane is respawned in place by start_window.
+            # its worktree changes under it. (A worktree begun early is a fresh one, which no
+            # agent is in: start_window replaces a leftover then. A dead pane is respawned in
+            # place by start_window.)
             tmux.kill_window(session, polecat.name)
         continuing = bool(polecat.worktree) and polecat.branch == branch_name(
             polecat.name, job.bead.id
         )
+        fresh = pending is not None
         if pending is not None:
             folder, branch = pending.wait()
             pending = None
@@ -182,7 +188,7 @@ def start_job(town: Town, tmux: TownTmux, rig: Rig, runtime: Runtime, job: Job) 
         env, runtime.argv(job.beacon, resume=resume), unset_names(town, runtime, env)
     )
     agent_bin(town)  # the `gt` its PATH starts with
-    job.info = start_window(tmux, session, polecat.name, argv, folder, env)
+    job.info = start_window(tmux, session, polecat.name, argv, folder, env, fresh=fresh)
     job.window_started = True
     if runtime.prompt == "nudge":
         wait_ready(tmux, job.info, runtime)
