@@ -112,9 +112,9 @@ def nudge_agent(
     that takes prompts, never a person's shell, where the text (a mail subject, a bead title)
     would run as a command; otherwise skipped, nothing typed or queued."""
     if "/" in agent and not queue:  # `batched` itself does without tmux
-        # One control-mode client for the whole nudge: its ~7 tmux calls cost ~0.2 ms each
-        # instead of a process each (tmux/server.py `batched`); it attaches while the town
-        # is read below.
+        # One control-mode client for the whole nudge, where tmux survives it: its ~7 tmux
+        # calls cost ~0.2 ms each instead of a process each (tmux/server.py `batched`); it
+        # attaches while the town is read below.
         with tmux.batched(session_for(split_address(agent)[0])):
             return _nudge(town, tmux, agent, message, queue, sender, defer_if_waiting, automatic)
     return _nudge(town, tmux, agent, message, queue, sender, defer_if_waiting, automatic)

@@ -45,8 +45,9 @@ def sling_many(
     from gastown_tui.dispatch.scheduler import role_runtime
 
     runtime = runtime or role_runtime(town, targets)
-    # One control-mode client for the sling's tmux calls when the rig's session is up
-    # (tmux/server.py `batched`); the first sling of a rig makes the session with processes.
+    # One control-mode client for the sling's tmux calls when the rig's session is up and
+    # tmux survives it (tmux/server.py `batched`); the first sling of a rig makes the session
+    # with processes.
     with tmux.batched(session_for(rig)):
         rig_record, chosen, parsed = validate(
             town, tmux, targets, rig, runtime=runtime, to=to, convoy=convoy, force=force
