@@ -121,8 +121,21 @@ def server_settled() -> None:
     for pid in SERVER:
         deadline = time.monotonic() + 5.0
         children = Path(f"/proc/{pid}/task/{pid}/children")
-        while len(children.read_text().split()) > SPARES and time.monotonic() < deadline:
+        while len(call_processes(children)) > SPARES and time.monotonic() < deadline:
             time.sleep(0.0005)
+
+
+def call_processes(children: Path) -> list[str]:
+    """The server's children that run calls (or wait to): not its own tmux control client
+    (cmdserver.py `shared_client`)."""
+    calls = []
+    for child in children.read_text().split():
+        try:
+            if not Path(f"/proc/{child}/comm").read_text().startswith(("tmux", "setpriv")):
+                calls.append(child)
+        except OSError:
+            continue
+    return calls
 
 
 class Stopwatch:

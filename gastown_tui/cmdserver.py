@@ -39,6 +39,10 @@ from gastown_tui.cmdwire import MAX_REQUEST, SOCKET_NAME, Request, decode_reques
 from gastown_tui.town import procs
 from gastown_tui.town.config import TownConfig
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gastown_tui.tmux.control import SharedClient
+
 # What the hot commands load (tests/test_cli_cheap.py keeps these lists short); whatever else
 # a call imports is reported back by its process and imported here for the next call.
 WARM_MODULES = (
@@ -73,6 +77,7 @@ class Server:
         self._checked_at = -CHECK_EVERY
         self._config_stamp: tuple[int, int, int] | None = None
         self.wake_r, self.wake_w = os.pipe()
+        self.shared = shared_client(town_root)
 
     # start-up --------------------------------------------------------------------------------
     def warm(self, names: list[str]) -> None:
@@ -151,6 +156,8 @@ class Server:
         gc.freeze()  # the calls' processes share these pages instead of copying them
         while not (self.stopping and not self.children):
             self.remember_config()
+            if self.shared is not None and not self.stopping:
+                self.shared.keep()
             self._fork_spares()
             waiting = [c.control for c in self.children.values() if c.waiting]
             try:
@@ -184,6 +191,8 @@ class Server:
     def _stop_listening(self) -> None:
         """Take no more calls: waiting spares leave; the calls running finish."""
         self.stopping = True
+        if self.shared is not None:
+            self.shared.close()  # a call still running goes on with `tmux` processes
         for child in self.children.values():
             if child.waiting:
                 child.dismiss()
@@ -346,6 +355,12 @@ def _spare(server: Server, control: socket.socket, warm_w: int) -> None:
             pass  # the server is gone: the call still runs, and answers its caller itself
         if _peer_uid(caller) != os.getuid():
             os._exit(0)  # only its own user's calls (the socket is 0600 in a 0700 folder)
+        shared = server.shared
+        fds = shared.fds() if shared is not None else None
+        if shared is not None and fds is not None:
+            from gastown_tui.tmux.server import use_shared_client
+
+            use_shared_client(shared.socket_name, fds, shared.lock_path)
         code = _run_call(caller, warm_w)
     except BaseException:  # the process must leave by _exit whatever happened
         try:
@@ -436,6 +451,24 @@ def _flush() -> None:
             stream.flush()
         except Exception:
             pass
+
+
+def shared_client(town_root: Path) -> SharedClient | None:
+    """The server's own tmux control client for its calls (tmux/control.py SharedClient):
+    one client for every sling and nudge, not one each. None without tmux."""
+    from gastown_tui.dispatch.tmuxfor import CONF_ENV
+    from gastown_tui.tmux import TownTmux
+    from gastown_tui.tmux.control import SharedClient
+    from gastown_tui.town.paths import TownPaths
+
+    paths = TownPaths(town_root)
+    conf = os.environ.get(CONF_ENV)
+    tmux = TownTmux.for_town(paths, config_file=Path(conf) if conf else None)
+    if not tmux.available():
+        return None
+    return SharedClient(
+        tmux.base_argv(), tmux.socket_name, paths.lock("tmux-shared-client"), tmux.owned_sessions
+    )
 
 
 def know_tmux() -> None:

@@ -22,11 +22,16 @@ import pytest
 from gastown_tui.cmdserver import CHECK_EVERY
 from gastown_tui.cmdwire import Request, decode_request, encode_request, socket_path
 from gastown_tui.supervise.loop import SupervisorLoop
+from gastown_tui.tmux import TownTmux
 from gastown_tui.town import jsoncodec
 from gastown_tui.town.procs import pid_alive
 from gastown_tui.town.town import Town
+from tests import polecat_fixtures as pf
 from tests.conftest import wait_until
 from tests.polecat_fixtures import hook_without_window
+from tests.tmux_helpers import assert_received
+
+polecat_env, tmux, reader = pf.polecat_env, pf.tmux, pf.reader
 
 ROOT = Path(__file__).resolve().parent.parent
 GT = Path(sys.executable).with_name("gt")
@@ -417,3 +422,53 @@ def test_a_server_for_a_folder_that_is_no_town_says_so_and_writes_nothing(tmp_pa
     )
     assert proc.returncode == 2 and "is not a town" in proc.stderr
     assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_served_nudges_share_the_servers_one_tmux_client(
+    rig_town: Town, tmux: TownTmux, reader: Path
+) -> None:
+    """Every sling and nudge the server runs uses its one control client: no client attaches
+    or detaches per call. (Before tmux 3.7 a client told of a detach while it connects
+    crashes the server with every agent in it: tmux/server.py `control_safe`.)"""
+    import threading
+
+    from gastown_tui.dispatch.sling import sling
+    from gastown_tui.tmux.control import start_client
+
+    sling(rig_town, tmux, rig_town.beads.create("listen", rig="alpha").id, "alpha",
+          runtime="reader", to="nux")  # fmt: skip
+    server_pid = int(tmux.run("display-message", "-p", "#{pid}").stdout)
+    running = Server(rig_town)
+    try:
+
+        def servers_client() -> int | None:
+            for line in tmux.run("list-clients", "-F", "#{client_pid}").lines:
+                if int(line) in running.children():
+                    return int(line)
+            return None
+
+        shared = wait_until(servers_client, what="the server's own tmux client")
+        # A watcher of ours hears of every client that detaches from now on.
+        watcher = start_client(tmux.base_argv(), "gt-alpha", "ignore-size,no-output")
+        heard: list[str] = []
+        assert watcher.stdout is not None
+        reading = threading.Thread(
+            target=lambda: heard.extend(line.decode() for line in watcher.stdout), daemon=True
+        )
+        reading.start()
+        wait_until(lambda: any(line.startswith("%end") for line in heard), what="attached")
+        for n in range(6):
+            done, served = call(rig_town, "nudge", "alpha/nux", f"served {n}")
+            assert served and done.returncode == 0, done.stderr
+        assert_received(reader, [f"served {n}" for n in range(6)])
+        assert servers_client() == shared  # the same client throughout
+        assert watcher.stdin is not None
+        watcher.stdin.close()
+        watcher.wait(10)
+        reading.join(10)
+        assert not [line for line in heard if line.startswith("%client-detached")], heard
+        assert int(tmux.run("display-message", "-p", "#{pid}").stdout) == server_pid
+    finally:
+        running.stop()
+    # It leaves with its server.
+    wait_until(lambda: tmux.run("list-clients").stdout == "", what="its client to go")

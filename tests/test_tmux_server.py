@@ -706,3 +706,55 @@ def test_a_session_started_anew_in_a_batch_leaves_the_old_servers_client(
     finally:
         tmux._pipe = None
         pipe.close()
+
+
+# -- the command server's one control client, shared by the processes it forks -----------------
+
+
+def test_a_shared_client_answers_each_process_its_own_and_skips_what_was_left(
+    tmux: TownTmux, tmp_path: Path
+) -> None:
+    from gastown_tui.tmux import server as tmux_server
+    from gastown_tui.tmux.control import SharedClient, SharedPipe
+
+    start_reader(tmux, tmp_path)
+    lock = tmp_path / "shared.lock"
+    client = SharedClient(tmux.base_argv(), tmux.socket_name, lock, tmux.owned_sessions)
+    try:
+        client.keep()
+        fds = client.fds()
+        assert fds is not None
+        pipe = SharedPipe(fds[0], fds[1], lock, 5.0)
+        # A call killed after it wrote its command and before it read the answer left that
+        # answer in the pipe: the next turn reads past it.
+        os.write(fds[0], b"display-message -p stale\n")
+        assert pipe.run([["display-message", "-p", "fresh"]]) == (0, "fresh\n", "", 1)
+        # Processes forked from the owner take turns, each reading only its own answers.
+        children = []
+        for n in range(3):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child leaves by _exit
+                ok = True
+                mine = SharedPipe(fds[0], fds[1], lock, 5.0)
+                for i in range(40):
+                    code, out, _, _ = mine.run([["display-message", "-p", f"{n}-{i}"]])
+                    ok = ok and (code, out) == (0, f"{n}-{i}\n")
+                os._exit(0 if ok else 1)
+            children.append(pid)
+        for pid in children:
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        # The owner drains what tmux told the client meanwhile; it is still the same client.
+        tmux.start_window("gt-alpha", "more", SLEEPER, start_dir=tmp_path, env={})
+        client.keep()
+        assert client.fds() == fds
+        # A process of the owner's uses it in `batched`, on any tmux; once it has gone, the
+        # calls go as processes and still answer.
+        tmux_server.use_shared_client(tmux.socket_name, fds, lock)
+        with tmux.batched("gt-alpha"):
+            assert tmux._pipe is not None and isinstance(tmux._pipe[1], SharedPipe)
+            assert tmux.run("display-message", "-p", "via the client").stdout == "via the client\n"
+            client.close()
+            assert tmux.run("display-message", "-p", "as a process").stdout == "as a process\n"
+    finally:
+        tmux_server._shared_pipe = None
+        client.close()

@@ -33,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from gastown_tui.town.errors import GtFailure
 
@@ -348,9 +349,7 @@ class CommandPipe:
         for taken, command in enumerate(commands):
             line = " ".join(quote_any(arg) for arg in command) + "\n"
             try:
-                assert self._proc.stdin is not None
-                self._proc.stdin.write(line.encode("utf-8", "surrogateescape"))
-                self._proc.stdin.flush()
+                self._send(line.encode("utf-8", "surrogateescape"))
                 ok, lines = self._block()
             except (OSError, ValueError, _NotTaken):
                 self.closed = True
@@ -372,6 +371,15 @@ class CommandPipe:
                 return 1, _joined(out), "\n".join(lines) + "\n", taken + 1
             out.extend(lines)
         return 0, _joined(out), "", len(commands)
+
+    def _send(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(data)
+        self._proc.stdin.flush()
+
+    def _read_fd(self) -> int:
+        assert self._proc.stdout is not None
+        return self._proc.stdout.fileno()
 
     def _block(self, ours: bool = True) -> tuple[bool, list[str]]:
         """The next answer block (`ours`: of a command this client sent, flags 1; a hook's
@@ -397,13 +405,12 @@ class CommandPipe:
         import select
 
         deadline = time.monotonic() + self._timeout
-        stdout = self._proc.stdout
-        assert stdout is not None
+        stdout = self._read_fd()
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([stdout], [], [], left)[0]:
                 raise GtFailure(f"tmux did not answer within {self._timeout:.0f}s")
-            chunk = os.read(stdout.fileno(), 65536)
+            chunk = os.read(stdout, 65536)
             if not chunk:
                 raise _LeftMidCommand() if begun else _NotTaken("closed")
             self._buffer += chunk
@@ -423,3 +430,147 @@ class CommandPipe:
         with contextlib.suppress(OSError, ValueError):
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
+
+
+# A control line of at most this many bytes is written whole to a pipe (POSIX PIPE_BUF), so
+# a call killed while writing one leaves no half line for the next user of a shared client.
+SHARED_LINE_MAX = 4000
+
+
+class SharedClient:
+    """The one control-mode client of a long-lived process (the town's command server,
+    cmdserver.py), used by the processes it forks to run calls (SharedPipe). It connects
+    once and stays, where a client per call connects and detaches every time: before tmux
+    3.7 each of those is a chance to crash the server (tmux/server.py `control_safe`).
+
+    It attaches to any session of the town's (commands name their targets) and is started
+    again when it has gone (its session ended) and a session exists. What tmux tells it that
+    no call reads (windows and sessions coming and going) is drained by its owner."""
+
+    RETRY = 1.0  # seconds between attempts to start it
+
+    def __init__(
+        self,
+        base_argv: Sequence[str],
+        socket_name: str,
+        lock_path: Path,
+        sessions: Callable[[], list[str]],
+    ) -> None:
+        self.base_argv = list(base_argv)
+        self.socket_name = socket_name
+        self.lock_path = lock_path
+        self._sessions = sessions
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._next_try = 0.0
+
+    def keep(self) -> None:
+        """From the owner's loop: start it when none runs and there is a session to attach
+        to (at most once a RETRY), else drain it."""
+        if self._proc is not None and self._proc.poll() is not None:
+            self.close()
+        if self._proc is None:
+            if time.monotonic() < self._next_try:
+                return
+            self._next_try = time.monotonic() + self.RETRY
+            sessions = self._sessions()
+            if sessions:
+                with contextlib.suppress(OSError):
+                    self._proc = start_client(
+                        self.base_argv, sessions[0], "ignore-size,no-output", dies_with_owner=True
+                    )
+            return
+        self._drain()
+
+    def fds(self) -> tuple[int, int] | None:
+        """(its stdin, its stdout) while it runs, for SharedPipe in a forked process. (Not
+        `poll`ed: a forked process cannot wait for its owner's child; `keep` does.)"""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None or proc.returncode is not None:
+            return None
+        return proc.stdin.fileno(), proc.stdout.fileno()
+
+    def _drain(self) -> None:
+        import select
+
+        from gastown_tui.town.storage.files import try_flock
+
+        held = try_flock(self.lock_path)
+        if held is None:
+            return  # a call is using it: it reads past what came meanwhile
+        try:
+            fds = self.fds()
+            while fds is not None and select.select([fds[1]], [], [], 0)[0]:
+                if not os.read(fds[1], 65536):
+                    break
+        finally:
+            os.close(held)
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()  # not EOF: tmux 3.3a can keep an exiting client waiting (start_client)
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                if stream is not None:
+                    stream.close()
+
+
+class SharedPipe(CommandPipe):
+    """A SharedClient as seen from a process forked by its owner: a CommandPipe whose calls
+    take turns under a flock. A turn begins by asking for a fresh word and reading up to its
+    answer, which skips whatever a call before (one killed half-way, say) left unread."""
+
+    def __init__(self, write_fd: int, read_fd: int, lock_path: Path, timeout: float) -> None:
+        self._write = write_fd
+        self._read = read_fd
+        self._lock_path = lock_path
+        self._timeout = timeout
+        self._buffer = b""
+        self._attached = True
+        self._turns = 0
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._write, view) :]
+
+    def _read_fd(self) -> int:
+        return self._read
+
+    @staticmethod
+    def fits(commands: list[list[str]]) -> bool:
+        if not CommandPipe.fits(commands):
+            return False
+        return all(
+            len(" ".join(quote_any(arg) for arg in command).encode()) < SHARED_LINE_MAX
+            for command in commands
+        )
+
+    def run(self, commands: list[list[str]]) -> tuple[int, str, str, int]:
+        from gastown_tui.town.storage.files import flocked
+
+        with flocked(self._lock_path, self._timeout):
+            self._buffer = b""  # what this process read last turn may be stale by now
+            try:
+                self._resync()
+            except (OSError, _NotTaken, _LeftMidCommand):
+                self.closed = True
+                return 0, "", "", 0
+            return super().run(commands)
+
+    def _resync(self) -> None:
+        self._turns += 1
+        word = f"gt-turn-{os.getpid()}-{self._turns}"
+        self._send(f"display-message -p {quote_any(word)}\n".encode())
+        while True:
+            _ok, lines = self._block()
+            if lines == [word]:
+                return
+
+    def detach(self) -> None:
+        """Nothing to let go: the client is its owner's, and stays for the next call."""
+
+    def close(self) -> None:
+        """Likewise: the end of a `batched` block ends nothing here."""

@@ -44,7 +44,7 @@ from gastown_tui.town.storage.files import flocked
 if TYPE_CHECKING:
     import libtmux
 
-    from gastown_tui.tmux.control import CommandPipe
+    from gastown_tui.tmux.control import CommandPipe, SharedPipe
 
 # As the town core's names (town.paths), matched whole: `$` would let a trailing "\n" in.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -279,6 +279,21 @@ def control_safe(tmux_bin: str | None) -> bool:
     return version is None or version >= CONTROL_SAFE_VERSION
 
 
+# The command server's control client as a process it forked for a call uses it (set by
+# `use_shared_client`): (socket name, pipe).
+_shared_pipe: tuple[str, SharedPipe] | None = None
+
+
+def use_shared_client(socket_name: str, fds: tuple[int, int], lock_path: Path) -> None:
+    """In a process forked by the town's command server: `batched` blocks for the server on
+    `socket_name` use the server's own control client (tmux/control.py SharedClient) through
+    its inherited descriptors."""
+    from gastown_tui.tmux.control import SharedPipe
+
+    global _shared_pipe
+    _shared_pipe = (socket_name, SharedPipe(fds[0], fds[1], lock_path, COMMAND_TIMEOUT))
+
+
 def is_owned_session(session: str) -> bool:
     return session.startswith(SESSION_PREFIX)
 
@@ -450,7 +465,24 @@ class TownTmux:
 
         Only on a tmux that survives control clients coming and going (`control_safe`):
         before 3.7 a server crashes when a control client is told of an event while it is
-        still connecting, and every call's own client would make that likely."""
+        still connecting, and every call's own client would make that likely. A process the
+        town's command server forked for a call uses that server's one client instead
+        (`use_shared_client`), on any tmux."""
+        shared = _shared_pipe
+        if (
+            self._pipe is None
+            and shared is not None
+            and shared[0] == self.socket_name
+            and not shared[1].closed
+        ):
+            # The command server's own client, taken in turns (cmdserver.py): no client of
+            # this call's own to connect and detach, so safe on any tmux.
+            self._pipe = (threading.get_ident(), shared[1])
+            try:
+                yield
+            finally:
+                self._pipe = None
+            return
         pipes = self.command_pipes
         if pipes is None:
             pipes = control_safe(self.tmux_bin)
