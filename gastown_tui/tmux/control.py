@@ -447,7 +447,8 @@ class SharedClient:
     again when it has gone (its session ended) and a session exists. What tmux tells it that
     no call reads (windows and sessions coming and going) is drained by its owner."""
 
-    RETRY = 1.0  # seconds between attempts to start it
+    RETRY = 1.0  # seconds between attempts to start it, doubled while there is no session
+    RETRY_MAX = 8.0
 
     def __init__(
         self,
@@ -462,6 +463,7 @@ class SharedClient:
         self._sessions = sessions
         self._proc: subprocess.Popen[bytes] | None = None
         self._next_try = 0.0
+        self._retry = self.RETRY
 
     def keep(self) -> None:
         """From the owner's loop: start it when none runs and there is a session to attach
@@ -471,8 +473,9 @@ class SharedClient:
         if self._proc is None:
             if time.monotonic() < self._next_try:
                 return
-            self._next_try = time.monotonic() + self.RETRY
-            sessions = self._sessions()
+            sessions = self._sessions()  # a `tmux` process: not every second of an idle town
+            self._retry = self.RETRY if sessions else min(self._retry * 2, self.RETRY_MAX)
+            self._next_try = time.monotonic() + self._retry
             if sessions:
                 with contextlib.suppress(OSError):
                     self._proc = start_client(
