@@ -69,7 +69,7 @@ def prepare_worktree(town: Town, rig: Rig, polecat: Polecat, bead: Bead) -> tupl
     pending = begin_worktree(town, rig, polecat, bead)
     if pending is not None:
         return pending.wait()
-    folder = Path(polecat.worktree or town.paths.polecat_dir(rig.name, polecat.name))
+    folder = worktree_folder(town, rig, polecat)
     if not rig.git:
         folder.mkdir(parents=True, exist_ok=True)  # a plain-directory rig: a work folder
         return folder, None
@@ -92,12 +92,17 @@ def prepare_worktree(town: Town, rig: Rig, polecat: Polecat, bead: Bead) -> tupl
     return folder, branch
 
 
+def worktree_folder(town: Town, rig: Rig, polecat: Polecat) -> Path:
+    """Where the polecat works: its recorded worktree, else its folder in the rig."""
+    return Path(polecat.worktree or town.paths.polecat_dir(rig.name, polecat.name))
+
+
 def begin_worktree(town: Town, rig: Rig, polecat: Polecat, bead: Bead) -> PendingWorktree | None:
     """Start making the polecat's worktree when it is a fresh one (`git worktree add`, most
     of a sling's own time), and return at once: the caller works on meanwhile and then
     `wait`s. None when there is nothing to add (a plain-directory rig, or the polecat's
     worktree exists): prepare_worktree does those."""
-    folder = Path(polecat.worktree or town.paths.polecat_dir(rig.name, polecat.name))
+    folder = worktree_folder(town, rig, polecat)
     if not rig.git or is_git_worktree(folder):
         return None
     if folder.exists():
