@@ -110,7 +110,11 @@ WAITING_TEXT = "Do you want to proceed?"
 
 # -- small helpers ----------------------------------------------------------------------------
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0.0  # it ended between the listing and this look: it holds nothing now
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -118,7 +122,11 @@ def rss_mb(pid: int) -> float:
 
 def pss_mb(pid: int) -> float:
     """Proportional set size: pages shared with other processes counted by share."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except FileNotFoundError:
+        return 0.0
+    for line in rollup.splitlines():
         if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -152,7 +160,10 @@ def unique_mb(pids: list[int]) -> float:
     both). Pages they share with other processes (the agents) count in full."""
     union: set[int] = set()
     for pid in pids:
-        frames = resident_frames(pid)
+        try:
+            frames = resident_frames(pid)
+        except FileNotFoundError:
+            continue  # ended since it was listed
         if frames is None:
             return float("nan")
         union |= frames
@@ -299,6 +310,10 @@ def measure_agents(tmp: Path, agents: int) -> dict[str, float]:
             "daemon": [daemon.pid],
             "cmdserver": command_servers(daemon.pid),
         }
+        # A process listed a moment ago may have ended since (a tmux client, a call's
+        # process of the command server): only those still there are measured.
+        parts = {part: [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+                 for part, pids in parts.items()}  # fmt: skip
         for part, pids in parts.items():
             figures[f"rss_{part}"] = sum(rss_mb(pid) for pid in pids)
             figures[f"pss_{part}"] = sum(pss_mb(pid) for pid in pids)
